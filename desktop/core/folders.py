@@ -1,0 +1,65 @@
+"""The folders a project indexes, and re-linking a folder that moved (paths inside stay relative)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from desktop.core.project import Project
+from desktop.db.engine import transaction
+from desktop.db.models import Folder, Image
+
+
+class FolderError(Exception):
+    """A folder operation was refused; the message is for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    id: int
+    root: Path
+    images: int
+    available: bool  # False when the drive or folder is gone: offer to re-link it
+
+    @property
+    def name(self) -> str:
+        return self.root.name or str(self.root)
+
+
+def list_folders(project: Project) -> list[FolderInfo]:
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Folder.id, Folder.root, func.count(Image.id))
+            .outerjoin(Image, Image.folder_id == Folder.id)
+            .group_by(Folder.id)
+            .order_by(Folder.root)
+        ).all()
+    return [FolderInfo(folder_id, Path(root), count, Path(root).is_dir()) for folder_id, root, count in rows]
+
+
+def relink_folder(project: Project, folder_id: int, new_root: Path | str) -> int:
+    """Point a folder at its new location; returns how many of its images were found there."""
+    new_root = Path(new_root).expanduser().resolve()
+    if not new_root.is_dir():
+        raise FolderError(f"{new_root} is not a folder.")
+    with transaction(project.sessions) as session:
+        if session.scalar(select(Folder.id).where(Folder.root == str(new_root), Folder.id != folder_id)):
+            raise FolderError(f"{new_root} is already in this project.")
+        session.execute(update(Folder).where(Folder.id == folder_id).values(root=str(new_root)))
+        rel_paths = session.execute(select(Image.id, Image.rel_path).where(Image.folder_id == folder_id)).all()
+        present = [image_id for image_id, rel in rel_paths if (new_root / rel).is_file()]
+        absent = [image_id for image_id, rel in rel_paths if not (new_root / rel).is_file()]
+        for ids, missing in ((present, False), (absent, True)):
+            for start in range(0, len(ids), 900):
+                session.execute(update(Image).where(Image.id.in_(ids[start : start + 900])).values(missing=missing))
+    return len(present)
+
+
+def remove_folder(project: Project, folder_id: int) -> None:
+    """Forget a folder and its images' labels in this project; files on disk are not touched."""
+    with transaction(project.sessions) as session:
+        folder = session.get(Folder, folder_id)
+        if folder is not None:
+            session.delete(folder)

@@ -1,0 +1,70 @@
+"""Counts and broken files for a project, as shown by `pigeonhole status` and the status bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from desktop.core.project import Project
+from desktop.db.models import Folder, Image, ImageClass, Label
+
+
+@dataclass
+class ProjectStatus:
+    images: int
+    labelled: int
+    unlabelled: int
+    broken: int
+    missing: int
+    classes: dict[str, int]
+    broken_files: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "images": self.images,
+            "labelled": self.labelled,
+            "unlabelled": self.unlabelled,
+            "broken": self.broken,
+            "missing": self.missing,
+            "classes": self.classes,
+            "broken_files": self.broken_files,
+        }
+
+
+def project_status(project: Project, broken_limit: int | None = None) -> ProjectStatus:
+    """Usable images are readable and present; broken and missing ones are counted apart."""
+    usable = (Image.error.is_(None)) & (Image.missing.is_(False))
+    with project.sessions() as session:
+        images = session.scalar(select(func.count()).select_from(Image).where(usable)) or 0
+        labelled = session.scalar(
+            select(func.count()).select_from(Image).join(Label, Label.image_id == Image.id).where(usable)
+        ) or 0
+        broken = session.scalar(select(func.count()).select_from(Image).where(Image.error.is_not(None))) or 0
+        missing = session.scalar(select(func.count()).select_from(Image).where(Image.missing.is_(True))) or 0
+        per_class = dict(
+            session.execute(
+                select(ImageClass.name, func.count(Label.image_id))
+                .outerjoin(Label, Label.class_id == ImageClass.id)
+                .outerjoin(Image, Image.id == Label.image_id)
+                .group_by(ImageClass.id)
+                .order_by(ImageClass.position, ImageClass.id)
+            ).all()
+        )
+        broken_rows = session.execute(
+            select(Folder.root, Image.rel_path, Image.error)
+            .join(Folder, Folder.id == Image.folder_id)
+            .where(Image.error.is_not(None))
+            .order_by(Folder.root, Image.rel_path)
+            .limit(broken_limit)
+        ).all()
+    return ProjectStatus(
+        images=images,
+        labelled=labelled,
+        unlabelled=images - labelled,
+        broken=broken,
+        missing=missing,
+        classes=per_class,
+        broken_files=[{"path": str(Path(root) / rel), "reason": error} for root, rel, error in broken_rows],
+    )

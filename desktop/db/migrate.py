@@ -1,0 +1,68 @@
+"""Bring a project database to the newest schema at start-up, after a backup copy."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def backup_database(db_path: Path, backup_dir: Path, tag: str) -> Path:
+    """Copy the database with SQLite's online backup, which is consistent even in WAL mode."""
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = backup_dir / f"{db_path.stem}-{tag}-{stamp}.db"
+    with sqlite3.connect(db_path) as source, sqlite3.connect(target) as destination:
+        source.backup(destination)
+    return target
+
+
+def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path) -> Path | None:
+    """Upgrade the schema; returns the backup made, if any. Restores the backup when the upgrade fails."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return None
+    backup = None
+    if current is not None:
+        backup = backup_database(db_path, backup_dir, f"before-{head[:8]}")
+        log.info("Backed up %s to %s before migrating", db_path, backup)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except Exception:
+        if backup is not None:
+            engine.dispose()
+            shutil.copyfile(backup, db_path)
+        raise
+    return backup

@@ -1,0 +1,101 @@
+"""The project's tables. Paths inside a folder are stored relative to its root so roots can be re-linked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints keep Alembic batch migrations on SQLite deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Folder(Base):
+    """A folder the user added; every image belongs to exactly one."""
+
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    root: Mapped[str] = mapped_column(String, unique=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    labels_from_subfolders: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    images: Mapped[list[Image]] = relationship(back_populates="folder", cascade="all, delete-orphan")
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "rel_path", name="uq_images_folder_path"),
+        Index("ix_images_content_hash", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
+    rel_path: Mapped[str] = mapped_column(String)  # POSIX separators, relative to Folder.root
+    size: Mapped[int] = mapped_column(Integer)
+    mtime: Mapped[float] = mapped_column(Float)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    # None when the image decodes; otherwise one sentence saying why it cannot be used.
+    error: Mapped[str | None] = mapped_column(String)
+    missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    folder: Mapped[Folder] = relationship(back_populates="images")
+    label: Mapped[Label | None] = relationship(back_populates="image", cascade="all, delete-orphan")
+
+
+class ImageClass(Base):
+    """A class the user sorts images into. ``position`` orders classes and gives keys 1-9 their meaning."""
+
+    __tablename__ = "classes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    colour: Mapped[str] = mapped_column(String(7))
+    shortcut: Mapped[str | None] = mapped_column(String(1))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    labels: Mapped[list[Label]] = relationship(back_populates="image_class", cascade="all, delete-orphan")
+
+
+class Label(Base):
+    """The human label of an image: at most one per image."""
+
+    __tablename__ = "labels"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="user")  # user | folder | prediction
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    image: Mapped[Image] = relationship(back_populates="label")
+    image_class: Mapped[ImageClass] = relationship(back_populates="labels")

@@ -1,0 +1,228 @@
+"""Reading images safely and fast: header probe, reduced-size decoding, EXIF orientation, alpha, thumbnails.
+
+Pillow parses headers lazily (size, orientation, frames) so hostile files are refused before any pixel is
+decoded; OpenCV does the decoding because it releases the GIL and decodes JPEGs at 1/2, 1/4 or 1/8 size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Refuse images above this many pixels: a 50 KB file can claim 60000x60000 and exhaust memory.
+MAX_PIXELS = 150_000_000
+THUMBNAIL_SIZE = 256
+NEUTRAL_BACKGROUND = (232, 232, 232)  # what transparent pixels are composited over, RGB
+
+cv2.setNumThreads(1)  # parallelism comes from decoding many files at once, one thread each
+try:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:  # pragma: no cover - older OpenCV builds
+    pass
+
+_REDUCED_COLOR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+class ImageError(Exception):
+    """The file cannot be used as an image; ``str(error)`` is one sentence a user can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    format: str  # Pillow's format name: JPEG, PNG, GIF, ...
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    orientation: int  # EXIF orientation tag, 1 when absent
+    has_alpha: bool
+    frames: int
+
+
+def is_image_path(path: Path | str) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a whole file, turning OS errors into a readable ImageError."""
+    try:
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise ImageError("cannot read the file: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ImageError("this is a folder, not an image file") from exc
+    except FileNotFoundError as exc:
+        raise ImageError("the file no longer exists") from exc
+    except OSError as exc:
+        raise ImageError(f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def probe(data: bytes) -> ImageInfo:
+    """Parse the header only. Raises ImageError for empty, non-image, truncated or oversized files."""
+    if not data:
+        raise ImageError("the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            image = PILImage.open(io.BytesIO(data))
+            width, height = image.size
+            orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        raise ImageError(f"refused: the image claims more than {MAX_PIXELS // 1_000_000} megapixels "
+                         "(possible decompression bomb)") from exc
+    except PILImage.UnidentifiedImageError as exc:
+        raise ImageError("not an image: the contents do not match any supported image format") from exc
+    except Exception as exc:  # Pillow raises many types for corrupt headers
+        raise ImageError(f"the image header is damaged ({type(exc).__name__})") from exc
+    if width <= 0 or height <= 0:
+        raise ImageError("the image has no pixels")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"refused: {width}×{height} pixels is above the {MAX_PIXELS // 1_000_000}-megapixel "
+                         "limit (possible decompression bomb)")
+    if image.format == "JPEG" and not _jpeg_is_complete(data):
+        raise ImageError("truncated: the file ends before the image data does")
+    if image.format == "PNG" and b"IEND" not in data[-64:]:
+        raise ImageError("truncated: the file ends before the image data does")
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation >= 5:  # 5-8 rotate by 90 degrees
+        width, height = height, width
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    return ImageInfo(image.format or "?", width, height, orientation, has_alpha,
+                     int(getattr(image, "n_frames", 1)))
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    # Cameras sometimes pad after the end-of-image marker; a cut-off file has no marker near its end.
+    return b"\xff\xd9" in data[-4096:]
+
+
+def reduction_factor(info: ImageInfo, *, min_short_side: int = 0, min_long_side: int = 0) -> int:
+    """Largest of 8, 4, 2 that keeps both sides at least as requested; 1 when no reduction is asked for."""
+    if not (min_short_side or min_long_side):
+        return 1
+    short, long = sorted((info.width, info.height))
+    for factor in (8, 4, 2):
+        if short // factor >= min_short_side and long // factor >= min_long_side:
+            return factor
+    return 1
+
+
+def decode(data: bytes, info: ImageInfo | None = None, *, min_short_side: int = 0,
+           min_long_side: int = 0) -> np.ndarray:
+    """Decode to an RGB uint8 array (H, W, 3), upright, transparency composited over a neutral grey.
+
+    With ``min_short_side``/``min_long_side`` a large JPEG is decoded at 1/2, 1/4 or 1/8 size, which is
+    several times faster; the result may then still be larger than asked and the caller resizes it.
+    """
+    info = info or probe(data)
+    factor = reduction_factor(info, min_short_side=min_short_side, min_long_side=min_long_side)
+    pixels = None
+    if info.format in ("JPEG", "PNG", "BMP", "WEBP", "TIFF") and info.frames == 1:
+        buffer = np.frombuffer(data, dtype=np.uint8)
+        if info.has_alpha:
+            pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+        else:
+            flag = _REDUCED_COLOR[factor] if info.format == "JPEG" else cv2.IMREAD_COLOR
+            pixels = cv2.imdecode(buffer, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        if pixels is not None:
+            pixels = _to_rgb8(pixels)
+    if pixels is None:  # GIF, multi-frame files, or anything OpenCV declines
+        pixels = _decode_with_pillow(data, factor)
+    return _apply_orientation(pixels, info.orientation)
+
+
+def _to_rgb8(pixels: np.ndarray) -> np.ndarray:
+    """OpenCV output (BGR/BGRA/grey, 8/16-bit or float) to RGB uint8 with alpha composited."""
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        pixels = np.clip(np.nan_to_num(pixels.astype(np.float32)) * 255.0, 0, 255).astype(np.uint8)
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    channels = pixels.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    if channels == 2:  # grey + alpha
+        grey, alpha = pixels[..., 0], pixels[..., 1]
+        return _composite(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), alpha)
+    if channels == 4:
+        return _composite(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB), pixels[..., 3])
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
+def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    weight = alpha.astype(np.float32)[..., None] / 255.0
+    background = np.array(NEUTRAL_BACKGROUND, dtype=np.float32)
+    return (rgb.astype(np.float32) * weight + background * (1.0 - weight) + 0.5).astype(np.uint8)
+
+
+def _decode_with_pillow(data: bytes, factor: int) -> np.ndarray:
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.seek(0)  # animated GIF/WebP/TIFF: the first frame
+            if factor > 1 and image.format == "JPEG":
+                image.draft("RGB", (image.width // factor, image.height // factor))
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                rgba = np.asarray(image.convert("RGBA"))
+                return _composite(np.ascontiguousarray(rgba[..., :3]), rgba[..., 3])
+            return np.asarray(image.convert("RGB")).copy()
+    except Exception as exc:
+        raise ImageError(f"the image data is damaged and cannot be decoded ({type(exc).__name__})") from exc
+
+
+def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    if orientation == 1:
+        return pixels
+    # EXIF orientation 2..8: mirror and/or rotate so the picture is upright.
+    operations = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1, :],
+        5: lambda p: np.transpose(p, (1, 0, 2)),
+        6: lambda p: np.rot90(p, k=-1),
+        7: lambda p: np.rot90(p, k=1)[::-1, ::-1],
+        8: lambda p: np.rot90(p, k=1),
+    }
+    return np.ascontiguousarray(operations[orientation](pixels))
+
+
+def resize_to_fit(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink so the longer side is at most ``max_side``; never enlarges."""
+    height, width = pixels.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return pixels
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageError("could not encode the thumbnail")
+    return encoded.tobytes()
+
+
+def make_thumbnail(data: bytes, info: ImageInfo | None = None, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A JPEG whose longer side is ``size`` pixels (or less for small images)."""
+    info = info or probe(data)
+    return encode_jpeg(resize_to_fit(decode(data, info, min_long_side=size), size))
+
+
+def load_rgb(path: Path, *, min_short_side: int = 0, min_long_side: int = 0) -> np.ndarray:
+    """Read and decode a file in one call (used by training, prediction and the preview)."""
+    data = read_bytes(path)
+    return decode(data, probe(data), min_short_side=min_short_side, min_long_side=min_long_side)
+

@@ -1,0 +1,65 @@
+"""Walk a folder for image files without following symlink loops or reading file contents."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from desktop.io.images import IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFile:
+    rel_path: str  # POSIX separators, relative to the scanned root
+    size: int
+    mtime: float
+
+    @property
+    def top_folder(self) -> str | None:
+        """The first path component when the file is inside a subfolder (the class name in class/img.jpg)."""
+        parts = PurePosixPath(self.rel_path).parts
+        return parts[0] if len(parts) > 1 else None
+
+
+def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
+    """Yield every image file below ``root`` (extensions compared case-insensitively).
+
+    Hidden files and folders (dot-names, such as macOS ``._photo.jpg`` resource forks) are skipped, as
+    are the folders in ``skip`` (a project folder inside the scanned tree). Directories are identified by
+    (device, inode) so a symlink loop is entered once.
+    """
+    root = root.resolve()
+    skip_ids = {_dir_id(path) for path in skip if path.is_dir()}
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            identity = _dir_id(directory)
+            if identity in seen or identity in skip_ids:
+                continue
+            seen.add(identity)
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            continue  # unreadable folder: nothing we can list
+        subdirectories = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subdirectories.append(Path(entry.path))
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                    stat = entry.stat(follow_symlinks=True)
+                    rel_path = Path(entry.path).relative_to(root).as_posix()
+                    yield FoundFile(rel_path, stat.st_size, stat.st_mtime)
+            except OSError:
+                continue  # dangling symlink or a file removed while scanning
+        stack.extend(reversed(subdirectories))
+
+
+def _dir_id(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
