@@ -6,6 +6,7 @@ decoded; OpenCV does the decoding because it releases the GIL and decodes JPEGs 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -23,10 +24,8 @@ THUMBNAIL_SIZE = 256
 NEUTRAL_BACKGROUND = (232, 232, 232)  # what transparent pixels are composited over, RGB
 
 cv2.setNumThreads(1)  # parallelism comes from decoding many files at once, one thread each
-try:
+with contextlib.suppress(AttributeError):  # older OpenCV builds lack the logging module
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-except AttributeError:  # pragma: no cover - older OpenCV builds
-    pass
 
 _REDUCED_COLOR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                   8: cv2.IMREAD_REDUCED_COLOR_8}
