@@ -107,7 +107,7 @@ def import_folder(
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder.")
-    folder_id = _ensure_folder(project, root, labels_from_subfolders)
+    folder_id, labels_from_subfolders = _ensure_folder(project, root, labels_from_subfolders)
     progress = ImportProgress(folder=str(root))
 
     with project.sessions() as session:
@@ -187,7 +187,8 @@ def _process_all(
                 yield future.result()
 
 
-def _ensure_folder(project: Project, root: Path, labels_from_subfolders: bool) -> int:
+def _ensure_folder(project: Project, root: Path, labels_from_subfolders: bool) -> tuple[int, bool]:
+    """The folder's id, and whether its subfolder names are labels (remembered for later re-scans)."""
     with transaction(project.sessions) as session:
         folder = session.scalar(select(Folder).where(Folder.root == str(root)))
         if folder is None:
@@ -196,7 +197,7 @@ def _ensure_folder(project: Project, root: Path, labels_from_subfolders: bool) -
             session.flush()
         elif labels_from_subfolders:
             folder.labels_from_subfolders = True
-        return folder.id
+        return folder.id, folder.labels_from_subfolders
 
 
 def _set_missing(project: Project, image_ids: list[int], missing: bool) -> None:

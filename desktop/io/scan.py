@@ -63,3 +63,32 @@ def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
 def _dir_id(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_dev, stat.st_ino
+
+
+def class_subfolders(root: Path, peek: int = 50) -> list[str]:
+    """Names of subfolders that look like classes (``root/class_name/image.jpg``), else an empty list.
+
+    The layout is recognised when the root holds no images of its own and at least two subfolders
+    directly contain images. Only the first ``peek`` entries of each subfolder are looked at.
+    """
+    try:
+        entries = [entry for entry in os.scandir(root) if not entry.name.startswith(".")]
+    except OSError:
+        return []
+    if any(entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS for entry in entries):
+        return []
+    names = []
+    for entry in sorted(entries, key=lambda e: e.name.lower()):
+        if not entry.is_dir():
+            continue
+        try:
+            with os.scandir(entry.path) as children:
+                for count, child in enumerate(children):
+                    if os.path.splitext(child.name)[1].lower() in IMAGE_EXTENSIONS:
+                        names.append(entry.name)
+                        break
+                    if count >= peek:
+                        break
+        except OSError:
+            continue
+    return names if len(names) >= 2 else []

@@ -1,0 +1,71 @@
+"""The open project as the GUI sees it: the core Project plus the Qt models views read from.
+
+Controllers change the project through the Qt-free core, then call ``refresh_*`` so every view updates.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from desktop.core.browse import ImageFilter
+from desktop.core.classes import list_classes
+from desktop.core.folders import list_folders
+from desktop.core.project import Project
+from desktop.core.status import ProjectStatus, project_status
+from desktop.ui.models.classes import ClassListModel
+from desktop.ui.models.images import ImageListModel
+from desktop.ui.thumbnails import ThumbnailLoader
+
+
+class ProjectContext(QObject):
+    project_changed = Signal()
+    status_changed = Signal(object)  # ProjectStatus
+    folders_changed = Signal(list)  # list[FolderInfo]
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.thumbnails: ThumbnailLoader | None = None
+        self.images = ImageListModel(parent=self)
+        self.classes = ClassListModel(self)
+        self.status: ProjectStatus | None = None
+        # Many label changes in a row (holding a key) coalesce into one count refresh.
+        self._counts_timer = QTimer(self, singleShot=True, interval=150)
+        self._counts_timer.timeout.connect(self.refresh_counts)
+
+    def set_project(self, project: Project | None) -> None:
+        old = self.project
+        self.project = project
+        self.thumbnails = ThumbnailLoader(project.thumbnails, self) if project else None
+        self.images.image_filter = ImageFilter()
+        self.images.set_project(project, self.thumbnails)
+        self.refresh_folders()
+        self.refresh_counts()
+        if old is not None and old is not project:
+            old.close()
+        self.project_changed.emit()
+
+    def refresh_classes(self) -> None:
+        classes = list_classes(self.project) if self.project else []
+        self.classes.set_classes(classes)
+        self.images.set_classes(classes)
+
+    def refresh_folders(self) -> None:
+        self.folders_changed.emit(list_folders(self.project) if self.project else [])
+
+    def refresh_counts(self) -> None:
+        """Status-bar and sidebar counts, class counts included."""
+        if self.project is None:
+            return
+        self.refresh_classes()
+        self.status = project_status(self.project, broken_limit=0)
+        self.status_changed.emit(self.status)
+
+    def labels_changed(self, labels: dict[int, int | None]) -> None:
+        self.images.update_labels(labels)
+        self._counts_timer.start()
+
+    def refresh_all(self) -> None:
+        self.images.reload()
+        self.refresh_folders()
+        self.refresh_counts()

@@ -1,0 +1,314 @@
+"""The main window: layout, menus and shortcuts. Behaviour lives in the controllers it wires together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QToolBar,
+)
+
+from desktop import APP_NAME
+from desktop.core.browse import ImageFilter, Show
+from desktop.core.folders import FolderError, FolderInfo, relink_folder, remove_folder
+from desktop.core.project import ProjectError, open_project
+from desktop.core.status import ProjectStatus
+from desktop.resources import resource_path
+from desktop.ui.class_actions import ClassActions
+from desktop.ui.context import ProjectContext
+from desktop.ui.importing import ImportController, ImportProgressWidget
+from desktop.ui.labelling import LabellingController
+from desktop.ui.models.images import Role
+from desktop.ui.widgets.grid import ThumbnailGrid
+from desktop.ui.widgets.preview import PreviewPanel
+from desktop.ui.widgets.sidebar import Sidebar
+
+SHORTCUTS_HELP = """<table cellpadding=4>
+<tr><td><b>1 … 9</b></td><td>Label the selected photos with that class and go to the next unlabelled one</td></tr>
+<tr><td><b>0</b> or <b>Backspace</b></td><td>Clear the label of the selected photos</td></tr>
+<tr><td><b>Arrow keys</b></td><td>Move through the photos (Shift extends the selection)</td></tr>
+<tr><td><b>Ctrl+A</b></td><td>Select every photo shown</td></tr>
+<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>Undo / redo a label change</td></tr>
+<tr><td><b>Ctrl+O</b></td><td>Add a folder of photos (or drop folders on the window)</td></tr>
+<tr><td><b>Ctrl+K</b></td><td>Add a class</td></tr>
+<tr><td><b>Ctrl+wheel</b>, <b>Ctrl++</b>, <b>Ctrl+-</b></td><td>Bigger or smaller thumbnails</td></tr>
+</table>"""
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(QIcon(str(resource_path("icons", "pigeonhole.svg"))))
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+
+        self.context = ProjectContext(self)
+        self.grid = ThumbnailGrid(self)
+        self.grid.setModel(self.context.images)
+        self.preview = PreviewPanel(self)
+        self.sidebar = Sidebar(self.context.classes, self)
+        self.import_progress = ImportProgressWidget(self)
+        self.counts_label = QLabel()
+        self.statusBar().addWidget(self.counts_label)
+        self.statusBar().addPermanentWidget(self.import_progress)
+
+        self.labelling = LabellingController(self.context, self.grid, self)
+        self.importer = ImportController(self.context, self.import_progress, self)
+        self.class_actions = ClassActions(self.context, self)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setObjectName("mainSplitter")
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.grid)
+        splitter.addWidget(self.preview)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 780, 380])
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
+        self.setCentralWidget(splitter)
+
+        self._build_actions()
+        self._connect()
+        self._restore_state()
+        self._update_empty_state()
+
+    # -- construction ----------------------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+            act = QAction(text, self)
+            act.triggered.connect(slot)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            if tip:
+                act.setToolTip(tip)
+            self.addAction(act)
+            return act
+
+        self.add_folder_action = action("Add Folder…", self.choose_folders, "Ctrl+O", "Add a folder of photos")
+        self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "Ctrl+K")
+        self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "F5",
+                                    "Find new, changed and missing photos in every folder")
+        self.new_project_action = action("New Project…", self.choose_new_project, "Ctrl+N")
+        self.open_project_action = action("Open Project…", self.choose_project, "Ctrl+Shift+O")
+        self.undo_action = self.labelling.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.labelling.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        self.addActions([self.undo_action, self.redo_action])
+        clear = action("Clear Label", self.labelling.clear_selection_labels)
+        clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        zoom_in = action("Bigger Thumbnails", lambda: self.grid.set_tile_size(self.grid.delegate.tile + 24), "Ctrl++")
+        zoom_out = action("Smaller Thumbnails", lambda: self.grid.set_tile_size(self.grid.delegate.tile - 24), "Ctrl+-")
+        shortcuts = action("Keyboard Shortcuts", self.show_shortcuts, "F1")
+        quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Keys 1-9 label the selection; window-wide so they work wherever focus is in the main window.
+        for key in "123456789":
+            QShortcut(QKeySequence(key), self, lambda key=key: self.labelling.label_by_key(key))
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([self.new_project_action, self.open_project_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.add_folder_action, self.rescan_action])
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action, clear])
+        edit_menu.addAction("Select All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
+        class_menu = self.menuBar().addMenu("&Classes")
+        class_menu.addAction(self.add_class_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addActions([zoom_in, zoom_out])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(shortcuts)
+        help_menu.addAction(f"About {APP_NAME}", self.show_about)
+
+        toolbar = QToolBar("Main", self)
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addActions([self.add_folder_action, self.add_class_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.undo_action, self.redo_action])
+        self.addToolBar(toolbar)
+
+    def _connect(self) -> None:
+        self.grid.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.grid.selectionModel().currentChanged.connect(lambda *_: self._show_current())
+        self.context.images.dataChanged.connect(self._on_images_changed)
+        self.context.images.modelReset.connect(self._on_images_reset)
+        self.context.status_changed.connect(self._show_counts)
+        self.context.folders_changed.connect(self.sidebar.folders.set_folders)
+        self.sidebar.filter_selected.connect(self._on_filter)
+        self.sidebar.add_class_requested.connect(lambda: self.class_actions.add())
+        self.sidebar.add_folder_requested.connect(self.choose_folders)
+        self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
+        self.sidebar.folder_menu_requested.connect(self._folder_menu)
+        self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
+        for source in (self.labelling, self.importer, self.class_actions):
+            source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    # -- projects --------------------------------------------------------------------------------------
+    def open_project_at(self, path: Path) -> bool:
+        if self.importer.busy:
+            QMessageBox.information(self, APP_NAME, "Wait for the import to finish (or cancel it) first.")
+            return False
+        try:
+            project = open_project(path)
+        except ProjectError as exc:
+            QMessageBox.critical(self, APP_NAME, str(exc))
+            return False
+        self.context.set_project(project)
+        self.setWindowTitle(f"{project.name} — {APP_NAME}")
+        self.settings.setValue("last_project", str(project.path))
+        self.sidebar.select_all_photos()
+        self._update_empty_state()
+        return True
+
+    def choose_project(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a Pigeonhole project folder")
+        if path:
+            self.open_project_at(Path(path))
+
+    def choose_new_project(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "Photos.pigeonhole"))
+        if path:
+            self.open_project_at(Path(path))
+
+    def choose_folders(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
+        if path:
+            self.importer.add_folders([Path(path)], self)
+
+    def _folder_menu(self, folder: FolderInfo, position) -> None:
+        menu = QMenu(self)
+        menu.addAction("Show only this folder", lambda: self._on_filter(ImageFilter(Show.ALL, folder_id=folder.id)))
+        menu.addAction("Re-link to a new location…", lambda: self._relink(folder))
+        menu.addAction("Remove from project…", lambda: self._remove_folder(folder))
+        menu.exec(position)
+
+    def _relink(self, folder: FolderInfo) -> None:
+        path = QFileDialog.getExistingDirectory(self, f"Where is “{folder.name}” now?")
+        if not path:
+            return
+        try:
+            found = relink_folder(self.context.project, folder.id, path)
+        except FolderError as exc:
+            QMessageBox.warning(self, APP_NAME, str(exc))
+            return
+        self.context.refresh_all()
+        self.statusBar().showMessage(f"Re-linked “{folder.name}”: {found:,} of {folder.images:,} photos found.", 8000)
+
+    def _remove_folder(self, folder: FolderInfo) -> None:
+        answer = QMessageBox.question(
+            self, "Remove folder",
+            f"Remove “{folder.name}” and its {folder.images:,} photos from this project? Their labels in this "
+            "project are forgotten; the files on disk are not touched.")
+        if answer == QMessageBox.StandardButton.Yes:
+            remove_folder(self.context.project, folder.id)
+            self.labelling.undo_stack.clear()
+            self.context.refresh_all()
+
+    # -- reacting to the models ------------------------------------------------------------------------
+    def _on_filter(self, image_filter: ImageFilter) -> None:
+        self.context.images.set_filter(image_filter)
+
+    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        count = len(self.grid.selectionModel().selectedIndexes())
+        if count > 1:
+            self.statusBar().showMessage(f"{count:,} photos selected — a class key labels them all.", 4000)
+
+    def _show_current(self) -> None:
+        index = self.grid.currentIndex()
+        if index.isValid():
+            self.preview.show_row(index.data(Role.ROW), index.data(Role.LABEL))
+        else:
+            self.preview.show_row(None, None)
+
+    def _on_images_changed(self, top_left, bottom_right, roles) -> None:
+        current = self.grid.currentIndex()
+        if current.isValid() and top_left.row() <= current.row() <= bottom_right.row() and Role.LABEL in roles:
+            self.preview.show_label(current.data(Role.LABEL))
+
+    def _on_images_reset(self) -> None:
+        self._update_empty_state()
+        if self.context.images.rowCount():
+            self.grid.setCurrentIndex(self.context.images.index(0))
+        else:
+            self.preview.show_row(None, None)
+
+    def _show_counts(self, status: ProjectStatus) -> None:
+        self.sidebar.filters.set_counts(status.images, status.unlabelled, status.broken)
+        parts = [f"{status.images:,} photos", f"{status.labelled:,} labelled", f"{status.unlabelled:,} to label"]
+        if status.broken:
+            parts.append(f"{status.broken:,} cannot be read")
+        if status.missing:
+            parts.append(f"{status.missing:,} missing")
+        self.counts_label.setText("  ·  ".join(parts))
+        self._update_empty_state()
+
+    def _update_empty_state(self) -> None:
+        if self.context.project is None:
+            self.grid.set_empty_text("No project open", "Use File ▸ New Project or Open Project.")
+        elif self.context.status is not None and self.context.status.images == 0:
+            self.grid.set_empty_text(
+                "Add your photos",
+                "Drop a folder of photos here, or press Ctrl+O.\nFolders organised as class_name/photo.jpg "
+                "can bring their labels along.")
+        elif self.context.images.image_filter.show == Show.UNLABELLED:
+            self.grid.set_empty_text("Everything is labelled", "Nice work. Every readable photo has a label.")
+        else:
+            self.grid.set_empty_text("Nothing to show", "No photos match this view.")
+
+    # -- window events ---------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(Path(url.toLocalFile()).is_dir() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders = [Path(url.toLocalFile()) for url in event.mimeData().urls() if Path(url.toLocalFile()).is_dir()]
+        if folders:
+            self.importer.add_folders(folders, self)
+            event.acceptProposedAction()
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+
+    def show_about(self) -> None:
+        from desktop import __version__
+
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME} {__version__}</b><p>Sort photos with an image classifier you train "
+                          "yourself, on your own computer.</p>")
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/splitter")
+        if state is not None:
+            self.splitter.restoreState(state)
+        tile = self.settings.value("window/tile", type=int)
+        if tile:
+            self.grid.set_tile_size(tile)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.importer.shutdown()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue("window/tile", self.grid.delegate.tile)
+        if self.context.thumbnails is not None:
+            self.context.thumbnails.wait_idle(2000)
+        self.preview.wait_idle(2000)
+        if self.context.project is not None:
+            self.context.project.close()
+        super().closeEvent(event)

@@ -1,0 +1,120 @@
+"""The grid's model: image rows from the project database, with thumbnails and labels as roles."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from enum import IntEnum
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from desktop.core.browse import ImageFilter, ImageRow, list_images
+from desktop.core.classes import ClassInfo
+from desktop.core.project import Project
+from desktop.ui.thumbnails import ThumbnailLoader
+
+
+class Role(IntEnum):
+    ROW = Qt.ItemDataRole.UserRole + 1  # the ImageRow itself (proxy-safe accessor)
+    IMAGE_ID = Qt.ItemDataRole.UserRole + 2
+    THUMBNAIL = Qt.ItemDataRole.UserRole + 3  # QImage or None while loading
+    LABEL = Qt.ItemDataRole.UserRole + 4  # ClassInfo or None
+
+
+class ImageListModel(QAbstractListModel):
+    def __init__(self, thumbnails: ThumbnailLoader | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self._project: Project | None = None
+        self._rows: list[ImageRow] = []
+        self._row_of_id: dict[int, int] = {}
+        self._rows_of_hash: dict[str, list[int]] = defaultdict(list)
+        self._classes: dict[int, ClassInfo] = {}
+        self.image_filter = ImageFilter()
+        self._thumbnails = thumbnails
+        if thumbnails is not None:
+            thumbnails.loaded.connect(self._on_thumbnail_loaded)
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def set_project(self, project: Project | None, thumbnails: ThumbnailLoader | None) -> None:
+        if self._thumbnails is not None:
+            self._thumbnails.loaded.disconnect(self._on_thumbnail_loaded)
+        self._project, self._thumbnails = project, thumbnails
+        if thumbnails is not None:
+            thumbnails.loaded.connect(self._on_thumbnail_loaded)
+        self.reload()
+
+    def set_filter(self, image_filter: ImageFilter) -> None:
+        self.image_filter = image_filter
+        self.reload()
+
+    def set_classes(self, classes: list[ClassInfo]) -> None:
+        self._classes = {c.id: c for c in classes}
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.LABEL])
+
+    def reload(self) -> None:
+        rows = list_images(self._project, self.image_filter) if self._project else []
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of_id = {row.id: i for i, row in enumerate(rows)}
+        self._rows_of_hash = defaultdict(list)
+        for i, row in enumerate(rows):
+            self._rows_of_hash[row.content_hash].append(i)
+        self.endResetModel()
+
+    # -- Qt model interface ----------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        match role:
+            case Qt.ItemDataRole.DisplayRole:
+                return row.name
+            case Qt.ItemDataRole.ToolTipRole:
+                label = self._classes.get(row.class_id) if row.class_id else None
+                size = f"{row.width}×{row.height}" if row.width else ""
+                return "\n".join(filter(None, [str(row.path), size, f"Label: {label.name}" if label else "",
+                                               row.error or "", "Missing on disk" if row.missing else ""]))
+            case Role.ROW:
+                return row
+            case Role.IMAGE_ID:
+                return row.id
+            case Role.THUMBNAIL:
+                return self._thumbnails.get(row.content_hash) if self._thumbnails and not row.error else None
+            case Role.LABEL:
+                return self._classes.get(row.class_id) if row.class_id is not None else None
+        return None
+
+    # -- helpers for views -----------------------------------------------------------------------------
+    def row_at(self, row: int) -> ImageRow:
+        return self._rows[row]
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._row_of_id.get(image_id)
+
+    def update_labels(self, labels: dict[int, int | None]) -> None:
+        """Apply label changes in place (no reload), so selection and scroll position stay put."""
+        changed = []
+        for image_id, class_id in labels.items():
+            row = self._row_of_id.get(image_id)
+            if row is not None:
+                self._rows[row].class_id = class_id
+                changed.append(row)
+        for row in changed:
+            self.dataChanged.emit(self.index(row), self.index(row), [Role.LABEL, Qt.ItemDataRole.ToolTipRole])
+
+    def next_unlabelled_row(self, after: int) -> int | None:
+        """The first unlabelled row after ``after``, wrapping around; None when all are labelled."""
+        count = len(self._rows)
+        for offset in range(1, count + 1):
+            row = (after + offset) % count
+            if self._rows[row].class_id is None and not self._rows[row].error:
+                return row
+        return None
+
+    def _on_thumbnail_loaded(self, content_hash: str) -> None:
+        for row in self._rows_of_hash.get(content_hash, ()):
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Role.THUMBNAIL])

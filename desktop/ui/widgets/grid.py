@@ -1,0 +1,141 @@
+"""The virtualised thumbnail grid: a QListView in icon mode painted by a delegate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from desktop.ui.models.images import Role
+
+PADDING = 6
+CAPTION_HEIGHT = 22
+
+
+def readable_text_colour(background: QColor) -> QColor:
+    return QColor("#111111") if background.lightnessF() > 0.6 else QColor("#ffffff")
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    def __init__(self, parent=None, tile: int = 150) -> None:
+        super().__init__(parent)
+        self.tile = tile
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(self.tile + 2 * PADDING, self.tile + CAPTION_HEIGHT + 2 * PADDING)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = option.palette
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        current = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight).lighter(160))
+            painter.drawRoundedRect(rect, 8, 8)
+
+        area = QRect(rect.x() + PADDING - 2, rect.y() + PADDING - 2, self.tile, self.tile)
+        image = index.data(Role.THUMBNAIL)
+        if image is not None and not image.isNull():
+            scaled = image.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(area.center())
+            clip = QPainterPath()
+            clip.addRoundedRect(target, 4, 4)
+            painter.setClipPath(clip)
+            painter.drawImage(target, image)
+            painter.setClipping(False)
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
+            painter.drawRoundedRect(area.adjusted(12, 12, -12, -12), 6, 6)
+            row = index.data(Role.ROW)
+            if row is not None and (row.error or row.missing):
+                painter.setPen(QColor("#B3261E"))
+                painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                                 "missing" if row.missing else "cannot read")
+
+        caption = QRect(rect.x() + PADDING - 2, area.bottom() + 4, self.tile, CAPTION_HEIGHT - 4)
+        label = index.data(Role.LABEL)
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        painter.setFont(font)
+        if label is not None:
+            colour = QColor(label.colour)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(caption, caption.height() / 2, caption.height() / 2)
+            painter.setPen(readable_text_colour(colour))
+            text = painter.fontMetrics().elidedText(label.name, Qt.TextElideMode.ElideRight, caption.width() - 12)
+            painter.drawText(caption, Qt.AlignmentFlag.AlignCenter, text)
+        else:
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            name = index.data(Qt.ItemDataRole.DisplayRole) or ""
+            text = painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, caption.width())
+            painter.drawText(caption, Qt.AlignmentFlag.AlignCenter, text)
+        if current:
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 8, 8)
+        painter.restore()
+
+
+class ThumbnailGrid(QListView):
+    """Icon-mode list with uniform item sizes: Qt lays out and paints only the visible tiles."""
+
+    empty_action_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.delegate = ThumbnailDelegate(self)
+        self.setItemDelegate(self.delegate)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSpacing(2)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setMouseTracking(True)
+        self.setObjectName("thumbnailGrid")
+        self.empty_title = ""
+        self.empty_hint = ""
+
+    def set_empty_text(self, title: str, hint: str) -> None:
+        self.empty_title, self.empty_hint = title, hint
+        self.viewport().update()
+
+    def set_tile_size(self, tile: int) -> None:
+        self.delegate.tile = max(64, min(320, tile))
+        self.scheduleDelayedItemsLayout()
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # Ctrl+wheel zooms the tiles
+            self.set_tile_size(self.delegate.tile + (16 if event.angleDelta().y() > 0 else -16))
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.model() is not None and self.model().rowCount() == 0 and self.empty_title:
+            painter = QPainter(self.viewport())
+            rect = self.viewport().rect().adjusted(40, 0, -40, 0)
+            title_font = QFont(self.font())
+            title_font.setPointSizeF(self.font().pointSizeF() * 1.5)
+            title_font.setBold(True)
+            painter.setFont(title_font)
+            painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+            title_rect = QRect(rect.x(), rect.center().y() - 60, rect.width(), 40)
+            painter.drawText(title_rect, Qt.AlignmentFlag.AlignCenter, self.empty_title)
+            painter.setFont(self.font())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            hint_rect = QRect(rect.x(), rect.center().y() - 16, rect.width(), 80)
+            painter.drawText(hint_rect, Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, self.empty_hint)
+            painter.end()

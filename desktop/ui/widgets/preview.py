@@ -1,0 +1,138 @@
+"""The large preview of the current image with its label; decoding happens off the GUI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from desktop.core.browse import ImageRow
+from desktop.core.classes import ClassInfo
+from desktop.io import images
+from desktop.ui.widgets.grid import readable_text_colour
+
+PREVIEW_DECODE_SIDE = 1600  # decode large JPEGs at reduced size: enough for a screen-sized preview
+
+
+class _Signals(QObject):
+    decoded = Signal(int, QImage, str)  # request number, image, error
+
+
+class _Decode(QRunnable):
+    def __init__(self, number: int, path: Path, signals: _Signals) -> None:
+        super().__init__()
+        self.number, self.path, self.signals = number, path, signals
+
+    def run(self) -> None:
+        try:
+            rgb = images.load_rgb(self.path, min_long_side=PREVIEW_DECODE_SIDE)
+            rgb = images.resize_to_fit(rgb, PREVIEW_DECODE_SIDE)
+            height, width = rgb.shape[:2]
+            image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+            self.signals.decoded.emit(self.number, image, "")
+        except Exception as exc:  # any decoding failure is shown in the panel, never raised
+            self.signals.decoded.emit(self.number, QImage(), str(exc))
+
+
+class ImageCanvas(QWidget):
+    """Paints an image scaled to fit, keeping its aspect ratio."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.image = QImage()
+        self.message = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(200, 200))
+
+    def set_image(self, image: QImage, message: str = "") -> None:
+        self.image, self.message = image, message
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if not self.image.isNull():
+            size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(self.rect().center())
+            painter.drawImage(target, self.image)
+        elif self.message:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect().adjusted(16, 0, -16, 0),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+        painter.end()
+
+
+class PreviewPanel(QFrame):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("previewPanel")
+        self.canvas = ImageCanvas(self)
+        self.title = QLabel(self)
+        self.title.setObjectName("previewTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)
+        self.details = QLabel(self)
+        self.details.setObjectName("previewDetails")
+        self.details.setWordWrap(True)
+        self.label_chip = QLabel(self)
+        self.label_chip.setObjectName("labelChip")
+        self.label_chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.extra = QVBoxLayout()  # later panels (prediction chart) add themselves here
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(8)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.label_chip)
+        layout.addWidget(self.title)
+        layout.addWidget(self.details)
+        layout.addLayout(self.extra)
+        self._signals = _Signals()
+        self._signals.decoded.connect(self._on_decoded)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._request = 0
+        self.row: ImageRow | None = None
+        self.show_row(None, None)
+
+    def show_row(self, row: ImageRow | None, label: ClassInfo | None) -> None:
+        same_image = self.row is not None and row is not None and row.id == self.row.id
+        self.row = row
+        self.show_label(label)
+        if row is None:
+            self.canvas.set_image(QImage(), "Select a photo to see it here.")
+            self.title.setText("")
+            self.details.setText("")
+            return
+        self.title.setText(f"<b>{row.name}</b>")
+        size = f"{row.width} × {row.height} px · " if row.width else ""
+        problem = f"<br><span style='color:#B3261E'>{row.error}</span>" if row.error else ""
+        missing = "<br><span style='color:#B3261E'>The file is missing on disk.</span>" if row.missing else ""
+        self.details.setText(f"{size}{Path(row.folder_root).name}/{row.rel_path}{problem}{missing}")
+        if same_image:
+            return
+        self._request += 1
+        self._pool.clear()  # skip images the user already moved past
+        self._pool.start(_Decode(self._request, row.path, self._signals))
+
+    def show_label(self, label: ClassInfo | None) -> None:
+        if label is None:
+            self.label_chip.setText("Unlabelled — press a class key (1–9)")
+            self.label_chip.setStyleSheet("")
+            self.label_chip.setProperty("unlabelled", True)
+        else:
+            colour = QColor(label.colour)
+            self.label_chip.setText(label.name)
+            self.label_chip.setStyleSheet(
+                f"background:{colour.name()}; color:{readable_text_colour(colour).name()};"
+            )
+            self.label_chip.setProperty("unlabelled", False)
+
+    def _on_decoded(self, number: int, image: QImage, error: str) -> None:
+        if number == self._request:
+            self.canvas.set_image(image, error and f"Cannot show this image: {error}")
+
+    def wait_idle(self, timeout_ms: int = 5000) -> bool:
+        return self._pool.waitForDone(timeout_ms)

@@ -1,0 +1,254 @@
+"""Sidebar: what to show (all, unlabelled, broken), the classes with counts and keys, and the folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.browse import ImageFilter, Show
+from desktop.core.folders import FolderInfo
+from desktop.ui.models.classes import CLASS_ROLE, ClassListModel
+
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 10
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 11
+KEY_ROLE = Qt.ItemDataRole.UserRole + 12
+
+
+@dataclass
+class _Entry:
+    title: str
+    image_filter: ImageFilter
+    count: int | None = None
+
+
+class FilterListModel(QAbstractListModel):
+    """The fixed views (All, Unlabelled, Broken) with their counts."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.entries = [
+            _Entry("All photos", ImageFilter(Show.ALL)),
+            _Entry("Unlabelled", ImageFilter(Show.UNLABELLED)),
+            _Entry("Cannot read", ImageFilter(Show.BROKEN)),
+        ]
+
+    def set_counts(self, all_images: int, unlabelled: int, broken: int) -> None:
+        for entry, count in zip(self.entries, (all_images, unlabelled, broken), strict=True):
+            entry.count = count
+        self.dataChanged.emit(self.index(0), self.index(len(self.entries) - 1))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.entries)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        entry = self.entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return entry.title
+        if role == COUNT_ROLE:
+            return entry.count
+        if role == FILTER_ROLE:
+            return entry.image_filter
+        return None
+
+
+class FolderListModel(QAbstractListModel):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.folders: list[FolderInfo] = []
+
+    def set_folders(self, folders: list[FolderInfo]) -> None:
+        self.beginResetModel()
+        self.folders = list(folders)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.folders)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        folder = self.folders[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return folder.name if folder.available else f"{folder.name} (not found)"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            hint = "" if folder.available else "\nThe folder is gone: right-click to re-link it."
+            return f"{folder.root}\n{folder.images} images{hint}"
+        if role == COUNT_ROLE:
+            return folder.images
+        if role == FILTER_ROLE:
+            return ImageFilter(Show.ALL, folder_id=folder.id)
+        if role == Qt.ItemDataRole.ForegroundRole and not folder.available:
+            return QColor("#B3261E")
+        return None
+
+
+class SidebarDelegate(QStyledItemDelegate):
+    """One row: optional colour dot, the name, a key badge and the count on the right."""
+
+    ROW_HEIGHT = 30
+
+    def sizeHint(self, option, index) -> QSize:
+        return QSize(option.rect.width(), self.ROW_HEIGHT)
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = option.palette
+        rect = option.rect.adjusted(4, 1, -4, -1)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight).lighter(165))
+            painter.drawRoundedRect(rect, 6, 6)
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
+            painter.drawRoundedRect(rect, 6, 6)
+        x = rect.x() + 10
+        image_class = index.data(CLASS_ROLE)
+        count = image_class.count if image_class is not None else index.data(COUNT_ROLE)
+        if image_class is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(image_class.colour))
+            painter.drawEllipse(QRect(x, rect.center().y() - 6, 12, 12))
+            x += 20
+        right = rect.right() - 8
+        metrics = painter.fontMetrics()
+        if count is not None:
+            text = f"{count:,}"
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            width = metrics.horizontalAdvance(text)
+            painter.drawText(QRect(right - width, rect.y(), width, rect.height()), Qt.AlignmentFlag.AlignVCenter, text)
+            right -= width + 10
+        if image_class is not None and image_class.shortcut:
+            badge = QRect(right - 18, rect.center().y() - 9, 18, 18)
+            # Explicit colours: the list's transparent style sheet background leaves Base undefined.
+            painter.setPen(QColor("#C9CDD4"))
+            painter.setBrush(QColor("#FFFFFF"))
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor("#374151"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, image_class.shortcut)
+            right -= 26
+        foreground = index.data(Qt.ItemDataRole.ForegroundRole)
+        painter.setPen(foreground if isinstance(foreground, QColor) else palette.color(QPalette.ColorRole.Text))
+        name = metrics.elidedText(index.data(Qt.ItemDataRole.DisplayRole) or "", Qt.TextElideMode.ElideRight,
+                                  right - x)
+        painter.drawText(QRect(x, rect.y(), right - x, rect.height()), Qt.AlignmentFlag.AlignVCenter, name)
+        painter.restore()
+
+
+def _section_header(title: str, button: QToolButton | None) -> QWidget:
+    header = QWidget()
+    layout = QHBoxLayout(header)
+    layout.setContentsMargins(10, 10, 6, 2)
+    label = QLabel(title.upper())
+    label.setObjectName("sectionTitle")
+    layout.addWidget(label)
+    layout.addStretch(1)
+    if button is not None:
+        layout.addWidget(button)
+    return header
+
+
+def _list(model: QAbstractListModel, delegate: SidebarDelegate) -> QListView:
+    view = QListView()
+    view.setModel(model)
+    view.setItemDelegate(delegate)
+    view.setObjectName("sidebarList")
+    view.setFrameShape(QListView.Shape.NoFrame)
+    view.setMouseTracking(True)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    return view
+
+
+class Sidebar(QWidget):
+    filter_selected = Signal(object)  # ImageFilter
+    add_class_requested = Signal()
+    add_folder_requested = Signal()
+    class_menu_requested = Signal(object, object)  # ClassInfo, global QPoint
+    folder_menu_requested = Signal(object, object)  # FolderInfo, global QPoint
+
+    def __init__(self, classes: ClassListModel, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        self.filters = FilterListModel(self)
+        self.folders = FolderListModel(self)
+        self.classes = classes
+        delegate = SidebarDelegate(self)
+        self.filter_view = _list(self.filters, delegate)
+        self.class_view = _list(classes, delegate)
+        self.folder_view = _list(self.folders, delegate)
+        self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * 3 + 4)
+        self.filter_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        add_class = QToolButton(text="+ Class")
+        add_class.setObjectName("addClassButton")
+        add_class.setToolTip("Add a class (Ctrl+K)")
+        add_class.clicked.connect(self.add_class_requested)
+        add_folder = QToolButton(text="+ Folder")
+        add_folder.setToolTip("Add a folder of photos (Ctrl+O)")
+        add_folder.clicked.connect(self.add_folder_requested)
+        self.class_hint = QLabel("Add the classes you want to sort photos into — cat, dog, receipt… "
+                                 "Keys 1–9 then label the selected photos.")
+        self.class_hint.setObjectName("hint")
+        self.class_hint.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 8)
+        layout.setSpacing(0)
+        layout.addWidget(_section_header("Show", None))
+        layout.addWidget(self.filter_view)
+        layout.addWidget(_section_header("Classes", add_class))
+        layout.addWidget(self.class_hint)
+        layout.addWidget(self.class_view, 3)
+        layout.addWidget(_section_header("Folders", add_folder))
+        layout.addWidget(self.folder_view, 1)
+
+        for view in (self.filter_view, self.class_view, self.folder_view):
+            view.clicked.connect(lambda index, view=view: self._on_clicked(view, index))
+        self.class_view.customContextMenuRequested.connect(self._on_class_menu)
+        self.folder_view.customContextMenuRequested.connect(self._on_folder_menu)
+        classes.modelReset.connect(self._update_hint)
+        self.filter_view.setCurrentIndex(self.filters.index(0))
+        self._update_hint()
+
+    def _update_hint(self) -> None:
+        self.class_hint.setVisible(self.classes.rowCount() == 0)
+
+    def _on_clicked(self, view: QListView, index: QModelIndex) -> None:
+        for other in (self.filter_view, self.class_view, self.folder_view):
+            if other is not view:
+                other.clearSelection()
+        image_class = index.data(CLASS_ROLE)
+        if image_class is not None:
+            self.filter_selected.emit(ImageFilter(Show.CLASS, class_id=image_class.id))
+        else:
+            self.filter_selected.emit(index.data(FILTER_ROLE))
+
+    def _on_class_menu(self, position) -> None:
+        index = self.class_view.indexAt(position)
+        if index.isValid():
+            self.class_menu_requested.emit(index.data(CLASS_ROLE), self.class_view.viewport().mapToGlobal(position))
+
+    def _on_folder_menu(self, position) -> None:
+        index = self.folder_view.indexAt(position)
+        if index.isValid():
+            self.folder_menu_requested.emit(self.folders.folders[index.row()],
+                                            self.folder_view.viewport().mapToGlobal(position))
+
+    def select_all_photos(self) -> None:
+        self.class_view.clearSelection()
+        self.folder_view.clearSelection()
+        self.filter_view.setCurrentIndex(self.filters.index(0))

@@ -1,0 +1,37 @@
+"""GUI test fixtures: offscreen Qt, isolated QSettings, a main window factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path):
+    """Each test gets its own settings file, so no test sees another's (or the user's) last project."""
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture
+def main_window(qtbot, tmp_path: Path):
+    """A main window with a fresh project open; closed (and its workers stopped) after the test."""
+    from desktop.ui.app import make_application
+    from desktop.ui.main_window import MainWindow
+
+    make_application()
+    window = MainWindow(QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat))
+    window.importer.ask_about_subfolders = False
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    assert window.open_project_at(tmp_path / "project.pigeonhole")
+    yield window
+    window.close()
