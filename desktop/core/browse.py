@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, Label
@@ -71,3 +71,8 @@ def _query(image_filter: ImageFilter) -> Select:
 def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:
     with project.sessions() as session:
         return [ImageRow(*row) for row in session.execute(_query(image_filter))]
+
+
+def count_images(project: Project) -> int:
+    with project.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Image)) or 0

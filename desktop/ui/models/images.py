@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from enum import IntEnum
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    Signal,
+)
 
-from desktop.core.browse import ImageFilter, ImageRow, list_images
+from desktop.core.browse import ImageFilter, ImageRow, count_images, list_images
 from desktop.core.classes import ClassInfo
 from desktop.core.project import Project
 from desktop.ui.thumbnails import ThumbnailLoader
@@ -20,13 +30,52 @@ class Role(IntEnum):
     LABEL = Qt.ItemDataRole.UserRole + 4  # ClassInfo or None
 
 
+# Above this many images the query (about 1 ms per 1,000 rows) runs off the GUI thread.
+BACKGROUND_QUERY_THRESHOLD = 20_000
+
+
+@dataclass
+class _Loaded:
+    rows: list[ImageRow] = field(default_factory=list)
+    row_of_id: dict[int, int] = field(default_factory=dict)
+    rows_of_hash: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _load(project: Project | None, image_filter: ImageFilter) -> _Loaded:
+    loaded = _Loaded(list_images(project, image_filter) if project else [])
+    for i, row in enumerate(loaded.rows):
+        loaded.row_of_id[row.id] = i
+        loaded.rows_of_hash[row.content_hash].append(i)
+    return loaded
+
+
+class _LoadSignals(QObject):
+    done = Signal(int, object)  # generation, _Loaded
+
+
+class _LoadRows(QRunnable):
+    def __init__(self, generation: int, project: Project, image_filter: ImageFilter, signals: _LoadSignals):
+        super().__init__()
+        self.generation, self.project, self.image_filter, self.signals = generation, project, image_filter, signals
+
+    def run(self) -> None:
+        self.signals.done.emit(self.generation, _load(self.project, self.image_filter))
+
+
 class ImageListModel(QAbstractListModel):
+    loading_changed = Signal(bool)
+
     def __init__(self, thumbnails: ThumbnailLoader | None = None, parent=None) -> None:
         super().__init__(parent)
         self._project: Project | None = None
         self._rows: list[ImageRow] = []
         self._row_of_id: dict[int, int] = {}
         self._rows_of_hash: dict[str, list[int]] = defaultdict(list)
+        self._generation = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._load_signals = _LoadSignals(self)
+        self._load_signals.done.connect(self._apply)
         self._classes: dict[int, ClassInfo] = {}
         self.image_filter = ImageFilter()
         self._thumbnails = thumbnails
@@ -52,14 +101,24 @@ class ImageListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.LABEL])
 
     def reload(self) -> None:
-        rows = list_images(self._project, self.image_filter) if self._project else []
+        """Re-run the query; large projects load in the background and the newest request wins."""
+        self._generation += 1
+        if self._project is None or count_images(self._project) < BACKGROUND_QUERY_THRESHOLD:
+            self._apply(self._generation, _load(self._project, self.image_filter))
+            return
+        self.loading_changed.emit(True)
+        self._pool.start(_LoadRows(self._generation, self._project, self.image_filter, self._load_signals))
+
+    def _apply(self, generation: int, loaded: _Loaded) -> None:
+        if generation != self._generation:
+            return  # a newer filter was chosen while this one loaded
         self.beginResetModel()
-        self._rows = rows
-        self._row_of_id = {row.id: i for i, row in enumerate(rows)}
-        self._rows_of_hash = defaultdict(list)
-        for i, row in enumerate(rows):
-            self._rows_of_hash[row.content_hash].append(i)
+        self._rows, self._row_of_id, self._rows_of_hash = loaded.rows, loaded.row_of_id, loaded.rows_of_hash
         self.endResetModel()
+        self.loading_changed.emit(False)
+
+    def wait_loaded(self, timeout_ms: int = 10_000) -> bool:
+        return self._pool.waitForDone(timeout_ms)
 
     # -- Qt model interface ----------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
