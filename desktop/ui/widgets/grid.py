@@ -104,6 +104,7 @@ class ThumbnailGrid(QListView):
         self.verticalScrollBar().setSingleStep(24)
         self.setMouseTracking(True)
         self.setObjectName("thumbnailGrid")
+        self.preferred_tile = self.delegate.tile
         self.empty_title = ""
         self.empty_hint = ""
 
@@ -112,12 +113,24 @@ class ThumbnailGrid(QListView):
         self.viewport().update()
 
     def set_tile_size(self, tile: int) -> None:
-        self.delegate.tile = max(64, min(320, tile))
+        self.preferred_tile = max(64, min(320, tile))
+        self._fit_tiles()
+
+    def _fit_tiles(self) -> None:
+        """Stretch tiles slightly so whole columns fill the width instead of leaving a ragged gap."""
+        cell = self.preferred_tile + 2 * PADDING + 2 * self.spacing()
+        width = self.viewport().width() - 2 * self.spacing()
+        columns = max(1, width // cell)
+        self.delegate.tile = max(self.preferred_tile, width // columns - 2 * PADDING - 2 * self.spacing())
         self.scheduleDelayedItemsLayout()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_tiles()
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # Ctrl+wheel zooms the tiles
-            self.set_tile_size(self.delegate.tile + (16 if event.angleDelta().y() > 0 else -16))
+            self.set_tile_size(self.preferred_tile + (16 if event.angleDelta().y() > 0 else -16))
             event.accept()
             return
         super().wheelEvent(event)
