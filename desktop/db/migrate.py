@@ -65,4 +65,7 @@ def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path) -> Path | N
             engine.dispose()
             shutil.copyfile(backup, db_path)
         raise
+    # env.py switched foreign keys off on the migration connection (and switching them back on inside the
+    # still-open transaction is a no-op); drop it from the pool so every later connection runs the pragmas.
+    engine.dispose()
     return backup

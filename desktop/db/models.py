@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from typing import Any
+
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     Float,
@@ -67,6 +70,9 @@ class Image(Base):
     error: Mapped[str | None] = mapped_column(String)
     missing: Mapped[bool] = mapped_column(Boolean, default=False)
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # "train" or "val", given once when the image is first used for training and kept across retrains,
+    # so validation numbers of successive models are measured on the same images.
+    split: Mapped[str | None] = mapped_column(String(8))
 
     folder: Mapped[Folder] = relationship(back_populates="images")
     label: Mapped[Label | None] = relationship(back_populates="image", cascade="all, delete-orphan")
@@ -99,3 +105,26 @@ class Label(Base):
 
     image: Mapped[Image] = relationship(back_populates="label")
     image_class: Mapped[ImageClass] = relationship(back_populates="labels")
+
+
+class TrainedModel(Base):
+    """A trained classifier: its checkpoint file (relative to the project folder) and its metrics."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    file: Mapped[str] = mapped_column(String)
+    backbone: Mapped[str] = mapped_column(String)
+    mode: Mapped[str] = mapped_column(String(16))  # frozen | finetune
+    weights_source: Mapped[str] = mapped_column(String)
+    class_names: Mapped[list[str]] = mapped_column(JSON)  # in output order
+    train_images: Mapped[int] = mapped_column(Integer)
+    val_images: Mapped[int] = mapped_column(Integer)
+    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    device: Mapped[str] = mapped_column(String(16))
+    seconds: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(String, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
