@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -40,9 +40,15 @@ def backup_database(db_path: Path, backup_dir: Path, tag: str) -> Path:
     backup_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     target = backup_dir / f"{db_path.stem}-{tag}-{stamp}.db"
-    with sqlite3.connect(db_path) as source, sqlite3.connect(target) as destination:
-        source.backup(destination)
+    _copy_database(db_path, target)
     return target
+
+
+def _copy_database(source_path: Path, target_path: Path) -> None:
+    # SQLite's backup API writes through the target's own journal (a stale -wal beside it cannot resurface),
+    # and the connections are closed here: `with sqlite3.connect()` only ends a transaction.
+    with closing(sqlite3.connect(source_path)) as source, closing(sqlite3.connect(target_path)) as target:
+        source.backup(target)
 
 
 def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path) -> Path | None:
@@ -63,7 +69,7 @@ def upgrade_to_head(engine: Engine, db_path: Path, backup_dir: Path) -> Path | N
     except Exception:
         if backup is not None:
             engine.dispose()
-            shutil.copyfile(backup, db_path)
+            _copy_database(backup, db_path)
         raise
     # env.py switched foreign keys off on the migration connection (and switching them back on inside the
     # still-open transaction is a no-op); drop it from the pool so every later connection runs the pragmas.

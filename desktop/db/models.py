@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
 from typing import Any
 
 from sqlalchemy import (
@@ -128,3 +127,56 @@ class TrainedModel(Base):
     seconds: Mapped[float] = mapped_column(Float)
     note: Mapped[str] = mapped_column(String, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Prediction(Base):
+    """One model's probabilities for one image, valid while the image's content hash is unchanged."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("model_id", "image_id", name="uq_predictions_model_image"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    probabilities: Mapped[list[float]] = mapped_column(JSON)  # in the model's class order
+    predicted_index: Mapped[int] = mapped_column(Integer)
+    confidence: Mapped[float] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)  # top-1 minus top-2 probability: small means unsure
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Sort(Base):
+    """One "sort a folder" run: the plan is journalled before any file is touched."""
+
+    __tablename__ = "sorts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    destination: Mapped[str] = mapped_column(String)
+    mode: Mapped[str] = mapped_column(String(8))  # copy | move
+    threshold: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="planned")  # planned|running|done|undone|...
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    operations: Mapped[list[SortOperation]] = relationship(back_populates="sort", cascade="all, delete-orphan")
+
+
+class SortOperation(Base):
+    """One file copy or move of a sort, with its state, so a crash can be resumed or undone."""
+
+    __tablename__ = "sort_operations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sort_id: Mapped[int] = mapped_column(ForeignKey("sorts.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"), index=True)
+    source: Mapped[str] = mapped_column(String)  # absolute paths
+    destination: Mapped[str] = mapped_column(String)
+    class_name: Mapped[str] = mapped_column(String)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), default="planned")  # planned|done|failed|undone
+    error: Mapped[str | None] = mapped_column(String)
+
+    sort: Mapped[Sort] = relationship(back_populates="operations")
