@@ -17,6 +17,7 @@ class Show(StrEnum):
     UNLABELLED = "unlabelled"
     CLASS = "class"
     BROKEN = "broken"
+    IDS = "ids"  # an explicit set, e.g. the images behind one cell of a confusion matrix
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ImageFilter:
     show: Show = Show.ALL
     class_id: int | None = None  # with Show.CLASS
     folder_id: int | None = None  # None: every folder
+    image_ids: tuple[int, ...] = ()  # with Show.IDS
+    title: str = ""  # what the view is called when it is not one of the sidebar's entries
 
 
 @dataclass(slots=True)
@@ -63,6 +66,8 @@ def _query(image_filter: ImageFilter) -> Select:
             query = query.where(Label.class_id == image_filter.class_id)
         case Show.BROKEN:
             query = query.where(Image.error.is_not(None))
+        case Show.IDS:
+            query = query.where(Image.id.in_(image_filter.image_ids))
         case Show.ALL:
             query = query.where(Image.error.is_(None))
     return query.order_by(Folder.root, Image.rel_path)

@@ -107,8 +107,8 @@ class MainWindow(QMainWindow):
         self.addActions([self.undo_action, self.redo_action])
         clear = action("Clear Label", self.labelling.clear_selection_labels)
         clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
-        zoom_in = action("Bigger Thumbnails", lambda: self.grid.set_tile_size(self.grid.preferred_tile + 24), "Ctrl++")
-        zoom_out = action("Smaller Thumbnails", lambda: self.grid.set_tile_size(self.grid.preferred_tile - 24), "Ctrl+-")
+        zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24), "Ctrl++")
+        zoom_out = action("Smaller Thumbnails", lambda: self.grid.zoom_by(-24), "Ctrl+-")
         shortcuts = action("Keyboard Shortcuts", self.show_shortcuts, "F1")
         quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         # Keys 1-9 label the selection; window-wide so they work wherever focus is in the main window.

@@ -116,6 +116,9 @@ class ThumbnailGrid(QListView):
         self.preferred_tile = max(64, min(320, tile))
         self._fit_tiles()
 
+    def zoom_by(self, delta: int) -> None:
+        self.set_tile_size(self.preferred_tile + delta)
+
     def _fit_tiles(self) -> None:
         """Stretch tiles slightly so whole columns fill the width instead of leaving a ragged gap."""
         cell = self.preferred_tile + 2 * PADDING + 2 * self.spacing()
@@ -130,7 +133,7 @@ class ThumbnailGrid(QListView):
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # Ctrl+wheel zooms the tiles
-            self.set_tile_size(self.preferred_tile + (16 if event.angleDelta().y() > 0 else -16))
+            self.zoom_by(16 if event.angleDelta().y() > 0 else -16)
             event.accept()
             return
         super().wheelEvent(event)

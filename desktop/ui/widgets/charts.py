@@ -1,0 +1,191 @@
+"""Small painted charts: training curves, and the per-image probability bar chart."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+GRID = QColor("#E5E7EB")
+AXIS_TEXT = QColor("#6B7280")
+
+
+@dataclass
+class Series:
+    name: str
+    colour: str
+    values: list[float] = field(default_factory=list)
+    dashed: bool = False
+
+
+class LineChart(QWidget):
+    """Lines over epochs with a y range of [0, max] (or fixed), a light grid and a legend."""
+
+    def __init__(self, title: str, y_max: float | None = None, percent: bool = False, parent=None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.fixed_y_max = y_max
+        self.percent = percent
+        self.series: list[Series] = []
+        self.x_count = 0  # epochs planned, so the x axis does not jump while training runs
+        self.setMinimumSize(QSize(220, 150))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_series(self, series: list[Series], x_count: int = 0) -> None:
+        self.series = series
+        self.x_count = x_count
+        self.update()
+
+    def _y_max(self) -> float:
+        if self.fixed_y_max is not None:
+            return self.fixed_y_max
+        values = [v for s in self.series for v in s.values if math.isfinite(v)]
+        top = max(values, default=1.0)
+        return max(1e-6, top * 1.1)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        plot = QRectF(self.rect()).adjusted(40, 22, -10, -22)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+        title_font = QFont(font)
+        title_font.setBold(True)
+        painter.setFont(title_font)
+        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter, self.title)
+        painter.setFont(font)
+        y_max = self._y_max()
+        for i in range(5):
+            y = plot.bottom() - plot.height() * i / 4
+            painter.setPen(QPen(GRID, 1))
+            painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            value = y_max * i / 4
+            text = f"{value * 100:.0f}%" if self.percent else f"{value:.2f}"
+            painter.setPen(AXIS_TEXT)
+            painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+        points = max(self.x_count, max((len(s.values) for s in self.series), default=0))
+        if points == 0:
+            painter.setPen(AXIS_TEXT)
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Curves appear as training runs")
+            painter.end()
+            return
+        painter.setPen(AXIS_TEXT)
+        painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16),
+                         Qt.AlignmentFlag.AlignHCenter, "epoch")
+
+        def position(i: int, value: float) -> QPointF:
+            x = plot.left() + (plot.width() * i / (points - 1) if points > 1 else plot.width() / 2)
+            return QPointF(x, plot.bottom() - plot.height() * min(value, y_max) / y_max)
+
+        legend_x = plot.left() + 6
+        for series in self.series:
+            pen = QPen(QColor(series.colour), 2)
+            if series.dashed:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            finite = [(i, v) for i, v in enumerate(series.values) if math.isfinite(v)]
+            if finite:
+                path = QPainterPath(position(*finite[0]))
+                for i, v in finite[1:]:
+                    path.lineTo(position(i, v))
+                painter.setPen(pen)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawPath(path)
+                painter.setBrush(QColor(series.colour))
+                painter.drawEllipse(position(*finite[-1]), 2.5, 2.5)
+            painter.setPen(pen)
+            painter.drawLine(QPointF(legend_x, plot.top() + 8), QPointF(legend_x + 14, plot.top() + 8))
+            painter.setPen(AXIS_TEXT)
+            painter.drawText(QPointF(legend_x + 18, plot.top() + 12), series.name)
+            legend_x += 26 + metrics.horizontalAdvance(series.name)
+        painter.end()
+
+
+@dataclass(frozen=True)
+class Bar:
+    name: str
+    value: float  # probability, 0..1
+    colour: str
+    highlighted: bool = False  # the predicted class
+    marked: bool = False  # the human label
+
+
+class ProbabilityChart(QWidget):
+    """Horizontal bars, highest first; the top ``limit`` classes and the rest summed as "other"."""
+
+    ROW = 22
+
+    def __init__(self, limit: int = 10, parent=None) -> None:
+        super().__init__(parent)
+        self.limit = limit
+        self.bars: list[Bar] = []
+        self.message = "No prediction yet"
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_bars(self, bars: list[Bar]) -> None:
+        ordered = sorted(bars, key=lambda bar: bar.value, reverse=True)
+        if len(ordered) > self.limit:
+            rest = ordered[self.limit - 1 :]
+            other = Bar(f"{len(rest)} other classes", sum(bar.value for bar in rest), "#9CA3AF",
+                        marked=any(bar.marked for bar in rest))
+            ordered = [*ordered[: self.limit - 1], other]
+        self.bars = ordered
+        self.updateGeometry()
+        self.update()
+
+    def clear(self, message: str) -> None:
+        self.bars = []
+        self.message = message
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, max(1, len(self.bars)) * self.ROW + 8)
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        if not self.bars:
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message)
+            painter.end()
+            return
+        metrics = painter.fontMetrics()
+        name_width = min(self.width() // 3, max(metrics.horizontalAdvance(b.name) for b in self.bars) + 16)
+        value_width = metrics.horizontalAdvance("100.0%") + 8
+        track_width = max(10, self.width() - name_width - value_width - 8)
+        for row, bar in enumerate(self.bars):
+            top = 4 + row * self.ROW
+            name = metrics.elidedText(("✔ " if bar.marked else "") + bar.name, Qt.TextElideMode.ElideRight,
+                                      name_width - 6)
+            font = QFont(self.font())
+            font.setBold(bar.highlighted)
+            painter.setFont(font)
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
+            painter.drawText(QRectF(0, top, name_width - 6, self.ROW - 4),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
+            track = QRectF(name_width, top + 3, track_width, self.ROW - 10)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#EEF0F3"))
+            painter.drawRoundedRect(track, 3, 3)
+            colour = QColor(bar.colour)
+            if not bar.highlighted:
+                colour.setAlphaF(0.55)
+            filled = QRectF(track.left(), track.top(), max(2.0, track.width() * max(0.0, min(1.0, bar.value))),
+                            track.height())
+            painter.setBrush(colour)
+            painter.drawRoundedRect(filled, 3, 3)
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
+            painter.drawText(QRectF(track.right() + 6, top, value_width, self.ROW - 4),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{bar.value * 100:.1f}%")
+        painter.end()
