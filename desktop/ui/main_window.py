@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QToolBar,
 )
 
@@ -27,6 +28,7 @@ from desktop.ui.context import ProjectContext
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
+from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
@@ -56,6 +58,11 @@ class MainWindow(QMainWindow):
         self.grid = ThumbnailGrid(self)
         self.grid.setModel(self.context.images)
         self.preview = PreviewPanel(self)
+        self.train_panel = TrainPanel(self)
+        self.side_tabs = QTabWidget(self)
+        self.side_tabs.setObjectName("sideTabs")
+        self.side_tabs.addTab(self.preview, "Photo")
+        self.side_tabs.addTab(self.train_panel, "Train")
         self.sidebar = Sidebar(self.context.classes, self)
         self.import_progress = ImportProgressWidget(self)
         self.counts_label = QLabel()
@@ -65,14 +72,15 @@ class MainWindow(QMainWindow):
         self.labelling = LabellingController(self.context, self.grid, self)
         self.importer = ImportController(self.context, self.import_progress, self)
         self.class_actions = ClassActions(self.context, self)
+        self.training = TrainingController(self.context, self.train_panel, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.grid)
-        splitter.addWidget(self.preview)
+        splitter.addWidget(self.side_tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 780, 380])
+        splitter.setSizes([230, 740, 430])
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
@@ -96,6 +104,7 @@ class MainWindow(QMainWindow):
 
         self.add_folder_action = action("Add Folder…", self.choose_folders, "Ctrl+O", "Add a folder of photos")
         self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "Ctrl+K")
+        self.train_action = action("Train…", self.show_training, "Ctrl+T", "Train a classifier on the labelled photos")
         self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "F5",
                                     "Find new, changed and missing photos in every folder")
         self.new_project_action = action("New Project…", self.choose_new_project, "Ctrl+N")
@@ -126,6 +135,8 @@ class MainWindow(QMainWindow):
         edit_menu.addAction("Select All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
+        model_menu = self.menuBar().addMenu("&Model")
+        model_menu.addAction(self.train_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
         help_menu = self.menuBar().addMenu("&Help")
@@ -136,7 +147,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.addActions([self.add_folder_action, self.add_class_action])
+        toolbar.addActions([self.add_folder_action, self.add_class_action, self.train_action])
         toolbar.addSeparator()
         toolbar.addActions([self.undo_action, self.redo_action])
         self.addToolBar(toolbar)
@@ -154,13 +165,15 @@ class MainWindow(QMainWindow):
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
-        for source in (self.labelling, self.importer, self.class_actions):
+        self.train_panel.show_images_requested.connect(
+            lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
+        for source in (self.labelling, self.importer, self.class_actions, self.training):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
     def open_project_at(self, path: Path) -> bool:
-        if self.importer.busy:
-            QMessageBox.information(self, APP_NAME, "Wait for the import to finish (or cancel it) first.")
+        if self.importer.busy or self.training.busy:
+            QMessageBox.information(self, APP_NAME, "Wait for the import or training to finish (or cancel it).")
             return False
         try:
             project = open_project(path)
@@ -217,6 +230,9 @@ class MainWindow(QMainWindow):
             remove_folder(self.context.project, folder.id)
             self.labelling.undo_stack.clear()
             self.context.refresh_all()
+
+    def show_training(self) -> None:
+        self.side_tabs.setCurrentWidget(self.train_panel)
 
     # -- reacting to the models ------------------------------------------------------------------------
     def _on_filter(self, image_filter: ImageFilter) -> None:
@@ -303,6 +319,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.importer.shutdown()
+        self.training.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.setValue("window/tile", self.grid.preferred_tile)
