@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from desktop.core.project import Project
 from desktop.db.engine import transaction
-from desktop.db.models import ImageClass, Label
+from desktop.db.models import Image, ImageClass, Label
 
 # Distinct, colour-blind-friendly colours (Okabe-Ito first, then Tableau), cycled for new classes.
 PALETTE = (
@@ -35,7 +35,14 @@ class ClassInfo:
 
 def list_classes(project: Project) -> list[ClassInfo]:
     """All classes in display order, with the number of images labelled with each."""
-    counts = select(Label.class_id, func.count().label("n")).group_by(Label.class_id).subquery()
+    # Usable images only (readable, present), so the counts add up to the status bar's "labelled".
+    counts = (
+        select(Label.class_id, func.count().label("n"))
+        .join(Image, Image.id == Label.image_id)
+        .where(Image.error.is_(None), Image.missing.is_(False))
+        .group_by(Label.class_id)
+        .subquery()
+    )
     query = (
         select(ImageClass, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.class_id == ImageClass.id)
@@ -61,10 +68,17 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def _find_by_name(session: Session, name: str, exclude_id: int | None = None) -> ImageClass | None:
+    # Compared in Python: SQLite's lower() folds ASCII only, so "Été" and "été" would both be accepted.
+    key = name.casefold()
+    return next((c for c in session.scalars(select(ImageClass)) if c.name.casefold() == key and c.id != exclude_id),
+                None)
+
+
 def ensure_class(session: Session, name: str) -> ImageClass:
     """Return the class called ``name`` (case-insensitive), creating it at the end of the list."""
     name = _clean_name(name)
-    existing = session.scalar(select(ImageClass).where(func.lower(ImageClass.name) == name.lower()))
+    existing = _find_by_name(session, name)
     if existing is not None:
         return existing
     taken = session.execute(select(ImageClass.position, ImageClass.shortcut, ImageClass.colour)).all()
@@ -80,19 +94,17 @@ def ensure_class(session: Session, name: str) -> ImageClass:
 
 
 def add_class(project: Project, name: str) -> ClassInfo:
+    name = _clean_name(name)
     with transaction(project.sessions) as session:
-        if session.scalar(select(ImageClass.id).where(func.lower(ImageClass.name) == name.strip().lower())):
-            raise ClassError(f"There is already a class called “{name.strip()}”.")
+        if _find_by_name(session, name) is not None:
+            raise ClassError(f"There is already a class called “{name}”.")
         return _info(ensure_class(session, name))
 
 
 def rename_class(project: Project, class_id: int, new_name: str) -> None:
     new_name = _clean_name(new_name)
     with transaction(project.sessions) as session:
-        clash = session.scalar(
-            select(ImageClass.id).where(func.lower(ImageClass.name) == new_name.lower(), ImageClass.id != class_id)
-        )
-        if clash is not None:
+        if _find_by_name(session, new_name, exclude_id=class_id) is not None:
             raise ClassError(f"There is already a class called “{new_name}”; merge the two instead.")
         session.execute(update(ImageClass).where(ImageClass.id == class_id).values(name=new_name))
 

@@ -107,6 +107,7 @@ def import_folder(
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder.")
+    asked_for_labels = labels_from_subfolders
     folder_id, labels_from_subfolders = _ensure_folder(project, root, labels_from_subfolders)
     progress = ImportProgress(folder=str(root))
 
@@ -121,6 +122,7 @@ def import_folder(
         }
     found_paths: set[str] = set()
     to_process: list[FoundFile] = []
+    to_label: list[FoundFile] = []  # unchanged files, when this call asks for subfolder labels
     reappeared: list[int] = []
     for found in scan_images(root, skip=(project.path,)):
         found_paths.add(found.rel_path)
@@ -130,6 +132,8 @@ def import_folder(
             progress.unchanged += 1
             if previous[3]:
                 reappeared.append(previous[0])
+            if asked_for_labels and found.top_folder is not None:
+                to_label.append(found)
         else:
             to_process.append(found)
         if cancel.is_set():
@@ -159,6 +163,7 @@ def import_folder(
             pending.clear()
         report(progress)
     summary.labelled += _store(project, folder_id, pending, labels_from_subfolders, summary)
+    summary.labelled += _label_unchanged(project, folder_id, to_label, summary)
     summary.imported, summary.broken = progress.imported, progress.broken
     summary.cancelled = cancel.is_set()
     summary.seconds = time.perf_counter() - started
@@ -204,6 +209,36 @@ def _set_missing(project: Project, image_ids: list[int], missing: bool) -> None:
     if image_ids:
         with transaction(project.sessions) as session:
             session.execute(update(Image).where(Image.id.in_(image_ids)).values(missing=missing))
+
+
+def _label_unchanged(project: Project, folder_id: int, files: list[FoundFile], summary: ImportSummary) -> int:
+    """Subfolder labels for files imported earlier without them; images that have a label keep it."""
+    by_class: dict[str, list[str]] = {}
+    for found in files:
+        by_class.setdefault(found.top_folder or "", []).append(found.rel_path)
+    labelled = 0
+    with transaction(project.sessions) as session:
+        for class_name, paths in by_class.items():
+            ids = [
+                image_id
+                for start in range(0, len(paths), 900)
+                for image_id in session.scalars(
+                    select(Image.id)
+                    .outerjoin(Label, Label.image_id == Image.id)
+                    .where(Image.folder_id == folder_id, Image.rel_path.in_(paths[start : start + 900]),
+                           Image.error.is_(None), Label.image_id.is_(None))
+                )
+            ]
+            if not ids:
+                continue
+            try:
+                class_id = ensure_class(session, class_name).id
+            except ClassError as exc:
+                summary.class_warnings.append(str(exc))
+                continue
+            session.add_all(Label(image_id=image_id, class_id=class_id, source="folder") for image_id in ids)
+            labelled += len(ids)
+    return labelled
 
 
 def _store(

@@ -81,5 +81,7 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
         upgrade_to_head(engine, path / DB_FILE_NAME, path / "backups")
     except Exception as exc:
         engine.dispose()
-        raise ProjectError(f"Cannot open the project database at {path}: {exc}") from exc
+        # SQLAlchemy appends SQL and a help link on further lines; the user gets the driver's sentence.
+        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ProjectError(f"Cannot open the project database at {path}: {detail.rstrip('.')}.") from exc
     return Project(path, engine, make_session_factory(engine), ThumbnailStore(path / "thumbnails"))

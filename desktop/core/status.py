@@ -45,9 +45,9 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
         missing = session.scalar(select(func.count()).select_from(Image).where(Image.missing.is_(True))) or 0
         per_class = dict(
             session.execute(
-                select(ImageClass.name, func.count(Label.image_id))
+                select(ImageClass.name, func.count(Image.id))  # usable images only, so they sum to labelled
                 .outerjoin(Label, Label.class_id == ImageClass.id)
-                .outerjoin(Image, Image.id == Label.image_id)
+                .outerjoin(Image, (Image.id == Label.image_id) & usable)
                 .group_by(ImageClass.id)
                 .order_by(ImageClass.position, ImageClass.id)
             ).all()

@@ -38,7 +38,7 @@ def current_revision(engine: Engine) -> str | None:
 def backup_database(db_path: Path, backup_dir: Path, tag: str) -> Path:
     """Copy the database with SQLite's online backup, which is consistent even in WAL mode."""
     backup_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")  # microseconds: two backups never share a name
     target = backup_dir / f"{db_path.stem}-{tag}-{stamp}.db"
     _copy_database(db_path, target)
     return target

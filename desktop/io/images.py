@@ -73,11 +73,15 @@ def probe(data: bytes) -> ImageInfo:
         raise ImageError("the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            # Pillow warns above its own ~89-megapixel default; MAX_PIXELS is checked exactly below.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             image = PILImage.open(io.BytesIO(data))
             width, height = image.size
-            orientation = int(image.getexif().get(0x0112, 1) or 1)
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+            # Pillow's PNG getexif() decodes the whole image to look for an eXIf chunk after the pixels;
+            # one before them (where the PNG spec puts it) is already in image.info.
+            has_exif = image.format != "PNG" or "exif" in image.info
+            orientation = int(image.getexif().get(0x0112, 1) or 1) if has_exif else 1
+    except PILImage.DecompressionBombError as exc:  # above twice Pillow's limit, so above MAX_PIXELS too
         raise ImageError(f"refused: the image claims more than {MAX_PIXELS // 1_000_000} megapixels "
                          "(possible decompression bomb)") from exc
     except PILImage.UnidentifiedImageError as exc:
@@ -191,7 +195,7 @@ def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
         4: lambda p: p[::-1, :],
         5: lambda p: np.transpose(p, (1, 0, 2)),
         6: lambda p: np.rot90(p, k=-1),
-        7: lambda p: np.rot90(p, k=1)[::-1, ::-1],
+        7: lambda p: np.transpose(p[::-1, ::-1], (1, 0, 2)),  # transverse: top-left goes bottom-right
         8: lambda p: np.rot90(p, k=1),
     }
     return np.ascontiguousarray(operations[orientation](pixels))

@@ -1,0 +1,52 @@
+"""Shared fixtures for every test folder. Keep this file free of Qt and torch imports.
+
+Image writers live in tests/imagemakers.py (importable as ``imagemakers`` because this folder is on
+sys.path while pytest runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import imagemakers
+import pytest
+
+from desktop.core.project import Project, open_project
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Nothing a test does lands in the real user data folder."""
+    data_dir = tmp_path / "user-data"
+    monkeypatch.setenv("PIGEONHOLE_DATA_DIR", str(data_dir))
+    return data_dir
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    """A new, empty project in its own folder; closed after the test."""
+    with open_project(tmp_path / "test.pigeonhole") as opened:
+        yield opened
+
+
+@pytest.fixture
+def zoo(tmp_path: Path) -> Path:
+    """A folder holding one of every good and bad kind of file (see imagemakers.make_zoo)."""
+    return imagemakers.make_zoo(tmp_path / "zoo")
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path):
+    """Factory: ``photo_folder({"cats": 3, "dogs": 2})`` writes small JPEGs as class_name/NN.jpg."""
+
+    def make(classes: dict[str, int], root: Path | None = None, size: tuple[int, int] = (96, 64)) -> Path:
+        root = root or tmp_path / "photos"
+        seed = 0
+        for name, count in classes.items():
+            for index in range(count):
+                seed += 1
+                imagemakers.write_jpeg(root / name / f"{index:02d}.jpg", *size, seed=seed)
+        return root
+
+    return make
