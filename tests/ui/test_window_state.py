@@ -1,0 +1,70 @@
+"""Drag-and-drop of folders, remembered window state and last project, class management from the GUI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from desktop.ui.app import project_to_open
+from test_labelling_gui import write_photos
+
+pytestmark = pytest.mark.gui
+
+
+def test_dropping_a_folder_imports_it(qtbot, main_window, tmp_path):
+    write_photos(tmp_path / "dropped", 3)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped"))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(main_window.importer.finished, timeout=30_000):
+        main_window.dropEvent(event)
+    assert main_window.context.images.rowCount() == 3
+
+
+def test_last_project_and_geometry_are_remembered(qtbot, tmp_path):
+    from desktop.ui.app import make_application
+    from desktop.ui.main_window import MainWindow
+
+    make_application()
+    settings_file = str(tmp_path / "remember.ini")
+    first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(640, 480)  # within the offscreen screen, which restoreGeometry clamps to
+    first.grid.zoom_by(48)
+    assert first.open_project_at(tmp_path / "mine.pigeonhole")
+    first.close()
+
+    settings = QSettings(settings_file, QSettings.Format.IniFormat)
+    assert project_to_open(None, settings) == Path(tmp_path / "mine.pigeonhole").resolve()
+    second = MainWindow(settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert (second.width(), second.height()) == (640, 480)
+    assert second.grid.preferred_tile == first.grid.preferred_tile
+    second.close()
+
+
+def test_class_rename_merge_delete_from_gui(qtbot, main_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    window = main_window
+    write_photos(tmp_path / "pets" / "cat", 2)
+    write_photos(tmp_path / "pets" / "kitty", 1)
+    with qtbot.waitSignal(window.importer.finished, timeout=30_000):
+        window.importer.add_folders([tmp_path / "pets"])
+    classes = {c.name: c for c in window.context.classes.classes}
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Cat", True))
+    window.class_actions.rename(classes["cat"])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    classes = {c.name: c for c in window.context.classes.classes}
+    window.class_actions.merge(classes["kitty"], classes["Cat"])
+    assert {c.name: c.count for c in window.context.classes.classes} == {"Cat": 3}
+    window.class_actions.delete(window.context.classes.classes[0])
+    assert window.context.classes.rowCount() == 0
+    assert window.sidebar.filters.entries[1].count == 3  # all unlabelled again; files untouched
+    assert all(p.exists() for p in (tmp_path / "pets").rglob("*.jpg"))
