@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from test_labelling_gui import write_photos
 
 from desktop.ui.app import project_to_open
-from test_labelling_gui import write_photos
 
 pytestmark = pytest.mark.gui
 
