@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, literal, select
 
+from desktop.core.models_registry import active_model
 from desktop.core.project import Project
-from desktop.db.models import Folder, Image, Label
+from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 
 
 class Show(StrEnum):
@@ -18,6 +19,8 @@ class Show(StrEnum):
     CLASS = "class"
     BROKEN = "broken"
     IDS = "ids"  # an explicit set, e.g. the images behind one cell of a confusion matrix
+    PREDICTED = "predicted"  # predicted as ``class_name`` by the active model
+    DISAGREES = "disagrees"  # labelled, and the active model predicts another class
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class ImageFilter:
     class_id: int | None = None  # with Show.CLASS
     folder_id: int | None = None  # None: every folder
     image_ids: tuple[int, ...] = ()  # with Show.IDS
+    class_name: str | None = None  # with Show.PREDICTED
+    least_confident_first: bool = False
     title: str = ""  # what the view is called when it is not one of the sidebar's entries
 
 
@@ -40,6 +45,10 @@ class ImageRow:
     missing: bool
     width: int | None
     height: int | None
+    # The active model's prediction, when it predicted this exact file content:
+    predicted_index: int | None = None  # into the model's class names
+    confidence: float | None = None
+    margin: float | None = None
 
     @property
     def path(self) -> Path:
@@ -50,12 +59,17 @@ class ImageRow:
         return self.rel_path.rsplit("/", 1)[-1]
 
 
-def _query(image_filter: ImageFilter) -> Select:
+def _query(image_filter: ImageFilter, model_id: int | None, class_names: list[str]) -> Select:
+    # A prediction counts only for the active model and only while the file's content is unchanged.
+    prediction_matches = and_(Prediction.image_id == Image.id, Prediction.model_id == literal(model_id or -1),
+                              Prediction.content_hash == Image.content_hash)
     query = (
         select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Label.class_id, Image.error,
-               Image.missing, Image.width, Image.height)
+               Image.missing, Image.width, Image.height, Prediction.predicted_index, Prediction.confidence,
+               Prediction.margin)
         .join(Folder, Folder.id == Image.folder_id)
         .outerjoin(Label, Label.image_id == Image.id)
+        .outerjoin(Prediction, prediction_matches)
     )
     if image_filter.folder_id is not None:
         query = query.where(Image.folder_id == image_filter.folder_id)
@@ -68,14 +82,27 @@ def _query(image_filter: ImageFilter) -> Select:
             query = query.where(Image.error.is_not(None))
         case Show.IDS:
             query = query.where(Image.id.in_(image_filter.image_ids))
+        case Show.PREDICTED:
+            index = class_names.index(image_filter.class_name) if image_filter.class_name in class_names else -1
+            query = query.where(Prediction.predicted_index == index, Image.error.is_(None))
+        case Show.DISAGREES:
+            # Compare by class name, so renumbered or re-created classes still match the model's names.
+            label_name = select(ImageClass.name).where(ImageClass.id == Label.class_id).scalar_subquery()
+            predicted_name = case({i: name for i, name in enumerate(class_names)}, value=Prediction.predicted_index,
+                                  else_=None) if class_names else literal(None)
+            query = query.where(Label.class_id.is_not(None), Prediction.id.is_not(None), label_name != predicted_name)
         case Show.ALL:
             query = query.where(Image.error.is_(None))
+    if image_filter.least_confident_first:
+        return query.order_by(Prediction.margin.is_(None), Prediction.margin, Folder.root, Image.rel_path)
     return query.order_by(Folder.root, Image.rel_path)
 
 
 def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:
+    model = active_model(project)
+    query = _query(image_filter, model.id if model else None, model.class_names if model else [])
     with project.sessions() as session:
-        return [ImageRow(*row) for row in session.execute(_query(image_filter))]
+        return [ImageRow(*row) for row in session.execute(query)]
 
 
 def count_images(project: Project) -> int:

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.core.browse import ImageFilter
 from desktop.core.classes import list_classes
 from desktop.core.folders import list_folders
+from desktop.core.models_registry import ModelInfo, active_model
 from desktop.core.project import Project
 from desktop.core.status import ProjectStatus, project_status
 from desktop.ui.models.classes import ClassListModel
@@ -21,6 +22,7 @@ class ProjectContext(QObject):
     project_changed = Signal()
     status_changed = Signal(object)  # ProjectStatus
     folders_changed = Signal(list)  # list[FolderInfo]
+    model_changed = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -29,6 +31,7 @@ class ProjectContext(QObject):
         self.images = ImageListModel(parent=self)
         self.classes = ClassListModel(self)
         self.status: ProjectStatus | None = None
+        self.active_model: ModelInfo | None = None
         # Many label changes in a row (holding a key) coalesce into one count refresh.
         self._counts_timer = QTimer(self, singleShot=True, interval=150)
         self._counts_timer.timeout.connect(self.refresh_counts)
@@ -38,6 +41,7 @@ class ProjectContext(QObject):
         self.project = project
         self.thumbnails = ThumbnailLoader(project.thumbnails, self) if project else None
         self.images.image_filter = ImageFilter()
+        self._load_active_model()
         self.images.set_project(project, self.thumbnails)
         self.refresh_folders()
         self.refresh_counts()
@@ -65,7 +69,18 @@ class ProjectContext(QObject):
         self.images.update_labels(labels)
         self._counts_timer.start()
 
+    def _load_active_model(self) -> None:
+        self.active_model = active_model(self.project) if self.project else None
+        self.images.set_prediction_classes(self.active_model.class_names if self.active_model else [])
+
+    def models_changed(self) -> None:
+        """A model was trained, activated or deleted, or predictions were stored: re-read what depends on it."""
+        self._load_active_model()
+        self.images.reload()
+        self.model_changed.emit()
+
     def refresh_all(self) -> None:
+        self._load_active_model()
         self.images.reload()
         self.refresh_folders()
         self.refresh_counts()

@@ -8,6 +8,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from desktop.core import labels
 from desktop.core.labels import LabelChange
 from desktop.ui.context import ProjectContext
+from desktop.ui.models.images import Role
 from desktop.ui.widgets.grid import ThumbnailGrid
 
 
@@ -67,6 +68,31 @@ class LabellingController(QObject):
         text = f"Label {what} as {class_name}" if class_id is not None else f"Clear the label of {what}"
         self.undo_stack.push(LabelCommand(self.context, ids, class_id, text))
         if self.auto_advance and class_id is not None:
+            self.advance(rows[-1])
+        return True
+
+    def accept_prediction(self) -> bool:
+        """Label each selected photo with its own predicted class (one undo step), then advance."""
+        model = self.context.images
+        rows = self.selected_rows()
+        by_class: dict[str, list[int]] = {}
+        for row in rows:
+            predicted = model.index(row).data(Role.PREDICTION)
+            if predicted is not None:
+                by_class.setdefault(predicted.name, []).append(model.row_at(row).id)
+        if not by_class:
+            self.message.emit("No prediction for the selected photos yet.")
+            return False
+        classes = {c.name: c for c in self.context.classes.classes}
+        missing = [name for name in by_class if name not in classes]
+        if missing:
+            self.message.emit(f"The class {', '.join(missing)} no longer exists; retrain or label by key.")
+            return False
+        self.undo_stack.beginMacro("Accept predictions")
+        for name, ids in by_class.items():
+            self.undo_stack.push(LabelCommand(self.context, ids, classes[name].id, f"Label as {name}"))
+        self.undo_stack.endMacro()
+        if self.auto_advance:
             self.advance(rows[-1])
         return True
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.folders import FolderError, FolderInfo, relink_folder, remove_folder
+from desktop.core.predictions import prediction_for
 from desktop.core.project import ProjectError, open_project
 from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path
@@ -35,6 +36,7 @@ from desktop.ui.widgets.sidebar import Sidebar
 
 SHORTCUTS_HELP = """<table cellpadding=4>
 <tr><td><b>1 … 9</b></td><td>Label the selected photos with that class and go to the next unlabelled one</td></tr>
+<tr><td><b>A</b></td><td>Accept the model's prediction as the label and go on</td></tr>
 <tr><td><b>0</b> or <b>Backspace</b></td><td>Clear the label of the selected photos</td></tr>
 <tr><td><b>Arrow keys</b></td><td>Move through the photos (Shift extends the selection)</td></tr>
 <tr><td><b>Ctrl+A</b></td><td>Select every photo shown</td></tr>
@@ -114,6 +116,8 @@ class MainWindow(QMainWindow):
         self.redo_action = self.labelling.undo_stack.createRedoAction(self, "Redo")
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
         self.addActions([self.undo_action, self.redo_action])
+        accept = action("Accept Prediction", self.labelling.accept_prediction, "A",
+                        "Label the selected photos with what the model predicts")
         clear = action("Clear Label", self.labelling.clear_selection_labels)
         clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
         zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24), "Ctrl++")
@@ -131,7 +135,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addActions([self.undo_action, self.redo_action, clear])
+        edit_menu.addActions([self.undo_action, self.redo_action, accept, clear])
         edit_menu.addAction("Select All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
@@ -247,13 +251,22 @@ class MainWindow(QMainWindow):
         index = self.grid.currentIndex()
         if index.isValid():
             self.preview.show_row(index.data(Role.ROW), index.data(Role.LABEL))
+            self._show_prediction(index)
         else:
             self.preview.show_row(None, None)
+            self.preview.show_prediction(None, None, {}, self.context.active_model is not None)
+
+    def _show_prediction(self, index) -> None:
+        row = index.data(Role.ROW)
+        prediction = prediction_for(self.context.project, row.id) if self.context.project else None
+        colours = {c.name: c.colour for c in self.context.classes.classes}
+        self.preview.show_prediction(prediction, index.data(Role.LABEL), colours, self.context.active_model is not None)
 
     def _on_images_changed(self, top_left, bottom_right, roles) -> None:
         current = self.grid.currentIndex()
         if current.isValid() and top_left.row() <= current.row() <= bottom_right.row() and Role.LABEL in roles:
             self.preview.show_label(current.data(Role.LABEL))
+            self._show_prediction(current)
 
     def _on_images_reset(self) -> None:
         self._update_empty_state()

@@ -28,6 +28,7 @@ class Role(IntEnum):
     IMAGE_ID = Qt.ItemDataRole.UserRole + 2
     THUMBNAIL = Qt.ItemDataRole.UserRole + 3  # QImage or None while loading
     LABEL = Qt.ItemDataRole.UserRole + 4  # ClassInfo or None
+    PREDICTION = Qt.ItemDataRole.UserRole + 5  # PredictedClass or None
 
 
 # Above this many images the query (about 1 ms per 1,000 rows) runs off the GUI thread.
@@ -62,6 +63,14 @@ class _LoadRows(QRunnable):
         self.signals.done.emit(self.generation, _load(self.project, self.image_filter))
 
 
+@dataclass(frozen=True)
+class PredictedClass:
+    name: str
+    confidence: float
+    colour: str
+    disagrees: bool  # the photo has a human label and it is another class
+
+
 class ImageListModel(QAbstractListModel):
     loading_changed = Signal(bool)
 
@@ -77,6 +86,8 @@ class ImageListModel(QAbstractListModel):
         self._load_signals = _LoadSignals(self)
         self._load_signals.done.connect(self._apply)
         self._classes: dict[int, ClassInfo] = {}
+        self._class_by_name: dict[str, ClassInfo] = {}
+        self.prediction_classes: list[str] = []  # the active model's class names, in its output order
         self.image_filter = ImageFilter()
         self._thumbnails = thumbnails
         if thumbnails is not None:
@@ -95,10 +106,14 @@ class ImageListModel(QAbstractListModel):
         self.image_filter = image_filter
         self.reload()
 
+    def set_prediction_classes(self, class_names: list[str]) -> None:
+        self.prediction_classes = list(class_names)
+
     def set_classes(self, classes: list[ClassInfo]) -> None:
         self._classes = {c.id: c for c in classes}
+        self._class_by_name = {c.name: c for c in classes}
         if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.LABEL])
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.LABEL, Role.PREDICTION])
 
     def reload(self) -> None:
         """Re-run the query; large projects load in the background and the newest request wins."""
@@ -134,7 +149,9 @@ class ImageListModel(QAbstractListModel):
             case Qt.ItemDataRole.ToolTipRole:
                 label = self._classes.get(row.class_id) if row.class_id else None
                 size = f"{row.width}×{row.height}" if row.width else ""
-                return "\n".join(filter(None, [str(row.path), size, f"Label: {label.name}" if label else "",
+                predicted = self._predicted(row)
+                guess = f"Predicted: {predicted.name} ({predicted.confidence:.0%})" if predicted else ""
+                return "\n".join(filter(None, [str(row.path), size, f"Label: {label.name}" if label else "", guess,
                                                row.error or "", "Missing on disk" if row.missing else ""]))
             case Role.ROW:
                 return row
@@ -144,7 +161,18 @@ class ImageListModel(QAbstractListModel):
                 return self._thumbnails.get(row.content_hash) if self._thumbnails and not row.error else None
             case Role.LABEL:
                 return self._classes.get(row.class_id) if row.class_id is not None else None
+            case Role.PREDICTION:
+                return self._predicted(row)
         return None
+
+    def _predicted(self, row: ImageRow) -> PredictedClass | None:
+        if row.predicted_index is None or row.predicted_index >= len(self.prediction_classes):
+            return None
+        name = self.prediction_classes[row.predicted_index]
+        image_class = self._class_by_name.get(name)
+        label = self._classes.get(row.class_id) if row.class_id is not None else None
+        return PredictedClass(name, row.confidence or 0.0, image_class.colour if image_class else "#9CA3AF",
+                              label is not None and label.name != name)
 
     # -- helpers for views -----------------------------------------------------------------------------
     def row_at(self, row: int) -> ImageRow:

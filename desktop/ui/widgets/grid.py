@@ -57,6 +57,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
                 painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                                  "missing" if row.missing else "cannot read")
 
+        predicted = index.data(Role.PREDICTION)
+        if predicted is not None:
+            self._paint_prediction(painter, area, predicted, option)
+
         caption = QRect(rect.x() + PADDING - 2, area.bottom() + 4, self.tile, CAPTION_HEIGHT - 4)
         label = index.data(Role.LABEL)
         font = QFont(option.font)
@@ -80,6 +84,26 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 8, 8)
         painter.restore()
+
+
+    @staticmethod
+    def _paint_prediction(painter: QPainter, area: QRect, predicted, option) -> None:
+        """A pill in the thumbnail's corner: the predicted class's colour, its name and confidence."""
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        text = f"{predicted.name} {predicted.confidence:.0%}"
+        text = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, area.width() - 24)
+        pill = QRect(area.x() + 4, area.y() + 4, metrics.horizontalAdvance(text) + 20, metrics.height() + 4)
+        painter.setPen(QPen(QColor("#B3261E"), 2) if predicted.disagrees else Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 225))
+        painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(predicted.colour))
+        painter.drawEllipse(QRect(pill.x() + 6, pill.center().y() - 3, 7, 7))
+        painter.setPen(QColor("#1F2328"))
+        painter.drawText(pill.adjusted(16, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, text)
 
 
 class ThumbnailGrid(QListView):

@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.core.browse import ImageRow
 from desktop.core.classes import ClassInfo
+from desktop.core.predictions import ImagePrediction
 from desktop.io import images
+from desktop.ui.widgets.charts import Bar, ProbabilityChart
 from desktop.ui.widgets.grid import readable_text_colour
 
 PREVIEW_DECODE_SIDE = 1600  # decode large JPEGs at reduced size: enough for a screen-sized preview
@@ -80,7 +82,10 @@ class PreviewPanel(QFrame):
         self.label_chip = QLabel(self)
         self.label_chip.setObjectName("labelChip")
         self.label_chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.extra = QVBoxLayout()  # later panels (prediction chart) add themselves here
+        self.chart_title = QLabel("<b>Prediction</b>")
+        self.chart = ProbabilityChart(limit=10, parent=self)
+        self.chart_hint = QLabel("")
+        self.chart_hint.setObjectName("previewDetails")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
@@ -88,7 +93,9 @@ class PreviewPanel(QFrame):
         layout.addWidget(self.label_chip)
         layout.addWidget(self.title)
         layout.addWidget(self.details)
-        layout.addLayout(self.extra)
+        layout.addWidget(self.chart_title)
+        layout.addWidget(self.chart)
+        layout.addWidget(self.chart_hint)
         self._signals = _Signals()
         self._signals.decoded.connect(self._on_decoded)
         self._pool = QThreadPool(self)
@@ -116,6 +123,28 @@ class PreviewPanel(QFrame):
         self._request += 1
         self._pool.clear()  # skip images the user already moved past
         self._pool.start(_Decode(self._request, row.path, self._signals))
+
+    def show_prediction(self, prediction: ImagePrediction | None, label: ClassInfo | None,
+                        colours: dict[str, str], has_model: bool) -> None:
+        """The bar chart over the active model's classes; the human label is ticked."""
+        if prediction is None:
+            self.chart.clear("Not predicted yet — use Model ▸ Predict." if has_model else
+                             "Train a model to see what it thinks of this photo.")
+            self.chart_hint.setText("")
+            return
+        predicted = prediction.predicted
+        self.chart.set_bars([
+            Bar(name, value, colours.get(name, "#9CA3AF"), highlighted=name == predicted,
+                marked=label is not None and label.name == name)
+            for name, value in zip(prediction.class_names, prediction.probabilities, strict=True)
+        ])
+        if label is not None and label.name != predicted:
+            self.chart_hint.setText(f"The model disagrees with the label “{label.name}”. "
+                                    "Press A to accept its prediction, or a class key.")
+        elif label is None:
+            self.chart_hint.setText(f"Press A to label it “{predicted}”.")
+        else:
+            self.chart_hint.setText("")
 
     def show_label(self, label: ClassInfo | None) -> None:
         if label is None:
