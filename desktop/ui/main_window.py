@@ -169,6 +169,9 @@ class MainWindow(QMainWindow):
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
+        self._backbones_loaded = False
+        self.side_tabs.currentChanged.connect(self._on_side_tab)
+        self.training.trained.connect(lambda _summary: self.context.models_changed())
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
         for source in (self.labelling, self.importer, self.class_actions, self.training):
@@ -237,6 +240,11 @@ class MainWindow(QMainWindow):
 
     def show_training(self) -> None:
         self.side_tabs.setCurrentWidget(self.train_panel)
+
+    def _on_side_tab(self, index: int) -> None:
+        if self.side_tabs.widget(index) is self.train_panel and not self._backbones_loaded:
+            self._backbones_loaded = True  # the registry imports torch: only when the user opens this tab
+            self.training.load_backbones()
 
     # -- reacting to the models ------------------------------------------------------------------------
     def _on_filter(self, image_filter: ImageFilter) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -48,6 +51,31 @@ def format_eta(seconds: float | None) -> str:
     return f"about {whole // 60} min {whole % 60:02d} s left" if whole >= 60 else f"about {whole} s left"
 
 
+@dataclass(frozen=True)
+class BackboneChoice:
+    name: str
+    display_name: str
+    description: str
+    available: bool
+    message: str  # where the weights come from, or how to get them
+    download: str  # e.g. "(98 MB)" when a download is possible, else ""
+
+
+def list_backbone_choices(_emit=None, _cancel=None) -> list[BackboneChoice]:
+    """Runs in a worker: the backbone registry imports torch."""
+    from desktop.ml.backbones import available_backbones, weights_status
+
+    choices = []
+    for spec in available_backbones():
+        status = weights_status(spec.name)
+        download = ""
+        if status.url:  # a download the user may start
+            download = f"({status.download_mb:.0f} MB)" if status.download_mb else "weights"
+        choices.append(BackboneChoice(spec.name, spec.display_name, spec.description, status.available,
+                                      status.message, download))
+    return choices
+
+
 class TrainPanel(QWidget):
     train_requested = Signal(object)  # TrainingOptions
     cancel_requested = Signal()
@@ -70,8 +98,26 @@ class TrainPanel(QWidget):
         self.learning_rate = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=1.0, singleStep=0.0005, value=0.0)
         self.learning_rate.setSpecialValueText("Automatic")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.weights_hint = QLabel("")
+        self.weights_hint.setWordWrap(True)
+        self.weights_hint.setObjectName("hint")
+        self.import_weights_button = QPushButton("Import weights file…")
+        self.download_button = QPushButton("Download")
+        weights_buttons = QHBoxLayout()
+        weights_buttons.addWidget(self.import_weights_button)
+        weights_buttons.addWidget(self.download_button)
+        weights_buttons.addStretch(1)
+        self.weights_box = QWidget()
+        weights_layout = QVBoxLayout(self.weights_box)
+        weights_layout.setContentsMargins(0, 0, 0, 0)
+        weights_layout.addWidget(self.weights_hint)
+        weights_layout.addLayout(weights_buttons)
+        self.weights_box.hide()
+        self.backbone.currentIndexChanged.connect(self._on_backbone_changed)
+        self._weights: dict[str, tuple[bool, str, str]] = {}  # name -> (available, message, download size)
         form = QFormLayout()
         form.addRow("Backbone", self.backbone)
+        form.addRow("", self.weights_box)
         form.addRow("Mode", self.mode)
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
@@ -118,6 +164,7 @@ class TrainPanel(QWidget):
         results_layout.addWidget(QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell."))
         results_layout.addWidget(self.confusion)
         self.results_box.hide()
+        self._ready = False
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -149,24 +196,35 @@ class TrainPanel(QWidget):
             seed=self.seed.value(),
         )
 
-    def set_backbones(self, choices: list[tuple[str, str, bool, str]]) -> None:
-        """(name, display name, weights available, how to get them) for each backbone."""
+    def set_backbones(self, choices: list[BackboneChoice]) -> None:
         current = self.backbone.currentData()
+        self.backbone.blockSignals(True)
         self.backbone.clear()
-        for name, display, available, hint in choices:
-            self.backbone.addItem(display if available else f"{display} — weights needed", name)
-            index = self.backbone.count() - 1
-            self.backbone.setItemData(index, hint, Qt.ItemDataRole.ToolTipRole)
-        found = self.backbone.findData(current)
-        self.backbone.setCurrentIndex(max(0, found))
+        for choice in choices:
+            label = choice.display_name if choice.available else f"{choice.display_name} — weights needed"
+            self.backbone.addItem(label, choice.name)
+            self.backbone.setItemData(self.backbone.count() - 1, choice.description, Qt.ItemDataRole.ToolTipRole)
+            self._weights[choice.name] = (choice.available, choice.message, choice.download)
+        self.backbone.setCurrentIndex(max(0, self.backbone.findData(current)))
+        self.backbone.blockSignals(False)
+        self._on_backbone_changed()
+
+    def _on_backbone_changed(self) -> None:
+        available, message, download = self._weights.get(self.backbone.currentData(), (True, "", ""))
+        self.weights_box.setVisible(not available)
+        self.weights_hint.setText(message)
+        self.download_button.setText(f"Download {download}".strip())
+        self.download_button.setVisible(bool(download))
+        self.train_button.setEnabled(self._ready and available and not self.cancel_button.isEnabled())
 
     def set_readiness(self, text: str, ready: bool) -> None:
         self.readiness.setText(text)
-        self.train_button.setEnabled(ready and not self.cancel_button.isEnabled())
+        self._ready = ready
+        self._on_backbone_changed()
 
     def set_running(self, running: bool) -> None:
-        self.train_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
+        self._on_backbone_changed()
         self.progress.setVisible(running)
         for widget in (self.backbone, self.mode, self.epochs, self.learning_rate, self.seed):
             widget.setEnabled(not running)
@@ -226,12 +284,59 @@ class TrainingController(QObject):
         self._started = 0.0
         panel.train_requested.connect(self.start)
         panel.cancel_requested.connect(self.cancel)
+        panel.import_weights_button.clicked.connect(self.choose_weights_file)
+        panel.download_button.clicked.connect(self.download_weights)
+        self._helpers: list[Worker] = []
         context.status_changed.connect(lambda _status: self.refresh_readiness())
         context.project_changed.connect(self.refresh_readiness)
 
     @property
     def busy(self) -> bool:
         return self.worker is not None
+
+    def _run_helper(self, job, on_result, busy_text: str = "") -> None:
+        """A short background job (backbone list, weights import or download) that must not block the GUI."""
+        worker = Worker(job, self)
+        worker.succeeded.connect(on_result)
+        worker.failed.connect(lambda error: self.panel.weights_hint.setText(error))
+        worker.progress.connect(self._on_helper_progress)
+        worker.finished.connect(lambda: self._helpers.remove(worker) if worker in self._helpers else None)
+        self._helpers.append(worker)
+        if busy_text:
+            self.panel.weights_hint.setText(busy_text)
+        worker.start()
+
+    def _on_helper_progress(self, event) -> None:
+        done, total = getattr(event, "done", 0), getattr(event, "total", 0)
+        if total:
+            self.panel.weights_hint.setText(f"Downloading… {done / total:.0%}")
+
+    def load_backbones(self) -> None:
+        self._run_helper(list_backbone_choices, self.panel.set_backbones)
+
+    def choose_weights_file(self) -> None:
+        name = self.panel.backbone.currentData()
+        path, _ = QFileDialog.getOpenFileName(self.panel, "Import ImageNet weights", "", "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.import_weights(name, Path(path))
+
+    def import_weights(self, name: str, path: Path) -> None:
+        def job(_emit, _cancel):
+            from desktop.ml.backbones import import_weights_file
+
+            return import_weights_file(name, path)
+
+        self._run_helper(job, lambda _status: self.load_backbones(), "Checking the weights file…")
+
+    def download_weights(self) -> None:
+        name = self.panel.backbone.currentData()
+
+        def job(emit, cancel):
+            from desktop.ml.backbones import download_weights
+
+            return download_weights(name, emit, cancel)
+
+        self._run_helper(job, lambda _path: self.load_backbones(), "Downloading…")
 
     def refresh_readiness(self) -> None:
         from desktop.core.readiness import training_readiness
@@ -290,5 +395,6 @@ class TrainingController(QObject):
         self.refresh_readiness()
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.stop(10_000)
+        for worker in [self.worker, *self._helpers]:
+            if worker is not None:
+                worker.stop(10_000)
