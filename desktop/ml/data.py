@@ -1,0 +1,91 @@
+"""Images from disk to batches: decoding in DataLoader worker processes, broken files skipped, not fatal.
+
+A dataset item never raises: an unreadable image becomes a zero tensor plus an error message, and
+``valid_batches`` drops it from the batch and records why. So one bad file among thousands costs a
+line in the report instead of the whole training run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from desktop.io.images import ImageError, load_rgb
+from desktop.ml.progress import CancelToken, check_cancel
+from desktop.ml.seed import seed_worker
+
+Sample = tuple[torch.Tensor, int, int, str]  # image, label, index in the dataset, error ("" when fine)
+
+# How decoding workers start; None is the platform default (fork on Linux, spawn on macOS and Windows).
+# A GUI on Linux may set "forkserver": forking a process that runs Qt threads can inherit held locks.
+# Everything a worker needs (datasets, transforms, seed_worker) is picklable, so every method works.
+WORKER_START_METHOD: str | None = None
+
+
+class ImageDataset(Dataset):
+    def __init__(self, paths: Sequence[str | Path], labels: Sequence[int] | None,
+                 transform: Callable[[np.ndarray], torch.Tensor], *, decode_size: int, sample_shape: Sequence[int],
+                 indices: Sequence[int] | None = None) -> None:
+        self.paths = [str(path) for path in paths]
+        # What each sample reports as its index: its position, or the caller's numbering of a subset.
+        self.indices = list(indices) if indices is not None else list(range(len(self.paths)))
+        self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
+        self.transform = transform
+        self.decode_size = decode_size  # shorter side to decode at least (large JPEGs decode faster)
+        self.sample_shape = tuple(sample_shape)  # of the placeholder returned for an unreadable image
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int) -> Sample:
+        label, index = self.labels[position], self.indices[position]
+        try:
+            rgb = load_rgb(Path(self.paths[position]), min_short_side=self.decode_size)
+            return self.transform(rgb), label, index, ""
+        except ImageError as exc:
+            error = str(exc)
+        except Exception as exc:  # a decoder or transform bug on one odd file must not end the run
+            error = f"could not be processed ({type(exc).__name__}: {exc})"
+        # A placeholder shaped like a real sample, so the batch still collates; valid_batches drops it.
+        return torch.zeros(self.sample_shape), label, index, error or "unreadable"
+
+
+def default_num_workers() -> int:
+    # One core stays with the network's forward pass, which is the bottleneck on a CPU.
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False, num_workers: int | None = None,
+                generator: torch.Generator | None = None, device: torch.device | None = None,
+                persistent: bool = False) -> DataLoader:
+    """A DataLoader decoding in worker processes; ``persistent`` keeps them between epochs."""
+    workers = default_num_workers() if num_workers is None else num_workers
+    batches = math.ceil(len(dataset) / batch_size)
+    if batches <= 1 and not persistent:
+        workers = 0  # starting a worker costs more than decoding one batch in this thread
+    workers = min(workers, batches)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      worker_init_fn=seed_worker, generator=generator,
+                      pin_memory=device is not None and device.type == "cuda",
+                      persistent_workers=persistent and workers > 0, prefetch_factor=2 if workers else None,
+                      multiprocessing_context=WORKER_START_METHOD if workers else None)
+
+
+def valid_batches(loader: Iterable, skipped: dict[int, str], cancel: CancelToken | None = None
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(images, labels, indices) with unreadable images removed and recorded in ``skipped`` (index → reason)."""
+    for images, labels, indices, errors in loader:
+        check_cancel(cancel)
+        ok = torch.tensor([not error for error in errors], dtype=torch.bool)
+        if not bool(ok.all()):
+            for index, error in zip(indices.tolist(), errors, strict=True):
+                if error:
+                    skipped[index] = error
+        if bool(ok.any()):
+            yield images[ok], labels[ok], indices[ok]

@@ -1,0 +1,316 @@
+"""Frozen-backbone features, computed once per image and kept on disk, so training a head takes seconds.
+
+Key: a cache folder per (backbone, weights content digest, evaluation preprocessing), and inside it one
+row per (image content hash, view), view 0 being the evaluation crop and view 1 its mirror image. Paths are
+not part of the key: a renamed or copied photo reuses its features, an edited one gets new ones.
+
+Storage: append-only shard files (``shard-*.npz`` holding hashes, views and float32 features), each
+written to a temporary file, fsynced and renamed, so a crash or a cancel loses at most the rows not yet
+flushed and never leaves a half-written shard. Several processes may write the same folder: shard names
+are unique. Opening a cache reads every shard once (thousands of images: milliseconds), after which
+lookups are dictionary hits; many small shards are merged into one now and then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from desktop.ml.atomic import TEMP_PREFIX, atomic_write
+from desktop.ml.backbones import BackboneSpec, backbone_units
+from desktop.ml.data import ImageDataset, make_loader, valid_batches
+from desktop.ml.device import autocast_for, empty_cache, is_out_of_memory, use_channels_last
+from desktop.ml.model import cancel_between_blocks
+from desktop.ml.progress import (
+    PHASE_FEATURES,
+    CancelToken,
+    Notice,
+    Progress,
+    ProgressCallback,
+    RateTimer,
+    check_cancel,
+    emit,
+)
+from desktop.ml.transforms import decode_size, eval_preprocessing_id, eval_transform
+
+CACHE_FORMAT = 1
+ORIGINAL, MIRRORED = 0, 1
+FLUSH_ROWS = 512  # rows kept in memory before they are written as a shard
+FLUSH_SECONDS = 30.0
+COMPACT_AT_SHARDS = 16
+STALE_TEMP_SECONDS = 3600.0
+
+
+def feature_key(spec: BackboneSpec, weights_identity: str) -> str:
+    """Name of the cache folder for features of ``spec`` with the given weights and preprocessing."""
+    material = json.dumps({"format": CACHE_FORMAT, "backbone": spec.name, "weights": weights_identity,
+                           "preprocessing": eval_preprocessing_id(spec)}, sort_keys=True)
+    return f"{spec.name}-{hashlib.blake2b(material.encode(), digest_size=10).hexdigest()}"
+
+
+class FeatureCache:
+    """The on-disk feature store of one key. Not thread-safe: one cache object per worker thread."""
+
+    def __init__(self, cache_dir: Path, key: str, description: dict | None = None) -> None:
+        self.directory = Path(cache_dir) / key
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._index: dict[tuple[str, int], tuple[int, int]] = {}  # (hash, view) -> (block, row)
+        self._blocks: list[np.ndarray] = []
+        self._pending_keys: list[tuple[str, int]] = []
+        self._pending_rows: list[np.ndarray] = []
+        self._last_flush = time.monotonic()
+        self._shards_on_disk = 0
+        self.feature_dim: int | None = None
+        about = self.directory / "about.json"
+        if description is not None and not about.exists():  # for a human looking at the folder
+            atomic_write(about, lambda handle: handle.write(json.dumps(description, indent=1).encode()))
+        self._load()
+
+    def __len__(self) -> int:
+        return len(self._index) + len(self._pending_keys)
+
+    def _load(self) -> None:
+        now = time.time()
+        for path in sorted(self.directory.iterdir()):
+            if path.name.startswith(TEMP_PREFIX):
+                # Left behind by a process killed mid-write; give live writers an hour.
+                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                    path.unlink(missing_ok=True)
+                continue
+            if path.suffix == ".npz" and path.name.startswith("shard-"):
+                self._load_shard(path)
+
+    def _load_shard(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as shard:
+                hashes, views, rows = shard["hashes"], shard["views"], shard["features"].astype(np.float32)
+        except FileNotFoundError:
+            return  # merged away by another process since the folder was listed
+        except Exception:  # a damaged shard (disk trouble): its rows are simply recomputed
+            return
+        if rows.ndim != 2 or len(hashes) != len(rows) or len(views) != len(rows):
+            return
+        if self.feature_dim is None:
+            self.feature_dim = rows.shape[1]
+        elif rows.shape[1] != self.feature_dim:
+            return
+        block = len(self._blocks)
+        self._blocks.append(rows)
+        for row, (content_hash, view) in enumerate(zip(hashes.tolist(), views.tolist(), strict=True)):
+            self._index[(content_hash, int(view))] = (block, row)
+        self._shards_on_disk += 1
+
+    def has(self, content_hash: str, view: int = ORIGINAL) -> bool:
+        return (content_hash, view) in self._index
+
+    def get(self, content_hash: str, view: int = ORIGINAL) -> np.ndarray | None:
+        where = self._index.get((content_hash, view))
+        return None if where is None else self._blocks[where[0]][where[1]]
+
+    def add(self, content_hash: str, view: int, features: np.ndarray) -> None:
+        """Queue a row for the next flush; a row already stored is kept (first write wins, so reruns agree)."""
+        if (content_hash, view) in self._index:
+            return
+        row = np.asarray(features, dtype=np.float32).reshape(-1)
+        if self.feature_dim is None:
+            self.feature_dim = row.shape[0]
+        self._pending_keys.append((content_hash, view))
+        self._pending_rows.append(row)
+        if len(self._pending_keys) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows added since the last flush as one new shard (atomically); merge shards when many."""
+        self._write_pending()
+        if self._shards_on_disk >= COMPACT_AT_SHARDS:
+            self.compact()
+
+    def _write_pending(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._pending_keys:
+            return
+        rows = np.stack(self._pending_rows)
+        self._write_shard([key[0] for key in self._pending_keys], [key[1] for key in self._pending_keys], rows)
+        block = len(self._blocks)
+        self._blocks.append(rows)
+        for row, key in enumerate(self._pending_keys):
+            self._index[key] = (block, row)
+        self._pending_keys, self._pending_rows = [], []
+        self._shards_on_disk += 1
+
+    def _write_shard(self, hashes: list[str], views: list[int], rows: np.ndarray) -> None:
+        path = self.directory / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+        atomic_write(path, lambda handle: np.savez(handle, hashes=np.array(hashes, dtype=str),
+                                                   views=np.array(views, dtype=np.int8), features=rows))
+
+    def compact(self) -> None:
+        """Merge every shard into one; the merged shard is in place before the old ones are deleted."""
+        self._write_pending()
+        old = sorted(self.directory.glob("shard-*.npz"))
+        if len(old) < 2:
+            return
+        keys = list(self._index)
+        rows = np.stack([self._blocks[block][row] for block, row in self._index.values()])
+        self._write_shard([key[0] for key in keys], [key[1] for key in keys], rows)
+        for path in old:
+            path.unlink(missing_ok=True)
+        self._blocks = [rows]
+        self._index = {key: (0, row) for row, key in enumerate(keys)}
+        self._shards_on_disk = 1
+
+
+@dataclass
+class FeatureSet:
+    """Features of a list of images, in the order asked for."""
+
+    features: np.ndarray  # (N, V, D) float32; rows of unreadable images are zero
+    ok: np.ndarray  # (N,) bool: False where the image could not be read
+    errors: dict[int, str] = field(default_factory=dict)  # index -> reason
+    computed: int = 0  # distinct images run through the backbone this time
+    reused: int = 0  # images whose every view came from the cache
+
+
+def open_feature_cache(cache_dir: Path, spec: BackboneSpec, weights_identity: str) -> FeatureCache:
+    return FeatureCache(cache_dir, feature_key(spec, weights_identity),
+                        {"backbone": spec.name, "weights": weights_identity,
+                         "preprocessing": json.loads(eval_preprocessing_id(spec)), "format": CACHE_FORMAT})
+
+
+class _Views:
+    """Evaluation crop, plus its mirror image when two views are asked for (stacked: V, 3, H, W)."""
+
+    def __init__(self, spec: BackboneSpec, views: Sequence[int]) -> None:
+        self.transform = eval_transform(spec)
+        self.views = tuple(views)
+
+    def __call__(self, rgb: np.ndarray) -> torch.Tensor:
+        image = self.transform(rgb)
+        return torch.stack([image.flip(-1) if view == MIRRORED else image for view in self.views])
+
+
+def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[str | Path],
+                     content_hashes: Sequence[str] | None, *, cache: FeatureCache | None = None,
+                     views: Sequence[int] = (ORIGINAL,), device: torch.device | None = None, batch_size: int = 32,
+                     num_workers: int | None = None, on_progress: ProgressCallback | None = None,
+                     cancel: CancelToken | None = None, phase: str = PHASE_FEATURES) -> FeatureSet:
+    """Features for ``paths``: from ``cache`` where present, the rest through ``extractor`` (then cached).
+
+    Images with the same content hash are computed once. Unreadable images are reported in ``errors``,
+    not raised. A cancel keeps what was computed (it is flushed to the cache) and raises Cancelled.
+    On a GPU out-of-memory error the batch size is halved and the remaining images are retried.
+    """
+    views = tuple(views)
+    if content_hashes is not None and len(content_hashes) != len(paths):
+        raise ValueError("paths and content_hashes must have the same length")
+    hashes = list(content_hashes) if content_hashes is not None else [None] * len(paths)
+    rows: dict[int, np.ndarray] = {}  # index -> (V, D)
+    errors: dict[int, str] = {}
+    todo: dict[str, list[int]] = {}  # content hash (or path when unknown) -> indices sharing it
+    for index, content_hash in enumerate(hashes):
+        if cache is not None and content_hash is not None and all(cache.has(content_hash, v) for v in views):
+            rows[index] = np.stack([cache.get(content_hash, v) for v in views])
+        else:
+            todo.setdefault(content_hash or f"path:{paths[index]}", []).append(index)
+    reused = len(rows)
+
+    firsts = [indices[0] for indices in todo.values()]  # one representative per distinct content
+    emit(on_progress, Progress(phase, 0, len(firsts)))
+    computed = 0
+    try:
+        if firsts:
+            outcomes = _run_backbone(extractor, spec, [paths[i] for i in firsts], [hashes[i] for i in firsts],
+                                     views=views, cache=cache, device=device or torch.device("cpu"),
+                                     batch_size=batch_size, num_workers=num_workers, on_progress=on_progress,
+                                     cancel=cancel, phase=phase)
+            for outcome, indices in zip(outcomes, todo.values(), strict=True):
+                for index in indices:
+                    if isinstance(outcome, str):
+                        errors[index] = outcome
+                    else:
+                        rows[index] = outcome
+            computed = sum(not isinstance(outcome, str) for outcome in outcomes)
+    finally:
+        if cache is not None:
+            cache.flush()
+
+    dim = next((row.shape[-1] for row in rows.values()), 0)
+    features = np.zeros((len(paths), len(views), dim), np.float32)
+    for index, row in rows.items():
+        features[index] = row
+    ok = np.array([index in rows for index in range(len(paths))], dtype=bool)
+    return FeatureSet(features, ok, errors, computed, reused)
+
+
+def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Path], hashes: list[str | None], *,
+                  views: tuple[int, ...], cache: FeatureCache | None, device: torch.device, batch_size: int,
+                  num_workers: int | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
+                  phase: str) -> list[np.ndarray | str]:
+    """(V, D) features or an error message for each path, in order; new features go to ``cache``."""
+    outcomes: list[np.ndarray | str | None] = [None] * len(paths)
+    autocast, _ = autocast_for(device)
+    channels_last = use_channels_last(device)
+    extractor.eval().to(device)
+    if channels_last:
+        extractor.to(memory_format=torch.channels_last)
+    transform = _Views(spec, views)
+    timer = RateTimer(len(paths))
+    while any(outcome is None for outcome in outcomes):
+        remaining = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        dataset = ImageDataset([paths[i] for i in remaining], None, transform, decode_size=decode_size(spec),
+                               sample_shape=(len(views), 3, spec.input_size, spec.input_size), indices=remaining)
+        loader = make_loader(dataset, batch_size, num_workers=num_workers, device=device)
+        skipped: dict[int, str] = {}
+        done = len(paths) - len(remaining)
+        try:
+            with torch.inference_mode(), cancel_between_blocks(backbone_units(spec, extractor), cancel):
+                for images, _labels, indices in valid_batches(loader, skipped, cancel):
+                    batch, n_views = images.shape[0], images.shape[1]
+                    images = images.flatten(0, 1).to(device, non_blocking=True)  # views ride in the batch
+                    if channels_last:
+                        images = images.contiguous(memory_format=torch.channels_last)
+                    with autocast():
+                        vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
+                    for index, image_vectors in zip(indices.tolist(), vectors, strict=True):
+                        outcomes[index] = image_vectors
+                        if cache is not None and hashes[index] is not None:
+                            for view, vector in zip(views, image_vectors, strict=True):
+                                cache.add(hashes[index], view, vector)
+                    done = sum(outcome is not None for outcome in outcomes) + len(skipped)
+                    emit(on_progress, Progress(phase, done, len(paths), timer.eta(done)))
+                    check_cancel(cancel)
+            if done < len(paths):  # the last batches held only unreadable images
+                emit(on_progress, Progress(phase, len(paths), len(paths), 0.0))
+        except Exception as exc:
+            if device.type == "cpu" or not is_out_of_memory(exc) or batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            empty_cache(device)
+            emit(on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {batch_size} images."))
+        finally:
+            for index, error in skipped.items():
+                outcomes[index] = error
+    return [outcome if outcome is not None else "not processed" for outcome in outcomes]
+
+
+def cache_size_bytes(cache_dir: Path) -> int:
+    """Disk used by every feature cache under ``cache_dir`` (for a "clear cache" button)."""
+    return sum(path.stat().st_size for path in Path(cache_dir).rglob("*") if path.is_file())
+
+
+def remove_other_keys(cache_dir: Path, keep: Sequence[str]) -> None:
+    """Delete feature folders of other backbones or weights (after the user switches), keeping ``keep``."""
+    for folder in Path(cache_dir).iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
+            os.rmdir(folder)

@@ -1,0 +1,108 @@
+"""Class probabilities for images, from a saved model.
+
+Prediction runs the backbone and then the head, through the same batched feature extraction as training
+(decoding in DataLoader workers overlaps the forward pass). A model trained in frozen mode has the
+pretrained backbone, so its features can come from, and go to, the training feature cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from desktop.ml.backbones import BackboneSpec, WeightsError, build_feature_extractor, get_backbone
+from desktop.ml.checkpoint import CheckpointError, load_checkpoint, validate_checkpoint
+from desktop.ml.device import autocast_for, resolve_device, use_channels_last
+from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
+from desktop.ml.model import Classifier, LinearHead
+from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
+from desktop.ml.transforms import eval_transform
+
+
+class Predictor:
+    def __init__(self, checkpoint: dict[str, Any], model: Classifier, device: torch.device) -> None:
+        self.checkpoint = checkpoint
+        self.model = model.eval().to(device)
+        self.spec: BackboneSpec = model.spec
+        self.device = device
+        self.class_names: list[str] = list(checkpoint["class_names"])
+        self._transform = eval_transform(self.spec)
+        self._autocast, _ = autocast_for(device)
+        if use_channels_last(device):
+            self.model.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_checkpoint(cls, source: Path | str | bytes | dict[str, Any], device: str = "auto") -> Predictor:
+        """``source``: a model file, its bytes, or a checkpoint dict (e.g. ``TrainResult.checkpoint``)."""
+        checkpoint = source if isinstance(source, dict) else load_checkpoint(source)
+        validate_checkpoint(checkpoint)
+        try:
+            spec = get_backbone(checkpoint["backbone"])
+        except WeightsError:
+            raise CheckpointError(f"This model needs the backbone “{checkpoint['backbone']}”, which this "
+                                  "installation of Pigeonhole does not have.") from None
+        # The checkpoint describes its own preprocessing: it wins over today's registry entry.
+        spec = replace(spec, input_size=checkpoint["input_size"], resize_size=checkpoint["resize_size"],
+                       interpolation=checkpoint.get("interpolation", spec.interpolation),
+                       mean=tuple(checkpoint["mean"]), std=tuple(checkpoint["std"]))
+        backbone, in_features = build_feature_extractor(spec, weights=None)  # weights come from the checkpoint
+        head_config = checkpoint["head"]
+        if head_config.get("in_features") != in_features:
+            raise CheckpointError("The model file does not match its backbone (feature size differs).")
+        head = LinearHead(in_features, head_config["num_classes"], float(head_config.get("dropout", 0.0)))
+        model = Classifier(spec, backbone, head)
+        try:
+            model.load_state_dict(checkpoint["state_dict"], strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError("The model file's weights do not fit its backbone.") from exc
+        return cls(checkpoint, model, resolve_device(device))
+
+    @property
+    def feature_key(self) -> str | None:
+        """Feature-cache folder whose features this model's backbone reproduces (frozen-mode models only)."""
+        return self.checkpoint.get("feature_key")
+
+    def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
+                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
+                      num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
+                      cache_dir: Path | None = None, on_error: Callable[[int, str], None] | None = None
+                      ) -> np.ndarray:
+        """Probabilities (N, C) float32, rows in the order of ``paths``, NaN rows for unreadable images.
+
+        ``on_error(index, reason)`` is told about each unreadable image. With ``content_hashes`` and
+        ``cache_dir``, a frozen-mode model reuses (and fills) the training feature cache.
+        Raises Cancelled when ``cancel`` is set.
+        """
+        cache = None
+        if self.feature_key and cache_dir is not None and content_hashes is not None:
+            cache = FeatureCache(cache_dir, self.feature_key)
+        features = extract_features(self.model.backbone, self.spec, paths, content_hashes, cache=cache,
+                                    views=(ORIGINAL,), device=self.device, batch_size=batch_size,
+                                    num_workers=num_workers, on_progress=on_progress, cancel=cancel,
+                                    phase=PHASE_PREDICTING)
+        probabilities = np.full((len(paths), len(self.class_names)), np.nan, dtype=np.float32)
+        if features.ok.any():
+            probabilities[features.ok] = self._head_probabilities(features.features[features.ok, ORIGINAL])
+        if on_error is not None:
+            for index, reason in sorted(features.errors.items()):
+                on_error(index, reason)
+        return probabilities
+
+    def predict_array(self, rgb: np.ndarray) -> np.ndarray:
+        """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""
+        image = self._transform(rgb).unsqueeze(0).to(self.device)
+        if use_channels_last(self.device):
+            image = image.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            logits = self.model(image)
+        return logits.float().softmax(1)[0].cpu().numpy()
+
+    def _head_probabilities(self, features: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.model.head(torch.from_numpy(features).to(self.device))
+        return logits.float().softmax(1).cpu().numpy().astype(np.float32)

@@ -1,0 +1,92 @@
+"""What long ML jobs tell their caller while they run, and how the caller stops them.
+
+Events are small frozen dataclasses passed to an ``on_progress`` callback; the callback runs in the
+worker thread, so a Qt adapter only has to re-emit them as signals. Cancellation is cooperative: any
+object with ``is_set()`` (``threading.Event`` is the obvious one) is polled between batches and, through
+forward hooks, between the blocks of a network, so a slow CPU batch does not delay a cancel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class Cancelled(Exception):
+    """The user stopped the job; nothing is wrong and the partial work (cached features) is kept."""
+
+    def __init__(self, message: str = "Cancelled by the user.") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """``done`` of ``total`` units of ``phase`` (images, batches); ``done == 0`` announces a phase."""
+
+    phase: str  # one of the PHASE_* names below
+    done: int
+    total: int
+    eta_seconds: float | None = None  # for the whole phase, None until there is a rate to go by
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEnd:
+    epoch: int  # 1-based
+    epochs: int  # planned; early stopping may end sooner
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    learning_rate: float
+    seconds: float
+    improved: bool  # the validation loss is the best so far: these weights are the ones kept
+    eta_seconds: float | None
+    stage: str = "train"  # "head" (linear probe on cached features) or "finetune"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should know that does not stop the job (skipped images, a smaller batch)."""
+
+    message: str
+
+
+Event = Progress | EpochEnd | Notice
+ProgressCallback = Callable[[Event], None]
+
+PHASE_LOADING = "loading backbone"
+PHASE_FEATURES = "computing features"
+PHASE_TRAINING = "training"
+PHASE_EVALUATING = "evaluating"
+PHASE_PREDICTING = "predicting"
+PHASE_DOWNLOADING = "downloading weights"
+
+
+def check_cancel(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def emit(on_progress: ProgressCallback | None, event: Event) -> None:
+    if on_progress is not None:
+        on_progress(event)
+
+
+class RateTimer:
+    """Estimates the time left from the average rate so far (steady work: batches of equal size)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.start = time.perf_counter()
+
+    def eta(self, done: int) -> float | None:
+        if done <= 0:
+            return None
+        elapsed = time.perf_counter() - self.start
+        return max(0.0, elapsed / done * (self.total - done))

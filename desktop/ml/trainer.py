@@ -1,0 +1,510 @@
+"""``train(config, items, class_names, cache_dir, on_progress, cancel) -> TrainResult``: the whole training job.
+
+Two modes share one path:
+
+* ``frozen``: the backbone is used as is. Its features are computed once per image (feature cache), and
+  a linear head is trained on them — seconds per run, and the only sensible choice with few images.
+* ``finetune``: first the same linear head (a linear probe, which also gives a good starting point),
+  then the last blocks of the backbone train together with the head, at a lower learning rate for the
+  backbone. The probe counts as epoch 0 of the early stopping, so fine-tuning only replaces it when the
+  validation loss improves.
+
+The caller owns the data: items carry path, content hash, label index and split (see ``splits``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from desktop.ml.backbones import (
+    DEFAULT_BACKBONE,
+    BackboneSpec,
+    WeightsError,
+    get_backbone,
+    require_weights,
+    weights_identity,
+    weights_status,
+)
+from desktop.ml.checkpoint import new_checkpoint
+from desktop.ml.data import ImageDataset, make_loader, valid_batches
+from desktop.ml.device import (
+    autocast_for,
+    describe_device,
+    empty_cache,
+    is_out_of_memory,
+    resolve_device,
+    use_channels_last,
+)
+from desktop.ml.engine import (
+    ClassificationMetrics,
+    Evaluation,
+    WarmupCosine,
+    classification_metrics,
+    evaluate,
+    train_one_epoch,
+)
+from desktop.ml.features import MIRRORED, ORIGINAL, extract_features, feature_key, open_feature_cache
+from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
+from desktop.ml.progress import (
+    PHASE_EVALUATING,
+    PHASE_LOADING,
+    PHASE_TRAINING,
+    CancelToken,
+    EpochEnd,
+    Notice,
+    Progress,
+    ProgressCallback,
+    check_cancel,
+    emit,
+)
+from desktop.ml.seed import seed_everything
+from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
+from desktop.ml.transforms import decode_size, eval_transform, train_transform
+
+MODES = ("auto", "frozen", "finetune")
+# Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
+FINETUNE_MIN_PER_CLASS = 30
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    path: str | Path
+    content_hash: str
+    label: int  # index into class_names
+    split: str  # "train" or "val"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backbone: str = DEFAULT_BACKBONE
+    mode: str = "auto"  # "frozen", "finetune" or "auto" (see choose_mode)
+    epochs: int | None = None  # None: 60 for the linear head, 8 for fine-tuning
+    lr: float | None = None  # head learning rate; None: 1e-3 frozen, 3e-4 fine-tuning
+    batch_size: int = 32
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "mps"
+    patience: int | None = None  # epochs without a better validation loss before stopping; None: 10 / 3
+    num_workers: int | None = None  # image-decoding processes; None: one per spare core, 0: decode in-thread
+    dropout: float = 0.2
+    warmup_fraction: float = 0.05
+    balance_classes: bool = True  # weight the loss by inverse class frequency
+    finetune_fraction: float = 0.3  # trailing share of the backbone's blocks that fine-tuning trains (1 = all)
+    backbone_lr_scale: float = 0.3  # backbone learning rate = lr × this
+    clip_grad_norm: float | None = 5.0
+    mirror_features: bool | None = None  # also cache mirrored views for the head; None: only on a GPU
+    pretrained: bool = True  # False trains from random weights (fine-tunes everything; needs far more data)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    stage: str  # "head" or "finetune"
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: dict[str, Any]  # save with checkpoint.save_checkpoint
+    metrics: ClassificationMetrics  # of the kept weights, on the validation images
+    mode: str  # the mode actually used ("auto" resolved)
+    device: str
+    duration_seconds: float
+    history: list[EpochRecord]
+    best_stage: str
+    best_epoch: int  # within best_stage; 0 = the linear probe was kept
+    train_count: int
+    val_count: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable images
+    features_computed: int = 0
+    features_reused: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
+    """"auto": fine-tune only with enough images per class and a GPU; on a CPU one fine-tuning epoch costs
+    about as much as computing every feature three times, for a gain that needs large classes to show."""
+    if device.type == "cpu" or min(train_counts) < FINETUNE_MIN_PER_CLASS:
+        return "frozen"
+    return "finetune"
+
+
+def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence[str], cache_dir: Path | None,
+          on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> TrainResult:
+    """Train a classifier; raises NotEnoughData, WeightsError, DeviceUnavailable, Cancelled or TrainingDiverged.
+
+    ``cache_dir`` holds the feature cache (reused across runs and projects); None computes features afresh.
+    """
+    started = time.perf_counter()
+    if config.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {config.mode!r}")
+    notices: list[str] = []
+
+    def notice(message: str) -> None:
+        notices.append(message)
+        emit(on_progress, Notice(message))
+
+    for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
+        notice(warning)
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    spec = get_backbone(config.backbone)
+    train_counts = Counter(item.label for item in items if item.split == TRAIN)
+    mode = config.mode
+    if mode == "auto":
+        mode = choose_mode([train_counts[c] for c in range(len(class_names))], device)
+    weights_path = None
+    if config.pretrained:
+        weights_path = require_weights(spec.name)
+    else:
+        if mode == "frozen" and config.mode == "frozen":
+            raise WeightsError("Frozen training needs pretrained weights; choose fine-tuning to train from scratch.")
+        mode = "finetune"
+        notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
+               "thousands of images per class.")
+    settings = _resolve_settings(config, mode, device)
+
+    emit(on_progress, Progress(PHASE_LOADING, 0, 1))
+    check_cancel(cancel)
+    model = build_classifier(spec, len(class_names), weights=weights_path, dropout=config.dropout)
+    emit(on_progress, Progress(PHASE_LOADING, 1, 1))
+    identity = weights_identity(weights_path) if weights_path is not None else None
+
+    job = _Job(config, settings, spec, model, device, generator, class_names, on_progress, cancel, notice)
+    items = list(items)
+    history: list[EpochRecord] = []
+    skipped: list[tuple[str, str]] = []
+    features_computed = features_reused = 0
+
+    if identity is not None:
+        # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
+        mirror = settings["mirror_features"]
+        cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
+        feature_set = extract_features(
+            model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
+            views=(ORIGINAL, MIRRORED) if mirror else (ORIGINAL,), device=device,
+            batch_size=config.batch_size, num_workers=config.num_workers, on_progress=on_progress, cancel=cancel)
+        features_computed, features_reused = feature_set.computed, feature_set.reused
+        skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
+        if skipped:
+            notice(f"{len(skipped)} image(s) could not be read and were left out: "
+                   + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
+            keep = feature_set.ok
+            items = [item for item, ok in zip(items, keep, strict=True) if ok]
+            features = feature_set.features[keep]
+            _recheck(class_names, items, len(skipped))
+        else:
+            features = feature_set.features
+        best = job.train_head(features, items, history)
+    else:
+        best = job.start_without_probe(items)
+
+    if mode == "finetune":
+        best = job.finetune(items, best, history, skipped)
+
+    model.load_state_dict(best.state)
+    metrics = classification_metrics(best.evaluation.targets, best.evaluation.probabilities, len(class_names))
+    kept_mode = "frozen" if best.stage == "head" else "finetune"
+    if mode == "finetune" and kept_mode == "frozen":
+        notice("Fine-tuning did not beat the linear head on the validation images, so the linear head was kept.")
+    duration = time.perf_counter() - started
+    val_count = sum(item.split == VAL for item in items)
+    train_count = len(items) - val_count
+    training = {"config": asdict(config), "settings": settings, "requested_mode": config.mode,
+                "device": str(device), "duration_seconds": duration, "train_count": train_count,
+                "val_count": val_count, "best_stage": best.stage, "best_epoch": best.epoch,
+                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
+    checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training)
+    return TrainResult(checkpoint, metrics, kept_mode, describe_device(device), duration, history, best.stage,
+                       best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices)
+
+
+def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
+                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict) -> dict[str, Any]:
+    return new_checkpoint(
+        backbone=spec.name,
+        weights={"source": weights_status(spec.name).source if weights_path else "none",
+                 "file": weights_path.name if weights_path else None, "identity": identity},
+        class_names=list(class_names),
+        input_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation,
+        mean=list(spec.mean), std=list(spec.std),
+        head=dict(model.head.config),
+        mode=mode,
+        # A frozen-mode model's backbone is the pretrained one, so predictions can reuse cached features.
+        feature_key=feature_key(spec, identity) if mode == "frozen" and identity else None,
+        state_dict={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+        metrics=metrics.to_dict(),
+        training=training,
+    )
+
+
+def _resolve_settings(config: TrainConfig, mode: str, device: torch.device) -> dict[str, Any]:
+    finetune = mode == "finetune"
+    return {
+        "mode": mode,
+        "head_epochs": config.epochs if (config.epochs is not None and not finetune) else 60,
+        "head_lr": config.lr if (config.lr is not None and not finetune) else 1e-3,
+        "head_patience": config.patience if (config.patience is not None and not finetune) else 10,
+        "finetune_epochs": config.epochs if config.epochs is not None else 8,
+        "finetune_lr": config.lr if config.lr is not None else 3e-4,
+        "finetune_patience": config.patience if config.patience is not None else 3,
+        "mirror_features": config.mirror_features if config.mirror_features is not None
+        else device.type == "cuda",
+    }
+
+
+def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:
+    try:
+        check_enough_data(class_names, [i.label for i in items], [i.split for i in items])
+    except NotEnoughData as error:
+        raise NotEnoughData([*error.problems, f"({unreadable} unreadable image(s) were left out.)"]) from None
+
+
+@dataclass
+class _Best:
+    stage: str
+    epoch: int
+    val_loss: float
+    state: dict[str, torch.Tensor]
+    evaluation: Evaluation
+
+
+class _Standardize(nn.Module):
+    """Zero-mean unit-variance features while the head trains; folded into the head's weights afterwards."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean) / self.std
+
+
+def _fold_standardization(head: LinearHead, mean: torch.Tensor, std: torch.Tensor) -> None:
+    # W((x - m) / s) + b = (W / s) x + (b - (W / s) m): the head then takes raw backbone features.
+    with torch.no_grad():
+        weight = head.linear.weight / std
+        head.linear.bias -= weight @ mean
+        head.linear.weight.copy_(weight)
+
+
+class _FeatureBatches:
+    """Shuffled batches of cached features; each sample draws one of its views (original or mirrored)."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator,
+                 shuffle: bool = True) -> None:
+        self.features, self.labels = features, labels  # (N, V, D), (N,)
+        self.batch_size, self.generator, self.shuffle = batch_size, generator, shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self):
+        count, views = self.features.shape[0], self.features.shape[1]
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
+        for start in range(0, count, self.batch_size):
+            index = order[start:start + self.batch_size]
+            view = torch.randint(views, (len(index),), generator=self.generator) if self.shuffle else \
+                torch.zeros(len(index), dtype=torch.long)
+            yield self.features[index, view], self.labels[index]
+
+
+class _Job:
+    """State shared by the stages of one training run."""
+
+    def __init__(self, config: TrainConfig, settings: dict[str, Any], spec: BackboneSpec, model: Classifier,
+                 device: torch.device, generator: torch.Generator, class_names: Sequence[str],
+                 on_progress: ProgressCallback | None, cancel: CancelToken | None,
+                 notice: Callable[[str], None]) -> None:
+        self.config, self.settings, self.spec, self.model = config, settings, spec, model
+        self.device, self.generator, self.class_names = device, generator, class_names
+        self.on_progress, self.cancel, self.notice = on_progress, cancel, notice
+        self.autocast, self.scaler = autocast_for(device)
+        self.channels_last = use_channels_last(device)
+        self.batch_size = config.batch_size
+
+    def criterion(self, items: Sequence[TrainItem]) -> nn.Module:
+        weight = None
+        if self.config.balance_classes:
+            counts = Counter(item.label for item in items if item.split == TRAIN)
+            total, classes = sum(counts.values()), len(self.class_names)
+            # Inverse frequency, so every class weighs the same in the loss however many images it has.
+            weight = torch.tensor([total / (classes * max(1, counts[c])) for c in range(classes)],
+                                  dtype=torch.float32, device=self.device)
+        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
+
+    # --- stage 1: the linear head on cached features ------------------------------------------------------
+
+    def train_head(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Best:
+        is_train = np.array([item.split == TRAIN for item in items])
+        labels = torch.tensor([item.label for item in items], dtype=torch.long)
+        all_features = torch.from_numpy(features)
+        train_x, train_y = all_features[is_train].to(self.device), labels[is_train].to(self.device)
+        val_x, val_y = all_features[~is_train][:, ORIGINAL].to(self.device), labels[~is_train].to(self.device)
+        flat = train_x.flatten(0, 1)
+        mean, std = flat.mean(0), flat.std(0, unbiased=False)
+        # Floor at the typical spread: a feature (nearly) constant on the few training images would otherwise
+        # get a huge weight and swing the logits of any new image where it is not.
+        std = std.clamp_min(float(std.mean()) + 1e-6)
+        head = self.model.head.to(self.device)
+        probe = nn.Sequential(_Standardize(mean, std), head)
+        criterion = self.criterion(items)
+        optimizer = torch.optim.AdamW(head.parameters(), lr=self.settings["head_lr"],
+                                      weight_decay=self.config.weight_decay)
+        epochs, patience = self.settings["head_epochs"], self.settings["head_patience"]
+        schedule = WarmupCosine(optimizer, self.config.warmup_fraction)
+        batches = _FeatureBatches(train_x, train_y, self.batch_size, self.generator)
+        val_batches = [(val_x, val_y)]
+        best: _Best | None = None
+        epoch_times: list[float] = []
+        for epoch in range(1, epochs + 1):
+            stats = train_one_epoch(
+                probe, criterion, optimizer, batches, self.device, cancel=self.cancel,
+                before_step=lambda step, e=epoch: schedule.set_progress((e - 1 + step / len(batches)) / epochs))
+            evaluation = evaluate(probe, criterion, val_batches, self.device, cancel=self.cancel)
+            improved = best is None or evaluation.loss < best.val_loss
+            if improved:
+                best = _Best("head", epoch, evaluation.loss, _copy_state(probe[1]), evaluation)
+            epoch_times.append(stats.seconds)
+            self._record(history, "head", epoch, epochs, stats, evaluation, optimizer, improved, epoch_times)
+            if patience and epoch - best.epoch >= patience:
+                break
+        head.load_state_dict(best.state)
+        _fold_standardization(head, mean, std)
+        check_cancel(self.cancel)
+        best.state = _copy_state(self.model)
+        return best
+
+    def start_without_probe(self, items: Sequence[TrainItem]) -> _Best:
+        """From scratch there are no meaningful features to probe: start from the random model."""
+        evaluation = self._evaluate_images(self._val_loader(items), self.criterion(items))
+        return _Best("head", 0, evaluation.loss, _copy_state(self.model), evaluation)
+
+    # --- stage 2: fine-tuning the last blocks ---------------------------------------------------------------
+
+    def finetune(self, items: Sequence[TrainItem], best: _Best, history: list[EpochRecord],
+                 skipped: list[tuple[str, str]]) -> _Best:
+        model, config, settings = self.model, self.config, self.settings
+        fraction = config.finetune_fraction if config.pretrained else 1.0
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        trainable = model.freeze_backbone(fraction, freeze_batchnorm=config.pretrained)
+        lr = settings["finetune_lr"]
+        optimizer = torch.optim.AdamW([
+            {"params": list(model.head.parameters()), "lr": lr},
+            {"params": model.backbone_parameters(), "lr": lr * config.backbone_lr_scale},
+        ], weight_decay=config.weight_decay)
+        schedule = WarmupCosine(optimizer, max(config.warmup_fraction, 0.1))
+        criterion = self.criterion(items)
+        train_items = [item for item in items if item.split == TRAIN]
+        train_set = ImageDataset([i.path for i in train_items], [i.label for i in train_items],
+                                 train_transform(self.spec), decode_size=decode_size(self.spec),
+                                 sample_shape=(3, self.spec.input_size, self.spec.input_size))
+        train_loader, val_loader = self._train_loader(train_set), self._val_loader(items)
+        epochs, patience = settings["finetune_epochs"], settings["finetune_patience"]
+        self.notice(f"Fine-tuning the last {trainable} of {len(model.units)} blocks of the backbone.")
+        unreadable: dict[int, str] = {}
+        epoch_times: list[float] = []
+        # Patience counts from this stage's own best: the first epochs usually lose to the probe while the
+        # backbone adapts, and stopping on that would never let fine-tuning pay off.
+        stage_best_loss, stage_best_epoch = math.inf, 0
+        with cancel_between_blocks(model.units, self.cancel):
+            for epoch in range(1, epochs + 1):
+                while True:
+                    try:
+                        stats = self._finetune_epoch(train_loader, criterion, optimizer, schedule, epoch, epochs,
+                                                     unreadable)
+                        break
+                    except Exception as exc:
+                        if self.device.type == "cpu" or not is_out_of_memory(exc) or self.batch_size == 1:
+                            raise
+                        optimizer.zero_grad(set_to_none=True)
+                        self.batch_size = max(1, self.batch_size // 2)
+                        empty_cache(self.device)
+                        self.notice(f"The GPU ran out of memory; retrying this epoch with batches of "
+                                    f"{self.batch_size}.")
+                        train_loader, val_loader = self._train_loader(train_set), self._val_loader(items)
+                evaluation = self._evaluate_images(val_loader, criterion)
+                improved = evaluation.loss < best.val_loss
+                if improved:
+                    best = _Best("finetune", epoch, evaluation.loss, _copy_state(model), evaluation)
+                if evaluation.loss < stage_best_loss:
+                    stage_best_loss, stage_best_epoch = evaluation.loss, epoch
+                epoch_times.append(stats.seconds)
+                self._record(history, "finetune", epoch, epochs, stats, evaluation, optimizer, improved, epoch_times)
+                if patience and epoch - stage_best_epoch >= patience:
+                    break
+        for index, reason in unreadable.items():
+            skipped.append((str(train_items[index].path), reason))
+        return best
+
+    def _train_loader(self, dataset: ImageDataset):
+        # Persistent workers: spawning them again every epoch costs seconds on macOS and Windows.
+        return make_loader(dataset, self.batch_size, shuffle=True, num_workers=self.config.num_workers,
+                           generator=self.generator, device=self.device, persistent=True)
+
+    def _val_loader(self, items: Sequence[TrainItem]):
+        val_items = [item for item in items if item.split == VAL]
+        dataset = ImageDataset([i.path for i in val_items], [i.label for i in val_items], eval_transform(self.spec),
+                               decode_size=decode_size(self.spec),
+                               sample_shape=(3, self.spec.input_size, self.spec.input_size))
+        return make_loader(dataset, self.batch_size, num_workers=self.config.num_workers, device=self.device,
+                           persistent=True)
+
+    def _finetune_epoch(self, loader, criterion, optimizer, schedule, epoch, epochs, unreadable):
+        steps = len(loader)
+        start = time.perf_counter()
+
+        def before_step(step: int) -> None:
+            schedule.set_progress((epoch - 1 + step / steps) / epochs)
+
+        def after_step(step: int) -> None:
+            done = step + 1
+            eta = (time.perf_counter() - start) / done * (steps - done)
+            emit(self.on_progress, Progress(PHASE_TRAINING, done, steps, eta))
+
+        return train_one_epoch(self.model, criterion, optimizer, valid_batches(loader, unreadable, self.cancel),
+                               self.device, autocast=self.autocast, scaler=self.scaler,
+                               clip_grad_norm=self.config.clip_grad_norm, channels_last=self.channels_last,
+                               before_step=before_step, after_step=after_step, cancel=self.cancel)
+
+    def _evaluate_images(self, loader, criterion: nn.Module) -> Evaluation:
+        emit(self.on_progress, Progress(PHASE_EVALUATING, 0, len(loader.dataset)))
+        self.model.to(self.device)
+        evaluation = evaluate(self.model, criterion, valid_batches(loader, {}, self.cancel), self.device,
+                              autocast=self.autocast, channels_last=self.channels_last, cancel=self.cancel)
+        emit(self.on_progress, Progress(PHASE_EVALUATING, len(loader.dataset), len(loader.dataset)))
+        return evaluation
+
+    def _record(self, history, stage, epoch, epochs, stats, evaluation, optimizer, improved, epoch_times) -> None:
+        lr = optimizer.param_groups[0]["lr"]
+        history.append(EpochRecord(stage, epoch, stats.loss, stats.accuracy, evaluation.loss, evaluation.accuracy,
+                                   lr, stats.seconds))
+        eta = float(np.mean(epoch_times)) * (epochs - epoch)
+        emit(self.on_progress, EpochEnd(epoch, epochs, stats.loss, stats.accuracy, evaluation.loss,
+                                        evaluation.accuracy, lr, stats.seconds, improved, eta, stage))
+        if stage == "head":
+            emit(self.on_progress, Progress(PHASE_TRAINING, epoch, epochs, eta))
+
+
+def _copy_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+
