@@ -1,0 +1,69 @@
+"""Run (or resume) a sort in its own process, so a test can kill it at a chosen moment with SIGKILL.
+
+    python tests/core/sort_crash_helper.py PROJECT SORT_ID [--delay S] [--kill-after-link N]
+                                           [--kill-after-fsync N] [--resume | --undo]
+
+``--delay`` sleeps before each photo (the test kills the process from outside once the journal shows enough
+done); ``--kill-after-link N`` and ``--kill-after-fsync N`` kill it from inside right after the N-th hard link
+(a move with both names present) or the N-th fsync (a copy's temp file written but not yet published).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from desktop.core import sorting
+from desktop.core.project import open_project
+
+
+def _killed_after(function: Callable, calls: int) -> Callable:
+    count = 0
+
+    def wrapper(*args, **kwargs):
+        nonlocal count
+        result = function(*args, **kwargs)
+        count += 1
+        if count >= calls:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: like a power cut for this process
+        return result
+
+    return wrapper
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("project", type=Path)
+    parser.add_argument("sort_id", type=int)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--kill-after-link", type=int)
+    parser.add_argument("--kill-after-fsync", type=int)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--undo", action="store_true")
+    args = parser.parse_args()
+    if args.kill_after_link:
+        os.link = _killed_after(os.link, args.kill_after_link)
+    if args.kill_after_fsync:
+        os.fsync = _killed_after(os.fsync, args.kill_after_fsync)
+
+    def slow(_progress: sorting.SortProgress) -> None:
+        if args.delay:
+            time.sleep(args.delay)
+
+    run = sorting.undo_sort if args.undo else sorting.resume_sort if args.resume else sorting.run_sort
+    with open_project(args.project, create=False) as project:
+        result = run(project, args.sort_id, on_progress=slow)
+    print(json.dumps(result.as_json()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
