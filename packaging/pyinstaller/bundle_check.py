@@ -1,0 +1,208 @@
+"""pigeonhole-bundle-check: does this frozen bundle carry everything the app loads? (internal; packaging only)
+
+Built by packaging/pigeonhole.spec as a second executable beside `pigeonhole`, sharing its _internal/ folder,
+so it sees exactly the modules and libraries the app sees. It checks what the app's own command line cannot
+reach yet (`pigeonhole --self-test` will cover training end to end): torch and torchvision's compiled ops,
+the built-in EfficientNet-Lite0 weights through desktop.ml.backbones, OpenCV, Alembic's migration files, Qt's
+SVG icon and platform plug-ins, and, on Linux, that every CUDA and torch library was mapped from inside the
+bundle rather than from a system CUDA installation. Prints one JSON object; exit code 0 only if all passed.
+
+    /opt/pigeonhole/pigeonhole-bundle-check [--require-frozen]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+CHECKS: list[dict] = []
+
+
+def check(name: str):
+    def run(function):
+        started = time.perf_counter()
+        try:
+            detail = function()
+            CHECKS.append({"check": name, "ok": True, "detail": detail})
+        except Exception as exc:
+            CHECKS.append({"check": name, "ok": False, "detail": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc().splitlines()[-6:]})
+        CHECKS[-1]["seconds"] = round(time.perf_counter() - started, 3)
+        return function
+
+    return run
+
+
+BUNDLE = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent))
+
+
+class SquaresDataset:
+    """A picklable map-style dataset for the DataLoader-worker check (workers unpickle it by this name)."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int):
+        import torch
+
+        return torch.full((2,), float(index * index))
+
+
+def inside_bundle(path: str | Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(BUNDLE))
+
+
+def main() -> int:
+    if "--require-frozen" in sys.argv and not getattr(sys, "frozen", False):
+        print("pigeonhole-bundle-check: not running from a frozen bundle", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    @check("frozen")
+    def _frozen():
+        return {"frozen": bool(getattr(sys, "frozen", False)), "bundle": str(BUNDLE), "python": sys.version.split()[0]}
+
+    @check("torch")
+    def _torch():
+        import torch
+
+        x = torch.randn(64, 64)
+        assert torch.allclose((x @ torch.eye(64)), x)
+        return {"version": torch.__version__, "built_with_cuda": torch.version.cuda,
+                "cuda_available": torch.cuda.is_available(), "threads": torch.get_num_threads(),
+                "file_in_bundle": inside_bundle(torch.__file__)}
+
+    @check("torchvision.ops.nms")  # needs torchvision's _C_stable extension
+    def _nms():
+        import torch
+        import torchvision
+
+        boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=torch.float32)
+        keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+        assert keep == [0, 2], keep
+        return {"version": torchvision.__version__, "keep": keep}
+
+    @check("torchvision.io jpeg")  # needs torchvision's image_stable extension
+    def _jpeg():
+        import torch
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        image = (torch.arange(3 * 32 * 48) % 251).to(torch.uint8).reshape(3, 32, 48)
+        decoded = decode_jpeg(encode_jpeg(image, quality=95))
+        assert tuple(decoded.shape) == (3, 32, 48), decoded.shape
+        return {"shape": list(decoded.shape)}
+
+    @check("opencv")
+    def _cv2():
+        import cv2
+        import numpy as np
+
+        image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+        ok, png = cv2.imencode(".png", image)
+        assert ok and (cv2.imdecode(png, cv2.IMREAD_COLOR) == image).all()
+        return {"version": cv2.__version__}
+
+    @check("built-in weights (EfficientNet-Lite0)")
+    def _weights():
+        import torch
+
+        from desktop.ml.backbones import DEFAULT_BACKBONE, build_feature_extractor, get_backbone, weights_status
+
+        status = weights_status(DEFAULT_BACKBONE)
+        assert status.available and status.source == "bundled", status
+        assert inside_bundle(status.path), f"{status.path} is outside the bundle"
+        spec = get_backbone(DEFAULT_BACKBONE)
+        extractor, features = build_feature_extractor(spec, status.path)
+        extractor.eval()
+        with torch.inference_mode():
+            out = extractor(torch.zeros(2, 3, spec.input_size, spec.input_size))
+        assert tuple(out.shape) == (2, features), out.shape
+        # One optimiser step on a head, as a frozen-backbone training run does.
+        head = torch.nn.Linear(features, 3)
+        optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3)
+        loss = torch.nn.functional.cross_entropy(head(out.clone()), torch.tensor([0, 2]))
+        loss.backward()
+        optimizer.step()
+        loss = loss.detach()
+        return {"backbone": spec.name, "file": str(Path(status.path).relative_to(BUNDLE)),
+                "mb": round(Path(status.path).stat().st_size / 2**20, 1), "features": features,
+                "loss": round(float(loss), 4)}
+
+    @check("dataloader workers (spawn, forkserver)")
+    def _workers():
+        # Spawned workers re-run this executable: they only work if the entry script calls freeze_support().
+        import torch
+        from torch.utils.data import DataLoader
+
+        seen = {}
+        for method, workers in (("spawn", 2), ("forkserver", 1)):
+            loader = DataLoader(SquaresDataset(), batch_size=4, num_workers=workers, multiprocessing_context=method)
+            total = sum(float(batch.sum()) for batch in loader)
+            assert total == 2 * sum(i * i for i in range(8)), total
+            seen[method] = workers
+        return {"workers": seen, "torch_threads": torch.get_num_threads()}
+
+    @check("alembic migrations")
+    def _migrations():
+        from desktop.db import migrate
+
+        head = migrate.head_revision()
+        assert inside_bundle(migrate.MIGRATIONS_DIR), migrate.MIGRATIONS_DIR
+        versions = sorted(p.name for p in (migrate.MIGRATIONS_DIR / "versions").glob("*.py"))
+        assert versions, "no revision files"
+        return {"head": head, "dir": str(Path(migrate.MIGRATIONS_DIR).relative_to(BUNDLE)), "revisions": len(versions)}
+
+    @check("qt: svg icon, platform plug-ins")
+    def _qt():
+        from PySide6.QtCore import QLibraryInfo
+        from PySide6.QtGui import QIcon
+        from PySide6.QtWidgets import QApplication
+
+        from desktop.resources import resource_path
+
+        app = QApplication.instance() or QApplication([sys.argv[0]])
+        icon = QIcon(str(resource_path("icons", "pigeonhole.svg")))
+        assert not icon.pixmap(64, 64).isNull(), "the SVG window icon does not render (Qt SVG plug-ins missing)"
+        plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+        platforms = sorted(p.name for p in (plugins / "platforms").iterdir())
+        if sys.platform.startswith("linux"):
+            assert any("xcb" in name for name in platforms), platforms
+        del app
+        return {"platforms": platforms, "plugins_in_bundle": inside_bundle(plugins)}
+
+    if sys.platform.startswith("linux"):
+        @check("libraries mapped from the bundle")
+        def _maps():
+            # Every shared object this process mapped (torch, Qt, OpenCV and the CUDA libraries they need).
+            mapped = set()
+            for line in Path("/proc/self/maps").read_text().splitlines():
+                parts = line.split(maxsplit=5)
+                if len(parts) == 6 and ".so" in parts[5]:
+                    mapped.add(parts[5].replace(" (deleted)", ""))
+            outside = sorted(path for path in mapped if not inside_bundle(path))
+            heavy = re.compile(r"(cuda|cudnn|cublas|cufft|curand|cusolver|cusparse|nvrtc|nvjitlink|nccl|nvshmem|"
+                               r"libtorch|libc10|libQt6|libshiboken|libpyside|libopencv|libavcodec|libgomp)", re.I)
+            stray = [path for path in outside if heavy.search(Path(path).name)]
+            assert not stray, f"loaded from outside the bundle: {stray}"
+            cuda = sorted(Path(p).name for p in mapped if re.search(r"cudart|cublas|cudnn\.", Path(p).name))
+            return {"mapped": len(mapped), "from_bundle": len(mapped) - len(outside), "cuda_libs": cuda,
+                    "system": sorted({Path(p).name for p in outside})}
+
+    passed = all(item["ok"] for item in CHECKS)
+    print(json.dumps({"ok": passed, "checks": CHECKS}, indent=2, default=str))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # this executable is also the DataLoader workers' (see the check above)
+    with tempfile.TemporaryDirectory(prefix="pigeonhole-bundle-check-") as home:
+        os.environ.setdefault("TORCH_HOME", home)  # never read or write the user's torch hub cache
+        sys.exit(main())
