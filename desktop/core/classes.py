@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Image, ImageClass, Label
+from desktop.errors import PigeonholeError
 
 # Distinct, colour-blind-friendly colours (Okabe-Ito first, then Tableau), cycled for new classes.
 PALETTE = (
@@ -19,7 +20,7 @@ PALETTE = (
 SHORTCUT_KEYS = "123456789"
 
 
-class ClassError(Exception):
+class ClassError(PigeonholeError):
     """A class operation was refused; the message is for the user."""
 
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, select, update
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image
+from desktop.errors import PigeonholeError
 
 
-class FolderError(Exception):
+class FolderError(PigeonholeError):
     """A folder operation was refused; the message is for the user."""
 
 

@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from desktop.db.engine import make_engine, make_session_factory
 from desktop.db.migrate import upgrade_to_head
+from desktop.errors import PigeonholeError
 from desktop.io.thumbnails import ThumbnailStore
 
 DB_FILE_NAME = "project.db"
 PROJECT_SUFFIX = ".pigeonhole"
 
 
-class ProjectError(Exception):
+class ProjectError(PigeonholeError):
     """A project cannot be opened or created; the message is for the user."""
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from desktop.core.importer import CancelToken, NeverCancel
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, Sort, SortOperation, TrainedModel
+from desktop.errors import PigeonholeError
 
 UNSURE = "_unsure"  # the folder for photos below the confidence threshold or without a prediction
 COPY, MOVE = "copy", "move"
@@ -56,7 +57,7 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 _UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 
-class SortError(Exception):
+class SortError(PigeonholeError):
     """A sort cannot be planned, started, resumed or undone; the message is for the user."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from desktop.errors import PigeonholeError
 from desktop.ml.atomic import atomic_write, temporary_beside
 from desktop.ml.progress import (
     PHASE_DOWNLOADING,
@@ -45,7 +46,7 @@ LITE_MEAN = (127.0 / 255.0,) * 3
 LITE_STD = (128.0 / 255.0,) * 3
 
 
-class WeightsError(RuntimeError):
+class WeightsError(PigeonholeError, RuntimeError):
     """Weights are missing, unreadable or do not fit the architecture; the message is for the user."""
 
 

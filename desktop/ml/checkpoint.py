@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 import desktop
+from desktop.errors import PigeonholeError
 from desktop.ml.atomic import atomic_write
 
 FORMAT_VERSION = 1
@@ -43,7 +44,7 @@ REQUIRED_KEYS = {
 PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)
 
 
-class CheckpointError(Exception):
+class CheckpointError(PigeonholeError):
     """The model file cannot be used; ``str(error)`` says why in one sentence."""
 
 

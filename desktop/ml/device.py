@@ -8,10 +8,12 @@ from functools import partial
 
 import torch
 
+from desktop.errors import PigeonholeError
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
-class DeviceUnavailable(RuntimeError):
+class DeviceUnavailable(PigeonholeError, RuntimeError):
     pass
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.errors import PigeonholeError
 from desktop.ml.device import AutocastFactory
 from desktop.ml.progress import CancelToken, check_cancel
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(PigeonholeError, RuntimeError):
     pass
 
 

@@ -14,6 +14,8 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 
+from desktop.errors import PigeonholeError
+
 TRAIN = "train"
 VAL = "val"
 SPLITS = (TRAIN, VAL)
@@ -23,7 +25,7 @@ MIN_VAL_PER_CLASS = 1
 MIN_IMAGES_PER_CLASS = MIN_TRAIN_PER_CLASS + MIN_VAL_PER_CLASS
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(PigeonholeError, ValueError):
     """Training cannot start; ``str(error)`` is a message a user can read, ``problems`` one line each."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -1,0 +1,73 @@
+"""Command line: `pigeonhole` starts the GUI; subcommands run the same Qt-free core from a terminal.
+
+Each topic module (``project_commands``, ...) adds its subparsers and registers its handlers with
+``@command``. Heavy modules (torch, Qt) are imported inside the handler that needs them, so `status`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from desktop import __version__
+from desktop.cli import project_commands
+from desktop.cli.common import COMMANDS, UserError, command
+from desktop.errors import PigeonholeError
+
+TOPICS = (project_commands,)
+
+__all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pigeonhole",
+        description="Sort photos with an image classifier you train yourself. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"Pigeonhole {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for topic in TOPICS:
+        topic.add_parsers(sub)
+    p = sub.add_parser("gui", help="open the app (the default)")
+    p.add_argument("project", type=Path, nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `pigeonhole PROJECT` opens that project in the app.
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        return gui_main(argv[:1])
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        return gui_main([])
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("pigeonhole: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if _is_user_error(exc):
+            print(f"pigeonhole: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """Errors whose message is meant for the user: one sentence, no traceback."""
+    return isinstance(exc, UserError | PigeonholeError | FileNotFoundError)
+
+
+def gui_main(argv: Sequence[str] | None = None) -> int:
+    from desktop.ui.app import run_app
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_app(Path(argv[0]) if argv else None)
+
+
+@command("gui")
+def _gui(args: argparse.Namespace) -> int:
+    return gui_main([str(args.project)] if args.project else [])

@@ -1,0 +1,27 @@
+"""What every command shares: the registry, the user-error type and how results are printed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+class UserError(Exception):
+    """Reported as one sentence on stderr with exit code 1."""
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(function: Handler) -> Handler:
+        COMMANDS[name] = function
+        return function
+
+    return register
+
+
+def emit_result(args: argparse.Namespace, payload: dict, text: str) -> None:
+    """JSON on stdout with --json (the shape other tools rely on), else a human sentence."""
+    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else text)
