@@ -50,3 +50,34 @@ def photo_folder(tmp_path: Path):
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed project (imported shape photos, labelled from subfolders, one frozen model trained and active)
+    and its photos under one folder. Never use it directly: ``trained_project`` gives each test a copy."""
+    from desktop.core.importer import import_folder
+    from desktop.core.training import train_project
+    from desktop.core.training_types import TrainingOptions
+
+    base = tmp_path_factory.mktemp("trained")
+    photos = imagemakers.write_shape_folders(base / "photos", per_class=8)
+    with open_project(base / "shapes.pigeonhole") as template:
+        import_folder(template, photos, labels_from_subfolders=True)
+        train_project(template, TrainingOptions(mode="frozen", epochs=15))
+    return base
+
+
+@pytest.fixture
+def trained_project(trained_template: Path, tmp_path: Path) -> Iterator[Project]:
+    """A private copy of ``trained_template``: 3 classes × 8 labelled photos in ``<tmp>/trained/photos``,
+    an active frozen-mode model, no predictions yet. Tests may change anything in it."""
+    import shutil
+
+    from desktop.core.folders import list_folders, relink_folder
+
+    copy = tmp_path / "trained"
+    shutil.copytree(trained_template, copy)
+    with open_project(copy / "shapes.pigeonhole", create=False) as opened:
+        relink_folder(opened, list_folders(opened)[0].id, copy / "photos")
+        yield opened

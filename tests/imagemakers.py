@@ -251,3 +251,47 @@ def make_zoo(root: Path) -> Path:
     write(root / "good/readme.txt", b"not an image extension: never looked at")
     (root / "good/loop").symlink_to("..", target_is_directory=True)  # good/loop -> root
     return root
+
+
+# --- learnable pictures: three visually distinct classes, for training tests ------------------------------------
+
+SHAPE_CLASSES = ("discs", "stripes", "checks")
+
+
+def draw_shape(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """An RGB uint8 picture of ``kind`` on a noisy background."""
+    background = rng.integers(60, 200, 3)
+    image = np.clip(background + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    if kind == "discs":
+        for _ in range(rng.integers(1, 3)):
+            centre = tuple(int(c) for c in rng.integers(size // 4, 3 * size // 4, 2))
+            cv2.circle(image, centre, int(rng.integers(size // 6, size // 3)), colour, -1, cv2.LINE_AA)
+    elif kind == "stripes":
+        period = int(rng.integers(6, 14))
+        angle = rng.uniform(0, np.pi)
+        ys, xs = np.mgrid[0:size, 0:size]
+        mask = (np.cos(angle) * xs + np.sin(angle) * ys) % period < period / 2
+        image[mask] = colour
+    else:
+        cell = int(rng.integers(6, 16))
+        ys, xs = np.mgrid[0:size, 0:size]
+        image[((ys // cell) + (xs // cell)) % 2 == 0] = colour
+    return image
+
+
+def write_rgb(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+
+
+def write_shape_folders(root: Path, per_class: int, seed: int = 0, classes: tuple[str, ...] = SHAPE_CLASSES) -> Path:
+    """``root/<class>/<class>_NN.jpg|png``: ``per_class`` 64-96 px pictures per class (every third one a PNG)."""
+    rng = np.random.default_rng(seed)
+    for kind in classes:
+        for index in range(per_class):
+            size = int(rng.integers(64, 97))
+            suffix = ".jpg" if index % 3 else ".png"
+            write_rgb(root / kind / f"{kind}_{index:02d}{suffix}", draw_shape(kind, rng, size))
+    return root

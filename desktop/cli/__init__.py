@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop import __version__
-from desktop.cli import project_commands
+from desktop.cli import project_commands, training_commands
 from desktop.cli.common import COMMANDS, UserError, command
 from desktop.errors import PigeonholeError
 
-TOPICS = (project_commands,)
+TOPICS = (project_commands, training_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
 

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from desktop.core.project import Project
 from desktop.db.models import Image, ImageClass, Label
+from desktop.ml.splits import MIN_IMAGES_PER_CLASS  # pure Python: no torch here
 
-MIN_IMAGES_PER_CLASS = 4  # fewer cannot give both a training and a validation photo per class reliably
 MIN_CLASSES = 2
 
 

@@ -82,6 +82,7 @@ class TrainItem:
     content_hash: str
     label: int  # index into class_names
     split: str  # "train" or "val"
+    key: Any = None  # the caller's id for this image (e.g. a database id), handed back in TrainResult
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ class TrainResult:
     features_computed: int = 0
     features_reused: int = 0
     notices: list[str] = field(default_factory=list)
+    # The validation images the metrics were measured on, and the class the kept weights predict for each.
+    val_items: list[TrainItem] = field(default_factory=list)
+    val_predicted: list[int] = field(default_factory=list)
 
 
 def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
@@ -231,8 +235,13 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
                 "val_count": val_count, "best_stage": best.stage, "best_epoch": best.epoch,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
     checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training)
+    val_items = [item for item in items if item.split == VAL]
+    val_predicted = best.evaluation.probabilities.argmax(1).tolist()
+    if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
+        val_items, val_predicted = [], []
     return TrainResult(checkpoint, metrics, kept_mode, describe_device(device), duration, history, best.stage,
-                       best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices)
+                       best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices,
+                       val_items, val_predicted)
 
 
 def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,

@@ -235,6 +235,9 @@ class TrainPanel(QWidget):
             self.phase.setText("Starting…")
 
     def show_progress(self, progress: TrainingProgress) -> None:
+        if progress.phase == "notice":  # news, not a step: keep the bar and curves as they are
+            self.phase.setText(progress.message)
+            return
         eta = format_eta(progress.eta_seconds)
         epoch = f"Epoch {progress.epoch} of {progress.epochs}. " if progress.phase == "training" else ""
         self.phase.setText(f"{epoch}{progress.message}" + (f" — {eta}" if eta else ""))

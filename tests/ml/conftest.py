@@ -11,41 +11,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from imagemakers import SHAPE_CLASSES, draw_shape, write_rgb
 
-CLASS_NAMES = ("discs", "stripes", "checks")
+CLASS_NAMES = SHAPE_CLASSES
 PER_CLASS = 15
 VAL_PER_CLASS = 4
-
-
-def draw(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
-    """An RGB uint8 picture of ``kind`` on a noisy background."""
-    background = rng.integers(60, 200, 3)
-    image = np.clip(background + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
-    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-    if kind == "discs":
-        for _ in range(rng.integers(1, 3)):
-            centre = tuple(int(c) for c in rng.integers(size // 4, 3 * size // 4, 2))
-            cv2.circle(image, centre, int(rng.integers(size // 6, size // 3)), colour, -1, cv2.LINE_AA)
-    elif kind == "stripes":
-        period = int(rng.integers(6, 14))
-        angle = rng.uniform(0, np.pi)
-        ys, xs = np.mgrid[0:size, 0:size]
-        mask = (np.cos(angle) * xs + np.sin(angle) * ys) % period < period / 2
-        image[mask] = colour
-    else:
-        cell = int(rng.integers(6, 16))
-        ys, xs = np.mgrid[0:size, 0:size]
-        image[((ys // cell) + (xs // cell)) % 2 == 0] = colour
-    return image
-
-
-def write_image(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
 
 
 def file_hash(path: Path) -> str:
@@ -76,7 +48,7 @@ def make_image_set(root: Path, per_class: int = PER_CLASS, val_per_class: int = 
             size = int(rng.integers(64, 97))
             suffix = ".jpg" if index % 3 else ".png"
             path = root / kind / f"{kind}_{index:02d}{suffix}"
-            write_image(path, draw(kind, rng, size))
+            write_rgb(path, draw_shape(kind, rng, size))
             paths.append(path)
             labels.append(label)
             splits.append("val" if index < val_per_class else "train")
@@ -100,7 +72,7 @@ def broken_jpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A JPEG cut off halfway: load_rgb refuses it."""
     folder = tmp_path_factory.mktemp("broken")
     good = folder / "good.jpg"
-    write_image(good, draw("discs", np.random.default_rng(5), 80))
+    write_rgb(good, draw_shape("discs", np.random.default_rng(5), 80))
     data = good.read_bytes()
     broken = folder / "truncated.jpg"
     broken.write_bytes(data[: len(data) // 2])

@@ -1,0 +1,226 @@
+"""Training a project's classifier: labelled photos in, a new active model (file + database row) out.
+
+The project side of training. The ML layer (``desktop.ml.trainer``) knows paths, labels and splits;
+this module decides which photos take part, keeps each photo's train/validation split in the database
+(sticky across retrains), saves the checkpoint in the project's ``models`` folder, records the model
+and makes it active, and translates the trainer's events into ``TrainingProgress`` for the GUI and CLI.
+
+Importing this module imports torch: the GUI imports it inside its training worker thread.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from desktop.core.project import Project
+from desktop.core.training_types import EpochStats, TrainingOptions, TrainingProgress, TrainingSummary
+from desktop.db.engine import transaction
+from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel
+from desktop.ml.checkpoint import save_checkpoint
+from desktop.ml.progress import (
+    PHASE_EVALUATING,
+    PHASE_FEATURES,
+    PHASE_LOADING,
+    PHASE_TRAINING,
+    CancelToken,
+    EpochEnd,
+    Event,
+    Notice,
+    Progress,
+)
+from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
+from desktop.ml.trainer import TrainConfig, TrainItem, TrainResult, train
+
+# How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.
+_PHASES = {
+    PHASE_LOADING: ("preparing", "Loading the pretrained backbone"),
+    PHASE_FEATURES: ("features", "Computing image features"),
+    PHASE_TRAINING: ("training", "Training"),
+    PHASE_EVALUATING: ("evaluating", "Checking the validation photos"),
+}
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The photos a run uses, in class order; classes too small to train on are left out and named."""
+
+    class_names: list[str]
+    items: list[TrainItem]  # key = image id
+    left_out: list[str]  # class names with some labelled photos but fewer than MIN_IMAGES_PER_CLASS
+
+
+def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
+    """Labelled, readable, present photos; gives new ones a split (stored) and checks there is enough to train."""
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.split, ImageClass.id,
+                   ImageClass.name)
+            .join(Label, Label.image_id == Image.id)
+            .join(ImageClass, ImageClass.id == Label.class_id)
+            .join(Folder, Folder.id == Image.folder_id)
+            .where(Image.error.is_(None), Image.missing.is_(False))
+            .order_by(ImageClass.position, ImageClass.id, Image.id)
+        ).all()
+        class_order = list(session.execute(
+            select(ImageClass.id, ImageClass.name).order_by(ImageClass.position, ImageClass.id)).all())
+
+    by_class: dict[int, list] = defaultdict(list)
+    for row in rows:
+        by_class[row[5]].append(row)
+    kept = [(class_id, name) for class_id, name in class_order if len(by_class[class_id]) >= MIN_IMAGES_PER_CLASS]
+    left_out = [name for class_id, name in class_order if 0 < len(by_class[class_id]) < MIN_IMAGES_PER_CLASS]
+    if len(kept) < 2:
+        counts = ", ".join(f"{name} {len(by_class[class_id])}" for class_id, name in class_order) or "no classes"
+        raise NotEnoughData([f"Label at least {MIN_IMAGES_PER_CLASS} photos in each of at least 2 classes "
+                             f"(now: {counts})."])
+
+    labels = {row[0]: row[5] for class_id, _ in kept for row in by_class[class_id]}
+    existing = {row[0]: row[4] for class_id, _ in kept for row in by_class[class_id] if row[4] is not None}
+    new_splits = assign_splits(labels, existing, seed=seed)
+    if new_splits:
+        _store_splits(project, new_splits)
+    splits = {**existing, **new_splits}
+
+    items = []
+    for index, (class_id, _) in enumerate(kept):
+        for image_id, root, rel_path, content_hash, *_ in by_class[class_id]:
+            items.append(TrainItem(Path(root) / rel_path, content_hash, index, splits[image_id], key=image_id))
+    return TrainingData([name for _, name in kept], items, left_out)
+
+
+def _store_splits(project: Project, splits: dict[int, str]) -> None:
+    with transaction(project.sessions) as session:
+        for split in ("train", "val"):
+            ids = [image_id for image_id, value in splits.items() if value == split]
+            for start in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+                session.execute(update(Image).where(Image.id.in_(ids[start:start + 900])).values(split=split))
+
+
+def train_project(project: Project, options: TrainingOptions,
+                  on_progress: Callable[[TrainingProgress], None] | None = None,
+                  cancel: CancelToken | None = None) -> TrainingSummary:
+    """Train on the project's labelled photos, save and activate the model; raises NotEnoughData, WeightsError,
+    Cancelled (the active model and the project are then unchanged) or another PigeonholeError."""
+    started = time.perf_counter()
+    data = gather_training_data(project, seed=options.seed)
+    reporter = _ProgressReporter(on_progress)
+    notes = []
+    if data.left_out:
+        notes.append(f"Left out (fewer than {MIN_IMAGES_PER_CLASS} labelled photos): {', '.join(data.left_out)}.")
+    config = TrainConfig(backbone=options.backbone, mode=options.mode, epochs=options.epochs,
+                         lr=options.learning_rate, seed=options.seed, device=options.device)
+    result = train(config, data.items, data.class_names, project.cache_dir / "features",
+                   on_progress=reporter, cancel=cancel)
+    notes.extend(result.notices)
+    model_id = _save_model(project, result, options)
+    seconds = time.perf_counter() - started
+    return _summary(model_id, options, data, result, reporter.history, notes, seconds)
+
+
+def _save_model(project: Project, result: TrainResult, options: TrainingOptions) -> int:
+    """Write the checkpoint, then record it and make it the active model in one transaction."""
+    project.models_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    file = project.models_dir / f"model-{stamp}-{secrets.token_hex(3)}.pt"
+    checkpoint = result.checkpoint
+    save_checkpoint(file, checkpoint)
+    try:
+        with transaction(project.sessions) as session:
+            session.execute(update(TrainedModel).values(is_active=False))
+            row = TrainedModel(
+                file=file.relative_to(project.path).as_posix(), backbone=checkpoint["backbone"], mode=result.mode,
+                weights_source=checkpoint["weights"]["source"], class_names=list(checkpoint["class_names"]),
+                train_images=result.train_count, val_images=result.val_count,
+                val_accuracy=result.metrics.accuracy if result.val_count else None,
+                metrics=result.metrics.to_dict(),
+                settings={"options": {"backbone": options.backbone, "mode": options.mode, "epochs": options.epochs,
+                                      "learning_rate": options.learning_rate, "seed": options.seed,
+                                      "device": options.device},
+                          "training": _plain(checkpoint["training"])},
+                device=_device_type(result), seconds=result.duration_seconds, is_active=True)
+            session.add(row)
+            session.flush()
+            return row.id
+    except BaseException:
+        file.unlink(missing_ok=True)  # no row points at it: don't leave an orphan model file
+        raise
+
+
+def _device_type(result: TrainResult) -> str:
+    """"cpu", "cuda" or "mps": what tools reading the JSON compare; the UI words it."""
+    return str(result.checkpoint["training"]["device"]).split(":")[0]
+
+
+def _plain(value):
+    """JSON-safe copy (tuples to lists, paths to strings) for the models table."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result: TrainResult,
+             history: list[EpochStats], notes: list[str], seconds: float) -> TrainingSummary:
+    metrics = result.metrics
+    per_class = {
+        name: {"precision": round(metrics.precision[i], 4), "recall": round(metrics.recall[i], 4),
+               "f1": round(metrics.f1[i], 4), "support": metrics.support[i]}
+        for i, name in enumerate(data.class_names)
+    }
+    confusion_images: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for item, predicted in zip(result.val_items, result.val_predicted, strict=True):
+        confusion_images[(item.label, predicted)].append(item.key)
+    top_k = {str(metrics.top_k): metrics.top_k_accuracy} if metrics.top_k and metrics.top_k_accuracy is not None \
+        else {}
+    return TrainingSummary(
+        model_id=model_id, backbone=options.backbone, mode=result.mode, device=_device_type(result),
+        classes=list(data.class_names), train_images=result.train_count, val_images=result.val_count,
+        val_accuracy=round(metrics.accuracy, 4) if result.val_count else None, per_class=per_class,
+        confusion=metrics.confusion, seconds=seconds, history=history, top_k=top_k,
+        confusion_images=dict(confusion_images), notes=notes)
+
+
+class _ProgressReporter:
+    """Turns the ML layer's events into TrainingProgress, keeping the epoch history for the curves."""
+
+    def __init__(self, on_progress: Callable[[TrainingProgress], None] | None) -> None:
+        self.on_progress = on_progress
+        self.history: list[EpochStats] = []
+        self.stage_label = ""
+        self.epoch = self.epochs = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, EpochEnd):
+            self.history.append(EpochStats(len(self.history) + 1, event.train_loss, event.train_accuracy,
+                                           event.val_loss if event.val_loss is not None else float("nan"),
+                                           event.val_accuracy if event.val_accuracy is not None else float("nan")))
+            self.epoch, self.epochs = event.epoch, event.epochs
+            self.stage_label = "Fine-tuning the backbone" if event.stage == "finetune" else "Training the classifier"
+            self._send("training", self.stage_label, event.epoch, event.epochs, event.eta_seconds)
+        elif isinstance(event, Progress):
+            phase, text = _PHASES.get(event.phase, ("training", event.phase.capitalize()))
+            if phase == "training":
+                if event.total and self.stage_label.startswith("Fine"):  # batches within a fine-tuning epoch
+                    text = f"{self.stage_label}: batch {event.done} of {event.total}"
+                    self._send(phase, text, event.done, event.total, event.eta_seconds)
+                return  # the linear head's per-epoch Progress repeats the EpochEnd just sent
+            if phase == "features" and event.total:
+                text = f"{text}: {event.done:,} of {event.total:,} photos"
+            self._send(phase, text, event.done, event.total, event.eta_seconds)
+        elif isinstance(event, Notice):
+            self._send("notice", event.message, 0, 0, None)
+
+    def _send(self, phase: str, message: str, done: int, total: int, eta: float | None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(TrainingProgress(phase, message, done, total, self.epoch, self.epochs, eta,
+                                              tuple(self.history)))
