@@ -13,16 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from desktop.errors import Cancelled  # re-exported: the ML layer's jobs raise it
+
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
-
-
-class Cancelled(Exception):
-    """The user stopped the job; nothing is wrong and the partial work (cached features) is kept."""
-
-    def __init__(self, message: str = "Cancelled by the user.") -> None:
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from desktop.errors import Cancelled
+
 log = logging.getLogger(__name__)
-
-
-class Cancelled(Exception):
-    """Raised by core functions that stop early when asked to."""
 
 
 class Worker(QThread):
