@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.grid)
         splitter.addWidget(self.side_tabs)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([230, 740, 430])
+        splitter.setSizes([230, 700, 470])
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)

@@ -48,7 +48,13 @@ def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
     whole = round(seconds)
+    if whole < 1:
+        return ""
     return f"about {whole // 60} min {whole % 60:02d} s left" if whole >= 60 else f"about {whole} s left"
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,9 @@ class TrainPanel(QWidget):
         weights_layout.addLayout(weights_buttons)
         self.weights_box.hide()
         self.backbone.currentIndexChanged.connect(self._on_backbone_changed)
+        for combo in (self.backbone, self.mode):  # long item texts must not widen the whole panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         self._weights: dict[str, tuple[bool, str, str]] = {}  # name -> (available, message, download size)
         form = QFormLayout()
         form.addRow("Backbone", self.backbone)
@@ -161,7 +170,10 @@ class TrainPanel(QWidget):
         results_layout = QVBoxLayout(self.results_box)
         results_layout.addWidget(self.result)
         results_layout.addWidget(per_class_view)
-        results_layout.addWidget(QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell."))
+        confusion_hint = QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell to see "
+                                "its photos.")
+        confusion_hint.setWordWrap(True)
+        results_layout.addWidget(confusion_hint)
         results_layout.addWidget(self.confusion)
         self.results_box.hide()
         self._ready = False
@@ -183,6 +195,7 @@ class TrainPanel(QWidget):
         scroll.setWidget(content)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -265,7 +278,7 @@ class TrainPanel(QWidget):
         self.result.setText(
             f"<b>{accuracy}</b> of {summary.val_images} validation photos right (chance: {chance:.0%}){top}<br>"
             f"{summary.backbone}, {summary.mode}, {summary.train_images} training photos, "
-            f"{summary.device}, {summary.seconds:.0f} s{notes}")
+            f"{summary.device}, {format_seconds(summary.seconds)}{notes}")
         self.per_class.set_rows(summary.per_class)
         self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
         self.results_box.show()
@@ -379,7 +392,7 @@ class TrainingController(QObject):
         self.last_summary = summary
         self.panel.show_summary(summary)
         accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
-        self.message.emit(f"Training finished: {accuracy} validation accuracy in {summary.seconds:.0f} s.")
+        self.message.emit(f"Training finished: {accuracy} validation accuracy in {format_seconds(summary.seconds)}.")
         self.trained.emit(summary)
 
     def _on_failed(self, error: str) -> None:

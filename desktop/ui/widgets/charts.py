@@ -31,7 +31,7 @@ class LineChart(QWidget):
         self.percent = percent
         self.series: list[Series] = []
         self.x_count = 0  # epochs planned, so the x axis does not jump while training runs
-        self.setMinimumSize(QSize(220, 150))
+        self.setMinimumSize(QSize(160, 150))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_series(self, series: list[Series], x_count: int = 0) -> None:
