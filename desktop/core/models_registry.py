@@ -54,3 +54,28 @@ def set_active(project: Project, model_id: int) -> None:
     with transaction(project.sessions) as session:
         session.execute(update(TrainedModel).values(is_active=False))
         session.execute(update(TrainedModel).where(TrainedModel.id == model_id).values(is_active=True))
+
+
+def set_note(project: Project, model_id: int, note: str) -> None:
+    with transaction(project.sessions) as session:
+        session.execute(update(TrainedModel).where(TrainedModel.id == model_id).values(note=note.strip()))
+
+
+def delete_model(project: Project, model_id: int) -> int | None:
+    """Delete a model, its predictions and its file; if it was active, the newest remaining one becomes active.
+    Returns the active model's id afterwards (None when no model is left)."""
+    with transaction(project.sessions) as session:
+        row = session.get(TrainedModel, model_id)
+        if row is None:
+            return None
+        file, was_active = project.path / row.file, row.is_active
+        session.delete(row)  # predictions go with it (ON DELETE CASCADE)
+        session.flush()
+        if was_active:
+            newest = session.scalar(select(TrainedModel).order_by(TrainedModel.id.desc()).limit(1))
+            if newest is not None:
+                newest.is_active = True
+        active = session.scalar(select(TrainedModel.id).where(TrainedModel.is_active.is_(True)))
+    # After the commit: a crash in between leaves a stray file, never a row without its file.
+    file.unlink(missing_ok=True)
+    return active

@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
         self.add_folder_action = action("Add Folder…", self.choose_folders, "Ctrl+O", "Add a folder of photos")
         self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "Ctrl+K")
         self.train_action = action("Train…", self.show_training, "Ctrl+T", "Train a classifier on the labelled photos")
+        self.models_action = action("Model Versions…", self.show_models, "Ctrl+M",
+                                    "Every trained model, compared on today's validation photos")
         self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "F5",
                                     "Find new, changed and missing photos in every folder")
         self.new_project_action = action("New Project…", self.choose_new_project, "Ctrl+N")
@@ -141,6 +143,7 @@ class MainWindow(QMainWindow):
         class_menu.addAction(self.add_class_action)
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
+        model_menu.addAction(self.models_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
         help_menu = self.menuBar().addMenu("&Help")
@@ -237,6 +240,15 @@ class MainWindow(QMainWindow):
             remove_folder(self.context.project, folder.id)
             self.labelling.undo_stack.clear()
             self.context.refresh_all()
+
+    def show_models(self) -> None:
+        from desktop.ui.models_dialog import ModelsDialog
+
+        if self.context.project is None:
+            return
+        dialog = ModelsDialog(self.context, self)
+        dialog.models_changed.connect(self.context.models_changed)
+        dialog.exec()
 
     def show_training(self) -> None:
         self.side_tabs.setCurrentWidget(self.train_panel)

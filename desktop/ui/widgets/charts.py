@@ -24,9 +24,12 @@ class Series:
 class LineChart(QWidget):
     """Lines over epochs with a y range of [0, max] (or fixed), a light grid and a legend."""
 
-    def __init__(self, title: str, y_max: float | None = None, percent: bool = False, parent=None) -> None:
+    def __init__(self, title: str, y_max: float | None = None, percent: bool = False, x_label: str = "epoch",
+                 empty_text: str = "Curves appear as training runs", parent=None) -> None:
         super().__init__(parent)
         self.title = title
+        self.x_label = x_label
+        self.empty_text = empty_text
         self.fixed_y_max = y_max
         self.percent = percent
         self.series: list[Series] = []
@@ -53,7 +56,7 @@ class LineChart(QWidget):
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        plot = QRectF(self.rect()).adjusted(40, 22, -10, -22)
+        plot = QRectF(self.rect()).adjusted(40, 38, -10, -22)  # title, then the legend, above the plot
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
         title_font = QFont(font)
         title_font.setBold(True)
@@ -73,12 +76,12 @@ class LineChart(QWidget):
         points = max(self.x_count, max((len(s.values) for s in self.series), default=0))
         if points == 0:
             painter.setPen(AXIS_TEXT)
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Curves appear as training runs")
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, self.empty_text)
             painter.end()
             return
         painter.setPen(AXIS_TEXT)
         painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16),
-                         Qt.AlignmentFlag.AlignHCenter, "epoch")
+                         Qt.AlignmentFlag.AlignHCenter, self.x_label)
 
         def position(i: int, value: float) -> QPointF:
             x = plot.left() + (plot.width() * i / (points - 1) if points > 1 else plot.width() / 2)
@@ -98,11 +101,13 @@ class LineChart(QWidget):
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawPath(path)
                 painter.setBrush(QColor(series.colour))
-                painter.drawEllipse(position(*finite[-1]), 2.5, 2.5)
+                # Few points (model versions, short runs): mark each; many: only the latest.
+                for i, v in finite if len(finite) <= 12 else finite[-1:]:
+                    painter.drawEllipse(position(i, v), 2.5, 2.5)
             painter.setPen(pen)
-            painter.drawLine(QPointF(legend_x, plot.top() + 8), QPointF(legend_x + 14, plot.top() + 8))
+            painter.drawLine(QPointF(legend_x, plot.top() - 10), QPointF(legend_x + 14, plot.top() - 10))
             painter.setPen(AXIS_TEXT)
-            painter.drawText(QPointF(legend_x + 18, plot.top() + 12), series.name)
+            painter.drawText(QPointF(legend_x + 18, plot.top() - 6), series.name)
             legend_x += 26 + metrics.horizontalAdvance(series.name)
         painter.end()
 

@@ -1,0 +1,52 @@
+"""`models`: every trained model version, which one is active, and how they compare."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from desktop.cli.common import UserError, command, emit_result
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list trained models (versions) and which one is active")
+    p.add_argument("project", type=Path)
+    p.add_argument("--evaluate", action="store_true",
+                   help="also score every model on today's validation photos (comparable across versions)")
+    p.add_argument("--activate", type=int, metavar="ID", help="make this model the active one first")
+    p.add_argument("--json", action="store_true")
+
+
+@command("models")
+def _models(args: argparse.Namespace) -> int:
+    from desktop.core.models_registry import list_models, set_active
+    from desktop.core.project import open_project
+
+    with open_project(args.project, create=False) as project:
+        if args.activate is not None:
+            if args.activate not in {m.id for m in list_models(project)}:
+                raise UserError(f"There is no model {args.activate} in this project.")
+            set_active(project, args.activate)
+        models = list_models(project)
+        scores = {}
+        if args.evaluate and models:
+            from desktop.core.model_comparison import score_versions
+
+            scores = {score.model_id: score for score in score_versions(project)}
+    active = next((m.id for m in models if m.is_active), None)
+    rows = []
+    for m in models:
+        row = {"model_id": m.id, "created": m.created.isoformat(timespec="seconds"), "backbone": m.backbone,
+               "mode": m.mode, "train_images": m.train_images, "val_accuracy": m.val_accuracy}
+        if m.id in scores:
+            row["current_val_accuracy"] = scores[m.id].accuracy
+            row["current_val_images"] = scores[m.id].scored
+        rows.append(row)
+    lines = [f"{'*' if r['model_id'] == active else ' '} {r['model_id']:>3}  {r['created']}  {r['backbone']:<20} "
+             f"{r['mode']:<9} {r['train_images']:>6} photos  "
+             + (f"{r['val_accuracy']:.1%}" if r["val_accuracy"] is not None else "n/a")
+             + (f"  (today's split: {r['current_val_accuracy']:.1%})" if r.get("current_val_accuracy") is not None
+                else "")
+             for r in rows] or ["No trained models yet."]
+    emit_result(args, {"active": active, "models": rows}, "\n".join(lines))
+    return 0

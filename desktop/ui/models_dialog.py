@@ -1,0 +1,256 @@
+"""Model ▸ Model versions: every trained model, compared on today's validation photos; activate, note, delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+)
+
+from desktop.core.models_registry import ModelInfo, delete_model, list_models, set_active, set_note
+from desktop.ui.context import ProjectContext
+from desktop.ui.widgets.charts import LineChart, Series
+from desktop.ui.workers import Worker
+
+THEN_COLOUR, NOW_COLOUR = "#0072B2", "#D55E00"
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "—"
+
+
+class ModelsTableModel(QAbstractTableModel):
+    """One row per model, newest first; "Today's split" fills in once the versions have been re-scored."""
+
+    COLUMNS = ("", "#", "Trained", "Backbone", "Mode", "Photos", "Accuracy then", "Today's split", "Note")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.models: list[ModelInfo] = []
+        self.scores: dict[int, object] = {}  # model id -> VersionScore
+
+    def set_models(self, models: list[ModelInfo]) -> None:
+        self.beginResetModel()
+        self.models = sorted(models, key=lambda m: m.id, reverse=True)
+        self.endResetModel()
+
+    def set_scores(self, scores: dict[int, object]) -> None:
+        self.scores = scores
+        if self.models:
+            column = self.COLUMNS.index("Today's split")
+            self.dataChanged.emit(self.index(0, column), self.index(len(self.models) - 1, column))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.models)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        model = self.models[index.row()]
+        column = self.COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            score = self.scores.get(model.id)
+            return {
+                "": "●" if model.is_active else "",
+                "#": str(model.id),
+                "Trained": model.created.strftime("%Y-%m-%d %H:%M"),
+                "Backbone": model.backbone,
+                "Mode": model.mode,
+                "Photos": f"{model.train_images} + {model.val_images}",
+                "Accuracy then": _percent(model.val_accuracy),
+                "Today's split": "…" if score is None else (_percent(score.accuracy) if score.problem is None
+                                                            else "cannot score"),
+                "Note": model.note,
+            }[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == "":
+                return "The active model: its predictions are shown and used for sorting." if model.is_active else None
+            if column == "Photos":
+                return f"{model.train_images} training photos, {model.val_images} validation photos"
+            if column == "Today's split":
+                score = self.scores.get(model.id)
+                if score is not None:
+                    return score.problem or (f"{score.scored} of today's validation photos; {score.unknown_class} "
+                                             "of classes this model does not know were left out")
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Photos", "Accuracy then", "Today's split"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole and model.is_active:
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def model_at(self, row: int) -> ModelInfo:
+        return self.models[row]
+
+
+class ModelsDialog(QDialog):
+    models_changed = Signal()
+
+    def __init__(self, context: ProjectContext, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Model versions")
+        self.context = context
+        self.worker: Worker | None = None
+        self.table_model = ModelsTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _index: self.make_active())
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.chart = LineChart("Validation accuracy by version", y_max=1.0, percent=True, x_label="version",
+                               empty_text="Train a model to see its versions here")
+        self.chart.setMinimumHeight(190)
+        self.hint = QLabel("")
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+
+        self.activate_button = QPushButton("Make active")
+        self.activate_button.clicked.connect(self.make_active)
+        self.note_button = QPushButton("Note…")
+        self.note_button.clicked.connect(self.edit_note)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(self.delete)
+        buttons = QHBoxLayout()
+        for button in (self.activate_button, self.note_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        buttons.addWidget(close)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.chart)
+        layout.addWidget(self.hint)
+        layout.addLayout(buttons)
+        self.resize(860, 560)
+        self.reload()
+
+    # -- data --------------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        project = self.context.project
+        self.table_model.set_models(list_models(project) if project is not None else [])
+        if self.table_model.rowCount():
+            self.table.selectRow(0)
+        self._update_chart()
+        self._update_buttons()
+        self.score_versions()
+
+    def score_versions(self) -> None:
+        """Re-score every version on today's validation photos, in the background (torch lives there)."""
+        project = self.context.project
+        if project is None or not self.table_model.models or self.worker is not None:
+            return
+        self.hint.setText("Scoring every version on today's validation photos…")
+
+        def job(emit, cancel):
+            from desktop.core.model_comparison import score_versions
+
+            return {score.model_id: score for score in score_versions(project, on_progress=emit, cancel=cancel)}
+
+        self.worker = Worker(job, self)
+        self.worker.succeeded.connect(self._on_scored)
+        self.worker.failed.connect(lambda error: self.hint.setText(f"Could not score the versions: {error}"))
+        self.worker.finished.connect(self._on_worker_finished)
+        self.worker.start()
+
+    def _on_worker_finished(self) -> None:
+        self.worker = None
+
+    def _on_scored(self, scores: dict) -> None:
+        self.table_model.set_scores(scores)
+        self._update_chart()
+        count = max((s.scored for s in scores.values()), default=0)
+        self.hint.setText(f"“Today's split” scores every version on the same {count} validation photos, so the "
+                          "numbers compare; “Accuracy then” was measured on the validation photos of its day.")
+
+    def _update_chart(self) -> None:
+        ordered = sorted(self.table_model.models, key=lambda m: m.id)
+        then = [m.val_accuracy if m.val_accuracy is not None else float("nan") for m in ordered]
+        series = [Series("when trained", THEN_COLOUR, then)]
+        scores = self.table_model.scores
+        if scores:
+            now = [getattr(scores.get(m.id), "accuracy", None) for m in ordered]
+            series.append(Series("today's split", NOW_COLOUR, [v if v is not None else float("nan") for v in now],
+                                 dashed=True))
+        self.chart.set_series(series if ordered else [], len(ordered))
+
+    # -- actions -----------------------------------------------------------------------------------------
+
+    def selected(self) -> ModelInfo | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.model_at(rows[0].row()) if rows else None
+
+    def _update_buttons(self, *_args) -> None:
+        model = self.selected()
+        self.activate_button.setEnabled(model is not None and not model.is_active)
+        self.note_button.setEnabled(model is not None)
+        self.delete_button.setEnabled(model is not None)
+
+    def _changed(self) -> None:
+        scores = self.table_model.scores
+        self.table_model.set_models(list_models(self.context.project))
+        self.table_model.set_scores(scores)
+        self._update_chart()
+        self._update_buttons()
+        self.models_changed.emit()
+
+    def make_active(self) -> None:
+        model = self.selected()
+        if model is not None and not model.is_active:
+            set_active(self.context.project, model.id)
+            self._changed()
+
+    def edit_note(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        text, ok = QInputDialog.getText(self, "Note", f"A note for model #{model.id}:", text=model.note)
+        if ok:
+            set_note(self.context.project, model.id, text)
+            self._changed()
+
+    def delete(self, confirm: bool = True) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        if confirm:
+            extra = " It is the active model: the newest remaining one takes its place." if model.is_active else ""
+            answer = QMessageBox.question(
+                self, "Delete model", f"Delete model #{model.id}, its file and its predictions?{extra}")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        delete_model(self.context.project, model.id)
+        self.table_model.scores.pop(model.id, None)
+        self._changed()
+
+    def done(self, result: int) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        super().done(result)

@@ -1,0 +1,40 @@
+"""Model ▸ Model Versions: the table, scores on today's split, make active and delete."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.core.models_registry import active_model, list_models
+from desktop.core.training import train_project
+from desktop.core.training_types import TrainingOptions
+
+pytestmark = pytest.mark.gui
+
+
+def test_models_dialog_lists_scores_activates_and_deletes(main_window, trained_project, qtbot):
+    first = active_model(trained_project)
+    second = train_project(trained_project, TrainingOptions(mode="frozen", epochs=6))
+    assert main_window.open_project_at(trained_project.path)
+    from desktop.ui.models_dialog import ModelsDialog
+
+    dialog = ModelsDialog(main_window.context, main_window)
+    qtbot.addWidget(dialog)
+    table = dialog.table_model
+    assert [table.model_at(r).id for r in range(table.rowCount())] == [second.model_id, first.id]  # newest first
+    assert table.index(0, 0).data() == "●" and table.index(1, 0).data() == ""
+    qtbot.waitUntil(lambda: len(table.scores) == 2, timeout=60_000)
+    column = table.COLUMNS.index("Today's split")
+    assert table.index(0, column).data() == f"{second.val_accuracy:.1%}"
+    assert len(dialog.chart.series) == 2 and len(dialog.chart.series[0].values) == 2
+
+    dialog.table.selectRow(1)
+    with qtbot.waitSignal(dialog.models_changed):
+        qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
+    assert active_model(trained_project).id == first.id
+    assert table.index(table.rowCount() - 1, 0).data() == "●"
+
+    dialog.table.selectRow(0)
+    dialog.delete(confirm=False)
+    assert [m.id for m in list_models(trained_project)] == [first.id]
+    assert table.rowCount() == 1
