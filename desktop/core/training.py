@@ -19,11 +19,12 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.core.training_types import EpochStats, TrainingOptions, TrainingProgress, TrainingSummary
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel
-from desktop.ml.checkpoint import save_checkpoint
+from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from desktop.ml.progress import (
     PHASE_EVALUATING,
     PHASE_FEATURES,
@@ -36,7 +37,7 @@ from desktop.ml.progress import (
     Progress,
 )
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
-from desktop.ml.trainer import TrainConfig, TrainItem, TrainResult, train
+from desktop.ml.trainer import TrainConfig, TrainItem, TrainResult, WarmStart, train, warm_start_from
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.
 _PHASES = {
@@ -52,6 +53,7 @@ class TrainingData:
     """The photos a run uses, in class order; classes too small to train on are left out and named."""
 
     class_names: list[str]
+    class_ids: list[int]  # aligned with class_names
     items: list[TrainItem]  # key = image id
     left_out: list[str]  # class names with some labelled photos but fewer than MIN_IMAGES_PER_CLASS
 
@@ -92,7 +94,7 @@ def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
     for index, (class_id, _) in enumerate(kept):
         for image_id, root, rel_path, content_hash, *_ in by_class[class_id]:
             items.append(TrainItem(Path(root) / rel_path, content_hash, index, splits[image_id], key=image_id))
-    return TrainingData([name for _, name in kept], items, left_out)
+    return TrainingData([name for _, name in kept], [class_id for class_id, _ in kept], items, left_out)
 
 
 def _store_splits(project: Project, splits: dict[int, str]) -> None:
@@ -116,15 +118,38 @@ def train_project(project: Project, options: TrainingOptions,
         notes.append(f"Left out (fewer than {MIN_IMAGES_PER_CLASS} labelled photos): {', '.join(data.left_out)}.")
     config = TrainConfig(backbone=options.backbone, mode=options.mode, epochs=options.epochs,
                          lr=options.learning_rate, seed=options.seed, device=options.device)
+    warm_start = _warm_start(project, options, data, notes) if options.warm_start else None
     result = train(config, data.items, data.class_names, project.cache_dir / "features",
-                   on_progress=reporter, cancel=cancel)
+                   on_progress=reporter, cancel=cancel, warm_start=warm_start)
     notes.extend(result.notices)
-    model_id = _save_model(project, result, options)
+    model_id = _save_model(project, result, options, data.class_ids)
     seconds = time.perf_counter() - started
     return _summary(model_id, options, data, result, reporter.history, notes, seconds)
 
 
-def _save_model(project: Project, result: TrainResult, options: TrainingOptions) -> int:
+def _warm_start(project: Project, options: TrainingOptions, data: TrainingData, notes: list[str]) -> WarmStart | None:
+    """The active model's head, its rows matched to this run's classes by class id (so a renamed class keeps
+    its row; a merged class keeps the row of the class it was merged into); None when it does not apply."""
+    model = active_model(project)
+    if model is None or model.backbone != options.backbone:
+        return None
+    try:
+        checkpoint = load_checkpoint(model.file)
+    except CheckpointError:
+        return None  # a missing or damaged old model only means a cold start
+    old_ids = model.settings.get("class_ids")
+    if old_ids is not None and len(old_ids) == len(model.class_names):
+        rows = [old_ids.index(class_id) if class_id in old_ids else None for class_id in data.class_ids]
+    else:  # models from before class ids were recorded: match by name
+        rows = [model.class_names.index(n) if n in model.class_names else None for n in data.class_names]
+    warm = warm_start_from(checkpoint, rows)
+    if warm is not None:
+        kept = sum(row is not None for row in rows)
+        notes.append(f"Started from model #{model.id}'s classifier ({kept} of {len(rows)} classes carried over).")
+    return warm
+
+
+def _save_model(project: Project, result: TrainResult, options: TrainingOptions, class_ids: list[int]) -> int:
     """Write the checkpoint, then record it and make it the active model in one transaction."""
     project.models_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -142,7 +167,8 @@ def _save_model(project: Project, result: TrainResult, options: TrainingOptions)
                 metrics=result.metrics.to_dict(),
                 settings={"options": {"backbone": options.backbone, "mode": options.mode, "epochs": options.epochs,
                                       "learning_rate": options.learning_rate, "seed": options.seed,
-                                      "device": options.device},
+                                      "device": options.device, "warm_start": options.warm_start},
+                          "class_ids": class_ids,
                           "training": _plain(checkpoint["training"])},
                 device=_device_type(result), seconds=result.duration_seconds, is_active=True)
             session.add(row)

@@ -16,6 +16,9 @@ class TrainingOptions:
     learning_rate: float | None = None
     seed: int = 0
     device: str = "auto"
+    # Start the classifier head from the active model's (same backbone), class by class: a retrain then
+    # continues where the last model stopped; added classes start fresh, deleted ones are dropped.
+    warm_start: bool = True
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,24 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """A previous model's head to start from: its (raw-feature) weights, and for each class of the new run the
+    row of the old head that meant the same class (None for a new class)."""
+
+    weight: torch.Tensor  # (old classes, features)
+    bias: torch.Tensor  # (old classes,)
+    rows: list[int | None]  # per new class
+
+
+def warm_start_from(checkpoint: dict[str, Any], rows: list[int | None]) -> WarmStart | None:
+    """The head of ``checkpoint`` as a WarmStart, or None when it cannot help (no class in common)."""
+    state = checkpoint["state_dict"]
+    if "head.linear.weight" not in state or all(row is None for row in rows):
+        return None
+    return WarmStart(state["head.linear.weight"].float(), state["head.linear.bias"].float(), rows)
+
+
+@dataclass(frozen=True)
 class EpochRecord:
     stage: str  # "head" or "finetune"
     epoch: int
@@ -150,10 +168,13 @@ def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
 
 
 def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence[str], cache_dir: Path | None,
-          on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> TrainResult:
+          on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+          warm_start: WarmStart | None = None) -> TrainResult:
     """Train a classifier; raises NotEnoughData, WeightsError, DeviceUnavailable, Cancelled or TrainingDiverged.
 
     ``cache_dir`` holds the feature cache (reused across runs and projects); None computes features afresh.
+    ``warm_start``: the linear head starts from a previous model's head (same backbone), class by class; the
+    backbone always starts from its pretrained weights, so cached features stay valid.
     """
     started = time.perf_counter()
     if config.mode not in MODES:
@@ -191,6 +212,7 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
     identity = weights_identity(weights_path) if weights_path is not None else None
 
     job = _Job(config, settings, spec, model, device, generator, class_names, on_progress, cancel, notice)
+    job.warm_start = warm_start
     items = list(items)
     history: list[EpochRecord] = []
     skipped: list[tuple[str, str]] = []
@@ -306,6 +328,19 @@ class _Standardize(nn.Module):
         return (features - self.mean) / self.std
 
 
+def _apply_warm_start(head: LinearHead, warm: WarmStart, mean: torch.Tensor, std: torch.Tensor) -> None:
+    # The old head takes raw features (its standardization was folded in); this run's head sees standardized
+    # ones, so unfold with this run's statistics: W x + b = (W s) ((x - m) / s) + (b + W m).
+    weight, bias = warm.weight.to(mean.device), warm.bias.to(mean.device)
+    if weight.shape[1] != head.linear.in_features:
+        return
+    with torch.no_grad():
+        for new_row, old_row in enumerate(warm.rows):
+            if old_row is not None:
+                head.linear.weight[new_row] = weight[old_row] * std
+                head.linear.bias[new_row] = bias[old_row] + weight[old_row] @ mean
+
+
 def _fold_standardization(head: LinearHead, mean: torch.Tensor, std: torch.Tensor) -> None:
     # W((x - m) / s) + b = (W / s) x + (b - (W / s) m): the head then takes raw backbone features.
     with torch.no_grad():
@@ -348,6 +383,7 @@ class _Job:
         self.autocast, self.scaler = autocast_for(device)
         self.channels_last = use_channels_last(device)
         self.batch_size = config.batch_size
+        self.warm_start: WarmStart | None = None
 
     def criterion(self, items: Sequence[TrainItem]) -> nn.Module:
         weight = None
@@ -373,6 +409,8 @@ class _Job:
         # get a huge weight and swing the logits of any new image where it is not.
         std = std.clamp_min(float(std.mean()) + 1e-6)
         head = self.model.head.to(self.device)
+        if self.warm_start is not None:
+            _apply_warm_start(head, self.warm_start, mean, std)
         probe = nn.Sequential(_Standardize(mean, std), head)
         criterion = self.criterion(items)
         optimizer = torch.optim.AdamW(head.parameters(), lr=self.settings["head_lr"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import imagemakers
@@ -12,6 +13,7 @@ import torch
 from sqlalchemy import func, select
 
 from desktop.cli import main
+from desktop.core.classes import rename_class
 from desktop.core.importer import import_folder
 from desktop.core.labels import set_label
 from desktop.core.models_registry import active_model, list_models
@@ -152,8 +154,32 @@ def test_cli_train_refuses_with_one_sentence_when_there_is_too_little_data(proje
 
 
 def test_same_seed_gives_the_same_model(trained_project):
-    first = train_project(trained_project, TrainingOptions(mode="frozen", epochs=4, seed=5))
-    second = train_project(trained_project, TrainingOptions(mode="frozen", epochs=4, seed=5))
+    options = TrainingOptions(mode="frozen", epochs=4, seed=5, warm_start=False)
+    first = train_project(trained_project, options)
+    second = train_project(trained_project, options)
     a = load_checkpoint(next(m.file for m in list_models(trained_project) if m.id == first.model_id))
     b = load_checkpoint(next(m.file for m in list_models(trained_project) if m.id == second.model_id))
     assert torch.equal(a["state_dict"]["head.linear.weight"], b["state_dict"]["head.linear.weight"])
+
+
+def test_retrain_warm_starts_from_the_active_models_head(trained_project):
+    one_epoch = TrainingOptions(mode="frozen", epochs=1, seed=2)
+    cold = train_project(trained_project, replace(one_epoch, warm_start=False))
+    warm = train_project(trained_project, one_epoch)  # starts from `cold`'s head
+    assert any("3 of 3 classes carried over" in note for note in warm.notes)
+    assert not any("carried over" in note for note in cold.notes)
+    # After one epoch, a head that starts where a trained one stopped is far ahead of a fresh one.
+    assert warm.history[0].val_loss < cold.history[0].val_loss
+
+
+def test_warm_start_follows_renamed_classes_and_starts_added_ones_fresh(trained_project, tmp_path):
+    with trained_project.sessions() as session:
+        discs = session.scalar(select(ImageClass.id).where(ImageClass.name == "discs"))
+    rename_class(trained_project, discs, "circles")
+    import_folder(trained_project, imagemakers.write_shape_folders(tmp_path / "rings", per_class=5, seed=9,
+                                                                   classes=("rings",)),
+                  labels_from_subfolders=True)
+    summary = train_project(trained_project, QUICK)
+    assert summary.classes == ["checks", "circles", "stripes", "rings"]
+    assert any("3 of 4 classes carried over" in note for note in summary.notes)
+    assert len(load_checkpoint(active_model(trained_project).file)["class_names"]) == 4
