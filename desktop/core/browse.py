@@ -108,3 +108,11 @@ def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:
 def count_images(project: Project) -> int:
     with project.sessions() as session:
         return session.scalar(select(func.count()).select_from(Image)) or 0
+
+
+def count_matching(project: Project, image_filter: ImageFilter) -> int:
+    """How many photos ``image_filter`` shows (e.g. the disagreements count in the sidebar)."""
+    model = active_model(project)
+    query = _query(image_filter, model.id if model else None, model.class_names if model else [])
+    with project.sessions() as session:
+        return session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QColorDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from desktop.core import classes as core
+from desktop.core.browse import ImageFilter, Show
 from desktop.core.classes import ClassError, ClassInfo
 from desktop.ui.context import ProjectContext
 
@@ -14,6 +15,7 @@ from desktop.ui.context import ProjectContext
 class ClassActions(QObject):
     message = Signal(str)
     restructured = Signal()  # a class was merged or deleted: older label undo steps no longer apply
+    filter_requested = Signal(object)  # ImageFilter, e.g. the photos the model predicts as this class
 
     def __init__(self, context: ProjectContext, parent_widget: QWidget) -> None:
         super().__init__(parent_widget)
@@ -60,6 +62,12 @@ class ClassActions(QObject):
         menu.addSeparator()
         menu.addAction("Move up", lambda: self._run(core.move_class, image_class.id, image_class.position - 1))
         menu.addAction("Move down", lambda: self._run(core.move_class, image_class.id, image_class.position + 1))
+        menu.addSeparator()
+        model = self.context.active_model
+        predicted = menu.addAction(f"Show Photos Predicted as {image_class.name}", lambda: self.filter_requested.emit(
+            ImageFilter(Show.PREDICTED, class_name=image_class.name, least_confident_first=True,
+                        title=f"Predicted as {image_class.name} — least sure first")))
+        predicted.setEnabled(model is not None and image_class.name in model.class_names)
         menu.addSeparator()
         menu.addAction("Delete…", lambda: self.delete(image_class))
         menu.exec(position)

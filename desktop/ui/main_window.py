@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
-from desktop.core.browse import ImageFilter, Show
+from desktop.core.browse import ImageFilter, Show, count_matching
 from desktop.core.folders import FolderError, FolderInfo, relink_folder, remove_folder
 from desktop.core.predictions import prediction_for
 from desktop.core.project import ProjectError, open_project
@@ -26,9 +26,11 @@ from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path
 from desktop.ui.class_actions import ClassActions
 from desktop.ui.context import ProjectContext
+from desktop.ui.explain import ExplainController
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
+from desktop.ui.sort_dialog import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
@@ -75,6 +77,8 @@ class MainWindow(QMainWindow):
         self.importer = ImportController(self.context, self.import_progress, self)
         self.class_actions = ClassActions(self.context, self)
         self.training = TrainingController(self.context, self.train_panel, self)
+        self.explain = ExplainController(self.context, self.preview, self)
+        self.sorting = SortController(self.context, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
@@ -122,6 +126,8 @@ class MainWindow(QMainWindow):
                         "Label the selected photos with what the model predicts")
         clear = action("Clear Label", self.labelling.clear_selection_labels)
         clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "G",
+                         "Show where in the photo the model sees its predicted class")
         zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24), "Ctrl++")
         zoom_out = action("Smaller Thumbnails", lambda: self.grid.zoom_by(-24), "Ctrl+-")
         shortcuts = action("Keyboard Shortcuts", self.show_shortcuts, "F1")
@@ -144,6 +150,8 @@ class MainWindow(QMainWindow):
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
         model_menu.addAction(self.models_action)
+        model_menu.addAction(explain)
+        self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
         help_menu = self.menuBar().addMenu("&Help")
@@ -170,6 +178,8 @@ class MainWindow(QMainWindow):
         self.sidebar.add_class_requested.connect(lambda: self.class_actions.add())
         self.sidebar.add_folder_requested.connect(self.choose_folders)
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
+        self.class_actions.filter_requested.connect(self._on_filter)
+        self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
         self._backbones_loaded = False
@@ -177,7 +187,7 @@ class MainWindow(QMainWindow):
         self.training.trained.connect(lambda _summary: self.context.models_changed())
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
-        for source in (self.labelling, self.importer, self.class_actions, self.training):
+        for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
@@ -272,6 +282,7 @@ class MainWindow(QMainWindow):
         if index.isValid():
             self.preview.show_row(index.data(Role.ROW), index.data(Role.LABEL))
             self._show_prediction(index)
+            self.explain.show_for(index.data(Role.ROW))
         else:
             self.preview.show_row(None, None)
             self.preview.show_prediction(None, None, {}, self.context.active_model is not None)
@@ -296,7 +307,10 @@ class MainWindow(QMainWindow):
             self.preview.show_row(None, None)
 
     def _show_counts(self, status: ProjectStatus) -> None:
-        self.sidebar.filters.set_counts(status.images, status.unlabelled, status.broken)
+        disagreements = None
+        if self.context.active_model is not None and self.context.project is not None:
+            disagreements = count_matching(self.context.project, ImageFilter(Show.DISAGREES))
+        self.sidebar.filters.set_counts(status.images, status.unlabelled, status.broken, disagreements)
         parts = [f"{status.images:,} photos", f"{status.labelled:,} labelled", f"{status.unlabelled:,} to label"]
         if status.broken:
             parts.append(f"{status.broken:,} cannot be read")
@@ -353,6 +367,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.importer.shutdown()
         self.training.shutdown()
+        self.explain.shutdown()
+        self.sorting.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.setValue("window/tile", self.grid.preferred_tile)

@@ -44,12 +44,17 @@ class ImageCanvas(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.image = QImage()
+        self.overlay = QImage()  # e.g. a Grad-CAM heatmap, same aspect ratio as the image
         self.message = ""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(QSize(200, 200))
 
     def set_image(self, image: QImage, message: str = "") -> None:
         self.image, self.message = image, message
+        self.update()
+
+    def set_overlay(self, overlay: QImage | None) -> None:
+        self.overlay = overlay if overlay is not None else QImage()
         self.update()
 
     def paintEvent(self, event) -> None:
@@ -60,6 +65,8 @@ class ImageCanvas(QWidget):
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(self.rect().center())
             painter.drawImage(target, self.image)
+            if not self.overlay.isNull():
+                painter.drawImage(target, self.overlay)
         elif self.message:
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(self.rect().adjusted(16, 0, -16, 0),
@@ -109,6 +116,7 @@ class PreviewPanel(QFrame):
         self.row = row
         self.show_label(label)
         if row is None:
+            self.canvas.set_overlay(None)
             self.canvas.set_image(QImage(), "Select a photo to see it here.")
             self.title.setText("")
             self.details.setText("")
@@ -120,6 +128,7 @@ class PreviewPanel(QFrame):
         self.details.setText(f"{size}{Path(row.folder_root).name}/{row.rel_path}{problem}{missing}")
         if same_image:
             return
+        self.canvas.set_overlay(None)  # it belonged to the previous photo
         self._request += 1
         self._pool.clear()  # skip images the user already moved past
         self._pool.start(_Decode(self._request, row.path, self._signals))

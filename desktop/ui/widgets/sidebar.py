@@ -35,18 +35,23 @@ class _Entry:
 
 
 class FilterListModel(QAbstractListModel):
-    """The fixed views (All, Unlabelled, Broken) with their counts."""
+    """The fixed views with their counts. "Label next" is the retraining loop's queue: unlabelled photos,
+    the ones the active model is least sure of (smallest top-two margin) first."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.entries = [
             _Entry("All photos", ImageFilter(Show.ALL)),
             _Entry("Unlabelled", ImageFilter(Show.UNLABELLED)),
+            _Entry("Label next", ImageFilter(Show.UNLABELLED, least_confident_first=True,
+                                             title="Label next — the model's least sure first")),
+            _Entry("Disagrees with label", ImageFilter(Show.DISAGREES, title="Model disagrees with the label")),
             _Entry("Cannot read", ImageFilter(Show.BROKEN)),
         ]
 
-    def set_counts(self, all_images: int, unlabelled: int, broken: int) -> None:
-        for entry, count in zip(self.entries, (all_images, unlabelled, broken), strict=True):
+    def set_counts(self, all_images: int, unlabelled: int, broken: int, disagreements: int | None = None) -> None:
+        counts = (all_images, unlabelled, unlabelled, disagreements, broken)
+        for entry, count in zip(self.entries, counts, strict=True):
             entry.count = count
         self.dataChanged.emit(self.index(0), self.index(len(self.entries) - 1))
 
@@ -61,6 +66,13 @@ class FilterListModel(QAbstractListModel):
             return entry.count
         if role == FILTER_ROLE:
             return entry.image_filter
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {
+                "Label next": "Unlabelled photos, the ones the model is least sure of first: labelling these "
+                              "improves the next model most. Predict first (Model ▸ Predict).",
+                "Disagrees with label": "Labelled photos the active model puts in another class: a label "
+                                        "mistake, or a hard photo.",
+            }.get(entry.title)
         return None
 
 
@@ -190,7 +202,7 @@ class Sidebar(QWidget):
         self.filter_view = _list(self.filters, delegate)
         self.class_view = _list(classes, delegate)
         self.folder_view = _list(self.folders, delegate)
-        self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * 3 + 4)
+        self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(self.filters.entries) + 4)
         self.filter_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         add_class = QToolButton(text="+ Class")

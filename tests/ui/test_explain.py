@@ -1,0 +1,40 @@
+"""G shows a Grad-CAM heatmap over the previewed photo, follows the selection, and hides again."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtTest import QTest
+
+pytestmark = pytest.mark.gui
+
+
+def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_project, qtbot):
+    assert main_window.open_project_at(trained_project.path)
+    images = main_window.context.images
+    assert images.wait_loaded()
+    main_window.grid.setFocus()
+    main_window.grid.setCurrentIndex(images.index(0))
+    canvas = main_window.preview.canvas
+    with qtbot.waitSignal(main_window.explain.explained, timeout=60_000) as first:
+        QTest.keyClick(main_window.grid, "g")
+    assert first.args[0] == images.row_at(0).id
+    qtbot.waitUntil(lambda: not canvas.overlay.isNull(), timeout=5_000)
+    assert canvas.overlay.hasAlphaChannel()
+
+    with qtbot.waitSignal(main_window.explain.explained, timeout=60_000) as second:
+        main_window.grid.setCurrentIndex(images.index(5))
+    assert second.args[0] == images.row_at(5).id
+    heatmap = second.args[1]
+    row = images.row_at(5)
+    assert heatmap.values.shape[1] / heatmap.values.shape[0] == pytest.approx(row.width / row.height, rel=0.05)
+
+    QTest.keyClick(main_window.grid, "g")
+    assert canvas.overlay.isNull()
+    assert not main_window.explain.enabled
+
+
+def test_g_without_a_model_says_to_train_first(main_window, qtbot):
+    with qtbot.waitSignal(main_window.explain.message) as said:
+        main_window.explain.toggle()
+    assert "Train a model first" in said.args[0]
+    assert not main_window.explain.enabled
