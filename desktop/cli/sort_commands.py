@@ -1,0 +1,194 @@
+"""`sort`, `resume-sort` and `undo-sort`: copy or move photos into class folders, finish or take that back.
+
+Every sort is journalled by ``desktop.core.sorting`` before a file is touched, so an interrupted run (Ctrl+C, a
+full disk, a crash) is resumed or undone later; these commands say how whenever that is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from desktop.cli.common import UserError, command, emit_result
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sort", help="copy or move photos into DEST/<class>/ folders by label and prediction")
+    p.add_argument("project", type=Path)
+    p.add_argument("--dest", type=Path, required=True, metavar="DIR",
+                   help="destination root: one folder per class is made inside it, plus _unsure")
+    p.add_argument("--folder", type=Path, metavar="PATH",
+                   help="only the photos in this project folder (or a folder inside one); default: every photo")
+    p.add_argument("--move", action="store_true", help="move the photos (default: copy them)")
+    p.add_argument("--threshold", type=float, default=0.5, metavar="T",
+                   help="predictions less confident than T (0-1, default 0.5) go to _unsure")
+    p.add_argument("--dry-run", action="store_true", help="only say what would happen; touch nothing")
+    p.add_argument("--no-follow-labels", action="store_true",
+                   help="sort labelled photos by the prediction too (default: they go to their label's folder)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("resume-sort", help="finish a sort that was interrupted (cancelled, disk full, crash)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--sort-id", type=int, metavar="ID", help="which sort (default: the newest interrupted one)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("undo-sort", help="put a sort's photos back (moves) or delete its copies")
+    p.add_argument("project", type=Path)
+    p.add_argument("--sort-id", type=int, metavar="ID", help="which sort (default: the newest one not undone)")
+    p.add_argument("--json", action="store_true")
+
+
+def _progress_printer(args: argparse.Namespace):
+    interactive = sys.stderr.isatty() and not args.json
+
+    def show(progress) -> None:
+        if interactive:
+            verb = "put back" if progress.phase == "undo" else "sorted"
+            print(f"\r\033[K{progress.done}/{progress.total} {verb}, {progress.failed} failed", end="",
+                  file=sys.stderr)
+
+    def finish() -> None:
+        if interactive:
+            print(file=sys.stderr)
+
+    return show, finish
+
+
+def _how_to_continue(project: Path, sort_id: int) -> str:
+    return (f"resume it with `pigeonhole resume-sort {project} --sort-id {sort_id}` "
+            f"or undo it with `pigeonhole undo-sort {project} --sort-id {sort_id}`")
+
+
+def _warn_interrupted(project_path: Path, project) -> None:
+    from desktop.core.sorting import interrupted_sorts
+
+    for summary in interrupted_sorts(project):
+        print(f"pigeonhole: note: sort #{summary.id} ({summary.mode} into {summary.destination}) did not finish: "
+              f"{summary.done} of {summary.total} photos done; {_how_to_continue(project_path, summary.id)}.",
+              file=sys.stderr)
+
+
+def _selection(project, folder: Path | None) -> dict:
+    """SortRequest arguments for --folder: a project folder, or the images below a path inside one."""
+    if folder is None:
+        return {}
+    from desktop.core.browse import ImageFilter, list_images
+    from desktop.core.folders import list_folders
+
+    wanted = folder.expanduser().resolve()
+    folders = list_folders(project)
+    for info in folders:
+        if Path(info.root).resolve() == wanted:
+            return {"folder_id": info.id}
+    for info in folders:
+        root = Path(info.root).resolve()
+        if wanted.is_relative_to(root):
+            ids = [row.id for row in list_images(project, ImageFilter(folder_id=info.id))
+                   if (root / row.rel_path).is_relative_to(wanted)]
+            if not ids:
+                raise UserError(f"No photos of the project are in {wanted}.")
+            return {"image_ids": ids}
+    raise UserError(f"{wanted} is not one of the project's folders (see `pigeonhole status`); "
+                    "add it with `pigeonhole import` first.")
+
+
+def _sort_text(result, project_path: Path) -> str:
+    lines = [result.message]
+    for name, count in result.per_class.items():
+        lines.append(f"  {name}: {count}")
+    for failure in result.failed[:20]:
+        lines.append(f"  failed: {failure.source}: {failure.reason}")
+    if len(result.failed) > 20:
+        lines.append(f"  … and {len(result.failed) - 20} more failures (see --json)")
+    if result.skipped:
+        lines.append(f"{result.skipped} photos were skipped (unreadable or missing).")
+    if result.unpredicted:
+        lines.append(f"{result.unpredicted} photos had no prediction from the active model and went to _unsure.")
+    if result.sort_id is not None and result.status != "done":
+        lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
+    return "\n".join(lines)
+
+
+def _exit_code(result) -> int:
+    return 1 if result.stopped or result.cancelled or result.failed else 0
+
+
+@command("sort")
+def _sort(args: argparse.Namespace) -> int:
+    from desktop.core.project import open_project
+    from desktop.core.sorting import COPY, MOVE, SortRequest, plan_sort, run_sort, start_sort
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError("--threshold must be between 0 and 1 (for example 0.6).")
+    show, finish = _progress_printer(args)
+    with open_project(args.project, create=False) as project:
+        _warn_interrupted(args.project, project)
+        request = SortRequest(destination=args.dest, mode=MOVE if args.move else COPY, threshold=args.threshold,
+                              follow_labels=not args.no_follow_labels, **_selection(project, args.folder))
+        plan = plan_sort(project, request)
+        for warning in plan.warnings:
+            print(f"pigeonhole: warning: {warning}", file=sys.stderr)
+        if args.dry_run:
+            result = plan.as_result()
+        else:
+            sort_id = start_sort(project, plan)
+            cancel = threading.Event()
+            try:
+                result = run_sort(project, sort_id, show, cancel)
+            except KeyboardInterrupt:
+                finish()
+                print(f"pigeonhole: interrupted; nothing was lost: {_how_to_continue(args.project, sort_id)}.",
+                      file=sys.stderr)
+                return 130
+            finish()
+    emit_result(args, result.as_json(), _sort_text(result, args.project))
+    return _exit_code(result)
+
+
+@command("resume-sort")
+def _resume_sort(args: argparse.Namespace) -> int:
+    from desktop.core.project import open_project
+    from desktop.core.sorting import interrupted_sorts, resume_sort
+
+    show, finish = _progress_printer(args)
+    with open_project(args.project, create=False) as project:
+        sort_id = args.sort_id
+        if sort_id is None:
+            unfinished = [s for s in interrupted_sorts(project) if s.status != "undoing"]
+            if not unfinished:
+                raise UserError("There is no interrupted sort to resume.")
+            sort_id = unfinished[0].id
+        try:
+            result = resume_sort(project, sort_id, show, threading.Event())
+        except KeyboardInterrupt:
+            finish()
+            print(f"pigeonhole: interrupted; nothing was lost: {_how_to_continue(args.project, sort_id)}.",
+                  file=sys.stderr)
+            return 130
+        finish()
+    emit_result(args, result.as_json(), _sort_text(result, args.project))
+    return _exit_code(result)
+
+
+@command("undo-sort")
+def _undo_sort(args: argparse.Namespace) -> int:
+    from desktop.core.project import open_project
+    from desktop.core.sorting import undo_sort
+
+    show, finish = _progress_printer(args)
+    with open_project(args.project, create=False) as project:
+        try:
+            result = undo_sort(project, args.sort_id, show, threading.Event())
+        except KeyboardInterrupt:
+            finish()
+            print("pigeonhole: interrupted; nothing was lost: run `pigeonhole undo-sort` again to finish.",
+                  file=sys.stderr)
+            return 130
+        finish()
+    lines = [f"Sort #{result.sort_id}: {result.message}"]
+    lines += [f"  kept: {path}: {reason}" for path, reason in result.kept[:20]]
+    lines += [f"  put back as {taken} (a file now has the name {wanted})" for wanted, taken in result.renamed[:20]]
+    emit_result(args, result.as_json(), "\n".join(lines))
+    return 1 if result.stopped or result.cancelled or result.kept else 0
