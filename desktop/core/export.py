@@ -1,0 +1,319 @@
+"""Taking a project's work elsewhere: labelled photos as an ImageFolder tree, a CSV, the active model.
+
+- ``export_imagefolder`` copies every labelled photo to ``<out>/<class>/<file>`` (or ``<out>/train|val/<class>/``
+  following each photo's stored split; photos never used for training go to ``train``). Originals are only
+  read; nothing in the destination is ever overwritten: a taken name becomes ``name (2).jpg``.
+- ``export_csv`` writes one row per usable photo: absolute path, label, the active model's prediction,
+  confidence and one probability column per class. Predictions are the stored ones (made on the file's
+  current content); photos not predicted yet have empty prediction cells.
+- ``export_model`` writes the active model as TorchScript or ONNX, with ``<name>.labels.json`` beside it
+  (``desktop.ml.export``; torch is imported only then).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, literal, select
+
+from desktop.core.models_registry import active_model
+from desktop.core.project import Project
+from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
+from desktop.errors import Cancelled, PigeonholeError
+from desktop.ml.atomic import atomic_write
+
+WHAT = ("imagefolder", "csv", "torchscript", "onnx")
+MODEL_FORMATS = ("torchscript", "onnx")
+TRAIN, VAL = "train", "val"
+MAX_RENAMES = 1000
+CHUNK_SIZE = 1 << 20
+_UNSAFE_IN_NAMES = str.maketrans({c: "_" for c in '/\\:*?"<>|' + "".join(map(chr, range(32)))})
+
+
+class ExportFailed(PigeonholeError):
+    """An export cannot be done; ``str(error)`` is one sentence for the user."""
+
+
+class NoActiveModel(ExportFailed):
+    pass
+
+
+class DestinationError(ExportFailed):
+    """The destination cannot be created or written."""
+
+
+@dataclass(frozen=True)
+class ImageFolderExport:
+    out_dir: Path
+    copied: int
+    per_class: dict[str, int]
+    per_split: dict[str, int]  # empty without split folders
+    renamed: int  # copies that got a "(n)" name because theirs was taken
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (absolute path, reason)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"what": "imagefolder", "out": str(self.out_dir), "copied": self.copied, "per_class": self.per_class,
+                "per_split": self.per_split, "renamed": self.renamed,
+                "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped]}
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    path: Path
+    rows: int
+    predicted: int  # rows with a current prediction of the active model
+    model_id: int | None
+    class_names: list[str]  # the probability columns, in order
+
+    def as_json(self) -> dict[str, Any]:
+        return {"what": "csv", "out": str(self.path), "rows": self.rows, "predicted": self.predicted,
+                "model_id": self.model_id, "classes": self.class_names}
+
+
+@dataclass(frozen=True)
+class ModelExport:
+    path: Path
+    labels: Path
+    format: str
+    model_id: int
+    class_names: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"what": self.format, "out": str(self.path), "labels": str(self.labels), "model_id": self.model_id,
+                "classes": self.class_names}
+
+
+# --- labelled photos as class folders -------------------------------------------------------------------------
+
+def export_imagefolder(project: Project, out_dir: Path | str, split_folders: bool = False, *,
+                       on_progress: Callable[[int, int], None] | None = None,
+                       cancel: Any = None) -> ImageFolderExport:
+    """Copy the labelled photos into class folders; ``on_progress(done, total)``; raises Cancelled when
+    ``cancel.is_set()`` (copies made so far stay), DestinationError when the destination is not writable."""
+    out_dir = _ready_folder(Path(out_dir).expanduser().absolute())
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Folder.root, Image.rel_path, Image.split, Image.error, Image.missing, ImageClass.name)
+            .join(Folder, Folder.id == Image.folder_id)
+            .join(Label, Label.image_id == Image.id)
+            .join(ImageClass, ImageClass.id == Label.class_id)
+            .order_by(ImageClass.position, ImageClass.name, Folder.root, Image.rel_path)
+        ).all()
+    folder_names = _class_folder_names(sorted({row.name for row in rows}))
+    taken: dict[Path, set[str]] = {}
+    per_class: Counter[str] = Counter()
+    per_split: Counter[str] = Counter()
+    skipped: list[tuple[str, str]] = []
+    renamed = 0
+    for done, row in enumerate(rows):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        source = Path(row.root) / row.rel_path
+        if row.missing or row.error:
+            skipped.append((str(source), "the file is missing" if row.missing else row.error))
+            continue
+        split = (VAL if row.split == VAL else TRAIN) if split_folders else None
+        directory = out_dir / split / folder_names[row.name] if split else out_dir / folder_names[row.name]
+        try:
+            target = _copy_new(source, directory, taken)
+        except _SourceError as exc:
+            skipped.append((str(source), str(exc)))
+            continue
+        renamed += target.name != source.name
+        per_class[row.name] += 1
+        if split:
+            per_split[split] += 1
+        if on_progress is not None:
+            on_progress(done + 1, len(rows))
+    return ImageFolderExport(out_dir, sum(per_class.values()), dict(per_class), dict(per_split), renamed, skipped)
+
+
+class _SourceError(Exception):
+    """The photo cannot be read; the export goes on without it."""
+
+
+def _ready_folder(out_dir: Path) -> Path:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DestinationError(f"{out_dir} is a file, not a folder.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestinationError(f"Cannot create the folder {out_dir}: {_why(exc)}.") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise DestinationError(f"The folder {out_dir} is not writable.")
+    return out_dir
+
+
+def _class_folder_names(class_names: list[str]) -> dict[str, str]:
+    """A folder name per class, safe on every common file system and distinct even ignoring case."""
+    result: dict[str, str] = {}
+    used: set[str] = set()
+    for class_name in class_names:
+        base = class_name.translate(_UNSAFE_IN_NAMES).strip().rstrip(". ")
+        base = base if base not in ("", ".", "..") else "_unnamed"
+        name, number = base, 1
+        while _name_key(name) in used:
+            number += 1
+            name = f"{base} ({number})"
+        used.add(_name_key(name))
+        result[class_name] = name
+    return result
+
+
+def _name_key(name: str) -> str:
+    # Names that macOS, Windows and FAT drives treat as the same file: case- and composition-insensitive.
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _numbered(name: str, number: int) -> str:
+    stem, suffix = os.path.splitext(name)
+    return f"{stem} ({number}){suffix}"
+
+
+def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Path:
+    """Copy ``source`` into ``directory`` under its name or the first free "name (n)"; never replaces a file."""
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise _SourceError(f"cannot read the file: {_why(exc)}") from exc
+    with reader:
+        names = taken.get(directory)
+        if names is None:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                names = taken[directory] = {_name_key(entry.name) for entry in os.scandir(directory)}
+            except OSError as exc:
+                raise DestinationError(f"Cannot create the folder {directory}: {_why(exc)}.") from exc
+        for number in range(1, MAX_RENAMES + 1):
+            name = source.name if number == 1 else _numbered(source.name, number)
+            if _name_key(name) in names:
+                continue
+            target = directory / name
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+            except FileExistsError:
+                names.add(_name_key(name))
+                continue
+            except OSError as exc:
+                raise DestinationError(f"Cannot write to {directory}: {_why(exc)}.") from exc
+            names.add(_name_key(name))
+            _fill(reader, fd, source, target)
+            return target
+    raise DestinationError(f"No free name for {source.name} in {directory} after {MAX_RENAMES} tries.")
+
+
+def _fill(reader: io.BufferedReader, fd: int, source: Path, target: Path) -> None:
+    """Copy the bytes into the new file; a failed copy leaves no partial file behind."""
+    try:
+        with os.fdopen(fd, "wb") as writer:
+            while chunk := _read(reader):
+                writer.write(chunk)
+        stat = source.stat()
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    except BaseException as exc:
+        target.unlink(missing_ok=True)
+        if isinstance(exc, _SourceError):
+            raise
+        if isinstance(exc, OSError):
+            raise DestinationError(f"Cannot write {target}: {_why(exc)}.") from exc
+        raise
+
+
+def _read(reader: io.BufferedReader) -> bytes:
+    try:
+        return reader.read(CHUNK_SIZE)
+    except OSError as exc:
+        raise _SourceError(f"cannot read the file: {_why(exc)}") from exc
+
+
+def _why(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).rstrip(".")
+
+
+# --- labels and predictions as CSV ----------------------------------------------------------------------------
+
+def export_csv(project: Project, out_path: Path | str) -> CsvExport:
+    """One row per usable photo (not broken, not missing): path, label, predicted, confidence, prob_<class>..."""
+    out_path = Path(out_path).expanduser().absolute()
+    _ready_file(out_path)
+    model = active_model(project)
+    class_names = model.class_names if model else []
+    prediction_matches = and_(Prediction.image_id == Image.id,
+                              Prediction.model_id == literal(model.id if model else -1),
+                              Prediction.content_hash == Image.content_hash)
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Folder.root, Image.rel_path, ImageClass.name, Prediction.probabilities,
+                   Prediction.predicted_index, Prediction.confidence)
+            .join(Folder, Folder.id == Image.folder_id)
+            .outerjoin(Label, Label.image_id == Image.id)
+            .outerjoin(ImageClass, ImageClass.id == Label.class_id)
+            .outerjoin(Prediction, prediction_matches)
+            .where(Image.error.is_(None), Image.missing.is_(False))
+            .order_by(Folder.root, Image.rel_path)
+        ).all()
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["path", "label", "predicted", "confidence", *(f"prob_{name}" for name in class_names)])
+    predicted = 0
+    for root, rel_path, label, probabilities, index, confidence in rows:
+        path = str(Path(root) / rel_path)
+        if probabilities is not None and len(probabilities) == len(class_names):
+            predicted += 1
+            writer.writerow([path, label or "", class_names[index], _number(confidence),
+                             *(_number(p) for p in probabilities)])
+        else:
+            writer.writerow([path, label or "", "", "", *([""] * len(class_names))])
+    data = text.getvalue().encode("utf-8")
+    try:
+        atomic_write(out_path, lambda handle: handle.write(data))
+        os.chmod(out_path, 0o644)
+    except OSError as exc:
+        raise DestinationError(f"Cannot write {out_path}: {_why(exc)}.") from exc
+    return CsvExport(out_path, len(rows), predicted, model.id if model else None, list(class_names))
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.6f}"
+
+
+def _ready_file(path: Path) -> None:
+    """The file's folder exists (created if needed) and is writable; the path itself is not a folder."""
+    if path.is_dir():
+        raise DestinationError(f"{path} is a folder; give the name of the file to write.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestinationError(f"Cannot create the folder {path.parent}: {_why(exc)}.") from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise DestinationError(f"The folder {path.parent} is not writable.")
+
+
+# --- the active model -----------------------------------------------------------------------------------------
+
+def export_model(project: Project, out_path: Path | str, export_format: str) -> ModelExport:
+    """The active model as ``torchscript`` or ``onnx``; ``out_path`` may be a folder (a name is then chosen)."""
+    if export_format not in MODEL_FORMATS:
+        raise ExportFailed(f"Unknown model format “{export_format}”; choose {' or '.join(MODEL_FORMATS)}.")
+    model = active_model(project)
+    if model is None:
+        raise NoActiveModel("This project has no active model; train one first.")
+    from desktop.ml.checkpoint import load_checkpoint
+    from desktop.ml.export import SUFFIXES
+    from desktop.ml.export import export_model as write_model
+
+    out_path = Path(out_path).expanduser().absolute()
+    if out_path.is_dir():
+        out_path = out_path / f"{project.name}-model-{model.id}{SUFFIXES[export_format]}"
+    _ready_file(out_path)
+    checkpoint = load_checkpoint(model.file)
+    result = write_model(checkpoint, out_path, export_format, model_id=model.id)
+    return ModelExport(result.model, result.labels, export_format, model.id, list(checkpoint["class_names"]))
