@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop import __version__
-from desktop.cli import project_commands, training_commands
+from desktop.cli import export_commands, model_commands, project_commands, sort_commands, training_commands
 from desktop.cli.common import COMMANDS, UserError, command
 from desktop.errors import PigeonholeError
 
-TOPICS = (project_commands, training_commands)
+TOPICS = (project_commands, training_commands, model_commands, sort_commands, export_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
 
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sort photos with an image classifier you train yourself. Without a command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"Pigeonhole {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="import, train and predict on generated pictures in a temporary project; print JSON "
+                             "and exit 0 when everything works (no network, no display needed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for topic in TOPICS:
         topic.add_parsers(sub)
@@ -42,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         return gui_main(argv[:1])
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        return self_test()
     if args.command is None:
         return gui_main([])
     try:
@@ -66,6 +71,16 @@ def gui_main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     return run_app(Path(argv[0]) if argv else None)
+
+
+def self_test() -> int:
+    import json
+
+    from desktop.core.self_test import run_self_test
+
+    result = run_self_test(say=lambda step: print(f"self-test: {step}", file=sys.stderr))
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
 
 
 @command("gui")
