@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop import __version__
-from desktop.cli import export_commands, model_commands, project_commands, sort_commands, training_commands
+from desktop.cli import (
+    export_commands,
+    model_commands,
+    predict_commands,
+    project_commands,
+    sort_commands,
+    training_commands,
+)
 from desktop.cli.common import COMMANDS, UserError, command
 from desktop.errors import PigeonholeError
 
-TOPICS = (project_commands, training_commands, model_commands, sort_commands, export_commands)
+TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
 
@@ -54,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pigeonhole: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pigeonhole predict ... | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if _is_user_error(exc):
             print(f"pigeonhole: error: {exc}", file=sys.stderr)

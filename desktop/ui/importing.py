@@ -6,32 +6,19 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.core.importer import ImportProgress, ImportSummary, import_folder
 from desktop.io.scan import class_subfolders
 from desktop.ui.context import ProjectContext
+from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import Worker
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals: enough for a smooth bar, cheap for the GUI
 
 
-class ImportProgressWidget(QWidget):
+class ImportProgressWidget(StatusProgress):
     """Lives in the status bar while an import runs."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.text = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setFixedWidth(180)
-        self.bar.setTextVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.text)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.cancel_button)
-        self.hide()
 
     def show_progress(self, progress: ImportProgress, queued: int) -> None:
         name = Path(progress.folder).name

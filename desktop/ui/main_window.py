@@ -30,11 +30,13 @@ from desktop.ui.explain import ExplainController
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
+from desktop.ui.predicting import PredictController
 from desktop.ui.sort_dialog import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
+from desktop.ui.widgets.status_progress import StatusProgress
 
 SHORTCUTS_HELP = """<table cellpadding=4>
 <tr><td><b>1 … 9</b></td><td>Label the selected photos with that class and go to the next unlabelled one</td></tr>
@@ -78,6 +80,9 @@ class MainWindow(QMainWindow):
         self.class_actions = ClassActions(self.context, self)
         self.training = TrainingController(self.context, self.train_panel, self)
         self.explain = ExplainController(self.context, self.preview, self)
+        self.predict_progress = StatusProgress(self)
+        self.statusBar().addPermanentWidget(self.predict_progress)
+        self.predicting = PredictController(self.context, self.predict_progress, self)
         self.sorting = SortController(self.context, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -111,6 +116,8 @@ class MainWindow(QMainWindow):
         self.add_folder_action = action("Add Folder…", self.choose_folders, "Ctrl+O", "Add a folder of photos")
         self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "Ctrl+K")
         self.train_action = action("Train…", self.show_training, "Ctrl+T", "Train a classifier on the labelled photos")
+        self.predict_action = action("Predict", lambda: self.predicting.predict(), "Ctrl+P",
+                                     "Run the active model over every photo (photos done before are skipped)")
         self.models_action = action("Model Versions…", self.show_models, "Ctrl+M",
                                     "Every trained model, compared on today's validation photos")
         self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "F5",
@@ -149,6 +156,7 @@ class MainWindow(QMainWindow):
         class_menu.addAction(self.add_class_action)
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
+        model_menu.addAction(self.predict_action)
         model_menu.addAction(self.models_action)
         model_menu.addAction(explain)
         self.menuBar().addMenu(self.sorting.build_menu(self))
@@ -184,15 +192,17 @@ class MainWindow(QMainWindow):
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
         self._backbones_loaded = False
         self.side_tabs.currentChanged.connect(self._on_side_tab)
-        self.training.trained.connect(lambda _summary: self.context.models_changed())
+        # A new model: re-read it, then predict every photo with it (the grid, the bars, "Label next").
+        self.training.trained.connect(lambda _summary: (self.context.models_changed(), self.predicting.predict()))
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
-        for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting):
+        for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
+                       self.predicting):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
     def open_project_at(self, path: Path) -> bool:
-        if self.importer.busy or self.training.busy:
+        if self.importer.busy or self.training.busy or self.predicting.busy:
             QMessageBox.information(self, APP_NAME, "Wait for the import or training to finish (or cancel it).")
             return False
         try:
@@ -368,6 +378,7 @@ class MainWindow(QMainWindow):
         self.importer.shutdown()
         self.training.shutdown()
         self.explain.shutdown()
+        self.predicting.shutdown()
         self.sorting.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())

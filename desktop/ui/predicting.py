@@ -1,0 +1,99 @@
+"""Model ▸ Predict: the active model over the project's photos in the background, progress in the status bar.
+
+Runs by itself after every training run, so the grid's predictions and the "Label next" queue always belong to
+the active model. Already-predicted photos are skipped in the core, so running it again is cheap.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from desktop.ui.context import ProjectContext
+from desktop.ui.widgets.status_progress import StatusProgress
+from desktop.ui.workers import Worker
+
+PROGRESS_INTERVAL = 0.1  # seconds between progress signals
+
+
+class PredictController(QObject):
+    message = Signal(str)
+    finished = Signal(object)  # PredictSummary
+
+    def __init__(self, context: ProjectContext, widget: StatusProgress, parent=None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.widget = widget
+        self.widget.cancel_button.clicked.connect(self.cancel)
+        self.worker: Worker | None = None
+        self._again = False
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def predict(self, scope: str | int = "all") -> None:
+        project = self.context.project
+        if project is None:
+            return
+        if self.context.active_model is None:
+            self.message.emit("Train a model first: predictions come from the active model.")
+            return
+        if self.worker is not None:
+            self._again = True  # e.g. a new model arrived while predicting for the old one
+            return
+
+        def job(emit, cancel):
+            from desktop.core.predicting import predict_project  # torch: in this worker thread
+
+            last = 0.0
+
+            def throttled(progress) -> None:
+                nonlocal last
+                now = time.monotonic()
+                if now - last >= PROGRESS_INTERVAL or progress.done == progress.total:
+                    last = now
+                    emit(progress)
+
+            return predict_project(project, scope, on_progress=throttled, cancel=cancel)
+
+        self.worker = Worker(job, self)
+        self.worker.progress.connect(self._show_progress)
+        self.worker.succeeded.connect(self._on_done)
+        self.worker.failed.connect(lambda error: self.message.emit(f"Prediction failed: {error}"))
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
+        self.widget.show_step("Predicting…", 0, 0)
+        self.worker.start()
+
+    def _show_progress(self, progress) -> None:
+        eta = f" — about {progress.eta_seconds:.0f} s left" if progress.eta_seconds and progress.eta_seconds >= 1 \
+            else ""
+        self.widget.show_step(f"Predicting {progress.done:,} of {progress.total:,}{eta}", progress.done,
+                              progress.total)
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.widget.text.setText("Stopping…")
+            self.worker.cancel()
+
+    def _on_done(self, summary) -> None:
+        unreadable = f", {len(summary.unreadable)} could not be read" if summary.unreadable else ""
+        self.message.emit(f"Predicted {summary.predicted:,} photos in {summary.seconds:.1f} s{unreadable}.")
+        self.finished.emit(summary)
+
+    def _on_cancelled(self) -> None:
+        self.message.emit("Prediction stopped; the photos done so far keep their predictions.")
+
+    def _on_thread_finished(self) -> None:
+        self.worker = None
+        self.widget.hide()
+        self.context.models_changed()  # re-read predictions: grid pills, preview bars, counts
+        if self._again:
+            self._again = False
+            self.predict()
+
+    def shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()

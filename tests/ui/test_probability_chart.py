@@ -1,0 +1,37 @@
+"""The probability bar chart shows the values it is given, highest first, many classes folded into "other"."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.ui.widgets.charts import Bar, ProbabilityChart
+
+pytestmark = pytest.mark.gui
+
+
+def test_bars_sorted_highlighted_and_marked(qtbot):
+    chart = ProbabilityChart(limit=10)
+    qtbot.addWidget(chart)
+    chart.set_bars([Bar("cat", 0.2, "#f00"), Bar("dog", 0.7, "#0f0", highlighted=True),
+                    Bar("bird", 0.1, "#00f", marked=True)])
+    assert [(b.name, b.value) for b in chart.bars] == [("dog", 0.7), ("cat", 0.2), ("bird", 0.1)]
+    assert chart.bars[0].highlighted and chart.bars[2].marked
+    chart.resize(360, chart.sizeHint().height())
+    chart.show()
+    image = chart.grab().toImage()
+    assert not image.isNull() and chart.sizeHint().height() >= 3 * ProbabilityChart.ROW
+
+
+def test_many_classes_fold_into_other(qtbot):
+    chart = ProbabilityChart(limit=10)
+    qtbot.addWidget(chart)
+    values = [0.3, 0.2, 0.1, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.03, 0.02, 0.01, 0.005, 0.005]
+    chart.set_bars([Bar(f"c{i}", v, "#888", marked=i == 13) for i, v in enumerate(values)])
+    assert len(chart.bars) == 10
+    assert [b.name for b in chart.bars[:9]] == [f"c{i}" for i in range(9)]
+    other = chart.bars[-1]
+    assert other.name == "5 other classes"
+    assert other.value == pytest.approx(sum(values[9:]))
+    assert other.marked  # the human label is among the folded ones
+    chart.clear("Train a model")
+    assert chart.bars == [] and chart.message == "Train a model"
