@@ -47,6 +47,11 @@ SHORTCUTS_HELP = """<table cellpadding=4>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>Undo / redo a label change</td></tr>
 <tr><td><b>Ctrl+O</b></td><td>Add a folder of photos (or drop folders on the window)</td></tr>
 <tr><td><b>Ctrl+K</b></td><td>Add a class</td></tr>
+<tr><td><b>G</b></td><td>Show or hide where in the photo the model sees its class (heatmap)</td></tr>
+<tr><td><b>Ctrl+T</b></td><td>Train</td></tr>
+<tr><td><b>Ctrl+P</b></td><td>Predict every photo with the active model</td></tr>
+<tr><td><b>Ctrl+M</b></td><td>Model versions</td></tr>
+<tr><td><b>Ctrl+Shift+S</b></td><td>Sort photos into class folders</td></tr>
 <tr><td><b>Ctrl+wheel</b>, <b>Ctrl++</b>, <b>Ctrl+-</b></td><td>Bigger or smaller thumbnails</td></tr>
 </table>"""
 
