@@ -23,6 +23,7 @@ class ProjectContext(QObject):
     status_changed = Signal(object)  # ProjectStatus
     folders_changed = Signal(list)  # list[FolderInfo]
     model_changed = Signal()
+    labelled = Signal(int)  # photos just given a label (not cleared ones): the auto-retrain counts them
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -68,6 +69,9 @@ class ProjectContext(QObject):
     def labels_changed(self, labels: dict[int, int | None]) -> None:
         self.images.update_labels(labels)
         self._counts_timer.start()
+        given = sum(class_id is not None for class_id in labels.values())
+        if given:
+            self.labelled.emit(given)
 
     def _load_active_model(self) -> None:
         self.active_model = active_model(self.project) if self.project else None

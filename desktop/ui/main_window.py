@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         self.grid.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.grid.selectionModel().currentChanged.connect(lambda *_: self._show_current())
         self.context.images.dataChanged.connect(self._on_images_changed)
+        self.context.images.modelAboutToBeReset.connect(self._remember_current)
         self.context.images.modelReset.connect(self._on_images_reset)
         self.context.status_changed.connect(self._show_counts)
         self.context.folders_changed.connect(self.sidebar.folders.set_folders)
@@ -314,10 +315,20 @@ class MainWindow(QMainWindow):
             self.preview.show_label(current.data(Role.LABEL))
             self._show_prediction(current)
 
+    def _remember_current(self) -> None:
+        index = self.grid.currentIndex()
+        self._current_before_reset = index.data(Role.IMAGE_ID) if index.isValid() else None
+
     def _on_images_reset(self) -> None:
+        """Stay on the photo the user was on (a retrain or new predictions reload the grid under them)."""
         self._update_empty_state()
-        if self.context.images.rowCount():
-            self.grid.setCurrentIndex(self.context.images.index(0))
+        images = self.context.images
+        if images.rowCount():
+            kept = getattr(self, "_current_before_reset", None)
+            row = images.row_of(kept) if kept is not None else None
+            self.grid.setCurrentIndex(images.index(row if row is not None else 0))
+            if row is not None:
+                self.grid.scrollTo(images.index(row))
         else:
             self.preview.show_row(None, None)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -131,6 +132,14 @@ class TrainPanel(QWidget):
         form.addRow("Epochs", self.epochs)
         form.addRow("Learning rate", self.learning_rate)
         form.addRow("Seed", self.seed)
+        self.auto_retrain = QCheckBox("Retrain by itself after")
+        self.auto_retrain.setToolTip("Train again in the background once you have labelled this many more photos; "
+                                     "labelling goes on undisturbed, and the new model predicts every photo.")
+        self.auto_retrain_count = QSpinBox(minimum=1, maximum=10_000, value=20, suffix=" new labels")
+        auto = QHBoxLayout()
+        auto.addWidget(self.auto_retrain)
+        auto.addWidget(self.auto_retrain_count, 1)
+        form.addRow("", auto)
 
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("primary")
@@ -305,10 +314,24 @@ class TrainingController(QObject):
         self._helpers: list[Worker] = []
         context.status_changed.connect(lambda _status: self.refresh_readiness())
         context.project_changed.connect(self.refresh_readiness)
+        context.project_changed.connect(self._reset_new_labels)
+        context.labelled.connect(self._on_labelled)
+        self.new_labels = 0  # since the last training started
 
     @property
     def busy(self) -> bool:
         return self.worker is not None
+
+    def _reset_new_labels(self) -> None:
+        self.new_labels = 0
+
+    def _on_labelled(self, count: int) -> None:
+        self.new_labels += count
+        panel = self.panel
+        if (panel.auto_retrain.isChecked() and self.new_labels >= panel.auto_retrain_count.value()
+                and self.worker is None and panel.train_button.isEnabled()):
+            self.message.emit(f"{self.new_labels} new labels: retraining in the background…")
+            self.start(panel.options())
 
     def _run_helper(self, job, on_result, busy_text: str = "") -> None:
         """A short background job (backbone list, weights import or download) that must not block the GUI."""
@@ -380,6 +403,7 @@ class TrainingController(QObject):
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
         self.panel.set_running(True)
+        self.new_labels = 0
         self._started = time.monotonic()
         self.worker.start()
 

@@ -73,3 +73,33 @@ def test_training_predicts_by_itself(main_window, trained_project, qtbot):
         main_window.training.start(TrainingOptions(mode="frozen", epochs=4))
     assert done.args[0].predicted == 24
     assert done.args[0].model_id == main_window.context.active_model.id
+
+
+def test_auto_retrain_after_n_labels_keeps_the_user_where_they_are(main_window, trained_project, qtbot, tmp_path):
+    import_folder(trained_project, imagemakers.write_shape_folders(tmp_path / "new", per_class=3, seed=4))
+    assert main_window.open_project_at(trained_project.path)
+    predict_and_wait(main_window, qtbot)
+    panel = main_window.train_panel
+    panel.auto_retrain.setChecked(True)
+    panel.auto_retrain_count.setValue(2)
+    panel.epochs.setValue(4)
+    main_window.training.refresh_readiness()
+    sidebar = main_window.sidebar
+    row = next(i for i, e in enumerate(sidebar.filters.entries) if e.title == "Label next")
+    sidebar.filter_view.clicked.emit(sidebar.filters.index(row))
+    images = main_window.context.images
+    assert images.wait_loaded()
+    models_before = main_window.context.active_model.id
+    main_window.grid.setFocus()
+    main_window.grid.setCurrentIndex(images.index(0))
+    qtbot.keyClick(main_window.grid, Qt.Key.Key_1)
+    assert not main_window.training.busy  # one label: not yet
+    with qtbot.waitSignal(main_window.predicting.finished, timeout=120_000):
+        qtbot.keyClick(main_window.grid, Qt.Key.Key_2)
+        assert main_window.training.busy  # the second label started it, in the background
+        where = images.row_at(main_window.grid.currentIndex().row()).id
+    assert images.wait_loaded()
+    assert main_window.context.active_model.id != models_before
+    # The queue was rebuilt for the new model, and the user is still on the photo they were looking at.
+    assert images.row_at(main_window.grid.currentIndex().row()).id == where
+    assert main_window.training.new_labels == 0
