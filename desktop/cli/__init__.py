@@ -18,13 +18,15 @@ from desktop.cli import (
     model_commands,
     predict_commands,
     project_commands,
+    quality_commands,
     sort_commands,
     training_commands,
 )
 from desktop.cli.common import COMMANDS, UserError, command
 from desktop.errors import PigeonholeError
 
-TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands)
+TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands,
+          quality_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from desktop.core.duplicates import duplicates_across_split
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.core.training_types import EpochStats, TrainingOptions, TrainingProgress, TrainingSummary
@@ -122,6 +123,12 @@ def train_project(project: Project, options: TrainingOptions,
     result = train(config, data.items, data.class_names, project.cache_dir / "features",
                    on_progress=reporter, cancel=cancel, warm_start=warm_start)
     notes.extend(result.notices)
+    if result.mode == "frozen":  # its features are all cached now: the check is one small matrix product
+        leaks = duplicates_across_split(project, data.items, options.backbone)
+        if leaks:
+            notes.append(f"{len(leaks)} validation photo(s) have a near-duplicate among the training photos, so the "
+                         "validation accuracy is flattered: see `pigeonhole duplicates` or Model ▸ Find "
+                         "Near-Duplicates.")
     model_id = _save_model(project, result, options, data.class_ids)
     seconds = time.perf_counter() - started
     return _summary(model_id, options, data, result, reporter.history, notes, seconds)

@@ -26,6 +26,7 @@ from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path
 from desktop.ui.class_actions import ClassActions
 from desktop.ui.context import ProjectContext
+from desktop.ui.duplicates import DuplicatesController
 from desktop.ui.explain import ExplainController
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.labelling import LabellingController
@@ -88,6 +89,7 @@ class MainWindow(QMainWindow):
         self.predict_progress = StatusProgress(self)
         self.statusBar().addPermanentWidget(self.predict_progress)
         self.predicting = PredictController(self.context, self.predict_progress, self)
+        self.duplicates = DuplicatesController(self.context, self)
         self.sorting = SortController(self.context, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -138,6 +140,8 @@ class MainWindow(QMainWindow):
                         "Label the selected photos with what the model predicts")
         clear = action("Clear Label", self.labelling.clear_selection_labels)
         clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
+                                 "Photos that are (nearly) the same picture; warns when they straddle the split")
         explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "G",
                          "Show where in the photo the model sees its predicted class")
         zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24), "Ctrl++")
@@ -164,6 +168,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.predict_action)
         model_menu.addAction(self.models_action)
         model_menu.addAction(explain)
+        model_menu.addAction(find_duplicates)
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
@@ -193,6 +198,7 @@ class MainWindow(QMainWindow):
         self.sidebar.add_folder_requested.connect(self.choose_folders)
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
         self.class_actions.filter_requested.connect(self._on_filter)
+        self.duplicates.filter_requested.connect(self._on_filter)
         self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
@@ -203,7 +209,7 @@ class MainWindow(QMainWindow):
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
-                       self.predicting):
+                       self.predicting, self.duplicates):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
@@ -395,6 +401,7 @@ class MainWindow(QMainWindow):
         self.training.shutdown()
         self.explain.shutdown()
         self.predicting.shutdown()
+        self.duplicates.shutdown()
         self.sorting.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())

@@ -38,3 +38,21 @@ def test_g_without_a_model_says_to_train_first(main_window, qtbot):
         main_window.explain.toggle()
     assert "Train a model first" in said.args[0]
     assert not main_window.explain.enabled
+
+
+def test_find_near_duplicates_shows_them_in_the_grid(main_window, trained_project, qtbot):
+    import shutil
+
+    from desktop.core.importer import import_folder
+
+    photos = trained_project.path.parent / "photos"
+    shutil.copy(photos / "discs" / "discs_02.jpg", photos / "discs" / "copy.jpg")
+    import_folder(trained_project, photos, labels_from_subfolders=True)
+    assert main_window.open_project_at(trained_project.path)
+    with qtbot.waitSignal(main_window.duplicates.found, timeout=60_000) as found:
+        main_window.duplicates.find()
+    assert len(found.args[0]) == 1
+    images = main_window.context.images
+    assert images.wait_loaded()
+    assert sorted(images.row_at(r).name for r in range(images.rowCount())) == ["copy.jpg", "discs_02.jpg"]
+    assert images.image_filter.title.startswith("Near-duplicates: 1 groups")

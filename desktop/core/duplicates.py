@@ -1,0 +1,138 @@
+"""Near-duplicate photos: groups of (nearly) the same picture, from the backbone's cached features.
+
+Exact copies share a content hash; near-duplicates (re-saved, resized, a burst of shots) have features
+pointing the same way (cosine similarity above ``threshold``). A group with photos on both sides of the
+train/validation split inflates validation accuracy: the model is tested on pictures it practically saw.
+Features come from the same cache training fills, so on a trained project this costs seconds. Imports torch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from desktop.core.project import Project
+from desktop.core.training_types import DEFAULT_BACKBONE
+from desktop.db.models import Folder, Image
+from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
+from desktop.ml.features import ORIGINAL, FeatureSet, extract_features, open_feature_cache
+from desktop.ml.progress import CancelToken, ProgressCallback
+
+DEFAULT_THRESHOLD = 0.95
+BLOCK = 2048  # rows of the similarity matrix computed at once: 2048 × N floats
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    image_ids: list[int]
+    paths: list[Path]
+    splits: list[str | None]
+    similarity: float  # the lowest pairwise link that joined the group (1.0 for exact copies)
+
+    @property
+    def straddles_split(self) -> bool:
+        """Photos of the group in both training and validation: validation accuracy is flattered."""
+        return "train" in self.splits and "val" in self.splits
+
+
+def backbone_features(project: Project, paths: list[Path], content_hashes: list[str], backbone: str,
+                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+    """Pretrained ``backbone`` features (the training cache's) for these photos: FeatureSet (.features, .ok)."""
+    spec = get_backbone(backbone)
+    weights = require_weights(spec.name)
+    cache = open_feature_cache(project.cache_dir / "features", spec, weights_identity(weights))
+    missing = [h for h in content_hashes if not cache.has(h)]
+    extractor = build_feature_extractor(spec, weights)[0] if missing else None
+    if extractor is None:  # everything cached: no need to build the network
+        features = np.stack([cache.get(h)[None] for h in content_hashes]) if content_hashes else \
+            np.zeros((0, 1, 0), np.float32)
+        return FeatureSet(features, np.ones(len(paths), bool), {}, 0, len(paths))
+    return extract_features(extractor, spec, paths, content_hashes, cache=cache, on_progress=on_progress,
+                            cancel=cancel)
+
+
+def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, backbone: str | None = None,
+                    on_progress: Callable | None = None, cancel: CancelToken | None = None) -> list[DuplicateGroup]:
+    """Groups of two or more readable photos that are the same or nearly the same picture, biggest first."""
+    from desktop.core.models_registry import active_model
+
+    if backbone is None:
+        model = active_model(project)
+        backbone = model.backbone if model is not None else DEFAULT_BACKBONE
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.split)
+            .join(Folder, Folder.id == Image.folder_id)
+            .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
+    if len(rows) < 2:
+        return []
+    parent = list(range(len(rows)))
+    link = [1.0] * len(rows)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(a: int, b: int, similarity: float) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[rb] = ra
+            link[ra] = min(link[ra], link[rb], similarity)
+
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        by_hash[row[3]].append(index)
+    for indices in by_hash.values():
+        for other in indices[1:]:
+            join(indices[0], other, 1.0)
+
+    # One feature vector per distinct content.
+    firsts = [indices[0] for indices in by_hash.values()]
+    feature_set = backbone_features(project, [Path(rows[i][1]) / rows[i][2] for i in firsts],
+                                    [rows[i][3] for i in firsts], backbone, on_progress, cancel)
+    vectors = feature_set.features[:, ORIGINAL][feature_set.ok]
+    owners = np.array(firsts)[feature_set.ok]
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    for start in range(0, len(vectors), BLOCK):
+        similarity = vectors[start:start + BLOCK] @ vectors.T
+        rows_, cols = np.nonzero(similarity >= threshold)
+        for r, c in zip(rows_.tolist(), cols.tolist(), strict=True):
+            if start + r < c:
+                join(int(owners[start + r]), int(owners[c]), float(similarity[r, c]))
+
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index in range(len(rows)):
+        groups[root(index)].append(index)
+    result = [DuplicateGroup([rows[i][0] for i in members], [Path(rows[i][1]) / rows[i][2] for i in members],
+                             [rows[i][4] for i in members], round(link[key], 4))
+              for key, members in groups.items() if len(members) > 1]
+    return sorted(result, key=lambda g: (-len(g.image_ids), g.image_ids[0]))
+
+
+def duplicates_across_split(project: Project, items, backbone: str,
+                            threshold: float = DEFAULT_THRESHOLD) -> list[tuple[object, object, float]]:
+    """(validation key, training key, similarity) for each validation photo that has a (near-)duplicate among
+    the training photos. ``items`` are desktop.ml.trainer.TrainItem with features already cached (after
+    training), so this is one small matrix product."""
+    val = [item for item in items if item.split == "val"]
+    train = [item for item in items if item.split == "train"]
+    if not val or not train:
+        return []
+    feature_set = backbone_features(project, [i.path for i in val + train], [i.content_hash for i in val + train],
+                                    backbone)
+    vectors = feature_set.features[:, ORIGINAL]
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    ok = feature_set.ok
+    similarity = vectors[:len(val)] @ vectors[len(val):].T
+    similarity[~ok[:len(val)]] = 0
+    similarity[:, ~ok[len(val):]] = 0
+    best = similarity.argmax(axis=1)
+    return [(val[i].key, train[j].key, float(similarity[i, j])) for i, j in enumerate(best.tolist())
+            if similarity[i, j] >= threshold]

@@ -1,0 +1,62 @@
+"""Near-duplicates: exact copies and re-saved/resized copies are grouped; different pictures are not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+
+from desktop.cli import main
+from desktop.core.duplicates import find_duplicates
+from desktop.core.importer import import_folder
+
+
+def test_copies_and_resaved_copies_group_and_straddling_the_split_is_flagged(trained_project, capsys):
+    photos = trained_project.path.parent / "photos"
+    original = photos / "discs" / "discs_01.jpg"
+    shutil.copy(original, photos / "discs" / "copy_of_01.jpg")
+    image = cv2.imread(str(original))
+    # Upscaled twice (as a PNG), and brightened and re-saved: the same picture to anyone looking.
+    cv2.imwrite(str(photos / "stripes" / "bigger_01.png"), cv2.resize(image, None, fx=2, fy=2))
+    cv2.imwrite(str(photos / "checks" / "brighter_01.jpg"), cv2.convertScaleAbs(image, alpha=1.0, beta=15),
+                [cv2.IMWRITE_JPEG_QUALITY, 95])
+    import_folder(trained_project, photos, labels_from_subfolders=True)
+    groups = find_duplicates(trained_project)
+    assert len(groups) == 1, [g.paths for g in groups]
+    [group] = groups
+    assert {p.name for p in group.paths} == {"discs_01.jpg", "copy_of_01.jpg", "bigger_01.png", "brighter_01.jpg"}
+    assert 0.95 <= group.similarity < 1.0
+
+    # The training split of the originals is stored; give one copy the other side and it is flagged.
+    from sqlalchemy import update
+
+    from desktop.db.models import Image
+
+    with trained_project.sessions() as session, session.begin():
+        session.execute(update(Image).where(Image.id == group.image_ids[0]).values(split="train"))
+        session.execute(update(Image).where(Image.id == group.image_ids[1]).values(split="val"))
+    assert find_duplicates(trained_project)[0].straddles_split
+
+    assert main(["duplicates", str(trained_project.path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["groups"]) == 1 and result["groups"][0]["straddles_split"] is True
+    assert len(result["groups"][0]["paths"]) == 4
+
+
+def test_different_pictures_are_not_duplicates(trained_project):
+    assert find_duplicates(trained_project) == []
+
+
+def test_training_warns_when_a_duplicate_straddles_the_split(trained_project):
+    from desktop.core.training import gather_training_data, train_project
+    from desktop.core.training_types import TrainingOptions
+
+    data = gather_training_data(trained_project)
+    val = next(item for item in data.items if item.split == "val")
+    # A copy of a validation photo, labelled like it: the split gives it to training (its class's
+    # validation quota is already met).
+    shutil.copy(val.path, val.path.with_name("again_" + val.path.name))
+    import_folder(trained_project, trained_project.path.parent / "photos", labels_from_subfolders=True)
+    summary = train_project(trained_project, TrainingOptions(mode="frozen", epochs=3))
+    assert any("near-duplicate among the training photos" in note for note in summary.notes), summary.notes
