@@ -1,4 +1,5 @@
-"""`duplicates`: (near-)identical photos, and whether they straddle the train/validation split."""
+"""`duplicates` and `label-issues`: the quality of the labelled data — (near-)identical photos (and whether
+they straddle the train/validation split), and labels that are likely wrong."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="cosine similarity of the backbone's features above which photos count as the same "
                         "picture (default 0.95)")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("label-issues", help="labelled photos whose label is likely wrong, most suspicious first")
+    p.add_argument("project", type=Path)
+    p.add_argument("--n", type=int, default=None, help="at most this many")
+    p.add_argument("--json", action="store_true")
+
+
+@command("label-issues")
+def _label_issues(args: argparse.Namespace) -> int:
+    import threading
+
+    from desktop.core.label_issues import find_label_issues
+    from desktop.core.project import open_project
+
+    with open_project(args.project, create=False) as project:
+        issues = find_label_issues(project, args.n, cancel=threading.Event())
+    payload = {"images": [{"path": str(i.path), "label": i.label, "suggested": i.suggested, "score": i.score}
+                          for i in issues]}
+    lines = [f"{i.score:.3f}  labelled {i.label!r}, looks like {i.suggested!r}: {i.path}" for i in issues]
+    emit_result(args, payload, "\n".join(lines) or "No label looks wrong.")
+    return 0
 
 
 @command("duplicates")

@@ -1,0 +1,56 @@
+"""Which labels are likely wrong: the project side of ``desktop.ml.label_issues``.
+
+Uses the pretrained features of the active model's backbone (from the cache training fills), so it takes
+seconds on a trained project; out-of-fold heads keep each photo's own label from vouching for itself.
+Imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from desktop.core.duplicates import backbone_features
+from desktop.core.models_registry import active_model
+from desktop.core.project import Project
+from desktop.core.training import gather_training_data
+from desktop.core.training_types import DEFAULT_BACKBONE
+from desktop.ml.features import ORIGINAL
+from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
+from desktop.ml.progress import CancelToken
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    image_id: int
+    path: Path
+    label: str  # given
+    suggested: str
+    score: float
+    probabilities: dict[str, float]
+
+
+def find_label_issues(project: Project, n: int | None = None, on_progress: Callable | None = None,
+                      cancel: CancelToken | None = None, folds: int = 5) -> list[LabelIssue]:
+    """Labelled photos whose label is most likely wrong, most suspicious first."""
+    data = gather_training_data(project)
+    model = active_model(project)
+    backbone = model.backbone if model is not None else DEFAULT_BACKBONE
+    items = data.items
+    feature_set = backbone_features(project, [i.path for i in items], [i.content_hash for i in items], backbone,
+                                    on_progress, cancel)
+    keep = np.flatnonzero(feature_set.ok)
+    features = feature_set.features[keep, ORIGINAL]
+    labels = np.array([items[i].label for i in keep])
+    probabilities = out_of_fold_probabilities(features, labels, len(data.class_names), k=folds, cancel=cancel)
+    issues = []
+    for suspect in rank_suspects(probabilities, labels)[:n]:
+        item = items[keep[suspect.index]]
+        issues.append(LabelIssue(item.key, Path(item.path), data.class_names[item.label],
+                                 data.class_names[suspect.suggested], round(suspect.score, 6),
+                                 {name: round(float(p), 6) for name, p in
+                                  zip(data.class_names, probabilities[suspect.index], strict=True)}))
+    return issues
