@@ -158,6 +158,30 @@ def main() -> int:
         assert versions, "no revision files"
         return {"head": head, "dir": str(Path(migrate.MIGRATIONS_DIR).relative_to(BUNDLE)), "revisions": len(versions)}
 
+    @check("model export: ONNX exporter and runtime")
+    def _onnx():
+        import contextlib
+        import io
+        import tempfile
+
+        import numpy as np
+        import onnxruntime
+        import torch
+
+        # A tiny network through the same exporter and runtime `pigeonhole export --what onnx` and
+        # `predict-file` use: catches modules PyInstaller missed (torch's exporter loads them by name).
+        model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Softmax(dim=1)).eval()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "tiny.onnx"
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates on stdout; ours is JSON
+                torch.onnx.export(model, (torch.zeros(1, 4),), str(path), input_names=["x"], output_names=["p"],
+                                  dynamo=True, external_data=False, verbose=False)
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            (probabilities,) = session.run(None, {"x": np.ones((1, 4), np.float32)})
+        expected = model(torch.ones(1, 4)).detach().numpy()
+        assert np.allclose(probabilities, expected, atol=1e-5), (probabilities, expected)
+        return {"onnxruntime": onnxruntime.__version__}
+
     @check("qt: svg icon, platform plug-ins")
     def _qt():
         from PySide6.QtCore import QLibraryInfo
