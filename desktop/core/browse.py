@@ -31,6 +31,9 @@ class ImageFilter:
     image_ids: tuple[int, ...] = ()  # with Show.IDS
     class_name: str | None = None  # with Show.PREDICTED
     least_confident_first: bool = False
+    # With Show.IDS: rows in the order of ``image_ids`` (e.g. most suspicious label first), and a review:
+    # a key moves on to the next row rather than to the next unlabelled photo.
+    review: bool = False
     title: str = ""  # what the view is called when it is not one of the sidebar's entries
 
 
@@ -102,7 +105,11 @@ def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:
     model = active_model(project)
     query = _query(image_filter, model.id if model else None, model.class_names if model else [])
     with project.sessions() as session:
-        return [ImageRow(*row) for row in session.execute(query)]
+        rows = [ImageRow(*row) for row in session.execute(query)]
+    if image_filter.review and image_filter.show == Show.IDS:
+        position = {image_id: index for index, image_id in enumerate(image_filter.image_ids)}
+        rows.sort(key=lambda row: position.get(row.id, len(position)))
+    return rows
 
 
 def count_images(project: Project) -> int:

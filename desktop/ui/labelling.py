@@ -102,11 +102,22 @@ class LabellingController(QObject):
     def advance(self, from_row: int) -> None:
         """Move to the next unlabelled photo, or simply the next one when all are labelled."""
         model = self.context.images
+        if model.image_filter.review:  # reviewing labels: every row in turn
+            if from_row + 1 >= model.rowCount():
+                self.message.emit("That was the last photo to review.")
+            self.select_row(min(from_row + 1, model.rowCount() - 1))
+            return
         target = model.next_unlabelled_row(from_row)
         if target is None:
             target = min(from_row + 1, model.rowCount() - 1)
             self.message.emit("Every photo here is labelled.")
         self.select_row(target)
+
+    def keep_and_next(self) -> None:
+        """Reviewing: the label is right as it is; go on."""
+        rows = self.selected_rows()
+        if rows:
+            self.advance(rows[-1])
 
     def select_row(self, row: int) -> None:
         index = self.context.images.index(row)

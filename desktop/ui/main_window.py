@@ -29,6 +29,7 @@ from desktop.ui.context import ProjectContext
 from desktop.ui.duplicates import DuplicatesController
 from desktop.ui.explain import ExplainController
 from desktop.ui.importing import ImportController, ImportProgressWidget
+from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
@@ -48,6 +49,7 @@ SHORTCUTS_HELP = """<table cellpadding=4>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>Undo / redo a label change</td></tr>
 <tr><td><b>Ctrl+O</b></td><td>Add a folder of photos (or drop folders on the window)</td></tr>
 <tr><td><b>Ctrl+K</b></td><td>Add a class</td></tr>
+<tr><td><b>K</b></td><td>Reviewing labels: keep this one and go to the next</td></tr>
 <tr><td><b>G</b></td><td>Show or hide where in the photo the model sees its class (heatmap)</td></tr>
 <tr><td><b>Ctrl+T</b></td><td>Train</td></tr>
 <tr><td><b>Ctrl+P</b></td><td>Predict every photo with the active model</td></tr>
@@ -90,6 +92,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.predict_progress)
         self.predicting = PredictController(self.context, self.predict_progress, self)
         self.duplicates = DuplicatesController(self.context, self)
+        self.label_review = LabelReviewController(self.context, self)
         self.sorting = SortController(self.context, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -140,6 +143,10 @@ class MainWindow(QMainWindow):
                         "Label the selected photos with what the model predicts")
         clear = action("Clear Label", self.labelling.clear_selection_labels)
         clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        review_labels = action("Review Likely Label Mistakes", lambda: self.label_review.find(), None,
+                               "Labelled photos whose label the data suggests is wrong, most suspicious first")
+        keep = action("Keep Label and Next", self.labelling.keep_and_next, "K",
+                      "Reviewing labels: this one is right, go on")
         find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
                                  "Photos that are (nearly) the same picture; warns when they straddle the split")
         explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "G",
@@ -159,7 +166,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
-        edit_menu.addActions([self.undo_action, self.redo_action, accept, clear])
+        edit_menu.addActions([self.undo_action, self.redo_action, accept, clear, keep])
         edit_menu.addAction("Select All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
@@ -168,6 +175,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.predict_action)
         model_menu.addAction(self.models_action)
         model_menu.addAction(explain)
+        model_menu.addAction(review_labels)
         model_menu.addAction(find_duplicates)
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
@@ -199,6 +207,7 @@ class MainWindow(QMainWindow):
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
         self.class_actions.filter_requested.connect(self._on_filter)
         self.duplicates.filter_requested.connect(self._on_filter)
+        self.label_review.filter_requested.connect(self._on_filter)
         self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
@@ -209,7 +218,7 @@ class MainWindow(QMainWindow):
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
-                       self.predicting, self.duplicates):
+                       self.predicting, self.duplicates, self.label_review):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
@@ -402,6 +411,7 @@ class MainWindow(QMainWindow):
         self.explain.shutdown()
         self.predicting.shutdown()
         self.duplicates.shutdown()
+        self.label_review.shutdown()
         self.sorting.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())

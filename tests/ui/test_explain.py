@@ -56,3 +56,36 @@ def test_find_near_duplicates_shows_them_in_the_grid(main_window, trained_projec
     assert images.wait_loaded()
     assert sorted(images.row_at(r).name for r in range(images.rowCount())) == ["copy.jpg", "discs_02.jpg"]
     assert images.image_filter.title.startswith("Near-duplicates: 1 groups")
+
+
+def test_review_doubtful_labels_in_order_with_keep_and_relabel(main_window, trained_project, qtbot):
+    from PySide6.QtCore import Qt
+    from sqlalchemy import select
+
+    from desktop.core.labels import set_label
+    from desktop.db.models import Image, ImageClass
+
+    # Two stripes photos labelled "checks" by mistake.
+    with trained_project.sessions() as session:
+        checks = session.scalar(select(ImageClass.id).where(ImageClass.name == "checks"))
+        wrong = list(session.scalars(select(Image.id).where(Image.rel_path.like("stripes/%")).limit(2)))
+    set_label(trained_project, wrong, checks)
+    assert main_window.open_project_at(trained_project.path)
+    with qtbot.waitSignal(main_window.label_review.found, timeout=60_000) as found:
+        main_window.label_review.find()
+    issues = found.args[0]
+    assert set(wrong) <= {issue.image_id for issue in issues[:3]}
+    images = main_window.context.images
+    assert images.wait_loaded()
+    assert [images.row_at(r).id for r in range(images.rowCount())] == [issue.image_id for issue in issues]
+    main_window.grid.setFocus()
+    main_window.grid.setCurrentIndex(images.index(0))
+    qtbot.keyClick(main_window.grid, Qt.Key.Key_K)  # keep: the label stays, on to the next
+    assert main_window.grid.currentIndex().row() == 1
+    stripes = next(c for c in main_window.context.classes.classes if c.name == "stripes")
+    second = images.row_at(1).id
+    qtbot.keyClick(main_window.grid, stripes.shortcut)  # relabel and move on
+    assert main_window.grid.currentIndex().row() == min(2, images.rowCount() - 1)
+    from desktop.core.labels import labels_of
+
+    assert labels_of(trained_project, [second])[second] == stripes.id
