@@ -1,8 +1,8 @@
 """Finding likely label mistakes (confident learning, Northcutt et al. 2021), on frozen backbone features.
 
 1. Out-of-fold probabilities: the photos are split into k stratified folds; for each fold a linear head is
-   trained on the others (standardised features, full-batch AdamW, class-balanced loss) and predicts it, so
-   no photo is judged by a model that saw its label.
+   trained on the others, exactly as frozen-mode training trains it (``trainer.fit_linear_head``), and predicts
+   it, so no photo is judged by a model that saw its label.
 2. Per-class thresholds t_j: the mean out-of-fold probability of class j over the photos labelled j (how sure
    the model typically is about that class).
 3. A photo labelled i is a suspect when p_i < t_i and some other class k has p_k >= t_k; it is ranked by how
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from desktop.ml.progress import CancelToken, check_cancel
-
-HEAD_STEPS = 150
+from desktop.ml.trainer import TrainConfig, fit_linear_head
 
 
 @dataclass(frozen=True)
@@ -40,37 +38,6 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return folds
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0,
-             weight_decay: float = 1e-3, label_smoothing: float = 0.1) -> nn.Module:
-    """A linear classifier on standardised features; returns a module taking raw features."""
-    torch.manual_seed(seed)
-    x = torch.from_numpy(np.asarray(features, dtype=np.float32))
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    mean, std = x.mean(0), x.std(0, unbiased=False)
-    std = std.clamp_min(float(std.mean()) + 1e-6)  # as the trainer does: no feature may dominate
-    counts = torch.bincount(y, minlength=num_classes).clamp_min(1).float()
-    weight = counts.sum() / (num_classes * counts)
-    head = nn.Linear(x.shape[1], num_classes)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=0.01, weight_decay=weight_decay)
-    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
-    standard = (x - mean) / std
-    for _ in range(HEAD_STEPS):
-        optimizer.zero_grad(set_to_none=True)
-        criterion(head(standard), y).backward()
-        optimizer.step()
-    return nn.Sequential(_Standardize(mean, std), head).eval()
-
-
-class _Standardize(nn.Module):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) / self.std
-
-
 def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, num_classes: int, k: int = 5,
                               seed: int = 0, cancel: CancelToken | None = None) -> np.ndarray:
     """(N, C) probabilities, each row from a head that did not see that row."""
@@ -82,7 +49,8 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, num_clas
     for fold in range(k):
         check_cancel(cancel)
         held_out = folds == fold
-        head = fit_head(features[~held_out], labels[~held_out], num_classes, seed + fold)
+        head = fit_linear_head(features[~held_out], labels[~held_out], num_classes,
+                               TrainConfig(seed=seed + fold, device="cpu"), cancel)
         with torch.no_grad():
             probabilities[held_out] = head(torch.from_numpy(features[held_out].astype(np.float32))).softmax(1).numpy()
     return probabilities

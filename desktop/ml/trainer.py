@@ -266,6 +266,29 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
                        val_items, val_predicted)
 
 
+def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
+                    config: TrainConfig = TrainConfig(), cancel: CancelToken | None = None) -> LinearHead:
+    """Frozen mode's linear head on precomputed features, trained by the same code as in ``train`` (standardized
+    features, class-balanced loss with label smoothing, AdamW, warm-up + cosine, ``config``'s epochs) on every row
+    given: there is no validation split, so no early stopping and the last epoch is kept.
+
+    ``features``: raw backbone features, (N, D) or (N, V, D) with views; ``labels``: class indices. Returns the
+    head in eval mode on the CPU, taking raw features (the standardization is folded in). For tools training many
+    small heads on cached features: out-of-fold label checks, active-learning benchmarks.
+    """
+    features = np.asarray(features, dtype=np.float32)
+    features = features[:, None] if features.ndim == 2 else features
+    device = resolve_device(config.device)
+    generator = seed_everything(config.seed)
+    holder = nn.Module()
+    holder.head = LinearHead(features.shape[-1], class_count, dropout=config.dropout)
+    items = [TrainItem("", "", int(label), TRAIN) for label in labels]
+    job = _Job(config, _resolve_settings(config, "frozen", device), get_backbone(config.backbone), holder, device,
+               generator, [str(c) for c in range(class_count)], None, cancel, lambda _message: None)
+    job.train_head(features, items, [])
+    return holder.head.cpu().eval()
+
+
 def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
                 identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict) -> dict[str, Any]:
     return new_checkpoint(
@@ -398,6 +421,17 @@ class _Job:
     # --- stage 1: the linear head on cached features ------------------------------------------------------
 
     def train_head(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Best:
+        if self.device.type != "cpu":
+            return self._train_head(features, items, history)
+        threads = torch.get_num_threads()
+        # Small matrices: one thread is as fast, and two are ~15x slower while another process keeps a core busy.
+        torch.set_num_threads(1)
+        try:
+            return self._train_head(features, items, history)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train_head(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Best:
         is_train = np.array([item.split == TRAIN for item in items])
         labels = torch.tensor([item.label for item in items], dtype=torch.long)
         all_features = torch.from_numpy(features)
@@ -426,7 +460,8 @@ class _Job:
                 probe, criterion, optimizer, batches, self.device, cancel=self.cancel,
                 before_step=lambda step, e=epoch: schedule.set_progress((e - 1 + step / len(batches)) / epochs))
             evaluation = evaluate(probe, criterion, val_batches, self.device, cancel=self.cancel)
-            improved = best is None or evaluation.loss < best.val_loss
+            # Without validation rows (fit_linear_head) every epoch counts as better: the last one is kept.
+            improved = best is None or not len(val_y) or evaluation.loss < best.val_loss
             if improved:
                 best = _Best("head", epoch, evaluation.loss, _copy_state(probe[1]), evaluation)
             epoch_times.append(stats.seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,9 +17,12 @@ from desktop.core.labels import set_label
 from desktop.db.models import ImageClass, Label
 from desktop.ml.label_issues import rank_suspects, stratified_folds
 
-# Measured on 4 seeds (5 Fashion-MNIST classes × 30, 15 labels flipped): precision at 15 was 0.53, 0.67,
-# 0.67 and 0.60 (chance: 0.10). The floor leaves room for numeric noise, not for a broken method.
-PRECISION_FLOOR = 0.45
+# Measured with the app's head training (trainer.fit_linear_head) on flip seeds 0-5 (5 Fashion-MNIST classes × 30,
+# 15 labels flipped): precision at 15 was 0.53, 0.53, 0.67, 0.73, 0.80, 0.67 (mean 0.66; chance: 0.10). The
+# floors leave room for numeric noise, not for a broken method.
+FLIP_SEEDS = (0, 1, 2)
+PRECISION_FLOOR = 0.45  # every seed
+MEAN_PRECISION_FLOOR = 0.5  # measured 0.58 over FLIP_SEEDS
 
 
 @pytest.mark.skipif(not fashion_mnist.available(), reason="needs Debian's dataset-fashion-mnist")
@@ -28,16 +32,22 @@ def test_flipped_labels_fill_the_top_of_the_ranking(project, tmp_path, capsys):
     with project.sessions() as session:
         rows = session.execute(select(Label.image_id, Label.class_id).order_by(Label.image_id)).all()
         classes = list(session.scalars(select(ImageClass.id)))
-    rng = np.random.default_rng(0)
-    flipped = set()
-    for index in rng.choice(len(rows), size=len(rows) // 10, replace=False):
-        image_id, class_id = rows[index]
-        set_label(project, [image_id], int(rng.choice([c for c in classes if c != class_id])))
-        flipped.add(image_id)
-    issues = find_label_issues(project)
-    top = [issue.image_id for issue in issues[:len(flipped)]]
-    precision = sum(image_id in flipped for image_id in top) / len(flipped)
-    assert precision >= PRECISION_FLOOR, precision
+    flipped: set[int] = set()
+    precisions = []
+    for seed in FLIP_SEEDS:  # the features are computed once; each further seed costs a few seconds
+        for image_id in flipped:
+            set_label(project, [image_id], dict(rows)[image_id])
+        rng = np.random.default_rng(seed)
+        flipped = set()
+        for index in rng.choice(len(rows), size=len(rows) // 10, replace=False):
+            image_id, class_id = rows[index]
+            set_label(project, [image_id], int(rng.choice([c for c in classes if c != class_id])))
+            flipped.add(image_id)
+        issues = find_label_issues(project)
+        top = [issue.image_id for issue in issues[:len(flipped)]]
+        precisions.append(sum(image_id in flipped for image_id in top) / len(flipped))
+    assert min(precisions) >= PRECISION_FLOOR, precisions
+    assert np.mean(precisions) >= MEAN_PRECISION_FLOOR, precisions
     scores = [issue.score for issue in issues]
     assert scores == sorted(scores, reverse=True)
     assert all(issue.suggested != issue.label for issue in issues)
@@ -46,6 +56,7 @@ def test_flipped_labels_fill_the_top_of_the_ranking(project, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert len(result["images"]) == 5
     assert all(set(image) == {"path", "label", "suggested", "score"} for image in result["images"])
+    assert all(os.path.isabs(image["path"]) and os.path.isfile(image["path"]) for image in result["images"])
     assert [image["score"] for image in result["images"]] == scores[:5]
 
 
