@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
@@ -26,6 +27,10 @@ class PredictController(QObject):
         self.context = context
         self.widget = widget
         self.widget.cancel_button.clicked.connect(self.cancel)
+        self.widget.cancel_button.setToolTip("Stop predicting (Esc); photos done so far keep their predictions")
+        # Esc stops a running prediction; enabled only meanwhile, so Esc is free for everything else.
+        self.cancel_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), widget.window(), self.cancel)
+        self.cancel_shortcut.setEnabled(False)
         self.worker: Worker | None = None
         self._again = False
 
@@ -65,6 +70,7 @@ class PredictController(QObject):
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
         self.widget.show_step("Predicting…", 0, 0)
+        self.cancel_shortcut.setEnabled(True)
         self.worker.start()
 
     def _show_progress(self, progress) -> None:
@@ -75,6 +81,7 @@ class PredictController(QObject):
 
     def cancel(self) -> None:
         if self.worker is not None:
+            self._again = False
             self.widget.text.setText("Stopping…")
             self.worker.cancel()
 
@@ -88,6 +95,7 @@ class PredictController(QObject):
 
     def _on_thread_finished(self) -> None:
         self.worker = None
+        self.cancel_shortcut.setEnabled(False)
         self.widget.hide()
         self.context.models_changed()  # re-read predictions: grid pills, preview bars, counts
         if self._again:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import imagemakers
 import pytest
 from PySide6.QtCore import Qt
+from sqlalchemy import func, select
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.importer import import_folder
 from desktop.core.predictions import prediction_for
 from desktop.core.training_types import TrainingOptions
+from desktop.db.models import Prediction
 from desktop.ui.models.images import Role
 
 pytestmark = pytest.mark.gui
@@ -103,3 +105,18 @@ def test_auto_retrain_after_n_labels_keeps_the_user_where_they_are(main_window, 
     # The queue was rebuilt for the new model, and the user is still on the photo they were looking at.
     assert images.row_at(main_window.grid.currentIndex().row()).id == where
     assert main_window.training.new_labels == 0
+
+
+def test_escape_cancels_and_keeps_the_project_consistent(main_window, trained_project, qtbot):
+    assert main_window.open_project_at(trained_project.path)
+    controller = main_window.predicting
+    assert not controller.cancel_shortcut.isEnabled()  # Esc is free while nothing runs
+    main_window.predict_action.trigger()
+    assert controller.busy and controller.cancel_shortcut.isEnabled()
+    qtbot.keyClick(main_window, Qt.Key.Key_Escape)
+    assert controller.worker.cancel_requested
+    qtbot.waitUntil(lambda: not controller.busy, timeout=60_000)
+    assert not controller.cancel_shortcut.isEnabled() and not main_window.predict_progress.isVisible()
+    with trained_project.sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Prediction))
+    assert stored in (0, 24)  # one chunk: all of it or none of it
