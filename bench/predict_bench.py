@@ -8,11 +8,12 @@ frozen mode on a few pictures the app draws itself (what the head learned does n
 
   (a) naive       Pillow open + convert, torchvision Resize/CenterCrop/ToTensor/Normalize, the model on one
                   image at a time (what a first script does)
-  (b) pigeonhole  Predictor.predict_paths: reduced-size JPEG decoding in DataLoader workers, overlapped with
-                  the batched forward pass; no feature cache (every photo goes through the network)
+  (b) pigeonhole  Predictor.predict_paths: reduced-size JPEG decoding and the eval transform, each batch on a
+                  thread pool over all cores, then the batched forward pass on all cores (on a GPU, DataLoader
+                  workers overlap the two instead); no feature cache (every photo goes through the network)
   (c) floor       reduced-size decoding of the same files on all cores (threads; OpenCV releases the GIL),
-                  plus the batched forward pass on tensors already in memory: the two costs nobody can skip,
-                  added up as if nothing overlapped
+                  plus the batched forward pass (in the app's layout) on tensors already in memory: the two
+                  costs nobody can skip, added up as if nothing overlapped
 
 Prints photos/s for each, (b)/(a) (aim >= 2.5) and (c)'s rate over (b)'s (aim <= 1.25).
 """
@@ -91,6 +92,7 @@ def time_floor(model_file: Path, paths: list[Path], batch: int) -> tuple[float, 
     import torch
 
     import desktop.io.images  # noqa: F401  (one OpenCV thread per decode, as the app sets it)
+    from desktop.ml.device import use_channels_last_for_inference
     from desktop.ml.predict import Predictor
     from desktop.ml.transforms import eval_transform
 
@@ -110,11 +112,12 @@ def time_floor(model_file: Path, paths: list[Path], batch: int) -> tuple[float, 
 
     transform = eval_transform(spec)
     tensors = torch.stack([transform(np.ascontiguousarray(image[..., ::-1])) for image in decoded])
-    model = predictor.model.eval()
+    model = predictor.model.eval()  # in the layout the app computes in (channels-last on a CPU)
+    layout = torch.channels_last if use_channels_last_for_inference(predictor.device) else torch.contiguous_format
     started = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(tensors), batch):
-            model(tensors[start:start + batch]).softmax(1)
+            model(tensors[start:start + batch].contiguous(memory_format=layout)).softmax(1)
     return decode_seconds, time.perf_counter() - started
 
 

@@ -28,8 +28,14 @@ from torch import nn
 
 from desktop.ml.atomic import TEMP_PREFIX, atomic_write
 from desktop.ml.backbones import BackboneSpec, backbone_units
-from desktop.ml.data import ImageDataset, make_loader, valid_batches
-from desktop.ml.device import autocast_for, empty_cache, is_out_of_memory, use_channels_last
+from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
+from desktop.ml.device import (
+    autocast_for,
+    empty_cache,
+    is_out_of_memory,
+    use_channels_last,
+    use_channels_last_for_inference,
+)
 from desktop.ml.model import cancel_between_blocks
 from desktop.ml.progress import (
     PHASE_FEATURES,
@@ -258,47 +264,55 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
     """(V, D) features or an error message for each path, in order; new features go to ``cache``."""
     outcomes: list[np.ndarray | str | None] = [None] * len(paths)
     autocast, _ = autocast_for(device)
-    channels_last = use_channels_last(device)
+    channels_last = use_channels_last_for_inference(device)
+    restore_layout = channels_last and not use_channels_last(device)  # training on this device wants NCHW back
     extractor.eval().to(device)
     if channels_last:
         extractor.to(memory_format=torch.channels_last)
     transform = _Views(spec, views)
     timer = RateTimer(len(paths))
-    while any(outcome is None for outcome in outcomes):
-        remaining = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        dataset = ImageDataset([paths[i] for i in remaining], None, transform, decode_size=decode_size(spec),
-                               sample_shape=(len(views), 3, spec.input_size, spec.input_size), indices=remaining)
-        loader = make_loader(dataset, batch_size, num_workers=num_workers, device=device)
-        skipped: dict[int, str] = {}
-        done = len(paths) - len(remaining)
-        try:
-            with torch.inference_mode(), cancel_between_blocks(backbone_units(spec, extractor), cancel):
-                for images, _labels, indices in valid_batches(loader, skipped, cancel):
-                    batch, n_views = images.shape[0], images.shape[1]
-                    images = images.flatten(0, 1).to(device, non_blocking=True)  # views ride in the batch
-                    if channels_last:
-                        images = images.contiguous(memory_format=torch.channels_last)
-                    with autocast():
-                        vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
-                    for index, image_vectors in zip(indices.tolist(), vectors, strict=True):
-                        outcomes[index] = image_vectors
-                        if cache is not None and hashes[index] is not None:
-                            for view, vector in zip(views, image_vectors, strict=True):
-                                cache.add(hashes[index], view, vector)
-                    done = sum(outcome is not None for outcome in outcomes) + len(skipped)
-                    emit(on_progress, Progress(phase, done, len(paths), timer.eta(done)))
-                    check_cancel(cancel)
-            if done < len(paths):  # the last batches held only unreadable images
-                emit(on_progress, Progress(phase, len(paths), len(paths), 0.0))
-        except Exception as exc:
-            if device.type == "cpu" or not is_out_of_memory(exc) or batch_size == 1:
-                raise
-            batch_size = max(1, batch_size // 2)
-            empty_cache(device)
-            emit(on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {batch_size} images."))
-        finally:
-            for index, error in skipped.items():
-                outcomes[index] = error
+    # A cancel is checked before every block and every layer inside one: a big block of a big batch takes
+    # half a second on two idle cores, more on a busy laptop.
+    check_points = [module for unit in backbone_units(spec, extractor) for module in (unit, *unit.children())]
+    try:
+        while any(outcome is None for outcome in outcomes):
+            remaining = [i for i, outcome in enumerate(outcomes) if outcome is None]
+            dataset = ImageDataset([paths[i] for i in remaining], None, transform, decode_size=decode_size(spec),
+                                   sample_shape=(len(views), 3, spec.input_size, spec.input_size), indices=remaining)
+            loader = make_inference_batches(dataset, batch_size, device=device, num_workers=num_workers)
+            skipped: dict[int, str] = {}
+            done = len(paths) - len(remaining)
+            try:
+                with torch.inference_mode(), cancel_between_blocks(check_points, cancel):
+                    for images, _labels, indices in valid_batches(loader, skipped, cancel):
+                        batch, n_views = images.shape[0], images.shape[1]
+                        images = images.flatten(0, 1).to(device, non_blocking=True)  # views ride in the batch
+                        if channels_last:
+                            images = images.contiguous(memory_format=torch.channels_last)
+                        with autocast():
+                            vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
+                        for index, image_vectors in zip(indices.tolist(), vectors, strict=True):
+                            outcomes[index] = image_vectors
+                            if cache is not None and hashes[index] is not None:
+                                for view, vector in zip(views, image_vectors, strict=True):
+                                    cache.add(hashes[index], view, vector)
+                        done = sum(outcome is not None for outcome in outcomes) + len(skipped)
+                        emit(on_progress, Progress(phase, done, len(paths), timer.eta(done)))
+                        check_cancel(cancel)
+                if done < len(paths):  # the last batches held only unreadable images
+                    emit(on_progress, Progress(phase, len(paths), len(paths), 0.0))
+            except Exception as exc:
+                if device.type == "cpu" or not is_out_of_memory(exc) or batch_size == 1:
+                    raise
+                batch_size = max(1, batch_size // 2)
+                empty_cache(device)
+                emit(on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {batch_size} images."))
+            finally:
+                for index, error in skipped.items():
+                    outcomes[index] = error
+    finally:
+        if restore_layout:
+            extractor.to(memory_format=torch.contiguous_format)
     return [outcome if outcome is not None else "not processed" for outcome in outcomes]
 
 

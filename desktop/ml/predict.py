@@ -1,7 +1,8 @@
 """Class probabilities for images, from a saved model.
 
 Prediction runs the backbone and then the head, through the same batched feature extraction as training
-(decoding in DataLoader workers overlaps the forward pass). A model trained in frozen mode has the
+(on a GPU, decoding in DataLoader workers overlaps the forward pass; on a CPU, each batch is decoded on every
+core, then computed on every core: see ``data.make_inference_batches``). A model trained in frozen mode has the
 pretrained backbone, so its features can come from, and go to, the training feature cache.
 """
 
@@ -17,7 +18,7 @@ import torch
 
 from desktop.ml.backbones import BackboneSpec, WeightsError, build_feature_extractor, get_backbone
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, validate_checkpoint
-from desktop.ml.device import autocast_for, resolve_device, use_channels_last
+from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
 from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
 from desktop.ml.model import Classifier, LinearHead
 from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
@@ -33,7 +34,7 @@ class Predictor:
         self.class_names: list[str] = list(checkpoint["class_names"])
         self._transform = eval_transform(self.spec)
         self._autocast, _ = autocast_for(device)
-        if use_channels_last(device):
+        if use_channels_last_for_inference(device):
             self.model.to(memory_format=torch.channels_last)
 
     @classmethod
@@ -96,7 +97,7 @@ class Predictor:
     def predict_array(self, rgb: np.ndarray) -> np.ndarray:
         """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""
         image = self._transform(rgb).unsqueeze(0).to(self.device)
-        if use_channels_last(self.device):
+        if use_channels_last_for_inference(self.device):
             image = image.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
             logits = self.model(image)

@@ -106,3 +106,26 @@ def test_datasets_can_cross_a_process_boundary(image_set: ImageSet) -> None:
         expected = dataset[1][0]
         torch.manual_seed(0)
         assert torch.equal(copy[1][0], expected)
+
+
+def test_cpu_inference_batches_match_the_dataloader(image_set: ImageSet, tmp_path: Path) -> None:
+    """On a CPU, batches are decoded on a thread pool in this process: same order, values and skipped files."""
+    import torch
+
+    from desktop.ml.data import ImageDataset, ThreadedBatches, make_inference_batches, make_loader, valid_batches
+    from desktop.ml.features import _Views
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(image_set.paths[0].read_bytes()[:200])
+    paths = [*image_set.paths[:5], broken, *image_set.paths[5:9]]
+    spec = get_backbone("efficientnet_lite0")
+    dataset = ImageDataset(paths, None, _Views(spec, (ORIGINAL,)), decode_size=256, sample_shape=(1, 3, 224, 224),
+                           indices=range(100, 110))
+    assert isinstance(make_inference_batches(dataset, 4, device=torch.device("cpu")), ThreadedBatches)
+    got: dict[int, str] = {}
+    expected: dict[int, str] = {}
+    threaded = list(valid_batches(ThreadedBatches(dataset, 4, threads=3), got))
+    reference = list(valid_batches(make_loader(dataset, 4, num_workers=0), expected))
+    assert len(threaded) == len(reference) == 3 and got.keys() == expected.keys() == {105}
+    for (images, _, indices), (ref_images, _, ref_indices) in zip(threaded, reference, strict=True):
+        assert indices.tolist() == ref_indices.tolist() and torch.equal(images, ref_images)
