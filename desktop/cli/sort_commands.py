@@ -56,6 +56,19 @@ def _progress_printer(args: argparse.Namespace):
     return show, finish
 
 
+def _until_interrupted(run, finish, advice: str):
+    """``run()``'s result; on Ctrl+C None, after saying how to go on (the journal keeps every step, so nothing
+    is lost)."""
+    try:
+        result = run()
+    except KeyboardInterrupt:
+        finish()
+        print(f"pigeonhole: interrupted; nothing was lost: {advice}.", file=sys.stderr)
+        return None
+    finish()
+    return result
+
+
 def _how_to_continue(project: Path, sort_id: int) -> str:
     return (f"resume it with `pigeonhole resume-sort {project} --sort-id {sort_id}` "
             f"or undo it with `pigeonhole undo-sort {project} --sort-id {sort_id}`")
@@ -134,15 +147,10 @@ def _sort(args: argparse.Namespace) -> int:
             result = plan.as_result()
         else:
             sort_id = start_sort(project, plan)
-            cancel = threading.Event()
-            try:
-                result = run_sort(project, sort_id, show, cancel)
-            except KeyboardInterrupt:
-                finish()
-                print(f"pigeonhole: interrupted; nothing was lost: {_how_to_continue(args.project, sort_id)}.",
-                      file=sys.stderr)
+            result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
+                                        _how_to_continue(args.project, sort_id))
+            if result is None:
                 return 130
-            finish()
     emit_result(args, result.as_json(), _sort_text(result, args.project))
     return _exit_code(result)
 
@@ -160,14 +168,10 @@ def _resume_sort(args: argparse.Namespace) -> int:
             if not unfinished:
                 raise UserError("There is no interrupted sort to resume.")
             sort_id = unfinished[0].id
-        try:
-            result = resume_sort(project, sort_id, show, threading.Event())
-        except KeyboardInterrupt:
-            finish()
-            print(f"pigeonhole: interrupted; nothing was lost: {_how_to_continue(args.project, sort_id)}.",
-                  file=sys.stderr)
+        result = _until_interrupted(lambda: resume_sort(project, sort_id, show, threading.Event()), finish,
+                                    _how_to_continue(args.project, sort_id))
+        if result is None:
             return 130
-        finish()
     emit_result(args, result.as_json(), _sort_text(result, args.project))
     return _exit_code(result)
 
@@ -179,14 +183,10 @@ def _undo_sort(args: argparse.Namespace) -> int:
 
     show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
-        try:
-            result = undo_sort(project, args.sort_id, show, threading.Event())
-        except KeyboardInterrupt:
-            finish()
-            print("pigeonhole: interrupted; nothing was lost: run `pigeonhole undo-sort` again to finish.",
-                  file=sys.stderr)
+        result = _until_interrupted(lambda: undo_sort(project, args.sort_id, show, threading.Event()), finish,
+                                    "run `pigeonhole undo-sort` again to finish")
+        if result is None:
             return 130
-        finish()
     lines = [f"Sort #{result.sort_id}: {result.message}"]
     lines += [f"  kept: {path}: {reason}" for path, reason in result.kept[:20]]
     lines += [f"  put back as {taken} (a file now has the name {wanted})" for wanted, taken in result.renamed[:20]]

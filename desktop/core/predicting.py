@@ -21,7 +21,7 @@ from desktop.core.project import Project
 from desktop.db.models import Folder, Image, Label, Prediction
 from desktop.errors import PigeonholeError
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import CancelToken, Notice, Progress, check_cancel
+from desktop.ml.progress import CancelToken, Notice, Progress, RateTimer, check_cancel
 
 # Big enough that starting the decoding workers is noise, small enough that a cancel loses little.
 CHUNK = 1024
@@ -64,6 +64,7 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
         return summary
     _report(on_progress, PredictProgress(0, len(todo), None, "Loading the model"))
     predictor = Predictor.from_checkpoint(model.file)
+    timer = RateTimer(len(todo))  # from here: loading the model is not part of the rate
     cache_dir = project.cache_dir / "features"
     for start in range(0, len(todo), CHUNK):
         check_cancel(cancel)
@@ -72,13 +73,8 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
 
         def relay(event, offset=start) -> None:
             if isinstance(event, Progress) and event.total:
-                remaining = len(todo) - offset - event.done
-                eta = None
-                if event.eta_seconds is not None and event.done:
-                    per_photo = event.eta_seconds / max(1, event.total - event.done) if event.total > event.done \
-                        else 0.0
-                    eta = per_photo * remaining
-                _report(on_progress, PredictProgress(offset + event.done, len(todo), eta, "Predicting"))
+                done = offset + event.done
+                _report(on_progress, PredictProgress(done, len(todo), timer.eta(done), "Predicting"))
             elif isinstance(event, Notice):
                 _report(on_progress, PredictProgress(offset, len(todo), None, event.message))
 
@@ -90,8 +86,7 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
         summary.predicted += store_predictions(project, model.id, rows)
         summary.unreadable.extend((str(chunk[i][1]), reason) for i, reason in sorted(unreadable.items()))
         done = start + len(chunk)
-        elapsed = time.perf_counter() - started
-        _report(on_progress, PredictProgress(done, len(todo), elapsed / done * (len(todo) - done), "Predicting"))
+        _report(on_progress, PredictProgress(done, len(todo), timer.eta(done), "Predicting"))
     summary.seconds = time.perf_counter() - started
     _report(on_progress, PredictProgress(len(todo), len(todo), 0.0, "Done"))
     return summary
