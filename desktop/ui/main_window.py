@@ -8,13 +8,17 @@ from PySide6.QtCore import QItemSelection, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QPushButton,
     QSplitter,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from desktop import APP_NAME
@@ -98,7 +102,7 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.sidebar)
-        splitter.addWidget(self.grid)
+        splitter.addWidget(self._grid_with_view_title())
         splitter.addWidget(self.side_tabs)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([230, 700, 470])
@@ -201,7 +205,7 @@ class MainWindow(QMainWindow):
         self.context.images.modelReset.connect(self._on_images_reset)
         self.context.status_changed.connect(self._show_counts)
         self.context.folders_changed.connect(self.sidebar.folders.set_folders)
-        self.sidebar.filter_selected.connect(self._on_filter)
+        self.sidebar.filter_selected.connect(self._on_sidebar_filter)
         self.sidebar.add_class_requested.connect(lambda: self.class_actions.add())
         self.sidebar.add_folder_requested.connect(self.choose_folders)
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
@@ -232,6 +236,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, APP_NAME, str(exc))
             return False
         self.context.set_project(project)
+        self.view_bar.hide()
         self.setWindowTitle(f"{project.name} — {APP_NAME}")
         self.settings.setValue("last_project", str(project.path))
         self.sidebar.select_all_photos()
@@ -288,7 +293,8 @@ class MainWindow(QMainWindow):
         if self.context.project is None:
             return
         dialog = ModelsDialog(self.context, self)
-        dialog.models_changed.connect(self.context.models_changed)
+        # Another model may now be active: its predictions fill in (photos it already predicted are skipped).
+        dialog.models_changed.connect(lambda: (self.context.models_changed(), self.predicting.predict()))
         dialog.exec()
 
     def show_training(self) -> None:
@@ -300,7 +306,40 @@ class MainWindow(QMainWindow):
             self.training.load_backbones()
 
     # -- reacting to the models ------------------------------------------------------------------------
+    def _grid_with_view_title(self) -> QWidget:
+        """The grid under a one-line bar naming views that are not a sidebar entry (a confusion-matrix cell,
+        doubtful labels, near-duplicates), with a way back to every photo."""
+        self.view_title = QLabel()
+        self.view_title.setObjectName("hint")
+        back = QPushButton("Show all photos")
+        back.clicked.connect(self._show_all_photos)
+        self.view_bar = QWidget()
+        bar = QHBoxLayout(self.view_bar)
+        bar.setContentsMargins(8, 4, 8, 4)
+        bar.addWidget(self.view_title, 1)
+        bar.addWidget(back)
+        self.view_bar.hide()
+        container = QWidget()
+        layout = QVBoxLayout(container)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.view_bar)
+        layout.addWidget(self.grid, 1)
+        return container
+
+    def _show_all_photos(self) -> None:
+        self.sidebar.select_all_photos()
+        self._on_sidebar_filter(ImageFilter())
+
+    def _on_sidebar_filter(self, image_filter: ImageFilter) -> None:
+        self.view_bar.hide()
+        self.context.images.set_filter(image_filter)
+
     def _on_filter(self, image_filter: ImageFilter) -> None:
+        """A view from elsewhere than the sidebar: the sidebar no longer describes it, the bar does."""
+        self.sidebar.clear_selection()
+        self.view_title.setText(f"<b>{image_filter.title}</b>" if image_filter.title else "Filtered view")
+        self.view_bar.show()
         self.context.images.set_filter(image_filter)
 
     def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:

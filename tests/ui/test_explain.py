@@ -90,3 +90,23 @@ def test_review_doubtful_labels_in_order_with_keep_and_relabel(main_window, trai
     from desktop.core.labels import labels_of
 
     assert labels_of(trained_project, [second])[second] == stripes.id
+
+
+def test_a_view_from_outside_the_sidebar_is_named_and_left_with_one_click(main_window, trained_project, qtbot):
+    from PySide6.QtCore import Qt
+
+    from desktop.core.browse import ImageFilter, Show
+
+    assert main_window.open_project_at(trained_project.path)
+    images = main_window.context.images
+    assert images.wait_loaded()
+    everything = images.rowCount()
+    main_window._on_filter(ImageFilter(Show.IDS, image_ids=(images.row_at(0).id,), title="One photo"))
+    assert images.wait_loaded() and images.rowCount() == 1
+    assert main_window.view_bar.isVisible() and "One photo" in main_window.view_title.text()
+    assert not main_window.sidebar.filter_view.selectionModel().hasSelection()
+    back = next(b for b in main_window.view_bar.findChildren(type(main_window.predict_progress.cancel_button))
+                if b.text() == "Show all photos")
+    qtbot.mouseClick(back, Qt.MouseButton.LeftButton)
+    assert images.wait_loaded() and images.rowCount() == everything
+    assert not main_window.view_bar.isVisible()

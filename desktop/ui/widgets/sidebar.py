@@ -264,3 +264,8 @@ class Sidebar(QWidget):
         self.class_view.clearSelection()
         self.folder_view.clearSelection()
         self.filter_view.setCurrentIndex(self.filters.index(0))
+
+    def clear_selection(self) -> None:
+        """The grid shows a view none of the entries describes."""
+        for view in (self.filter_view, self.class_view, self.folder_view):
+            view.clearSelection()
