@@ -23,7 +23,7 @@ def test_second_holder_in_the_same_process_is_refused(tmp_path):
     lock = tmp_path / "x.lock"
     with exclusive_lock(lock, "The project is busy."):
         assert is_locked(lock)
-        with pytest.raises(Busy, match="The project is busy."), exclusive_lock(lock, "The project is busy."):
+        with pytest.raises(Busy, match=r"The project is busy\."), exclusive_lock(lock, "The project is busy."):
             pass
     assert not is_locked(lock)
     with exclusive_lock(lock, "again"):
