@@ -118,7 +118,8 @@ def train_project(project: Project, options: TrainingOptions,
     if data.left_out:
         notes.append(f"Left out (fewer than {MIN_IMAGES_PER_CLASS} labelled photos): {', '.join(data.left_out)}.")
     config = TrainConfig(backbone=options.backbone, mode=options.mode, epochs=options.epochs,
-                         lr=options.learning_rate, seed=options.seed, device=options.device)
+                         lr=options.learning_rate, seed=options.seed, device=options.device,
+                         batch_size=options.batch_size or TrainConfig.batch_size)
     warm_start = _warm_start(project, options, data, notes) if options.warm_start else None
     result = train(config, data.items, data.class_names, project.cache_dir / "features",
                    on_progress=reporter, cancel=cancel, warm_start=warm_start)

@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from desktop.errors import PigeonholeError
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 MODES = ("auto", "frozen", "finetune")
+# desktop.ml.device.DEVICE_CHOICES (kept equal by a test): that module imports torch, this one must not.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_SEED = 2**32 - 1  # a range every generator takes (numpy: 32-bit; a 23-digit seed overflows even torch)
+
+
+class InvalidTrainingOptions(PigeonholeError, ValueError):
+    pass
 
 
 @dataclass(frozen=True)
 class TrainingOptions:
+    """What to train; an impossible value raises InvalidTrainingOptions here, before any work starts."""
+
     backbone: str = DEFAULT_BACKBONE
     mode: str = "auto"  # auto picks frozen features for few images per class, fine-tuning for many
     epochs: int | None = None  # None: the mode's default
     learning_rate: float | None = None
     seed: int = 0
     device: str = "auto"
+    batch_size: int | None = None  # None: the trainer's default
     # Start the classifier head from the active model's (same backbone), class by class: a retrain then
     # continues where the last model stopped; added classes start fresh, deleted ones are dropped.
     warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise InvalidTrainingOptions("Choose a backbone by name.")
+        if self.mode not in MODES:
+            raise InvalidTrainingOptions(f"The training mode must be one of {', '.join(MODES)}, not {self.mode!r}.")
+        if self.device not in DEVICES:
+            raise InvalidTrainingOptions(f"The device must be one of {', '.join(DEVICES)}, not {self.device!r}.")
+        for name, value in (("number of epochs", self.epochs), ("batch size", self.batch_size)):
+            if value is not None and (not _is_int(value) or value < 1):
+                raise InvalidTrainingOptions(f"The {name} must be a whole number of at least 1, not {value!r}.")
+        if self.learning_rate is not None and (
+                isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, int | float)
+                or not math.isfinite(self.learning_rate) or self.learning_rate <= 0):
+            raise InvalidTrainingOptions(
+                f"The learning rate must be a number greater than 0, not {self.learning_rate!r}.")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise InvalidTrainingOptions(f"The seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}.")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
