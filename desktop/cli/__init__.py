@@ -81,6 +81,13 @@ def _is_user_error(exc: Exception) -> bool:
 
 
 def gui_main(argv: Sequence[str] | None = None) -> int:
+    from desktop.platform_check import PlatformUnavailable, check_gui_platform
+
+    try:  # before Qt is imported: a missing X11 library makes Qt abort the process
+        check_gui_platform()
+    except PlatformUnavailable as exc:
+        print(f"pigeonhole: error: {exc}", file=sys.stderr)
+        return 1
     from desktop.ui.app import run_app
 
     argv = list(sys.argv[1:] if argv is None else argv)
