@@ -8,6 +8,8 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ from desktop.cli import (
     sort_commands,
     training_commands,
 )
-from desktop.cli.common import COMMANDS, UserError, command
+from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence
 from desktop.errors import PigeonholeError
 
 TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands,
@@ -50,9 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `pigeonhole PROJECT` opens that project in the app.
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        return gui_main(argv[:1])
+    if not argv:
+        return gui_main([])
+    if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+        if _names_a_project(argv[0]):  # `pigeonhole PROJECT` opens that project in the app
+            return gui_main(argv[:1])
+        print(error_line(_unknown_command(argv[0])), file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.self_test:
         return self_test()
@@ -69,15 +75,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
-        if _is_user_error(exc):
-            print(f"pigeonhole: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+        message = user_message(exc)
+        if message is None:
+            raise  # a bug: its traceback is what a developer needs
+        print(error_line(message), file=sys.stderr)
+        return 1
 
 
-def _is_user_error(exc: Exception) -> bool:
-    """Errors whose message is meant for the user: one sentence, no traceback."""
-    return isinstance(exc, UserError | PigeonholeError | FileNotFoundError)
+def _names_a_project(arg: str) -> bool:
+    """A first argument that is no command opens the app only when it is a project (or clearly a path): a
+    mistyped command must not become a new project folder."""
+    from desktop.core.project import PROJECT_SUFFIX
+
+    path = Path(arg).expanduser()
+    return path.exists() or arg.endswith(PROJECT_SUFFIX) or not re.fullmatch(r"[A-Za-z][\w-]*", arg)
+
+
+def _unknown_command(word: str) -> str:
+    close = difflib.get_close_matches(word, sorted(COMMANDS), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "see `pigeonhole --help`"
+    return f"unknown command '{word}' ({hint})"
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The sentence for an error the user can act on; None for a bug (shown with its traceback).
+
+    Expected failures: our own errors (a missing project, no model, not enough data…), and what the system or
+    the disk says (permission denied, disk full) — an OSError with the system's reason, or SQLite's."""
+    import sqlite3
+
+    if isinstance(exc, UserError | PigeonholeError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return os_error_sentence(exc)
+    if isinstance(exc, FileNotFoundError):
+        return str(exc)
+    driver = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(driver, sqlite3.DatabaseError):
+        return f"The project database failed: {driver}."
+    return None
 
 
 def gui_main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,15 @@
-"""What every command shares: the registry, the user-error type and how results are printed."""
+"""What every command shares: the registry, the user-error type, argument types, and how results and errors
+are printed."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 from collections.abc import Callable
+
+from desktop.core.training_types import MAX_SEED
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Handler] = {}
@@ -12,6 +17,82 @@ COMMANDS: dict[str, Handler] = {}
 
 class UserError(Exception):
     """Reported as one sentence on stderr with exit code 1."""
+
+
+# --- errors ----------------------------------------------------------------------------------------------------
+#
+# The rule for an error a user sees: ONE line on stderr that starts "pigeonhole: error: " and ends with a period.
+# `error_line` is the only place that formats one, so a message that spans lines (an exception quoting a
+# driver's output, a path with a newline) cannot break the rule.
+
+ERROR_PREFIX = "pigeonhole: error: "
+
+
+def error_line(message: object) -> str:
+    """``message`` as the one line the user sees: whitespace runs (newlines too) collapsed, control characters
+    escaped, a final period added when the sentence has none."""
+    text = re.sub(r"\s+", " ", str(message)).strip() or "Something went wrong."
+    text = terminal_safe(text)
+    if not text.endswith((".", "?", "!")):
+        text += "."
+    return ERROR_PREFIX + text
+
+
+def os_error_sentence(error: OSError) -> str:
+    """A failed file operation (disk full, permission denied, a vanished file) in the system's own words."""
+    reason = error.strerror or type(error).__name__
+    filename = getattr(error, "filename", None)
+    return f"{reason}: {filename}." if filename else f"{reason}."
+
+
+# --- argument types: argparse turns their ArgumentTypeError into usage + one error line, exit 2 -----------------
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """1, 2, 3, …"""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED}, not {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A probability or a similarity: 0 to 1."""
+    value = _finite(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text!r}")
+    return value
 
 
 def command(name: str) -> Callable[[Handler], Handler]:

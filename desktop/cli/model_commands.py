@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result
+from desktop.cli.common import UserError, command, emit_result, positive_int, terminal_safe
+from desktop.cli.progress import progress_bar
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +14,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--evaluate", action="store_true",
                    help="also score every model on today's validation photos (comparable across versions)")
-    p.add_argument("--activate", type=int, metavar="ID", help="make this model the active one first")
+    p.add_argument("--activate", type=positive_int, metavar="ID", help="make this model the active one first")
     p.add_argument("--json", action="store_true")
 
 
@@ -32,7 +33,10 @@ def _models(args: argparse.Namespace) -> int:
         if args.evaluate and models:
             from desktop.core.model_comparison import score_versions
 
-            scores = {score.model_id: score for score in score_versions(project)}
+            with progress_bar(args, "Scoring the models on today's validation photos", unit="models") as bar:
+                bar.update(0, len(models))
+                scored = score_versions(project, on_progress=lambda p: bar.update(p.done, p.total))
+            scores = {score.model_id: score for score in scored}
     active = next((m.id for m in models if m.is_active), None)
     rows = []
     for m in models:
@@ -42,11 +46,18 @@ def _models(args: argparse.Namespace) -> int:
             row["current_val_accuracy"] = scores[m.id].accuracy
             row["current_val_images"] = scores[m.id].scored
         rows.append(row)
-    lines = [f"{'*' if r['model_id'] == active else ' '} {r['model_id']:>3}  {r['created']}  {r['backbone']:<20} "
-             f"{r['mode']:<9} {r['train_images']:>6} photos  "
-             + (f"{r['val_accuracy']:.1%}" if r["val_accuracy"] is not None else "n/a")
-             + (f"  (today's split: {r['current_val_accuracy']:.1%})" if r.get("current_val_accuracy") is not None
-                else "")
-             for r in rows] or ["No trained models yet."]
-    emit_result(args, {"active": active, "models": rows}, "\n".join(lines))
+    emit_result(args, {"active": active, "models": rows}, models_text(rows, active))
     return 0
+
+
+def models_text(rows: list[dict], active: int | None) -> str:
+    """One line per version, the active one starred."""
+    lines = []
+    for r in rows:
+        accuracy = f"{r['val_accuracy']:.1%}" if r["val_accuracy"] is not None else "n/a"
+        today = (f"  (today's split: {r['current_val_accuracy']:.1%})" if r.get("current_val_accuracy") is not None
+                 else "")
+        lines.append(f"{'*' if r['model_id'] == active else ' '} {r['model_id']:>3}  {r['created']}  "
+                     f"{terminal_safe(r['backbone']):<20} {terminal_safe(r['mode']):<9} {r['train_images']:>6} photos  "
+                     f"{accuracy}{today}")
+    return "\n".join(lines) or "No trained models yet."

@@ -6,9 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from desktop.cli.common import UserError, command, emit_result
+from desktop.cli.common import UserError, command, emit_result, positive_int, terminal_safe
+from desktop.cli.progress import ProgressBar, progress_bar
+
+if TYPE_CHECKING:
+    from desktop.core.predicting import PredictProgress
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("suggest", help="unlabelled photos the model is least sure of: label these next")
     p.add_argument("project", type=Path)
-    p.add_argument("--n", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--n", type=positive_int, default=20, metavar="N", help="how many (default 20)")
     p.add_argument("--by", choices=("margin", "entropy"), default="margin",
                    help="margin: torn between two classes (default); entropy: unsure across all classes")
     p.add_argument("--json", action="store_true")
@@ -38,31 +44,53 @@ def folder_id_for(project, folder: Path) -> int:
     raise UserError(f"{folder} is not a folder of this project (add it with `pigeonhole import`).")
 
 
+LOADING = "Loading the model"
+PHASES = (LOADING, "Predicting", "Done")  # predict_project's messages; any other is a notice
+
+
+def show_prediction(bar: ProgressBar, label: str, progress: PredictProgress) -> None:
+    """One prediction event on the bar, under ``label``; a notice (a smaller batch…) gets a line of its own."""
+    if progress.message not in PHASES and progress.total:
+        bar.note(progress.message)
+    if progress.total:
+        bar.update(progress.done, progress.total, eta=progress.eta_seconds,
+                   label=LOADING if progress.message == LOADING else label, unit="photos")
+
+
 @command("predict")
 def _predict(args: argparse.Namespace) -> int:
-    from desktop.core.predicting import PredictProgress, predict_project, predictions_json
+    from desktop.core.models_registry import active_model
+    from desktop.core.predicting import predict_project, predictions_json
     from desktop.core.project import open_project
-
-    interactive = sys.stderr.isatty()
-
-    def show(progress: PredictProgress) -> None:
-        if interactive and progress.total:
-            print(f"\r\033[Kpredicting {progress.done:,}/{progress.total:,}", end="", file=sys.stderr)
 
     with open_project(args.project, create=False) as project:
         scope = folder_id_for(project, args.folder) if args.folder else ("unlabelled" if args.unlabelled else "all")
-        summary = predict_project(project, scope, force=args.force, on_progress=show, cancel=threading.Event())
-        if interactive:
-            print(file=sys.stderr)
-        from desktop.core.models_registry import active_model
-
+        with progress_bar(args, "Predicting", unit="photos") as bar:
+            summary = predict_project(project, scope, force=args.force,
+                                      on_progress=partial(show_prediction, bar, "Predicting"), cancel=threading.Event())
         images = predictions_json(project, active_model(project), scope)
     for path, reason in summary.unreadable:
-        print(f"pigeonhole: cannot read {path}: {reason}", file=sys.stderr)
+        print(f"pigeonhole: cannot read {terminal_safe(path)}: {terminal_safe(reason)}", file=sys.stderr)
     text = (f"Model {summary.model_id}: {summary.predicted} photos predicted now, {summary.already} already done "
             f"({summary.seconds:.1f} s).")
     emit_result(args, {"model_id": summary.model_id, "predicted": summary.predicted, "images": images}, text)
     return 0
+
+
+def suggestions_text(images: list[dict], by: str) -> str:
+    """A table, least sure first: how torn the model is, what it guesses, and the photo."""
+    if not images:
+        return "Nothing to suggest: every photo is labelled (or none has a prediction yet)."
+    classes = [terminal_safe(image["predicted"]) for image in images]
+    width = max(9, *(len(name) for name in classes))
+    extra = "  entropy" if by == "entropy" else ""
+    lines = [f"Label these next, least sure first (by {by}):",
+             f"  margin  confidence{extra}  {'predicted':<{width}}  photo"]
+    for image, name in zip(images, classes, strict=True):
+        entropy = f"  {image.get('entropy', 0.0):>7.3f}" if extra else ""
+        lines.append(f"  {image['margin']:>6.3f}  {image['confidence']:>10.1%}{entropy}  {name:<{width}}  "
+                     f"{terminal_safe(image['path'])}")
+    return "\n".join(lines)
 
 
 @command("suggest")
@@ -72,12 +100,12 @@ def _suggest(args: argparse.Namespace) -> int:
     from desktop.core.suggest import suggest_next
 
     with open_project(args.project, create=False) as project:
-        predict_project(project, "unlabelled", cancel=threading.Event())  # fresh predictions for new photos
+        with progress_bar(args, "Predicting new photos", unit="photos") as bar:  # fresh predictions first
+            predict_project(project, "unlabelled", on_progress=partial(show_prediction, bar, "Predicting new photos"),
+                            cancel=threading.Event())
         model, suggestions = suggest_next(project, args.n, by=args.by)
     images = [{"path": str(s.path), "predicted": s.predicted, "confidence": round(s.confidence, 6),
                "margin": round(s.margin, 6)} | ({"entropy": round(s.entropy, 6)} if s.entropy is not None else {})
               for s in suggestions]
-    lines = [f"{i['margin']:.3f}  {i['predicted']:<16} {i['path']}" for i in images] or ["Nothing to suggest: "
-                                                                                        "every photo is labelled."]
-    emit_result(args, {"model_id": model.id if model else None, "images": images}, "\n".join(lines))
+    emit_result(args, {"model_id": model.id if model else None, "images": images}, suggestions_text(images, args.by))
     return 0

@@ -7,8 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
-from desktop.cli.common import command, emit_result
-from desktop.core.training_types import DEFAULT_BACKBONE, MODES
+from desktop.cli.common import command, emit_result, positive_float, positive_int, seed_value, terminal_safe
+from desktop.cli.progress import ProgressBar, progress_bar
+from desktop.core.training_types import DEFAULT_BACKBONE, DEVICES, MODES, TrainingProgress, TrainingSummary
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -18,37 +19,72 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help=f"pretrained network (default {DEFAULT_BACKBONE}, built in; see the app's Train tab)")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="frozen features (fast, few photos) or finetune (more photos, GPU); auto picks")
-    p.add_argument("--epochs", type=int, help="epochs (default: the mode's own, with early stopping)")
-    p.add_argument("--lr", type=float, help="learning rate of the classifier head")
-    p.add_argument("--seed", type=int, default=0, help="seed for a reproducible run (default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu")
+    p.add_argument("--epochs", type=positive_int, metavar="N",
+                   help="epochs (default: the mode's own, with early stopping)")
+    p.add_argument("--lr", type=positive_float, metavar="LR", help="learning rate of the classifier head")
+    p.add_argument("--batch-size", type=positive_int, metavar="N", help="photos per batch (default 32)")
+    p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed for a reproducible run (default 0)")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu")
     p.add_argument("--json", action="store_true")
+
+
+def show_training(bar: ProgressBar, progress: TrainingProgress) -> None:
+    """One training event on the bar (notices on their own line)."""
+    if progress.phase == "notice":
+        bar.note(progress.message)
+    elif progress.phase == "features":
+        bar.update(progress.done, progress.total, eta=progress.eta_seconds, label="Computing features",
+                   unit="photos")
+    elif progress.phase == "evaluating":
+        bar.update(progress.done, progress.total, eta=progress.eta_seconds, label="Checking the validation photos",
+                   unit="photos")
+    elif progress.phase == "training":
+        stage, _, batches = progress.message.partition(": batch")
+        if batches:  # fine-tuning: batches within an epoch
+            epoch = f", epoch {progress.epoch + 1} of {progress.epochs}" if progress.epochs else ""
+            bar.update(progress.done, progress.total, eta=progress.eta_seconds, label=stage + epoch, unit="batches")
+        else:
+            bar.update(progress.done, progress.total, eta=progress.eta_seconds, label=stage, unit="epochs")
+    else:  # preparing: no amount of work to count
+        bar.update(0, 0, label=progress.message, unit="")
+
+
+def summary_text(summary: TrainingSummary) -> str:
+    """The human report: one sentence, then each class's precision and recall on the validation photos."""
+    accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
+    lines = [f"Model {summary.model_id} ({terminal_safe(summary.backbone)}, {summary.mode}, "
+             f"{terminal_safe(summary.device)}) is now active: {accuracy} of {summary.val_images} validation photos "
+             f"right, trained on {summary.train_images} photos in {summary.seconds:.1f} s."]
+    if summary.per_class:
+        names = {name: terminal_safe(name) for name in summary.per_class}
+        width = max(5, *(len(shown) for shown in names.values()))
+        lines.append(f"  {'class':<{width}}  precision  recall  photos")
+        for name, scores in summary.per_class.items():
+            lines.append(f"  {names[name]:<{width}}  {scores['precision']:>9.1%}  {scores['recall']:>6.1%}  "
+                         f"{int(scores['support']):>6}")
+    return "\n".join(lines)
 
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.training import train_project
-    from desktop.core.training_types import TrainingOptions, TrainingProgress
+    from desktop.core.training_types import TrainingOptions
 
-    interactive = sys.stderr.isatty()
+    options = TrainingOptions(backbone=args.backbone, mode=args.mode, epochs=args.epochs, learning_rate=args.lr,
+                              seed=args.seed, device=args.device, batch_size=args.batch_size)
+    shown: set[str] = set()
 
     def show(progress: TrainingProgress) -> None:
         if progress.phase == "notice":
-            print(f"\nnote: {progress.message}", file=sys.stderr)
-        elif interactive:
-            epoch = f"epoch {progress.epoch}/{progress.epochs} " if progress.phase == "training" else ""
-            print(f"\r\033[K{epoch}{progress.message}", end="", file=sys.stderr)
+            shown.add(progress.message)
+        show_training(bar, progress)
 
-    options = TrainingOptions(backbone=args.backbone, mode=args.mode, epochs=args.epochs, learning_rate=args.lr,
-                              seed=args.seed, device=args.device)
-    with open_project(args.project, create=False) as project:
+    with open_project(args.project, create=False) as project, progress_bar(args, "Preparing") as bar:
         summary = train_project(project, options, on_progress=show, cancel=threading.Event())
-    if interactive:
-        print(file=sys.stderr)
-    accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
-    text = (f"Model {summary.model_id} ({summary.backbone}, {summary.mode}, {summary.device}) is now active: "
-            f"{accuracy} of {summary.val_images} validation photos right, trained on {summary.train_images} "
-            f"photos in {summary.seconds:.1f} s.")
-    emit_result(args, summary.as_json(), text)
+    for note in summary.notes:  # what the run found out after (left-out classes, duplicates across the split)
+        if note not in shown:
+            print(f"note: {terminal_safe(note)}", file=sys.stderr)
+    emit_result(args, summary.as_json(), summary_text(summary))
     return 0
