@@ -15,16 +15,24 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.sqlite import insert
 
 from desktop.core.classes import ClassError, ensure_class
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, Label
+from desktop.errors import PigeonholeError
 from desktop.io import images
+from desktop.io.locks import exclusive_lock
 from desktop.io.scan import FoundFile, scan_images
 from desktop.io.thumbnails import ThumbnailStore
 
 COMMIT_EVERY = 200
+IMPORT_BUSY = "Another Pigeonhole is importing into this project; try again when it has finished."
+
+
+class FolderNotFound(PigeonholeError, FileNotFoundError):
+    """The folder to import is not there (or is not a folder)."""
 
 
 class CancelToken(Protocol):
@@ -62,6 +70,8 @@ class ImportSummary:
     seconds: float
     broken_files: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
     class_warnings: list[str] = field(default_factory=list)
+    # One sentence when thumbnails could not be written: the photos are imported all the same.
+    cache_warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,25 +80,38 @@ class _Processed:
     content_hash: str
     width: int | None
     height: int | None
-    error: str | None
+    error: str | None  # the photo cannot be used: why
+    cache_error: str | None = None  # the photo is fine but its thumbnail could not be written: why
 
 
 def _process(root: Path, found: FoundFile, thumbnails: ThumbnailStore) -> _Processed:
-    """Runs in a pool thread: read once, hash, probe the header, write the thumbnail if new."""
+    """Runs in a pool thread: read once, hash, probe the header, write the thumbnail if new.
+
+    Never raises: whatever goes wrong with one file (a pipe, a device, a 20 GB file, a decoder crash, memory)
+    becomes that file's reason, so one bad file never stops an import.
+    """
+    digest = ""
     try:
         data = images.read_bytes(root / found.rel_path)
-    except images.ImageError as exc:
-        return _Processed(found, "", None, None, str(exc))
-    digest = images.content_hash(data)
-    try:
+        digest = images.content_hash(data)
         info = images.probe(data)
-        if not thumbnails.has(digest):
-            thumbnails.put(digest, images.make_thumbnail(data, info))
+        if thumbnails.has(digest):
+            return _Processed(found, digest, info.width, info.height, None)
+        jpeg = images.make_thumbnail(data, info)
     except images.ImageError as exc:
         return _Processed(found, digest, None, None, str(exc))
-    except Exception as exc:  # OpenCV, memory or the disk gave up: record it, never stop the import
+    except Exception as exc:  # OpenCV or memory gave up: record it, never stop the import
         return _Processed(found, digest, None, None, f"cannot be decoded ({type(exc).__name__}: {exc})")
+    try:
+        thumbnails.put(digest, jpeg)
+    except OSError as exc:  # the cache's problem, not the photo's
+        return _Processed(found, digest, info.width, info.height, None, exc.strerror or type(exc).__name__)
     return _Processed(found, digest, info.width, info.height, None)
+
+
+def cache_warning(thumbnails: ThumbnailStore, reason: str) -> str:
+    return (f"The thumbnail cache {thumbnails.directory} cannot be written ({reason}); the photos were imported "
+            "without thumbnails, and a re-scan makes them once the cache works again.")
 
 
 def import_folder(
@@ -100,29 +123,42 @@ def import_folder(
     cancel: CancelToken | None = None,
     workers: int | None = None,
 ) -> ImportSummary:
-    """Import or re-scan ``root``: new and changed files are read; unchanged ones are not touched."""
+    """Import or re-scan ``root``: new and changed files are read; unchanged ones are not touched (unless their
+    thumbnail is missing, when it is made again).
+
+    One import at a time per project, across processes: a second raises :class:`desktop.io.locks.Busy`.
+    """
     started = time.perf_counter()
     cancel = cancel or NeverCancel()
     report = on_progress or (lambda _progress: None)
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder.")
+        raise FolderNotFound(f"{root} is not a folder.")
+    with exclusive_lock(project.import_lock_path, IMPORT_BUSY):
+        return _import_locked(project, root, labels_from_subfolders, report, cancel, workers, started)
+
+
+def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
+                   report: Callable[[ImportProgress], None], cancel: CancelToken, workers: int | None,
+                   started: float) -> ImportSummary:
     asked_for_labels = labels_from_subfolders
     folder_id, labels_from_subfolders = _ensure_folder(project, root, labels_from_subfolders)
     progress = ImportProgress(folder=str(root))
 
     with project.sessions() as session:
         known = {
-            row.rel_path: (row.id, row.size, row.mtime, row.missing)
+            row.rel_path: (row.id, row.size, row.mtime, row.missing, row.content_hash if row.error is None else None)
             for row in session.execute(
-                select(Image.rel_path, Image.id, Image.size, Image.mtime, Image.missing).where(
-                    Image.folder_id == folder_id
-                )
+                select(Image.rel_path, Image.id, Image.size, Image.mtime, Image.missing, Image.content_hash,
+                       Image.error).where(Image.folder_id == folder_id)
             )
         }
+    # Usable photos whose thumbnail is gone (the cache failed or was deleted) are read again to make it.
+    thumbnailed = _thumbnailed(project.thumbnails, [entry[4] for entry in known.values() if entry[4]])
     found_paths: set[str] = set()
     to_process: list[FoundFile] = []
     to_label: list[FoundFile] = []  # unchanged files, when this call asks for subfolder labels
+    thumbnail_only: set[str] = set()  # unchanged files that only need their thumbnail made again
     reappeared: list[int] = []
     for found in scan_images(root, skip=(project.path,)):
         found_paths.add(found.rel_path)
@@ -134,6 +170,9 @@ def import_folder(
                 reappeared.append(previous[0])
             if asked_for_labels and found.top_folder is not None:
                 to_label.append(found)
+            if previous[4] and thumbnailed is not None and previous[4] not in thumbnailed:
+                thumbnail_only.add(found.rel_path)
+                to_process.append(found)
         else:
             to_process.append(found)
         if cancel.is_set():
@@ -151,8 +190,13 @@ def import_folder(
     summary = ImportSummary(str(root), folder_id, 0, progress.unchanged, 0, len(gone), 0, False, 0.0)
     pending: list[_Processed] = []
     for result in _process_all(root, to_process, project.thumbnails, cancel, workers):
-        pending.append(result)
         progress.processed += 1
+        if result.cache_error and summary.cache_warning is None:
+            summary.cache_warning = cache_warning(project.thumbnails, result.cache_error)
+        if result.found.rel_path in thumbnail_only:
+            report(progress)
+            continue  # its row is unchanged; only the thumbnail was wanted
+        pending.append(result)
         if result.error:
             progress.broken += 1
             summary.broken_files.append((result.found.rel_path, result.error))
@@ -192,9 +236,24 @@ def _process_all(
                 yield future.result()
 
 
+def _thumbnailed(thumbnails: ThumbnailStore, hashes: list[str]) -> set[str] | None:
+    """The hashes that have a thumbnail; None when none need checking or the cache cannot be written now
+    (then reading the photos again would only fail again)."""
+    if not hashes:
+        return None
+    existing = thumbnails.existing()
+    if all(digest in existing for digest in hashes):
+        return existing
+    try:
+        thumbnails.check_writable()
+    except OSError:
+        return None
+    return existing
+
+
 def _ensure_folder(project: Project, root: Path, labels_from_subfolders: bool) -> tuple[int, bool]:
     """The folder's id, and whether its subfolder names are labels (remembered for later re-scans)."""
-    with transaction(project.sessions) as session:
+    with transaction(project.sessions, immediate=True) as session:
         folder = session.scalar(select(Folder).where(Folder.root == str(root)))
         if folder is None:
             folder = Folder(root=str(root), labels_from_subfolders=labels_from_subfolders)
@@ -217,7 +276,7 @@ def _label_unchanged(project: Project, folder_id: int, files: list[FoundFile], s
     for found in files:
         by_class.setdefault(found.top_folder or "", []).append(found.rel_path)
     labelled = 0
-    with transaction(project.sessions) as session:
+    with transaction(project.sessions, immediate=True) as session:
         for class_name, paths in by_class.items():
             ids = [
                 image_id
@@ -236,50 +295,58 @@ def _label_unchanged(project: Project, folder_id: int, files: list[FoundFile], s
             except ClassError as exc:
                 summary.class_warnings.append(str(exc))
                 continue
-            session.add_all(Label(image_id=image_id, class_id=class_id, source="folder") for image_id in ids)
-            labelled += len(ids)
+            labelled += _add_folder_labels(session, ids, class_id)
     return labelled
+
+
+def _add_folder_labels(session, image_ids: list[int], class_id: int) -> int:
+    """Label the images that still have no label (a label set meanwhile, by hand or elsewhere, is kept)."""
+    if not image_ids:
+        return 0
+    added = session.execute(
+        insert(Label).values([{"image_id": image_id, "class_id": class_id, "source": "folder"}
+                              for image_id in image_ids])
+        .on_conflict_do_nothing(index_elements=[Label.image_id]).returning(Label.image_id))
+    return len(added.all())
 
 
 def _store(
     project: Project, folder_id: int, batch: list[_Processed], labels_from_subfolders: bool,
     summary: ImportSummary,
 ) -> int:
-    """Upsert a batch of processed files in one transaction; returns how many labels it added."""
+    """Upsert a batch of processed files in one transaction; returns how many labels it added.
+
+    INSERT ... ON CONFLICT: a row another process (the GUI and a CLI) inserted meanwhile is updated, never a
+    unique-constraint error; the write lock is taken first, so the class lookups below cannot race either.
+    """
     if not batch:
         return 0
     labelled = 0
-    with transaction(project.sessions) as session:
-        paths = [item.found.rel_path for item in batch]
-        existing = {
-            image.rel_path: image
-            for image in session.scalars(
-                select(Image).where(Image.folder_id == folder_id, Image.rel_path.in_(paths))
-            )
-        }
-        class_ids: dict[str, int | None] = {}
+    with transaction(project.sessions, immediate=True) as session:
+        rows = [{"folder_id": folder_id, "rel_path": item.found.rel_path, "size": item.found.size,
+                 "mtime": item.found.mtime, "content_hash": item.content_hash, "width": item.width,
+                 "height": item.height, "error": item.error, "missing": False} for item in batch]
+        for start in range(0, len(rows), 500):  # well under SQLite's limit on bound variables
+            statement = insert(Image).values(rows[start:start + 500])
+            statement = statement.on_conflict_do_update(
+                index_elements=[Image.folder_id, Image.rel_path],
+                set_={name: statement.excluded[name]
+                      for name in ("size", "mtime", "content_hash", "width", "height", "error", "missing")})
+            session.execute(statement)
+        if not labels_from_subfolders:
+            return 0
+        by_class: dict[str, list[str]] = {}
         for item in batch:
-            image = existing.get(item.found.rel_path)
-            if image is None:
-                image = Image(folder_id=folder_id, rel_path=item.found.rel_path)
-                session.add(image)
-            image.size, image.mtime = item.found.size, item.found.mtime
-            image.content_hash = item.content_hash
-            image.width, image.height, image.error = item.width, item.height, item.error
-            image.missing = False
-            class_name = item.found.top_folder if labels_from_subfolders else None
-            if class_name is None or item.error:
+            if item.found.top_folder is not None and not item.error:
+                by_class.setdefault(item.found.top_folder, []).append(item.found.rel_path)
+        for class_name, paths in by_class.items():
+            try:
+                class_id = ensure_class(session, class_name).id
+            except ClassError as exc:
+                summary.class_warnings.append(str(exc))
                 continue
-            if class_name not in class_ids:
-                try:
-                    class_ids[class_name] = ensure_class(session, class_name).id
-                except ClassError as exc:
-                    class_ids[class_name] = None
-                    summary.class_warnings.append(str(exc))
-            class_id = class_ids[class_name]
-            session.flush()
+            ids = list(session.scalars(
+                select(Image.id).where(Image.folder_id == folder_id, Image.rel_path.in_(paths))))
             # A label the user set by hand is never replaced by a folder name.
-            if class_id is not None and session.get(Label, image.id) is None:
-                session.add(Label(image_id=image.id, class_id=class_id, source="folder"))
-                labelled += 1
+            labelled += _add_folder_labels(session, ids, class_id)
     return labelled

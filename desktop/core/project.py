@@ -9,13 +9,21 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from desktop.db.engine import make_engine, make_session_factory
+from desktop.db.engine import explain_database_error, make_engine, make_session_factory
 from desktop.db.migrate import upgrade_to_head
 from desktop.errors import PigeonholeError
+from desktop.io.files import FileReadError, read_head
+from desktop.io.locks import exclusive_lock
 from desktop.io.thumbnails import ThumbnailStore
 
 DB_FILE_NAME = "project.db"
 PROJECT_SUFFIX = ".pigeonhole"
+BACKUPS_DIR_NAME = "backups"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Lock files (empty, kept; see desktop.io.locks): one import at a time, one schema upgrade at a time.
+IMPORT_LOCK_NAME = ".import.lock"
+OPEN_LOCK_NAME = ".open.lock"
+OPEN_LOCK_WAIT_S = 60.0  # a second process opening the project waits for the first one's upgrade
 
 
 class ProjectError(PigeonholeError):
@@ -36,6 +44,10 @@ class Project:
     @property
     def models_dir(self) -> Path:
         return self.path / "models"
+
+    @property
+    def import_lock_path(self) -> Path:
+        return self.path / IMPORT_LOCK_NAME
 
     @property
     def cache_dir(self) -> Path:
@@ -60,29 +72,81 @@ def is_project_dir(path: Path) -> bool:
 
 
 def open_project(path: Path | str, *, create: bool = True) -> Project:
-    """Open (or create) the project at ``path`` and migrate its database to the current schema."""
+    """Open (or create) the project at ``path`` and migrate its database to the current schema.
+
+    Refused with one sentence: a path that is a file or anything but a folder, a read-only folder or database,
+    and a project.db that is empty, not SQLite or not a regular file (a new schema is never created over it).
+    """
     path = Path(path).expanduser().resolve()
     if path.is_file() and path.name == DB_FILE_NAME:
         path = path.parent
     if path.exists() and not path.is_dir():
-        raise ProjectError(f"{path} is a file, not a project folder.")
-    if not is_project_dir(path):
+        if path.is_file():
+            raise ProjectError(f"{path} is a file, not a project folder.")
+        raise ProjectError(f"{path} is not a folder, so it cannot be a project.")
+    db_path = path / DB_FILE_NAME
+    created = False
+    if os.path.lexists(db_path):
+        _check_database_file(db_path, path / BACKUPS_DIR_NAME)
+    else:
         if not create:
             raise ProjectError(f"There is no Pigeonhole project at {path}.")
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(entry.name not in _LOCK_NAMES for entry in path.iterdir()):
             raise ProjectError(f"{path} already contains other files; choose an empty or new folder.")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ProjectError(f"Cannot create the project folder {path}: {exc.strerror or exc}.") from exc
+        created = True
     if not os.access(path, os.W_OK):
         raise ProjectError(f"The project folder {path} is read-only.")
-    engine = make_engine(path / DB_FILE_NAME)
+    if not created and not os.access(db_path, os.W_OK):
+        raise ProjectError(f"The project database {db_path} is read-only; make it writable (or copy the "
+                           "project somewhere writable) and open it again.")
+    engine = make_engine(db_path)
     try:
-        upgrade_to_head(engine, path / DB_FILE_NAME, path / "backups")
+        with exclusive_lock(path / OPEN_LOCK_NAME, f"Another Pigeonhole is upgrading the project {path}; try "
+                            "again in a minute.", wait_s=OPEN_LOCK_WAIT_S):
+            upgrade_to_head(engine, db_path, path / BACKUPS_DIR_NAME)
+    except PigeonholeError:
+        engine.dispose()
+        raise
     except Exception as exc:
         engine.dispose()
+        if created:  # a half-made new database would read as a damaged project next time
+            for leftover in (db_path, db_path.with_name(DB_FILE_NAME + "-wal"),
+                             db_path.with_name(DB_FILE_NAME + "-shm")):
+                leftover.unlink(missing_ok=True)
+        explained = explain_database_error(exc, db_path)
+        if explained is not None:
+            raise ProjectError(str(explained)) from exc
         # SQLAlchemy appends SQL and a help link on further lines; the user gets the driver's sentence.
         detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ProjectError(f"Cannot open the project database at {path}: {detail.rstrip('.')}.") from exc
     return Project(path, engine, make_session_factory(engine), ThumbnailStore(path / "thumbnails"))
+
+
+_LOCK_NAMES = frozenset({IMPORT_LOCK_NAME, OPEN_LOCK_NAME})
+
+
+def _check_database_file(db_path: Path, backups: Path) -> None:
+    """Refuse a project.db that cannot be a database: SQLite would hang on a pipe, and would silently turn an
+    empty file (a failed copy, a full disk) into a new, empty project."""
+    try:
+        header = read_head(db_path, len(SQLITE_HEADER))
+    except FileReadError as exc:
+        raise ProjectError(f"The project database {db_path} cannot be opened ({exc.reason}).") from exc
+    if header == SQLITE_HEADER:
+        return
+    problem = "is empty (0 bytes)" if not header else "is not an SQLite database"
+    raise ProjectError(f"The project database {db_path} {problem}, so it is damaged; {_restore_hint(backups)}.")
+
+
+def _restore_hint(backups: Path) -> str:
+    try:
+        copies = sorted(backups.glob("*.db"), key=lambda copy: copy.stat().st_mtime)
+    except OSError:
+        copies = []
+    if not copies:
+        return f"the project has no backups in {backups}, so restore project.db from your own backup"
+    return f"copy its newest backup, {copies[-1]}, over it (the project keeps backups in {backups})"

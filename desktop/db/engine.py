@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from desktop.errors import PigeonholeError
+
+BUSY_TIMEOUT_MS = 10_000  # a write waits this long for another process's write instead of failing at once
+
+
+class DatabaseError(PigeonholeError):
+    """The project database cannot be written or read (disk full, read-only, damaged, busy); one sentence."""
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -16,7 +26,7 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -31,8 +41,55 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def database_path(engine: Engine) -> Path:
+    return Path(engine.url.database or "")
+
+
+def explain_database_error(exc: BaseException, db_path: Path | str) -> DatabaseError | None:
+    """The sentence for an SQLite failure the user can act on (disk full, read-only, damaged, busy), else None.
+
+    The transaction that failed was rolled back, so what was saved before it is kept; the sentences say so.
+    """
+    driver = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(driver, "sqlite_errorcode", None)
+    if not isinstance(driver, sqlite3.Error) or code is None:
+        return None
+    primary = code & 0xFF  # extended codes carry the primary one in their low byte
+    if primary == sqlite3.SQLITE_FULL:
+        return DatabaseError(f"The disk holding the project database {db_path} is full; free some space and "
+                             "try again (everything saved before this is kept).")
+    if primary == sqlite3.SQLITE_READONLY:
+        return DatabaseError(f"The project database {db_path} is read-only; make it (and its folder) writable, "
+                             "or copy the project somewhere writable, and try again.")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return DatabaseError(f"The project database {db_path} is busy with another Pigeonhole; try again when it "
+                             "has finished.")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return DatabaseError(f"The project database {db_path} is damaged; restore a copy from the project's "
+                             "backups folder.")
+    if primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        return DatabaseError(f"The disk refused to read or write the project database {db_path} ({driver}); "
+                             "check the disk and try again.")
+    return None
+
+
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One short unit of work: commit on success, roll back on any error."""
-    with factory() as session, session.begin():
-        yield session
+def transaction(factory: sessionmaker[Session], *, immediate: bool = False) -> Iterator[Session]:
+    """One short unit of work: commit on success, roll back on any error.
+
+    ``immediate`` takes the database's write lock first (waiting up to the busy timeout for another
+    process's write), so what the transaction reads cannot change before it writes: for read-then-insert
+    work that another process may do at the same moment. A disk-full, read-only or damaged database
+    raises :class:`DatabaseError` with one sentence, after the rollback.
+    """
+    try:
+        with factory() as session, session.begin():
+            if immediate:
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+    except DBAPIError as exc:
+        engine = factory.kw.get("bind")
+        explained = explain_database_error(exc, database_path(engine) if engine is not None else "")
+        if explained is None:
+            raise
+        raise explained from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 # Named constraints keep Alembic batch migrations on SQLite deterministic.
 NAMING_CONVENTION = {
@@ -27,6 +29,31 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class FilePath(TypeDecorator):
+    """A file name or path exactly as the file system gave it, even when it is not valid UTF-8.
+
+    On POSIX a name is bytes; Python shows undecodable bytes as lone surrogates (``os.fsdecode``), which SQLite
+    text cannot hold. Such a path is stored as a BLOB of its bytes instead (a BLOB never equals a text value,
+    and no valid text is a non-UTF-8 name, so uniqueness holds) and comes back as the same ``str``. Valid
+    names stay text, so existing projects need no migration.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 def utcnow() -> datetime:
@@ -43,7 +70,7 @@ class Folder(Base):
     __tablename__ = "folders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    root: Mapped[str] = mapped_column(String, unique=True)
+    root: Mapped[str] = mapped_column(FilePath, unique=True)
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     labels_from_subfolders: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -59,7 +86,7 @@ class Image(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
-    rel_path: Mapped[str] = mapped_column(String)  # POSIX separators, relative to Folder.root
+    rel_path: Mapped[str] = mapped_column(FilePath)  # POSIX separators, relative to Folder.root
     size: Mapped[int] = mapped_column(Integer)
     mtime: Mapped[float] = mapped_column(Float)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -171,8 +198,8 @@ class SortOperation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sort_id: Mapped[int] = mapped_column(ForeignKey("sorts.id", ondelete="CASCADE"), index=True)
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"), index=True)
-    source: Mapped[str] = mapped_column(String)  # absolute paths
-    destination: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(FilePath)  # absolute paths
+    destination: Mapped[str] = mapped_column(FilePath)
     class_name: Mapped[str] = mapped_column(String)
     content_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)

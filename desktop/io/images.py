@@ -17,9 +17,19 @@ import cv2
 import numpy as np
 from PIL import Image as PILImage
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+from desktop.io.files import FileReadError, read_regular_file
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif"})
+# Photos a scan lists although they cannot be read yet, so the user learns why they are left out.
+UNSUPPORTED_EXTENSIONS = frozenset({".heic", ".heif"})
+LISTED_EXTENSIONS = IMAGE_EXTENSIONS | UNSUPPORTED_EXTENSIONS
+HEIC_REASON = "HEIC photos are not supported yet; convert them to JPEG"
+AVIF_REASON = "AVIF photos are not supported by this installation; convert them to JPEG"
 # Refuse images above this many pixels: a 50 KB file can claim 60000x60000 and exhaust memory.
 MAX_PIXELS = 150_000_000
+# Refuse files above this size before reading them (a sparse 20 GB file, a symlink to a disk): 512 MB holds
+# an uncompressed 8-bit RGB TIFF or BMP at the pixel limit (150 MP x 3 bytes = 450 MB) with room to spare.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 THUMBNAIL_SIZE = 256
 NEUTRAL_BACKGROUND = (232, 232, 232)  # what transparent pixels are composited over, RGB
 
@@ -53,18 +63,17 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def read_bytes(path: Path) -> bytes:
-    """Read a whole file, turning OS errors into a readable ImageError."""
+def is_listed_path(path: Path | str) -> bool:
+    """A name a folder scan reports: a supported image, or a known photo format it explains it cannot read."""
+    return Path(path).suffix.lower() in LISTED_EXTENSIONS
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read a whole regular file of at most ``max_bytes``; anything else is an ImageError with the reason."""
     try:
-        return path.read_bytes()
-    except PermissionError as exc:
-        raise ImageError("cannot read the file: permission denied") from exc
-    except IsADirectoryError as exc:
-        raise ImageError("this is a folder, not an image file") from exc
-    except FileNotFoundError as exc:
-        raise ImageError("the file no longer exists") from exc
-    except OSError as exc:
-        raise ImageError(f"cannot read the file: {exc.strerror or exc}") from exc
+        return read_regular_file(path, max_bytes)
+    except FileReadError as exc:
+        raise ImageError(exc.reason) from exc
 
 
 def probe(data: bytes) -> ImageInfo:
@@ -85,6 +94,9 @@ def probe(data: bytes) -> ImageInfo:
         raise ImageError(f"refused: the image claims more than {MAX_PIXELS // 1_000_000} megapixels "
                          "(possible decompression bomb)") from exc
     except PILImage.UnidentifiedImageError as exc:
+        heif = _heif_brand(data)
+        if heif is not None:
+            raise ImageError(HEIC_REASON if heif == "HEIC" else AVIF_REASON) from exc
         raise ImageError("not an image: the contents do not match any supported image format") from exc
     except Exception as exc:  # Pillow raises many types for corrupt headers
         raise ImageError(f"the image header is damaged ({type(exc).__name__})") from exc
@@ -104,6 +116,18 @@ def probe(data: bytes) -> ImageInfo:
     has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     return ImageInfo(image.format or "?", width, height, orientation, has_alpha,
                      int(getattr(image, "n_frames", 1)))
+
+
+def _heif_brand(data: bytes) -> str | None:
+    """"HEIC" or "AVIF" for an ISO media file (``ftyp`` box) of the HEIF family, else None."""
+    if data[4:8] != b"ftyp":
+        return None
+    brands = data[8:64]
+    if b"avif" in brands or b"avis" in brands:
+        return "AVIF"  # only reached when this Pillow cannot read AVIF
+    if any(brand in brands for brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")):
+        return "HEIC"
+    return None
 
 
 def _jpeg_is_complete(data: bytes) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from desktop.io.images import IMAGE_EXTENSIONS
+from desktop.io.images import IMAGE_EXTENSIONS, LISTED_EXTENSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,9 @@ class FoundFile:
 
 
 def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
-    """Yield every image file below ``root`` (extensions compared case-insensitively).
+    """Yield every image file below ``root`` (extensions compared case-insensitively), and HEIC files, which
+    the importer lists as unreadable with the reason. Anything named like a photo is yielded, even a named pipe
+    or a device: the reader refuses what is not a regular file, so the user sees why it was left out.
 
     Hidden files and folders (dot-names, such as macOS ``._photo.jpg`` resource forks) are skipped, as
     are the folders in ``skip`` (a project folder inside the scanned tree). Directories are identified by
@@ -51,7 +53,7 @@ def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
             try:
                 if entry.is_dir(follow_symlinks=True):
                     subdirectories.append(Path(entry.path))
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                elif os.path.splitext(entry.name)[1].lower() in LISTED_EXTENSIONS:
                     stat = entry.stat(follow_symlinks=True)
                     rel_path = Path(entry.path).relative_to(root).as_posix()
                     yield FoundFile(rel_path, stat.st_size, stat.st_mtime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -247,10 +248,14 @@ def test_read_errors_become_sentences(tmp_path: Path, monkeypatch: pytest.Monkey
         images.read_bytes(tmp_path)
     path = mk.write_jpeg(tmp_path / "x.jpg", 40, 30)
 
-    def denied(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    def denied(name, *args, **kwargs):
+        if os.fspath(name) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(ImageError, match="permission denied"):
         images.read_bytes(path)
 

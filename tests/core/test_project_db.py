@@ -137,8 +137,13 @@ def test_corrupt_database_gives_a_project_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.pigeonhole"
     path.mkdir()
     (path / DB_FILE_NAME).write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ProjectError, match="Cannot open the project database"):
+    with pytest.raises(ProjectError, match="is not an SQLite database, so it is damaged"):
         open_project(path)
+    # An SQLite header over garbage gets past the header check; SQLite itself then says it is damaged.
+    (path / DB_FILE_NAME).write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with pytest.raises(ProjectError, match="is damaged; restore a copy"):
+        open_project(path)
+    assert (path / DB_FILE_NAME).stat().st_size == 4016  # never replaced by a new schema
 
 
 # --- migrations -----------------------------------------------------------------------------------------------
