@@ -105,11 +105,18 @@ def command(name: str) -> Callable[[Handler], Handler]:
 
 def emit_result(args: argparse.Namespace, payload: dict, text: str) -> None:
     """JSON on stdout with --json (the shape other tools rely on), else a human sentence."""
-    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else text)
+    if args.json:
+        # A file name that is not valid UTF-8 holds lone surrogates, which stdout cannot encode: written as
+        # JSON's own \udcXX escapes, which a JSON reader turns back into the same string.
+        text = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+    print(text)
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL.pop(ord("\t"))
+# Undecodable bytes of a file name (os.fsdecode's surrogates) as the byte they stand for: printed raw they
+# would be bytes like 0x9b, a one-byte escape-sequence start for some terminals.
+_CONTROL.update({0xDC00 + byte: f"\\x{byte:02x}" for byte in range(0x80, 0x100)})
 
 
 def terminal_safe(text: object) -> str:
