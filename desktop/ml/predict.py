@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from desktop.errors import PigeonholeError
 from desktop.ml.backbones import BackboneSpec, WeightsError, build_feature_extractor, get_backbone
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, validate_checkpoint
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
@@ -23,6 +24,20 @@ from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
 from desktop.ml.model import Classifier, LinearHead
 from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
 from desktop.ml.transforms import eval_transform
+
+
+class NonFiniteScores(PigeonholeError):
+    """The model computed NaN or infinite scores: the model is broken (not the photo), so nothing is kept."""
+
+
+def require_finite(probabilities: np.ndarray, model: str = "The model") -> np.ndarray:
+    """``probabilities`` when every value is a number; else NonFiniteScores, said once for the whole batch."""
+    bad = int((~np.isfinite(probabilities)).any(axis=-1).sum()) if probabilities.size else 0
+    if bad:
+        raise NonFiniteScores(f"{model} produced non-finite scores (NaN or infinity) for {bad} "
+                              f"photo{'s' if bad > 1 else ''}, so it cannot be used: train it again or choose "
+                              "another model.")
+    return probabilities
 
 
 class Predictor:
@@ -77,7 +92,7 @@ class Predictor:
 
         ``on_error(index, reason)`` is told about each unreadable image. With ``content_hashes`` and
         ``cache_dir``, a frozen-mode model reuses (and fills) the training feature cache.
-        Raises Cancelled when ``cancel`` is set.
+        Raises Cancelled when ``cancel`` is set, NonFiniteScores when the model gives NaN or infinity.
         """
         cache = None
         if self.feature_key and cache_dir is not None and content_hashes is not None:
@@ -88,7 +103,8 @@ class Predictor:
                                     phase=PHASE_PREDICTING)
         probabilities = np.full((len(paths), len(self.class_names)), np.nan, dtype=np.float32)
         if features.ok.any():
-            probabilities[features.ok] = self._head_probabilities(features.features[features.ok, ORIGINAL])
+            probabilities[features.ok] = require_finite(
+                self._head_probabilities(features.features[features.ok, ORIGINAL]))
         if on_error is not None:
             for index, reason in sorted(features.errors.items()):
                 on_error(index, reason)
@@ -101,7 +117,7 @@ class Predictor:
             image = image.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
             logits = self.model(image)
-        return logits.float().softmax(1)[0].cpu().numpy()
+        return require_finite(logits.float().softmax(1)[0].cpu().numpy())
 
     def _head_probabilities(self, features: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
