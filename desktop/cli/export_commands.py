@@ -6,7 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result
+from desktop.cli.common import UserError, command, emit_result, terminal_safe
+from desktop.cli.progress import progress_bar
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
 
@@ -58,9 +59,12 @@ def _export(args: argparse.Namespace) -> int:
                 text += f" ({table.rows - table.predicted} photos have no prediction yet)"
             emit_result(args, table.as_json(), text)
         else:
-            model = export_model(project, args.out, args.what)
+            label = "Exporting the model to ONNX" if args.what == "onnx" else "Exporting the model"
+            with progress_bar(args, label).ticking():  # the exporter reports nothing; the elapsed time moves
+                model = export_model(project, args.out, args.what)
             emit_result(args, model.as_json(),
-                        f"Exported model {model.model_id} ({', '.join(model.class_names)}) to {model.path}; "
+                        f"Exported model {model.model_id} ({', '.join(map(terminal_safe, model.class_names))}) to "
+                        f"{model.path}; "
                         f"class names and preprocessing in {model.labels}")
     return 0
 

@@ -181,3 +181,11 @@ def _can_encode(stream: TextIO, text: str) -> bool:
     except (LookupError, UnicodeEncodeError):
         return False
     return True
+
+
+def show_import(bar: ProgressBar, progress) -> None:
+    """An ``ImportProgress`` on the bar: files found while scanning, then files read of those to read."""
+    if progress.scanning:
+        bar.update(progress.seen, 0, label=f"Scanning {progress.folder}", unit="photos found")
+    else:
+        bar.update(progress.processed, progress.to_process, label=f"Reading {progress.folder}", unit="photos")

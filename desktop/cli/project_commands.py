@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
+from functools import partial
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result
+from desktop.cli.common import UserError, command, emit_result, terminal_safe
+from desktop.cli.progress import progress_bar, show_import
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,26 +26,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 @command("import")
 def _import(args: argparse.Namespace) -> int:
-    from desktop.core.importer import ImportProgress, import_folder
+    from desktop.core.importer import import_folder
     from desktop.core.project import open_project
 
     for folder in args.folders:
         if not folder.is_dir():
             raise UserError(f"{folder} is not a folder.")
-    interactive = sys.stderr.isatty() and not args.json
-
-    def show(progress: ImportProgress) -> None:
-        if interactive:
-            print(f"\r{progress.folder}: {progress.processed}/{progress.to_process} read, "
-                  f"{progress.broken} broken", end="", file=sys.stderr)
-
     results = []
     with open_project(args.project) as project:
         for folder in args.folders:
-            summary = import_folder(project, folder, labels_from_subfolders=args.labels_from_subfolders,
-                                    on_progress=show, cancel=threading.Event())
-            if interactive:
-                print(file=sys.stderr)
+            with progress_bar(args, f"Scanning {folder}") as bar:
+                summary = import_folder(project, folder, labels_from_subfolders=args.labels_from_subfolders,
+                                        on_progress=partial(show_import, bar), cancel=threading.Event())
             results.append({
                 "folder": summary.folder, "imported": summary.imported, "unchanged": summary.unchanged,
                 "broken": summary.broken, "missing": summary.missing, "labelled": summary.labelled,
@@ -53,8 +46,9 @@ def _import(args: argparse.Namespace) -> int:
                                  for p, r in summary.broken_files],
                 "warnings": summary.class_warnings,
             })
-    lines = [f"{r['folder']}: {r['imported']} imported, {r['unchanged']} unchanged, {r['broken']} broken, "
-             f"{r['missing']} missing, {r['labelled']} labelled from subfolders ({r['seconds']:.1f} s)"
+    lines = [f"{terminal_safe(r['folder'])}: {r['imported']} imported, {r['unchanged']} unchanged, "
+             f"{r['broken']} broken, {r['missing']} missing, {r['labelled']} labelled from subfolders "
+             f"({r['seconds']:.1f} s)"
              for r in results]
     emit_result(args, {"project": str(args.project.resolve()), "folders": results}, "\n".join(lines))
     return 0
@@ -67,10 +61,14 @@ def _status(args: argparse.Namespace) -> int:
 
     with open_project(args.project, create=False) as project:
         status = project_status(project)
-    classes = ", ".join(f"{name} {count}" for name, count in status.classes.items()) or "no classes yet"
+    emit_result(args, status.as_json(), status_text(status))
+    return 0
+
+
+def status_text(status) -> str:
+    classes = ", ".join(f"{terminal_safe(name)} {count}" for name, count in status.classes.items()) or "no classes yet"
     text = (f"{status.images} images: {status.labelled} labelled, {status.unlabelled} unlabelled, "
             f"{status.broken} broken, {status.missing} missing\nClasses: {classes}")
     for broken in status.broken_files:
-        text += f"\n  broken: {broken['path']}: {broken['reason']}"
-    emit_result(args, status.as_json(), text)
-    return 0
+        text += f"\n  broken: {terminal_safe(broken['path'])}: {terminal_safe(broken['reason'])}"
+    return text
