@@ -4,7 +4,7 @@ abort the whole process (with a hint that names the wrong library) instead of ra
     python3 -m desktop.platform_check [--platform NAME]
 
 prints the apt packages that would give Qt's platform plug-in its missing libraries (nothing when none are
-missing); scripts/run and scripts/test install them where they can.
+missing, or when there is no display and no --platform); scripts/run and scripts/test install them where they can.
 """
 
 from __future__ import annotations
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", help="the Qt platform plug-in to check (default: the one Qt would use here)")
     args = parser.parse_args(argv)
     platform = args.platform or qt_platform()
-    missing = missing_libraries(plugin_path(platform))
+    if args.platform is None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        platform = ""  # no desktop session: no window will open here, so nothing to install for one
+    missing = missing_libraries(plugin_path(platform)) if platform else []
     print(" ".join(apt_packages(missing)))
     unknown = [name for name in missing if name not in QT_SYSTEM_LIBRARIES]
     if unknown:
