@@ -25,7 +25,8 @@ PRECISION_FLOOR = 0.45  # every seed
 MEAN_PRECISION_FLOOR = 0.5  # measured 0.58 over FLIP_SEEDS
 
 
-@pytest.mark.skipif(not fashion_mnist.available(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.skipif(not fashion_mnist.available(),
+                    reason="Fashion-MNIST not installed: sudo apt-get install dataset-fashion-mnist")
 def test_flipped_labels_fill_the_top_of_the_ranking(project, tmp_path, capsys):
     fashion_mnist.write_folder(tmp_path / "photos", 30, classes=5)
     import_folder(project, tmp_path / "photos", labels_from_subfolders=True)
