@@ -17,3 +17,16 @@ def data_dir() -> Path:
 
 def default_project_path() -> Path:
     return data_dir() / "My Photos.pigeonhole"
+
+
+def cache_dir() -> Path:
+    """Files Pigeonhole can always rebuild (exported ONNX networks), shared by every project on this computer.
+
+    Inside the data folder when that is overridden (portable installs, tests), so one override keeps it all
+    in one place."""
+    override = os.environ.get("PIGEONHOLE_CACHE_DIR")
+    if override:
+        return Path(override)
+    if os.environ.get("PIGEONHOLE_DATA_DIR"):
+        return data_dir() / "cache"
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

@@ -15,11 +15,18 @@ import pytest
 from desktop.core.project import Project, open_project
 
 
+@pytest.fixture(scope="session")
+def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The per-user cache (exported ONNX networks) of the whole session: exported once, not once per test."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Nothing a test does lands in the real user data folder."""
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_cache_dir: Path) -> Path:
+    """Nothing a test does lands in the real user data or cache folders."""
     data_dir = tmp_path / "user-data"
     monkeypatch.setenv("PIGEONHOLE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("PIGEONHOLE_CACHE_DIR", str(session_cache_dir))
     return data_dir
 
 

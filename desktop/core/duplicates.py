@@ -45,7 +45,8 @@ def backbone_features(project: Project, paths: list[Path], content_hashes: list[
     """Pretrained ``backbone`` features (the training cache's) for these photos: FeatureSet (.features, .ok)."""
     spec = get_backbone(backbone)
     weights = require_weights(spec.name)
-    cache = open_feature_cache(project.cache_dir / "features", spec, weights_identity(weights))
+    identity = weights_identity(weights)
+    cache = open_feature_cache(project.cache_dir / "features", spec, identity)
     missing = [h for h in content_hashes if not cache.has(h)]
     extractor = build_feature_extractor(spec, weights)[0] if missing else None
     if extractor is None:  # everything cached: no need to build the network
@@ -53,7 +54,7 @@ def backbone_features(project: Project, paths: list[Path], content_hashes: list[
             np.zeros((0, 1, 0), np.float32)
         return FeatureSet(features, np.ones(len(paths), bool), {}, 0, len(paths))
     return extract_features(extractor, spec, paths, content_hashes, cache=cache, on_progress=on_progress,
-                            cancel=cancel)
+                            cancel=cancel, weights_identity=identity)
 
 
 def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, backbone: str | None = None,

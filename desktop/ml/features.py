@@ -37,6 +37,7 @@ from desktop.ml.device import (
     use_channels_last_for_inference,
 )
 from desktop.ml.model import cancel_between_blocks
+from desktop.ml.onnx_engine import load_onnx_extractor
 from desktop.ml.progress import (
     PHASE_FEATURES,
     CancelToken,
@@ -55,6 +56,9 @@ FLUSH_ROWS = 512  # rows kept in memory before they are written as a shard
 FLUSH_SECONDS = 30.0
 COMPACT_AT_SHARDS = 16
 STALE_TEMP_SECONDS = 3600.0
+# ONNX Runtime's batch on a CPU: as fast per image as 32 (bench/onnx_settings_bench.py), and a cancel, checked
+# between batches (no hooks inside an ONNX graph), lands sooner.
+ONNX_BATCH = 16
 
 
 def feature_key(spec: BackboneSpec, weights_identity: str) -> str:
@@ -208,12 +212,16 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
                      content_hashes: Sequence[str] | None, *, cache: FeatureCache | None = None,
                      views: Sequence[int] = (ORIGINAL,), device: torch.device | None = None, batch_size: int = 32,
                      num_workers: int | None = None, on_progress: ProgressCallback | None = None,
-                     cancel: CancelToken | None = None, phase: str = PHASE_FEATURES) -> FeatureSet:
+                     cancel: CancelToken | None = None, phase: str = PHASE_FEATURES,
+                     weights_identity: str | None = None) -> FeatureSet:
     """Features for ``paths``: from ``cache`` where present, the rest through ``extractor`` (then cached).
 
     Images with the same content hash are computed once. Unreadable images are reported in ``errors``,
     not raised. A cancel keeps what was computed (it is flushed to the cache) and raises Cancelled.
     On a GPU out-of-memory error the batch size is halved and the remaining images are retried.
+    ``weights_identity``: the extractor holds exactly these pretrained weights, so on a CPU the cached ONNX export
+    of them computes the features in ONNX Runtime (``onnx_engine``; torch when that fails). The two agree within
+    ``onnx_engine.FEATURE_TOLERANCE``, so they share a cache key.
     """
     views = tuple(views)
     if content_hashes is not None and len(content_hashes) != len(paths):
@@ -237,7 +245,7 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
             outcomes = _run_backbone(extractor, spec, [paths[i] for i in firsts], [hashes[i] for i in firsts],
                                      views=views, cache=cache, device=device or torch.device("cpu"),
                                      batch_size=batch_size, num_workers=num_workers, on_progress=on_progress,
-                                     cancel=cancel, phase=phase)
+                                     cancel=cancel, phase=phase, weights_identity=weights_identity)
             for outcome, indices in zip(outcomes, todo.values(), strict=True):
                 for index in indices:
                     if isinstance(outcome, str):
@@ -260,9 +268,14 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
 def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Path], hashes: list[str | None], *,
                   views: tuple[int, ...], cache: FeatureCache | None, device: torch.device, batch_size: int,
                   num_workers: int | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
-                  phase: str) -> list[np.ndarray | str]:
+                  phase: str, weights_identity: str | None) -> list[np.ndarray | str]:
     """(V, D) features or an error message for each path, in order; new features go to ``cache``."""
     outcomes: list[np.ndarray | str | None] = [None] * len(paths)
+    onnx = None
+    if weights_identity is not None and device.type == "cpu":
+        onnx = load_onnx_extractor(spec, weights_identity, extractor, on_progress=on_progress)
+        if onnx is not None:
+            batch_size = min(batch_size, ONNX_BATCH)
     autocast, _ = autocast_for(device)
     channels_last = use_channels_last_for_inference(device)
     restore_layout = channels_last and not use_channels_last(device)  # training on this device wants NCHW back
@@ -286,11 +299,21 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
                 with torch.inference_mode(), cancel_between_blocks(check_points, cancel):
                     for images, _labels, indices in valid_batches(loader, skipped, cancel):
                         batch, n_views = images.shape[0], images.shape[1]
-                        images = images.flatten(0, 1).to(device, non_blocking=True)  # views ride in the batch
-                        if channels_last:
-                            images = images.contiguous(memory_format=torch.channels_last)
-                        with autocast():
-                            vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
+                        images = images.flatten(0, 1)  # views ride in the batch
+                        vectors = None
+                        if onnx is not None:
+                            try:
+                                vectors = onnx(images.numpy()).reshape(batch, n_views, -1)
+                            except Exception as exc:  # ONNX Runtime failed on this batch: torch takes over
+                                onnx = None
+                                emit(on_progress, Notice(f"Fast CPU inference failed ({type(exc).__name__}); "
+                                                         "continuing with PyTorch."))
+                        if vectors is None:
+                            images = images.to(device, non_blocking=True)
+                            if channels_last:
+                                images = images.contiguous(memory_format=torch.channels_last)
+                            with autocast():
+                                vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
                         for index, image_vectors in zip(indices.tolist(), vectors, strict=True):
                             outcomes[index] = image_vectors
                             if cache is not None and hashes[index] is not None:

@@ -3,7 +3,8 @@
 Prediction runs the backbone and then the head, through the same batched feature extraction as training
 (on a GPU, decoding in DataLoader workers overlaps the forward pass; on a CPU, each batch is decoded on every
 core, then computed on every core: see ``data.make_inference_batches``). A model trained in frozen mode has the
-pretrained backbone, so its features can come from, and go to, the training feature cache.
+pretrained backbone, so its features can come from, and go to, the training feature cache, and on a CPU they
+are computed by the backbone's cached ONNX export in ONNX Runtime (``onnx_engine``).
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ class Predictor:
         """Feature-cache folder whose features this model's backbone reproduces (frozen-mode models only)."""
         return self.checkpoint.get("feature_key")
 
+    @property
+    def pretrained_identity(self) -> str | None:
+        """Digest of the pretrained weights the backbone still holds unchanged (frozen-mode models), which lets the
+        CPU compute it through their cached ONNX export; None for a fine-tuned backbone (torch computes it)."""
+        if not self.feature_key:
+            return None
+        return (self.checkpoint.get("weights") or {}).get("identity")
+
     def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
                       on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
                       num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
@@ -100,7 +109,7 @@ class Predictor:
         features = extract_features(self.model.backbone, self.spec, paths, content_hashes, cache=cache,
                                     views=(ORIGINAL,), device=self.device, batch_size=batch_size,
                                     num_workers=num_workers, on_progress=on_progress, cancel=cancel,
-                                    phase=PHASE_PREDICTING)
+                                    phase=PHASE_PREDICTING, weights_identity=self.pretrained_identity)
         probabilities = np.full((len(paths), len(self.class_names)), np.nan, dtype=np.float32)
         if features.ok.any():
             probabilities[features.ok] = require_finite(

@@ -225,7 +225,8 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
         feature_set = extract_features(
             model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
             views=(ORIGINAL, MIRRORED) if mirror else (ORIGINAL,), device=device,
-            batch_size=config.batch_size, num_workers=config.num_workers, on_progress=on_progress, cancel=cancel)
+            batch_size=config.batch_size, num_workers=config.num_workers, on_progress=on_progress, cancel=cancel,
+            weights_identity=identity)
         features_computed, features_reused = feature_set.computed, feature_set.reused
         skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
         if skipped:

@@ -1,0 +1,160 @@
+"""CPU inference through ONNX Runtime: same features as torch, one cached export, rebuilt when damaged, and torch
+whenever ONNX Runtime fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ImageSet, Run, file_hash
+from imagemakers import write_rgb
+
+from desktop.ml import onnx_engine
+from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
+from desktop.ml.features import ORIGINAL, extract_features
+from desktop.ml.onnx_engine import FEATURE_TOLERANCE, OnnxExtractor, load_onnx_extractor, onnx_file
+from desktop.ml.predict import Predictor
+from desktop.ml.progress import Notice
+
+SPEC = get_backbone("efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    weights = require_weights(SPEC.name)
+    return build_feature_extractor(SPEC, weights)[0], weights_identity(weights)
+
+
+@pytest.fixture(scope="module")
+def real_photos(image_set: ImageSet, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """scikit-image's sample photographs (JPEG and PNG, portrait and landscape) and a few drawn shapes."""
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("sample-photos")
+    paths = []
+    for index, name in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+        rgb = getattr(data, name)()
+        path = folder / f"{name}.{'jpg' if index % 2 else 'png'}"
+        write_rgb(path, rgb if index != 3 else np.ascontiguousarray(rgb.transpose(1, 0, 2)))
+        paths.append(path)
+    return paths + image_set.paths[::9]
+
+
+def _forget_open_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_engine, "_open_sessions", {})
+    monkeypatch.setattr(onnx_engine, "_failed", set())
+
+
+def test_onnx_runtime_computes_the_same_features_as_torch(lite0, real_photos: list[Path]) -> None:
+    extractor, identity = lite0
+    torch_features = extract_features(extractor, SPEC, real_photos, None, batch_size=4)
+    onnx_features = extract_features(extractor, SPEC, real_photos, None, batch_size=4, weights_identity=identity)
+    assert torch_features.ok.all() and onnx_features.ok.all()
+    assert onnx_file(SPEC, identity).is_file(), "the ONNX path ran"
+    gap = np.abs(onnx_features.features - torch_features.features).max()
+    assert 0 < gap <= FEATURE_TOLERANCE, "the same cache key serves both engines only within the tolerance"
+    assert np.abs(torch_features.features).max() > 1.0, "real features, not zeros"
+
+
+def test_the_export_is_cached_and_reused_across_processes(lite0, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    extractor, identity = lite0
+    _forget_open_sessions(monkeypatch)
+    events: list = []
+    first = load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path, on_progress=events.append)
+    assert first is not None and first.path.parent == tmp_path and events, "first use reports its progress"
+    written = first.path.stat().st_mtime_ns
+
+    _forget_open_sessions(monkeypatch)  # as a new process would start
+
+    def no_export(*_args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_engine, "export_extractor", no_export)
+    again = load_onnx_extractor(SPEC, identity, lambda: pytest.fail("built the torch network"), folder=tmp_path)
+    assert again is not None and again.path == first.path and again.path.stat().st_mtime_ns == written
+    images = np.random.default_rng(0).standard_normal((2, 3, SPEC.input_size, SPEC.input_size), dtype=np.float32)
+    np.testing.assert_array_equal(again(images), first(images))
+    assert onnx_file(SPEC, "blake2b:other") != first.path, "other weights get another file"
+
+
+@pytest.fixture(scope="module")
+def good_export(lite0, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    extractor, identity = lite0
+    folder = tmp_path_factory.mktemp("onnx")
+    return load_onnx_extractor(SPEC, identity, extractor, folder=folder).path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
+def test_a_damaged_export_is_rebuilt(lite0, good_export: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     damage: str) -> None:
+    extractor, identity = lite0
+    _forget_open_sessions(monkeypatch)
+    data = good_export
+    if damage == "truncated":  # no longer parses
+        bad = data[: len(data) // 2]
+    else:  # still parses: only the graph digest notices
+        middle = len(data) // 2
+        bad = data[:middle] + bytes([data[middle] ^ 0x40]) + data[middle + 1:]
+    path = onnx_file(SPEC, identity, tmp_path)
+    path.write_bytes(bad)
+    rebuilt = load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path)
+    assert rebuilt is not None and rebuilt.path == path and path.read_bytes() == data
+
+
+def test_features_fall_back_to_torch_when_onnx_runtime_fails(lite0, real_photos: list[Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    extractor, identity = lite0
+    paths = real_photos[:3]
+    expected = extract_features(extractor, SPEC, paths, None, batch_size=4).features
+
+    def broken_run(self, images):
+        raise RuntimeError("onnxruntime exploded")
+
+    monkeypatch.setattr(OnnxExtractor, "__call__", broken_run)
+    events: list = []
+    result = extract_features(extractor, SPEC, paths, None, batch_size=4, weights_identity=identity,
+                              on_progress=events.append)
+    np.testing.assert_allclose(result.features, expected, atol=1e-6)
+    assert any(isinstance(e, Notice) and "PyTorch" in e.message for e in events)
+
+    # No session at all (a broken or missing onnxruntime): told once, torch computes.
+    _forget_open_sessions(monkeypatch)
+
+    def no_session(*_args, **_kwargs):
+        raise OSError("libonnxruntime.so: cannot open shared object file")
+
+    monkeypatch.setattr(OnnxExtractor, "__init__", no_session)
+    events.clear()
+    result = extract_features(extractor, SPEC, paths, None, batch_size=4, weights_identity=identity,
+                              on_progress=events.append)
+    np.testing.assert_allclose(result.features, expected, atol=1e-6)
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and "unavailable" in notices[0] and "cannot open shared object" in notices[0]
+
+
+def test_frozen_models_predict_through_onnx_and_fine_tuned_ones_through_torch(
+        frozen_run: Run, real_photos: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    run = OnnxExtractor.__call__
+
+    def counting(self, images):
+        calls.append(len(images))
+        return run(self, images)
+
+    monkeypatch.setattr(OnnxExtractor, "__call__", counting)
+    frozen = Predictor.from_checkpoint(frozen_run.result.checkpoint, device="cpu")
+    probabilities = frozen.predict_paths(real_photos[:3])
+    assert calls == [3] and np.isfinite(probabilities).all()
+    hashes = [file_hash(path) for path in real_photos[:3]]
+    via_torch = extract_features(frozen.model.backbone, frozen.spec, real_photos[:3], hashes).features[:, ORIGINAL]
+    np.testing.assert_allclose(probabilities, frozen._head_probabilities(via_torch), atol=1e-5)
+
+    calls.clear()
+    # A fine-tuned model's checkpoint has no feature key: its backbone is no longer the pretrained one.
+    tuned = Predictor.from_checkpoint({**frozen_run.result.checkpoint, "mode": "finetune", "feature_key": None},
+                                      device="cpu")
+    assert tuned.pretrained_identity is None
+    tuned.predict_paths(real_photos[:2])
+    assert calls == []
