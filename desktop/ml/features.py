@@ -56,9 +56,9 @@ FLUSH_ROWS = 512  # rows kept in memory before they are written as a shard
 FLUSH_SECONDS = 30.0
 COMPACT_AT_SHARDS = 16
 STALE_TEMP_SECONDS = 3600.0
-# ONNX Runtime's batch on a CPU: as fast per image as 32 (bench/onnx_settings_bench.py), and a cancel, checked
+# ONNX Runtime's batch on a CPU: faster per image than 16 or 32 (bench/onnx_settings_bench.py), and a cancel, checked
 # between batches (no hooks inside an ONNX graph), lands sooner.
-ONNX_BATCH = 16
+ONNX_BATCH = 8
 
 
 def feature_key(spec: BackboneSpec, weights_identity: str) -> str:

@@ -66,17 +66,20 @@ def onnx_file(spec: BackboneSpec, weights_identity: str, folder: Path | None = N
     return (folder or cache_folder()) / f"{spec.name}-{digest}.onnx"
 
 
-def session_options(threads: int | None = None):
+def session_options(threads: int | None = None, *, level: str = "all", spinning: bool = False):
     """Measured in bench/onnx_settings_bench.py: every core for one session's operators, full graph
     optimisation, and no spinning (idle threads would steal the cores from the decoding between batches)."""
     import onnxruntime as ort
 
+    levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = levels[level]
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3  # errors only: its warnings are not for our users
     return options
 

@@ -96,7 +96,7 @@ class TrainPanel(QWidget):
         self.readiness.setObjectName("hint")
 
         self.backbone = QComboBox()
-        self.backbone.addItem("EfficientNet-Lite0 (built in, ImageNet)", DEFAULT_BACKBONE)
+        self.backbone.addItem("Fast: EfficientNet-Lite0 (built in)", DEFAULT_BACKBONE)  # until the list loads
         self.mode = QComboBox()
         for key, text in MODE_CHOICES:
             self.mode.addItem(text, key)

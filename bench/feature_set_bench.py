@@ -1,0 +1,120 @@
+"""Which features a frozen head should sit on: accuracy and time per image of single backbones and feature sets.
+
+    nice python -m bench.feature_set_bench [--per-class 40] [--fashion-per-class 30]
+
+Data (real, on disk, a fixed split):
+  clip art       Debian's tuxpaint-stamps-default (apt-get install tuxpaint-stamps-default): the categories under
+                 /usr/share/tuxpaint/stamps with at least 30 PNGs, ``--per-class`` of each, half to train
+  Fashion-MNIST  bench/fashion_mnist.py: ``--fashion-per-class`` training images and as many test images per
+                 class (t10k), as 96 px PNGs
+
+Each backbone's features go through the app's own path (extract_features: decoding, eval preprocessing, ONNX
+Runtime on the CPU); a set's features are its members' side by side. The head is the app's frozen-mode linear
+head (``fit_linear_head``). Time: seconds per image of the feature pass (decode + forward), over both data sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import fashion_mnist
+from bench.import_bench import OUT_DIR
+
+STAMPS = Path("/usr/share/tuxpaint/stamps")
+MIN_PER_CATEGORY = 30
+
+
+def clip_art(per_class: int) -> tuple[list[Path], list[int], list[bool]]:
+    """(paths, labels, is_train) from the tuxpaint stamp categories with enough images."""
+    rng = np.random.default_rng(0)
+    paths, labels, train = [], [], []
+    categories = sorted(d for d in STAMPS.iterdir() if d.is_dir() and len(list(d.rglob("*.png"))) >= MIN_PER_CATEGORY)
+    for label, folder in enumerate(categories):
+        files = sorted(folder.rglob("*.png"))
+        chosen = [files[i] for i in sorted(rng.permutation(len(files))[:per_class])]
+        for index, path in enumerate(chosen):
+            paths.append(path)
+            labels.append(label)
+            train.append(index % 2 == 0)
+    return paths, labels, train
+
+
+def fashion(per_class: int) -> tuple[list[Path], list[int], list[bool]]:
+    folder = OUT_DIR / f"fashion-{per_class}"
+    train = fashion_mnist.write_folder(folder / "train", per_class, split="train")
+    test = fashion_mnist.write_folder(folder / "test", per_class, split="t10k")
+    names = list(fashion_mnist.CLASS_NAMES)
+    return ([p for p, _ in train + test], [names.index(n) for _, n in train + test],
+            [True] * len(train) + [False] * len(test))
+
+
+def features_of(spec, paths: list[Path]) -> tuple[np.ndarray, float]:
+    """(N, D) features through the app's path, and seconds per image."""
+    from desktop.ml.backbones import build_feature_extractor, require_weights, weights_identity
+    from desktop.ml.features import ORIGINAL, extract_features
+
+    weights = require_weights(spec.name)
+    extractor = build_feature_extractor(spec, weights)[0]
+    identity = weights_identity(weights)
+    extract_features(extractor, spec, paths[:2], None, weights_identity=identity)  # export and warm-up
+    started = time.perf_counter()
+    result = extract_features(extractor, spec, paths, None, weights_identity=identity)
+    seconds = (time.perf_counter() - started) / len(paths)
+    assert result.ok.all(), result.errors
+    return result.features[:, ORIGINAL], seconds
+
+
+def accuracy(features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> float:
+    import torch
+
+    from desktop.ml.trainer import fit_linear_head
+
+    classes = int(labels.max()) + 1
+    head = fit_linear_head(features[train], labels[train].tolist(), classes)
+    with torch.inference_mode():
+        predicted = head(torch.from_numpy(features[~train])).argmax(1).numpy()
+    return float((predicted == labels[~train]).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-class", type=int, default=40)
+    parser.add_argument("--fashion-per-class", type=int, default=30)
+    args = parser.parse_args(argv)
+
+    from desktop.ml.backbones import get_backbone
+
+    sets = {"clip art": clip_art(args.per_class), "Fashion-MNIST": fashion(args.fashion_per_class)}
+    lite0, lite1 = get_backbone("efficientnet_lite0"), get_backbone("efficientnet_lite1")
+    lite0_at_240 = dataclasses.replace(lite0, input_size=lite1.input_size, resize_size=lite1.resize_size)
+    singles = {"Lite0 @224": lite0, "Lite0 @240": lite0_at_240, "Lite1 @240": lite1}
+    candidates = {name: (name,) for name in singles}
+    candidates["Lite0 @224 + Lite1 @240"] = ("Lite0 @224", "Lite1 @240")
+    candidates["Lite0 + Lite1, both @240"] = ("Lite0 @240", "Lite1 @240")
+
+    computed: dict[tuple[str, str], tuple[np.ndarray, float]] = {}
+    for data_name, (paths, _labels, _train) in sets.items():
+        for name, spec in singles.items():
+            computed[(data_name, name)] = features_of(spec, paths)
+    print(" ".join(f"{name}: {len(paths)} images, {len(set(labels))} classes"
+                   for name, (paths, labels, _train) in sets.items()))
+    print(f"{'features':<28} {'clip art':>9} {'Fashion':>9} {'ms/image':>9}")
+    for candidate, members in candidates.items():
+        scores, seconds = [], 0.0
+        for data_name, (paths, labels, train) in sets.items():
+            parts = [computed[(data_name, member)] for member in members]
+            features = np.concatenate([features for features, _ in parts], axis=1)
+            scores.append(accuracy(features, np.array(labels), np.array(train)))
+            seconds += sum(s * len(paths) for _, s in parts)
+        per_image = seconds / sum(len(paths) for paths, _, _ in sets.values())
+        print(f"{candidate:<28} {scores[0]:9.3f} {scores[1]:9.3f} {per_image * 1000:9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
