@@ -111,7 +111,13 @@ def train_project(project: Project, options: TrainingOptions,
                   cancel: CancelToken | None = None) -> TrainingSummary:
     """Train on the project's labelled photos, save and activate the model; raises NotEnoughData, WeightsError,
     Cancelled (the active model and the project are then unchanged) or another PigeonholeError."""
+    from dataclasses import replace
+
+    from desktop.ml.backbones import get_backbone
+
     started = time.perf_counter()
+    # "fast", "accurate": the registry name is what models and warm starts compare.
+    options = replace(options, backbone=get_backbone(options.backbone).name)
     data = gather_training_data(project, seed=options.seed)
     reporter = _ProgressReporter(on_progress)
     notes = []
