@@ -34,14 +34,17 @@ class ProjectStatus:
 
 
 def project_status(project: Project, broken_limit: int | None = None) -> ProjectStatus:
-    """Usable images are readable and present; broken and missing ones are counted apart."""
+    """Every photo the project knows is in exactly one of three groups, so the numbers add up:
+    missing (gone from disk at the last scan, whatever it was before), broken (present but unreadable), and
+    usable (``images``), which splits into labelled + unlabelled."""
     usable = (Image.error.is_(None)) & (Image.missing.is_(False))
+    broken_present = Image.error.is_not(None) & Image.missing.is_(False)
     with project.sessions() as session:
         images = session.scalar(select(func.count()).select_from(Image).where(usable)) or 0
         labelled = session.scalar(
             select(func.count()).select_from(Image).join(Label, Label.image_id == Image.id).where(usable)
         ) or 0
-        broken = session.scalar(select(func.count()).select_from(Image).where(Image.error.is_not(None))) or 0
+        broken = session.scalar(select(func.count()).select_from(Image).where(broken_present)) or 0
         missing = session.scalar(select(func.count()).select_from(Image).where(Image.missing.is_(True))) or 0
         per_class = dict(
             session.execute(
@@ -55,7 +58,7 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
         broken_rows = session.execute(
             select(Folder.root, Image.rel_path, Image.error)
             .join(Folder, Folder.id == Image.folder_id)
-            .where(Image.error.is_not(None))
+            .where(broken_present)
             .order_by(Folder.root, Image.rel_path)
             .limit(broken_limit)
         ).all()

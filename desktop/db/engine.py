@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from desktop.errors import PigeonholeError
 
 BUSY_TIMEOUT_MS = 10_000  # a write waits this long for another process's write instead of failing at once
+FULL_BELOW_BYTES = 1 << 20  # an I/O error with less free space than this on the disk is a full disk
 
 
 class DatabaseError(PigeonholeError):
@@ -55,7 +57,7 @@ def explain_database_error(exc: BaseException, db_path: Path | str) -> DatabaseE
     if not isinstance(driver, sqlite3.Error) or code is None:
         return None
     primary = code & 0xFF  # extended codes carry the primary one in their low byte
-    if primary == sqlite3.SQLITE_FULL:
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and _disk_is_full(db_path)):
         return DatabaseError(f"The disk holding the project database {db_path} is full; free some space and "
                              "try again (everything saved before this is kept).")
     if primary == sqlite3.SQLITE_READONLY:
@@ -71,6 +73,14 @@ def explain_database_error(exc: BaseException, db_path: Path | str) -> DatabaseE
         return DatabaseError(f"The disk refused to read or write the project database {db_path} ({driver}); "
                              "check the disk and try again.")
     return None
+
+
+def _disk_is_full(db_path: Path | str) -> bool:
+    """SQLite reports ENOSPC on its -wal/-shm files as a plain I/O error; the free space tells them apart."""
+    try:
+        return shutil.disk_usage(Path(db_path).parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
 
 
 @contextmanager

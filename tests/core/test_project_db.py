@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from desktop.core.classes import add_class, delete_class
@@ -120,17 +122,24 @@ def test_open_refuses_bad_places(tmp_path: Path) -> None:
 
 
 def test_open_read_only_folder(tmp_path: Path) -> None:
+    import subprocess
+
     import imagemakers
 
-    if imagemakers.is_root():
-        pytest.skip("running as root: os.access reports every folder writable")
     open_project(tmp_path / "ro").close()
-    (tmp_path / "ro").chmod(0o555)
+    folder = tmp_path / "ro"
+    if imagemakers.is_root():  # chmod does not stop root; the immutable flag does
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("running as root on a file system without chattr +i: every folder is writable")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
     try:
         with pytest.raises(ProjectError, match="read-only"):
-            open_project(tmp_path / "ro")
+            open_project(folder)
     finally:
-        (tmp_path / "ro").chmod(0o755)
+        subprocess.run(undo, check=True)
 
 
 def test_corrupt_database_gives_a_project_error(tmp_path: Path) -> None:
@@ -336,3 +345,97 @@ def test_failed_upgrade_via_patched_command_restores_the_backup(tmp_path: Path,
     monkeypatch.undo()
     with open_project(path) as project:
         assert _sqlite_rows(project.db_path, "SELECT count(*) FROM images") == [(4,)]
+
+
+# --- a project.db that cannot be a database, or cannot be written -------------------------------------------------
+
+def test_an_empty_project_db_is_refused_not_turned_into_a_new_project(tmp_path: Path) -> None:
+    path = tmp_path / "p.pigeonhole"
+    path.mkdir()
+    (path / DB_FILE_NAME).write_bytes(b"")  # a failed copy, a full disk
+    with pytest.raises(ProjectError, match=r"project\.db is empty \(0 bytes\), so it is damaged; the project has "
+                                           r"no backups in .*backups, so restore project\.db from your own backup"):
+        open_project(path)
+    assert (path / DB_FILE_NAME).stat().st_size == 0  # the bug: a new, empty schema was written over it
+    # With backups, the sentence names the newest one to copy back.
+    backups = path / "backups"
+    backups.mkdir()
+    older, newer = backups / "project-before-a-1.db", backups / "project-before-b-2.db"
+    older.write_bytes(b"old")
+    newer.write_bytes(b"new")
+    os.utime(older, (1, 1))
+    with pytest.raises(ProjectError, match=re.escape(f"copy its newest backup, {newer}, over it")):
+        open_project(path, create=False)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs are POSIX")
+def test_a_fifo_or_a_plain_file_is_no_project(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(ProjectError, match="is not a folder, so it cannot be a project"):
+        open_project(pipe)
+    path = tmp_path / "p.pigeonhole"
+    path.mkdir()
+    os.mkfifo(path / DB_FILE_NAME)  # SQLite would wait on it forever
+    with pytest.raises(ProjectError, match=r"cannot be opened \(cannot read the file: it is a named pipe"):
+        open_project(path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ProjectError, match="is a file, not a project folder"):
+        open_project(tmp_path / "notes.txt", create=False)
+
+
+def _read_only_message(db_path: Path) -> str:
+    return (f"The project database {db_path} is read-only; make it writable (or copy the project somewhere "
+            "writable) and open it again.")
+
+
+def test_a_read_only_project_db_in_a_writable_folder_is_one_sentence(tmp_path: Path) -> None:
+    """chmod 444 for a user; as root (which chmod does not stop) the immutable flag, which stops root too."""
+    import subprocess
+
+    import imagemakers
+
+    open_project(tmp_path / "p").close()
+    db_path = tmp_path / "p" / DB_FILE_NAME
+    if imagemakers.is_root():
+        if subprocess.run(["chattr", "+i", str(db_path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root on a file system without chattr +i: nothing makes a file read-only")
+        undo = ["chattr", "-i", str(db_path)]
+    else:
+        db_path.chmod(0o444)
+        undo = ["chmod", "644", str(db_path)]
+    try:
+        with pytest.raises(ProjectError) as caught:
+            open_project(tmp_path / "p")
+    finally:
+        subprocess.run(undo, check=True)
+    assert str(caught.value) == _read_only_message(db_path)
+
+
+def test_status_adds_up_a_missing_broken_photo_is_missing_only(project: Project, tmp_path: Path) -> None:
+    """The bug: a broken photo that was then deleted counted as broken and missing, and stayed listed."""
+    import imagemakers as mk
+
+    from desktop.core.classes import add_class
+    from desktop.core.importer import import_folder
+    from desktop.core.status import project_status
+
+    root = tmp_path / "photos"
+    for index in range(4):
+        mk.write_jpeg(root / f"{index}.jpg", 32, 24, seed=index)
+    mk.write_truncated_jpeg(root / "broken.jpg")
+    mk.write_empty(root / "empty.jpg")
+    import_folder(project, root)
+    cat = add_class(project, "cat")
+    with project.sessions() as session:
+        ids = dict(session.execute(select(Image.rel_path, Image.id)).all())
+    set_label(project, [ids["0.jpg"], ids["1.jpg"]], cat.id)
+    (root / "broken.jpg").unlink()
+    (root / "1.jpg").unlink()
+    import_folder(project, root)
+    status = project_status(project)
+    assert (status.images, status.labelled, status.unlabelled, status.broken, status.missing) == (3, 1, 2, 1, 2)
+    assert status.images == status.labelled + status.unlabelled
+    assert status.images + status.broken + status.missing == len(ids)  # every photo in exactly one group
+    assert [Path(entry["path"]).name for entry in status.broken_files] == ["empty.jpg"]
+    assert sum(status.classes.values()) == status.labelled
