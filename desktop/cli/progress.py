@@ -51,7 +51,7 @@ class ProgressBar:
         self._last_draw: float | None = None
         self._drawn = False  # a bar line is on the screen (so a note must clear it first)
         self._lock = threading.Lock()  # `ticking` redraws from a thread
-        self._full, self._empty = ("█", "░") if _can_encode(self.stream, "▕█░▏·") else ("#", "-")
+        self._full, self._empty = ("█", "░") if _can_encode(self.stream, "▕█░▏·…") else ("#", "-")
 
     def update(self, done: int, total: int, *, eta: float | None = None, label: str | None = None,
                unit: str | None = None) -> None:
@@ -92,10 +92,10 @@ class ProgressBar:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def render(self, now: float | None = None) -> str:
-        """The bar's text (no carriage return, not cut to a width)."""
+    def render(self, now: float | None = None, width: int | None = None) -> str:
+        """The bar's text (no carriage return); within ``width`` columns the label gives way first."""
         now = self.clock() if now is None else now
-        parts = [terminal_safe(self.label)]
+        parts = []
         if self.total > 0:
             fraction = min(1.0, max(0.0, self.done / self.total))
             filled = round(fraction * BAR_WIDTH)
@@ -105,14 +105,20 @@ class ProgressBar:
             parts.append(f"{self.done:,}/{self.total:,}" + (f" {self.unit}" if self.unit else ""))
         elif self.done:
             parts.append(f"{self.done:,}" + (f" {self.unit}" if self.unit else ""))
-        line = " ".join(parts)
+        tail = "".join(f" {part}" for part in parts)
         dot = "·" if self._full == "█" else "-"
         remaining = self._remaining(now)
         if remaining is not None:
-            line += f" {dot} {format_duration(remaining)} left"
+            tail += f" {dot} {format_duration(remaining)} left"
         elif self.total <= 0:
-            line += f" {dot} {format_duration(now - self.started)}"
-        return line
+            tail += f" {dot} {format_duration(now - self.started)}"
+        label = terminal_safe(self.label)
+        if width is not None and len(label) + len(tail) > width:
+            room = width - len(tail)
+            ellipsis = "…" if self._full == "█" else "~"
+            label = label[:room - 1] + ellipsis if room >= 8 else ""
+            return (label + tail)[:width] if label else tail.lstrip()[:width]
+        return label + tail
 
     def _remaining(self, now: float) -> float | None:
         if self.total <= 0 or self.done >= self.total:
@@ -131,7 +137,7 @@ class ProgressBar:
         if not self.enabled:
             return
         width = shutil.get_terminal_size(fallback=(80, 24)).columns
-        line = self.render(now)[:max(10, width - 1)]
+        line = self.render(now, width=max(10, width - 1))  # the last column would wrap on some terminals
         self.stream.write(f"\r{line}{_CLEAR_TO_END}")
         self.stream.flush()
         self._drawn = True

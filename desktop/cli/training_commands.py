@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 from pathlib import Path
@@ -29,6 +30,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
 
 
+_COUNTED = re.compile(r"[:,]?\s*(?P<what>[a-z]+) [\d,]+ of [\d,]+$")
+_PLURALS = {"batch": "batches", "fit": "fits", "epoch": "epochs", "photo": "photos"}
+
+
 def show_training(bar: ProgressBar, progress: TrainingProgress) -> None:
     """One training event on the bar (notices on their own line)."""
     if progress.phase == "notice":
@@ -40,12 +45,17 @@ def show_training(bar: ProgressBar, progress: TrainingProgress) -> None:
         bar.update(progress.done, progress.total, eta=progress.eta_seconds, label="Checking the validation photos",
                    unit="photos")
     elif progress.phase == "training":
-        stage, _, batches = progress.message.partition(": batch")
-        if batches:  # fine-tuning: batches within an epoch
-            epoch = f", epoch {progress.epoch + 1} of {progress.epochs}" if progress.epochs else ""
-            bar.update(progress.done, progress.total, eta=progress.eta_seconds, label=stage + epoch, unit="batches")
+        # "Training the classifier" counts epochs; "Fine-tuning the backbone: batch 3 of 20" (or another stage's
+        # "…: fit 3 of 30") counts what it names: the label keeps the stage, the bar the count.
+        counted = _COUNTED.search(progress.message)
+        if counted:
+            stage = progress.message[:counted.start()]
+            if counted["what"] == "batch" and progress.epochs:
+                stage += f", epoch {min(progress.epoch + 1, progress.epochs)} of {progress.epochs}"
+            unit = _PLURALS.get(counted["what"], counted["what"])
         else:
-            bar.update(progress.done, progress.total, eta=progress.eta_seconds, label=stage, unit="epochs")
+            stage, unit = progress.message, "epochs"
+        bar.update(progress.done, progress.total, eta=progress.eta_seconds, label=stage, unit=unit)
     else:  # preparing: no amount of work to count
         bar.update(0, 0, label=progress.message, unit="")
 
