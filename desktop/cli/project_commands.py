@@ -44,12 +44,14 @@ def _import(args: argparse.Namespace) -> int:
                 "seconds": round(summary.seconds, 3),
                 "broken_files": [{"path": str(Path(summary.folder) / p), "reason": r}
                                  for p, r in summary.broken_files],
-                "warnings": summary.class_warnings,
+                "warnings": summary.class_warnings + ([summary.cache_warning] if summary.cache_warning else []),
             })
-    lines = [f"{terminal_safe(r['folder'])}: {r['imported']} imported, {r['unchanged']} unchanged, "
-             f"{r['broken']} broken, {r['missing']} missing, {r['labelled']} labelled from subfolders "
-             f"({r['seconds']:.1f} s)"
-             for r in results]
+    lines = []
+    for r in results:
+        lines.append(f"{terminal_safe(r['folder'])}: {r['imported']} imported, {r['unchanged']} unchanged, "
+                     f"{r['broken']} broken, {r['missing']} missing, {r['labelled']} labelled from subfolders "
+                     f"({r['seconds']:.1f} s)")
+        lines += [f"  warning: {terminal_safe(warning)}" for warning in r["warnings"]]
     emit_result(args, {"project": str(args.project.resolve()), "folders": results}, "\n".join(lines))
     return 0
 

@@ -184,3 +184,24 @@ def test_errors_are_one_sentence_with_non_zero_exit(capsys, tmp_path: Path, case
     assert out == ""
     _assert_one_sentence(err)
     assert not (tmp_path / "new").exists()  # a failed command leaves no half-made project behind
+
+
+def test_import_reports_a_broken_thumbnail_cache_as_a_warning(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    photos = tmp_path / "photos"
+    mk.write_jpeg(photos / "a.jpg", 40, 30, seed=1)
+    project = tmp_path / "p.pigeonhole"
+    assert main(["status", str(project)]) == 1  # no project yet
+    capsys.readouterr()
+    from desktop.core.project import open_project
+
+    open_project(project).close()
+    (project / "thumbnails").write_bytes(b"a file where the cache folder should be")
+    code, out, _ = _cli(capsys, "import", str(project), str(photos))
+    assert code == 0
+    summary, warning = out.strip().splitlines()
+    assert "1 imported" in summary and "0 broken" in summary
+    assert warning.startswith(f"  warning: The thumbnail cache {project / 'thumbnails'} cannot be written")
+    (project / "thumbnails").unlink()
+    code, out, _ = _cli(capsys, "import", str(project), str(photos), "--json")
+    assert json.loads(out)["folders"][0]["warnings"] == []
