@@ -120,7 +120,8 @@ class ImportController(QObject):
         if summary.missing:
             parts.append(f"{summary.missing:,} missing since the last scan")
         prefix = "Import cancelled: " if summary.cancelled else f"{Path(summary.folder).name}: "
-        self.message.emit(prefix + ", ".join(parts) + ".")
+        cache = f" {summary.cache_warning}" if summary.cache_warning else ""  # the photos are in all the same
+        self.message.emit(prefix + ", ".join(parts) + "." + cache)
         self.finished.emit(summary)
 
     def _on_failed(self, error: str) -> None:
