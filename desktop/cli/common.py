@@ -109,9 +109,12 @@ def emit_result(args: argparse.Namespace, payload: dict, text: str) -> None:
         # A file name that is not valid UTF-8 holds lone surrogates, which stdout cannot encode: written as
         # JSON's own \udcXX escapes, which a JSON reader turns back into the same string.
         text = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+        # json.dumps leaves DEL and the C1 controls (0x9b starts an escape sequence on some terminals) raw.
+        text = _C1.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     print(text)
 
 
+_C1 = re.compile("[\x7f-\x9f]")
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL.pop(ord("\t"))
 # Undecodable bytes of a file name (os.fsdecode's surrogates) as the byte they stand for: printed raw they
