@@ -10,11 +10,12 @@ Importing this module imports torch: the GUI imports it inside its training work
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -38,13 +39,22 @@ from desktop.ml.progress import (
     Progress,
 )
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
-from desktop.ml.trainer import TrainConfig, TrainItem, TrainResult, WarmStart, train, warm_start_from
+from desktop.ml.trainer import (
+    PHASE_CROSS_VALIDATING,
+    TrainConfig,
+    TrainItem,
+    TrainResult,
+    WarmStart,
+    train,
+    warm_start_from,
+)
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.
 _PHASES = {
     PHASE_LOADING: ("preparing", "Loading the pretrained backbone"),
     PHASE_FEATURES: ("features", "Computing image features"),
     PHASE_TRAINING: ("training", "Training"),
+    PHASE_CROSS_VALIDATING: ("training", "Cross-validating the classifier"),
     PHASE_EVALUATING: ("evaluating", "Checking the validation photos"),
 }
 
@@ -57,14 +67,18 @@ class TrainingData:
     class_ids: list[int]  # aligned with class_names
     items: list[TrainItem]  # key = image id
     left_out: list[str]  # class names with some labelled photos but fewer than MIN_IMAGES_PER_CLASS
+    # Labelled photos left out because the file is gone or differs (size or modification time) from what was
+    # indexed: their cached features and content hash would describe another picture. A re-scan fixes them.
+    changed: list[Path] = field(default_factory=list)
 
 
 def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
-    """Labelled, readable, present photos; gives new ones a split (stored) and checks there is enough to train."""
+    """Labelled, readable photos still on disk as indexed; gives new ones a split (stored) and checks there is
+    enough to train."""
     with project.sessions() as session:
         rows = session.execute(
             select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.split, ImageClass.id,
-                   ImageClass.name)
+                   ImageClass.name, Image.size, Image.mtime)
             .join(Label, Label.image_id == Image.id)
             .join(ImageClass, ImageClass.id == Label.class_id)
             .join(Folder, Folder.id == Image.folder_id)
@@ -75,8 +89,12 @@ def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
             select(ImageClass.id, ImageClass.name).order_by(ImageClass.position, ImageClass.id)).all())
 
     by_class: dict[int, list] = defaultdict(list)
+    changed: list[Path] = []
     for row in rows:
-        by_class[row[5]].append(row)
+        if _unchanged_on_disk(Path(row[1]) / row[2], row[7], row[8]):
+            by_class[row[5]].append(row)
+        else:
+            changed.append(Path(row[1]) / row[2])
     kept = [(class_id, name) for class_id, name in class_order if len(by_class[class_id]) >= MIN_IMAGES_PER_CLASS]
     left_out = [name for class_id, name in class_order if 0 < len(by_class[class_id]) < MIN_IMAGES_PER_CLASS]
     if len(kept) < 2:
@@ -95,7 +113,25 @@ def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
     for index, (class_id, _) in enumerate(kept):
         for image_id, root, rel_path, content_hash, *_ in by_class[class_id]:
             items.append(TrainItem(Path(root) / rel_path, content_hash, index, splits[image_id], key=image_id))
-    return TrainingData([name for _, name in kept], [class_id for class_id, _ in kept], items, left_out)
+    return TrainingData([name for _, name in kept], [class_id for class_id, _ in kept], items, left_out, changed)
+
+
+def _unchanged_on_disk(path: Path, size: int, mtime: float) -> bool:
+    """The file is there with the size and modification time the import saw (what the importer's re-scan
+    compares too): its content hash, and so its cached features, still describe it."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return stat.st_size == size and stat.st_mtime == mtime
+
+
+def changed_photos_note(changed: list[Path]) -> str | None:
+    if not changed:
+        return None
+    names = ", ".join(path.name for path in changed[:5]) + ("…" if len(changed) > 5 else "")
+    return (f"{len(changed)} labelled photo(s) were left out because they changed or disappeared since they were "
+            f"indexed ({names}); re-scan the folders (F5) to use them again.")
 
 
 def _store_splits(project: Project, splits: dict[int, str]) -> None:
@@ -123,6 +159,8 @@ def train_project(project: Project, options: TrainingOptions,
     notes = []
     if data.left_out:
         notes.append(f"Left out (fewer than {MIN_IMAGES_PER_CLASS} labelled photos): {', '.join(data.left_out)}.")
+    if (note := changed_photos_note(data.changed)) is not None:
+        notes.append(note)
     config = TrainConfig(backbone=options.backbone, mode=options.mode, epochs=options.epochs,
                          lr=options.learning_rate, seed=options.seed, device=options.device,
                          batch_size=options.batch_size or TrainConfig.batch_size)
@@ -130,7 +168,9 @@ def train_project(project: Project, options: TrainingOptions,
     result = train(config, data.items, data.class_names, project.cache_dir / "features",
                    on_progress=reporter, cancel=cancel, warm_start=warm_start)
     notes.extend(result.notices)
-    if result.mode == "frozen":  # its features are all cached now: the check is one small matrix product
+    if result.evaluation == "validation" and result.mode == "frozen":
+        # Its features are all cached now: the check is one small matrix product. (Out-of-fold metrics have no
+        # fixed split to leak across.)
         leaks = duplicates_across_split(project, data.items, options.backbone)
         if leaks:
             notes.append(f"{len(leaks)} validation photo(s) have a near-duplicate among the training photos, so the "
@@ -178,7 +218,7 @@ def _save_model(project: Project, result: TrainResult, options: TrainingOptions,
                 weights_source=checkpoint["weights"]["source"], class_names=list(checkpoint["class_names"]),
                 train_images=result.train_count, val_images=result.val_count,
                 val_accuracy=result.metrics.accuracy if result.val_count else None,
-                metrics=result.metrics.to_dict(),
+                metrics={**result.metrics.to_dict(), **_evaluation_fields(result)},
                 settings={"options": {"backbone": options.backbone, "mode": options.mode, "epochs": options.epochs,
                                       "learning_rate": options.learning_rate, "seed": options.seed,
                                       "device": options.device, "warm_start": options.warm_start},
@@ -191,6 +231,14 @@ def _save_model(project: Project, result: TrainResult, options: TrainingOptions,
     except BaseException:
         file.unlink(missing_ok=True)  # no row points at it: don't leave an orphan model file
         raise
+
+
+def _evaluation_fields(result: TrainResult) -> dict:
+    """How the metrics were measured and how well calibrated the model is (stored with the model's metrics)."""
+    return {"evaluation": result.evaluation, "folds": result.folds, "temperature": round(result.temperature, 4),
+            "ece": None if result.ece is None else round(result.ece, 4),
+            "ece_uncalibrated": None if result.ece_uncalibrated is None else round(result.ece_uncalibrated, 4),
+            "reliability": result.reliability}
 
 
 def _device_type(result: TrainResult) -> str:
@@ -227,7 +275,10 @@ def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result
         classes=list(data.class_names), train_images=result.train_count, val_images=result.val_count,
         val_accuracy=round(metrics.accuracy, 4) if result.val_count else None, per_class=per_class,
         confusion=metrics.confusion, seconds=seconds, history=history, top_k=top_k,
-        confusion_images=dict(confusion_images), notes=notes)
+        confusion_images=dict(confusion_images), notes=notes, evaluation=result.evaluation, folds=result.folds,
+        temperature=round(result.temperature, 4), ece=None if result.ece is None else round(result.ece, 4),
+        ece_uncalibrated=None if result.ece_uncalibrated is None else round(result.ece_uncalibrated, 4),
+        reliability=result.reliability)
 
 
 class _ProgressReporter:
@@ -240,7 +291,10 @@ class _ProgressReporter:
         self.epoch = self.epochs = 0
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, EpochEnd):
+        if isinstance(event, Progress) and event.phase == PHASE_CROSS_VALIDATING:
+            self._send("training", f"Cross-validating the classifier: fit {event.done} of {event.total}",
+                       event.done, event.total, event.eta_seconds)
+        elif isinstance(event, EpochEnd):
             self.history.append(EpochStats(len(self.history) + 1, event.train_loss, event.train_accuracy,
                                            event.val_loss if event.val_loss is not None else float("nan"),
                                            event.val_accuracy if event.val_accuracy is not None else float("nan")))

@@ -85,7 +85,7 @@ class TrainingSummary:
     device: str
     classes: list[str]
     train_images: int
-    val_images: int
+    val_images: int  # the photos val_accuracy was measured on: every one (out-of-fold), or the validation split
     val_accuracy: float | None
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]]
@@ -95,6 +95,14 @@ class TrainingSummary:
     # (true index, predicted index) -> validation image ids, so a confusion-matrix cell can show its images
     confusion_images: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # e.g. "batch size halved after running out of GPU memory"
+    # "out-of-fold" (frozen: every labelled photo predicted by a head that did not see it, over `folds` folds;
+    # the final model is then trained on all of them) or "validation" (fine-tuning: the validation split).
+    evaluation: str = "validation"
+    folds: int | None = None
+    temperature: float = 1.0  # calibration: the logits are divided by it (folded into the saved model)
+    ece: float | None = None  # expected calibration error (10 bins), calibrated, on the evaluated photos
+    ece_uncalibrated: float | None = None
+    reliability: dict = field(default_factory=dict)  # per confidence bin: counts, confidence, accuracy
 
     def as_json(self) -> dict:
         return {
@@ -109,4 +117,10 @@ class TrainingSummary:
             "per_class": self.per_class,
             "confusion": self.confusion,
             "seconds": round(self.seconds, 2),
+            "evaluation": self.evaluation,
+            "oof_accuracy": self.val_accuracy if self.evaluation == "out-of-fold" else None,
+            "oof_images": self.val_images if self.evaluation == "out-of-fold" else 0,
+            "folds": self.folds,
+            "ece": self.ece,
+            "temperature": self.temperature,
         }

@@ -2,12 +2,20 @@
 
 Two modes share one path:
 
-* ``frozen``: the backbone is used as is. Its features are computed once per image (feature cache), and
-  a linear head is trained on them — seconds per run, and the only sensible choice with few images.
-* ``finetune``: first the same linear head (a linear probe, which also gives a good starting point),
-  then the last blocks of the backbone train together with the head, at a lower learning rate for the
+* ``frozen``: the backbone is used as is. Its features are computed once per image (feature cache), and a
+  linear head (multinomial logistic regression) is fitted on them with *every* labelled photo: k-fold
+  cross-validation on the cached features chooses its regularisation and gives an out-of-fold prediction for
+  every photo (the reported metrics), temperature scaling fitted on those calibrates it, and the final head is
+  fitted on all photos (``crossval``, ``calibration``). Seconds per run; the split is not used.
+* ``finetune``: first a linear head on the training split (a linear probe, which also gives a good starting
+  point), then the last blocks of the backbone train together with the head, at a lower learning rate for the
   backbone. The probe counts as epoch 0 of the early stopping, so fine-tuning only replaces it when the
-  validation loss improves.
+  validation loss improves. Metrics and the temperature come from the validation split.
+
+Either way the temperature is folded into the saved head (weights and bias divided by T), so every consumer of
+the checkpoint (Predictor, exports, Grad-CAM) gives calibrated probabilities; ``checkpoint["temperature"]``
+records it, ``checkpoint["calibration"]`` the reliability before and after, ``checkpoint["out_of_fold"]`` the
+calibrated held-out probabilities and labels, ``checkpoint["precision_thresholds"]`` per-class thresholds.
 
 The caller owns the data: items carry path, content hash, label index and split (see ``splits``).
 """
@@ -35,7 +43,9 @@ from desktop.ml.backbones import (
     weights_identity,
     weights_status,
 )
+from desktop.ml.calibration import fit_temperature, reliability, softmax, thresholds_for_precision
 from desktop.ml.checkpoint import new_checkpoint
+from desktop.ml.crossval import DEFAULT_FOLDS, LinearWeights, cross_validate, fit_logistic, log_loss
 from desktop.ml.data import ImageDataset, make_loader, valid_batches
 from desktop.ml.device import (
     autocast_for,
@@ -72,6 +82,10 @@ from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 
 MODES = ("auto", "frozen", "finetune")
+PHASE_CROSS_VALIDATING = "cross-validating"
+# Precisions whose per-class thresholds every model stores (others: calibration.thresholds_for_precision over
+# checkpoint["out_of_fold"]).
+STORED_PRECISIONS = (0.9, 0.95, 0.99)
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30
 
@@ -89,7 +103,7 @@ class TrainItem:
 class TrainConfig:
     backbone: str = DEFAULT_BACKBONE
     mode: str = "auto"  # "frozen", "finetune" or "auto" (see choose_mode)
-    epochs: int | None = None  # None: 60 for the linear head, 8 for fine-tuning
+    epochs: int | None = None  # None: frozen fits to convergence (the cap on L-BFGS iterations); 8 fine-tuning
     lr: float | None = None  # head learning rate; None: 1e-3 frozen, 3e-4 fine-tuning
     batch_size: int = 32
     weight_decay: float = 1e-4
@@ -106,6 +120,7 @@ class TrainConfig:
     clip_grad_norm: float | None = 5.0
     mirror_features: bool | None = None  # also cache mirrored views for the head; None: only on a GPU
     pretrained: bool = True  # False trains from random weights (fine-tunes everything; needs far more data)
+    folds: int = DEFAULT_FOLDS  # frozen mode's cross-validation (fewer when a class has fewer photos)
 
 
 @dataclass(frozen=True)
@@ -154,9 +169,16 @@ class TrainResult:
     features_computed: int = 0
     features_reused: int = 0
     notices: list[str] = field(default_factory=list)
-    # The validation images the metrics were measured on, and the class the kept weights predict for each.
+    # The images the metrics were measured on (frozen: every one, out-of-fold; fine-tuning: the validation
+    # split), and the class predicted for each by a model that had not seen it.
     val_items: list[TrainItem] = field(default_factory=list)
     val_predicted: list[int] = field(default_factory=list)
+    evaluation: str = "validation"  # "out-of-fold" (frozen) or "validation" (the split)
+    folds: int | None = None  # cross-validation folds (frozen)
+    temperature: float = 1.0
+    ece: float | None = None  # expected calibration error (10 bins) after calibration, on the evaluated images
+    ece_uncalibrated: float | None = None
+    reliability: dict[str, Any] = field(default_factory=dict)  # calibration.Reliability.to_dict() after
 
 
 def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
@@ -238,6 +260,10 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
             _recheck(class_names, items, len(skipped))
         else:
             features = feature_set.features
+        if mode == "frozen":
+            frozen = job.fit_frozen(features, items, history)
+            return _frozen_result(job, frozen, items, history, skipped, features_computed, features_reused,
+                                  notices, weights_path, identity, started)
         best = job.train_head(features, items, history)
     else:
         best = job.start_without_probe(items)
@@ -246,52 +272,121 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
         best = job.finetune(items, best, history, skipped)
 
     model.load_state_dict(best.state)
-    metrics = classification_metrics(best.evaluation.targets, best.evaluation.probabilities, len(class_names))
+    targets = best.evaluation.targets
+    # log p differs from the logits by a constant per row, which softmax ignores: fine for fitting T.
+    log_probs = np.log(np.clip(best.evaluation.probabilities, 1e-12, None))
+    temperature = fit_temperature(log_probs, targets)
+    calibrated = softmax(log_probs, temperature) if len(targets) else best.evaluation.probabilities
+    _fold_temperature(model.head, temperature)
+    metrics = classification_metrics(targets, calibrated, len(class_names))
     kept_mode = "frozen" if best.stage == "head" else "finetune"
     if mode == "finetune" and kept_mode == "frozen":
         notice("Fine-tuning did not beat the linear head on the validation images, so the linear head was kept.")
     duration = time.perf_counter() - started
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
+    calibration = _calibration(best.evaluation.probabilities, calibrated, targets, temperature)
     training = {"config": asdict(config), "settings": settings, "requested_mode": config.mode,
                 "device": str(device), "duration_seconds": duration, "train_count": train_count,
-                "val_count": val_count, "best_stage": best.stage, "best_epoch": best.epoch,
-                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training)
+                "val_count": val_count, "evaluation": "validation", "best_stage": best.stage,
+                "best_epoch": best.epoch, "history": [asdict(record) for record in history],
+                "skipped": [list(s) for s in skipped]}
+    checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
+                             calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
         val_items, val_predicted = [], []
     return TrainResult(checkpoint, metrics, kept_mode, describe_device(device), duration, history, best.stage,
                        best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices,
-                       val_items, val_predicted)
+                       val_items, val_predicted, "validation", None, temperature, calibration["ece"],
+                       calibration["ece_uncalibrated"], calibration["reliability"])
+
+
+@dataclass
+class _Frozen:
+    head: LinearWeights  # final, on every photo, calibrated (T folded in)
+    oof_logits: np.ndarray  # uncalibrated
+    temperature: float
+    folds: int
+    l2: float
+    iterations: int
+
+
+def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: list[EpochRecord],
+                   skipped: list[tuple[str, str]], features_computed: int, features_reused: int, notices: list[str],
+                   weights_path: Path | None, identity: str | None, started: float) -> TrainResult:
+    labels = np.array([item.label for item in items])
+    model, class_names, config = job.model, job.class_names, job.config
+    with torch.no_grad():
+        model.head.linear.weight.copy_(frozen.head.weight)
+        model.head.linear.bias.copy_(frozen.head.bias)
+    uncalibrated = softmax(frozen.oof_logits)
+    calibrated = softmax(frozen.oof_logits, frozen.temperature)
+    metrics = classification_metrics(labels, calibrated, len(class_names))
+    calibration = _calibration(uncalibrated, calibrated, labels, frozen.temperature)
+    duration = time.perf_counter() - started
+    training = {"config": asdict(config), "settings": job.settings, "requested_mode": config.mode,
+                "device": str(job.device), "duration_seconds": duration, "train_count": len(items),
+                "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
+                "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
+                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
+    checkpoint = _checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
+                             calibration, calibrated, labels)
+    return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
+                       len(items), len(items), skipped, features_computed, features_reused, notices, list(items),
+                       calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.temperature,
+                       calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"])
+
+
+def _calibration(uncalibrated: np.ndarray, calibrated: np.ndarray, labels: np.ndarray,
+                 temperature: float) -> dict[str, Any]:
+    after = reliability(calibrated, labels)
+    return {"temperature": float(temperature), "ece": after.ece,
+            "ece_uncalibrated": reliability(uncalibrated, labels).ece, "reliability": after.to_dict()}
+
+
+def _fold_temperature(head: LinearHead, temperature: float) -> None:
+    # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
+    with torch.no_grad():
+        head.linear.weight.div_(temperature)
+        head.linear.bias.div_(temperature)
 
 
 def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
-                    config: TrainConfig = TrainConfig(), cancel: CancelToken | None = None) -> LinearHead:
-    """Frozen mode's linear head on precomputed features, trained by the same code as in ``train`` (standardized
-    features, class-balanced loss with label smoothing, AdamW, warm-up + cosine, ``config``'s epochs) on every row
-    given: there is no validation split, so no early stopping and the last epoch is kept.
+                    config: TrainConfig = TrainConfig(), cancel: CancelToken | None = None,
+                    l2: float | None = None) -> LinearHead:
+    """Frozen mode's head on precomputed features, fitted by the same code as in ``train``: logistic regression on
+    every row given, its L2 strength ``l2`` or, when None, chosen by cross-validation as ``train`` chooses it.
 
-    ``features``: raw backbone features, (N, D) or (N, V, D) with views; ``labels``: class indices. Returns the
-    head in eval mode on the CPU, taking raw features (the standardization is folded in). For tools training many
-    small heads on cached features: out-of-fold label checks, active-learning benchmarks.
+    ``features``: raw backbone features, (N, D) or (N, V, D) with views (every view is a training row);
+    ``labels``: class indices. Returns the head in eval mode on the CPU, taking raw features. For tools training
+    many small heads on cached features: active-learning benchmarks.
     """
     features = np.asarray(features, dtype=np.float32)
     features = features[:, None] if features.ndim == 2 else features
-    device = resolve_device(config.device)
-    generator = seed_everything(config.seed)
-    holder = nn.Module()
-    holder.head = LinearHead(features.shape[-1], class_count, dropout=config.dropout)
-    items = [TrainItem("", "", int(label), TRAIN) for label in labels]
-    job = _Job(config, _resolve_settings(config, "frozen", device), get_backbone(config.backbone), holder, device,
-               generator, [str(c) for c in range(class_count)], None, cancel, lambda _message: None)
-    job.train_head(features, items, [])
-    return holder.head.cpu().eval()
+    labels = np.asarray(labels, dtype=np.int64)
+    if l2 is None:
+        l2 = cross_validate(features[:, ORIGINAL], labels, class_count, folds=config.folds, seed=config.seed,
+                            balance=config.balance_classes, cancel=cancel).l2
+    check_cancel(cancel)
+    fitted = fit_logistic(features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1]),
+                          class_count, l2, balance=config.balance_classes,
+                          **({"max_iterations": config.epochs} if config.epochs else {}))
+    head = LinearHead(features.shape[-1], class_count)
+    with torch.no_grad():
+        head.linear.weight.copy_(fitted.weight)
+        head.linear.bias.copy_(fitted.bias)
+    return head.eval()
 
 
 def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
-                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict) -> dict[str, Any]:
+                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict,
+                calibration: dict[str, Any], held_out_probs: np.ndarray, held_out_labels: np.ndarray
+                ) -> dict[str, Any]:
+    held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
+    thresholds = {str(p): thresholds_for_precision(held_out_probs, held_out_labels, p) if len(held_out_labels)
+                  else [None] * len(class_names) for p in STORED_PRECISIONS}
     return new_checkpoint(
         backbone=spec.name,
         weights={"source": weights_status(spec.name).source if weights_path else "none",
@@ -306,6 +401,12 @@ def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str
         state_dict={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
         metrics=metrics.to_dict(),
         training=training,
+        temperature=float(calibration["temperature"]),  # already folded into the head's weights
+        calibration=calibration,
+        precision_thresholds=thresholds,
+        out_of_fold={"evaluation": training["evaluation"],
+                     "probabilities": torch.from_numpy(np.asarray(held_out_probs, np.float32).copy()),
+                     "labels": torch.from_numpy(held_out_labels.copy())},
     )
 
 
@@ -314,6 +415,7 @@ def _resolve_settings(config: TrainConfig, mode: str, device: torch.device) -> d
     return {
         "mode": mode,
         "head_epochs": config.epochs if (config.epochs is not None and not finetune) else 60,
+        "frozen_iterations": config.epochs if (config.epochs is not None and not finetune) else None,
         "head_lr": config.lr if (config.lr is not None and not finetune) else 1e-3,
         "head_patience": config.patience if (config.patience is not None and not finetune) else 10,
         "finetune_epochs": config.epochs if config.epochs is not None else 8,
@@ -419,7 +521,58 @@ class _Job:
                                   dtype=torch.float32, device=self.device)
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
 
-    # --- stage 1: the linear head on cached features ------------------------------------------------------
+    # --- frozen mode: cross-validated logistic regression on every photo ---------------------------------
+
+    def fit_frozen(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Frozen:
+        labels = np.array([item.label for item in items], dtype=np.int64)
+        original = np.ascontiguousarray(features[:, ORIGINAL])
+        num_classes = len(self.class_names)
+        started = time.perf_counter()
+
+        def on_step(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - started
+            emit(self.on_progress, Progress(PHASE_CROSS_VALIDATING, done, total, elapsed / done * (total - done)))
+
+        cv = cross_validate(original, labels, num_classes, folds=self.config.folds, seed=self.config.seed,
+                            balance=self.config.balance_classes, cancel=self.cancel, on_step=on_step)
+        temperature = fit_temperature(cv.oof_logits, labels)
+        oof_loss = log_loss(cv.oof_logits / temperature, labels)
+        oof_accuracy = float((cv.oof_logits.argmax(1) == labels).mean())
+        # The final head: every photo (and its mirror image where cached), starting from the last model's head.
+        rows, targets = features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1])
+        init = self._warm_weights(num_classes, features.shape[-1])
+        cap = self.settings["frozen_iterations"]
+        records: list[tuple[int, float, float]] = []
+
+        def on_iteration(iteration: int, loss: float, accuracy: float) -> None:
+            check_cancel(self.cancel)
+            records.append((iteration, loss, accuracy))
+
+        head = fit_logistic(rows, targets, num_classes, cv.l2, balance=self.config.balance_classes, init=init,
+                            on_iteration=on_iteration, **({"max_iterations": cap} if cap else {}))
+        check_cancel(self.cancel)
+        # The curves: the final fit converging (train), against the out-of-fold level it is expected to reach.
+        shown = records[:: max(1, len(records) // 40)] or [(1, math.nan, math.nan)]
+        seconds = (time.perf_counter() - started) / len(shown)
+        for epoch, (_iteration, loss, accuracy) in enumerate(shown, 1):
+            record = EpochRecord("head", epoch, loss, accuracy, oof_loss, oof_accuracy, 1.0, seconds)
+            history.append(record)
+            emit(self.on_progress, EpochEnd(epoch, len(shown), loss, accuracy, oof_loss, oof_accuracy, 1.0,
+                                            seconds, epoch == len(shown), 0.0, "head"))
+        calibrated = LinearWeights(head.weight / temperature, head.bias / temperature)
+        return _Frozen(calibrated, cv.oof_logits, temperature, cv.folds, cv.l2, len(records))
+
+    def _warm_weights(self, num_classes: int, dim: int) -> LinearWeights | None:
+        warm = self.warm_start
+        if warm is None or warm.weight.shape[1] != dim:
+            return None
+        weight, bias = torch.zeros(num_classes, dim), torch.zeros(num_classes)
+        for new_row, old_row in enumerate(warm.rows):
+            if old_row is not None:
+                weight[new_row], bias[new_row] = warm.weight[old_row], warm.bias[old_row]
+        return LinearWeights(weight, bias)
+
+    # --- stage 1 of fine-tuning: the linear probe on cached features ---------------------------------------
 
     def train_head(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Best:
         if self.device.type != "cpu":

@@ -18,16 +18,36 @@ from desktop.ml.splits import NotEnoughData
 from desktop.ml.trainer import TrainConfig, TrainItem, choose_mode, train
 
 
-def test_frozen_training_is_well_above_chance(frozen_run: Run) -> None:
+def test_frozen_training_uses_every_image_and_reports_out_of_fold_metrics(frozen_run: Run) -> None:
     result = frozen_run.result
     assert result.mode == "frozen" and result.best_stage == "head"
+    assert result.evaluation == "out-of-fold" and result.folds == 5
     assert result.metrics.accuracy >= 0.8  # chance is 1/3
-    assert result.metrics.count == result.val_count == 12
-    assert result.train_count == 33  # 45 images - 12 for validation, the broken one left out
-    assert sum(result.metrics.support) == 12 and len(result.metrics.confusion) == 3
+    # Every readable image (45 of 46) trains the final head, and every one is scored by a head that did not see it.
+    assert result.train_count == result.val_count == result.metrics.count == 45
+    assert sum(result.metrics.support) == 45 and len(result.metrics.confusion) == 3
+    assert [item.path for item in result.val_items] == [item.path for item in frozen_run.items[:-1]]
     assert result.features_computed == 45 and result.features_reused == 0
     assert result.history and all(record.stage == "head" for record in result.history)
     assert result.history[-1].train_loss < result.history[0].train_loss
+    out_of_fold = result.checkpoint["out_of_fold"]
+    assert out_of_fold["probabilities"].shape == (45, 3) and out_of_fold["labels"].tolist() == \
+        [item.label for item in frozen_run.items[:-1]]
+    assert result.checkpoint["training"]["l2"] > 0
+    assert set(result.checkpoint["precision_thresholds"]) == {"0.9", "0.95", "0.99"}
+
+
+def test_saved_head_gives_calibrated_probabilities(frozen_run: Run) -> None:
+    """The temperature is folded into the head: its logits are the final fit's divided by T."""
+    from desktop.ml.calibration import expected_calibration_error
+
+    checkpoint = frozen_run.result.checkpoint
+    temperature = checkpoint["temperature"]
+    assert 0.5 <= temperature <= 20
+    calibration = checkpoint["calibration"]
+    assert calibration["ece"] == pytest.approx(expected_calibration_error(
+        checkpoint["out_of_fold"]["probabilities"].numpy(), checkpoint["out_of_fold"]["labels"].numpy()))
+    assert calibration["ece"] <= calibration["ece_uncalibrated"] + 1e-9
 
 
 def test_an_unreadable_image_is_skipped_and_reported(frozen_run: Run) -> None:
@@ -68,9 +88,11 @@ def test_second_run_computes_no_features(frozen_run: Run) -> None:
     # Same seed, same features: the same model, bit for bit.
     first, second = frozen_run.result.checkpoint["state_dict"], again.checkpoint["state_dict"]
     assert all(torch.equal(first[key], second[key]) for key in first)
+    # The seed shuffles the folds: other out-of-fold predictions.
     other_seed = train(TrainConfig(mode="frozen", batch_size=16, seed=1), frozen_run.items, CLASS_NAMES,
                        frozen_run.cache_dir)
-    assert not torch.equal(first["head.linear.weight"], other_seed.checkpoint["state_dict"]["head.linear.weight"])
+    assert not torch.equal(frozen_run.result.checkpoint["out_of_fold"]["probabilities"],
+                           other_seed.checkpoint["out_of_fold"]["probabilities"])
 
 
 def test_features_are_keyed_by_content_not_path(frozen_run: Run, image_set: ImageSet, tmp_path: Path) -> None:
