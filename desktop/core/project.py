@@ -85,10 +85,7 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
             raise ProjectError(f"{path} is a file, not a project folder.")
         raise ProjectError(f"{path} is not a folder, so it cannot be a project.")
     db_path = path / DB_FILE_NAME
-    created = False
-    if os.path.lexists(db_path):
-        _check_database_file(db_path, path / BACKUPS_DIR_NAME)
-    else:
+    if not os.path.lexists(db_path):
         if not create:
             raise ProjectError(f"There is no Pigeonhole project at {path}.")
         if path.exists() and any(entry.name not in _LOCK_NAMES for entry in path.iterdir()):
@@ -97,32 +94,35 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ProjectError(f"Cannot create the project folder {path}: {exc.strerror or exc}.") from exc
-        created = True
     if not os.access(path, os.W_OK):
         raise ProjectError(f"The project folder {path} is read-only.")
-    if not created and not os.access(db_path, os.W_OK):
-        raise ProjectError(f"The project database {db_path} is read-only; make it writable (or copy the "
-                           "project somewhere writable) and open it again.")
-    engine = make_engine(db_path)
-    try:
-        with exclusive_lock(path / OPEN_LOCK_NAME, f"Another Pigeonhole is upgrading the project {path}; try "
-                            "again in a minute.", wait_s=OPEN_LOCK_WAIT_S):
+    # Under the lock, a second process opening the same project at once waits for the first one to finish
+    # creating or upgrading the database, instead of finding it half made.
+    with exclusive_lock(path / OPEN_LOCK_NAME, f"Another Pigeonhole is upgrading the project {path}; try again "
+                        "in a minute.", wait_s=OPEN_LOCK_WAIT_S):
+        created = not os.path.lexists(db_path)
+        if not created:
+            _check_database_file(db_path, path / BACKUPS_DIR_NAME)
+            if not os.access(db_path, os.W_OK):
+                raise ProjectError(f"The project database {db_path} is read-only; make it writable (or copy the "
+                                   "project somewhere writable) and open it again.")
+        engine = make_engine(db_path)
+        try:
             upgrade_to_head(engine, db_path, path / BACKUPS_DIR_NAME)
-    except PigeonholeError:
-        engine.dispose()
-        raise
-    except Exception as exc:
-        engine.dispose()
-        if created:  # a half-made new database would read as a damaged project next time
-            for leftover in (db_path, db_path.with_name(DB_FILE_NAME + "-wal"),
-                             db_path.with_name(DB_FILE_NAME + "-shm")):
-                leftover.unlink(missing_ok=True)
-        explained = explain_database_error(exc, db_path)
-        if explained is not None:
-            raise ProjectError(str(explained)) from exc
-        # SQLAlchemy appends SQL and a help link on further lines; the user gets the driver's sentence.
-        detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ProjectError(f"Cannot open the project database at {path}: {detail.rstrip('.')}.") from exc
+        except Exception as exc:
+            engine.dispose()
+            if created:  # a half-made new database would read as a damaged project next time
+                for leftover in (db_path, db_path.with_name(DB_FILE_NAME + "-wal"),
+                                 db_path.with_name(DB_FILE_NAME + "-shm")):
+                    leftover.unlink(missing_ok=True)
+            if isinstance(exc, PigeonholeError):
+                raise
+            explained = explain_database_error(exc, db_path)
+            if explained is not None:
+                raise ProjectError(str(explained)) from exc
+            # SQLAlchemy appends SQL and a help link on further lines; the user gets the driver's sentence.
+            detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ProjectError(f"Cannot open the project database at {path}: {detail.rstrip('.')}.") from exc
     return Project(path, engine, make_session_factory(engine), ThumbnailStore(path / "thumbnails"))
 
 

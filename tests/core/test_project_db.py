@@ -439,3 +439,33 @@ def test_status_adds_up_a_missing_broken_photo_is_missing_only(project: Project,
     assert status.images + status.broken + status.missing == len(ids)  # every photo in exactly one group
     assert [Path(entry["path"]).name for entry in status.broken_files] == ["empty.jpg"]
     assert sum(status.classes.values()) == status.labelled
+
+
+OPEN_HELPER = """
+import sys, time
+from pathlib import Path
+from desktop.core.project import open_project
+
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.005)
+with open_project(sys.argv[1]) as project:
+    print(project.db_path.stat().st_size > 0)
+"""
+
+
+def test_two_processes_creating_one_project_at_once_both_open_it(tmp_path: Path) -> None:
+    """The second waits for the first to make the database, instead of finding a half-made (0-byte) one."""
+    import subprocess
+
+    script = tmp_path / "open.py"
+    script.write_text(OPEN_HELPER)
+    go = tmp_path / "go"
+    openers = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "new.pigeonhole"), str(go)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()
+    for opener in openers:
+        stdout, stderr = opener.communicate(timeout=120)
+        assert (opener.returncode, stdout.strip()) == (0, "True"), stderr
+    assert _sqlite_rows(tmp_path / "new.pigeonhole" / DB_FILE_NAME, "SELECT version_num FROM alembic_version") == [
+        (migrate.head_revision(),)]
