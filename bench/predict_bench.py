@@ -1,21 +1,28 @@
-"""Prediction speed on big photos: a naive loop, Pigeonhole's predictor, and the floor, in one run.
+"""Prediction speed: a naive loop, Pigeonhole's predictor with torch (before ONNX Runtime) and with ONNX Runtime,
+and the floor, in one run; then the cold feature pass of frozen training, torch against ONNX Runtime.
 
-    python -m bench.predict_bench [--count 200] [--megapixels 12] [--batch 32] [--repeat 1]
+    nice python -m bench.predict_bench [--count 200] [--megapixels 12] [--pngs 300] [--batch 32] [--repeat 1]
 
-The photos are import_bench's photo-like 12-megapixel JPEGs (generated once under bench/out/). The model is
-a real checkpoint: the default backbone (EfficientNet-Lite0, ImageNet weights) with a linear head trained in
-frozen mode on a few pictures the app draws itself (what the head learned does not change the speed).
+Two sets of files: import_bench's photo-like 12-megapixel JPEGs (generated once under bench/out/), and ``--pngs``
+PNGs: Debian's tuxpaint-stamps-default clip art when installed (/usr/share/tuxpaint/stamps), else Fashion-MNIST
+upscaled to 96 px. The model is a real checkpoint: the default backbone (EfficientNet-Lite0, ImageNet weights)
+with a linear head trained in frozen mode on a few pictures the app draws itself (what the head learned does
+not change the speed).
 
   (a) naive       Pillow open + convert, torchvision Resize/CenterCrop/ToTensor/Normalize, the model on one
-                  image at a time (what a first script does)
-  (b) pigeonhole  Predictor.predict_paths: reduced-size JPEG decoding and the eval transform, each batch on a
-                  thread pool over all cores, then the batched forward pass on all cores (on a GPU, DataLoader
-                  workers overlap the two instead); no feature cache (every photo goes through the network)
-  (c) floor       reduced-size decoding of the same files on all cores (threads; OpenCV releases the GIL),
-                  plus the batched forward pass (in the app's layout) on tensors already in memory: the two
-                  costs nobody can skip, added up as if nothing overlapped
+                  image at a time in torch (what a first script does)
+  (b) torch       Predictor.predict_paths with ONNX Runtime switched off (PIGEONHOLE_NO_ONNX): the app before
+                  it, reduced-size decoding on a thread pool, then torch's batched channels-last forward pass
+  (c) pigeonhole  Predictor.predict_paths: the same decoding, the forward pass in ONNX Runtime (the export is
+                  cached before timing); no feature cache (every photo goes through the network)
+  (d) floor       reduced-size decoding of the same files on all cores (threads; OpenCV releases the GIL),
+                  plus ONNX Runtime's forward pass on crops already in memory: the two costs nobody can skip,
+                  added up as if nothing overlapped (JPEGs only; PNGs have no reduced decoding)
+  cold pass       extract_features over the PNGs with an empty cache, as frozen training's first run does:
+                  torch (b's engine) against ONNX Runtime (c's)
 
-Prints photos/s for each, (b)/(a) (aim >= 2.5) and (c)'s rate over (b)'s (aim <= 1.25).
+Prints photos/s for each and the ratios: (c)/(a), (c)/(b) (aim >= 2 on PNGs), (c) against (d) (aim <= 1.25),
+cold pass torch/ONNX (aim >= 3).
 """
 
 from __future__ import annotations
@@ -76,23 +83,46 @@ def time_naive(model_file: Path, paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def time_pigeonhole(model_file: Path, paths: list[Path], batch: int) -> float:
+def time_pigeonhole(model_file: Path, paths: list[Path], batch: int, *, onnx: bool = True) -> float:
+    from desktop.ml.onnx_engine import DISABLE_VARIABLE
     from desktop.ml.predict import Predictor
 
     predictor = Predictor.from_checkpoint(model_file)
-    started = time.perf_counter()
-    probabilities = predictor.predict_paths(paths, batch_size=batch)  # no content hashes: no feature cache
-    seconds = time.perf_counter() - started
+    with _engine(onnx):
+        predictor.predict_paths(paths[:2], batch_size=batch)  # ONNX: exported (once) and loaded before timing
+        started = time.perf_counter()
+        probabilities = predictor.predict_paths(paths, batch_size=batch)  # no content hashes: no feature cache
+        seconds = time.perf_counter() - started
+    assert DISABLE_VARIABLE not in os.environ
     assert not np.isnan(probabilities).any(), "every photo must be predicted"
     return seconds
 
 
+class _engine:
+    """torch (``onnx=False``: ONNX Runtime switched off through its environment variable) or ONNX Runtime."""
+
+    def __init__(self, onnx: bool) -> None:
+        self.onnx = onnx
+
+    def __enter__(self) -> None:
+        from desktop.ml.onnx_engine import DISABLE_VARIABLE
+
+        if not self.onnx:
+            os.environ[DISABLE_VARIABLE] = "1"
+
+    def __exit__(self, *_exc) -> None:
+        from desktop.ml.onnx_engine import DISABLE_VARIABLE
+
+        os.environ.pop(DISABLE_VARIABLE, None)
+
+
 def time_floor(model_file: Path, paths: list[Path], batch: int) -> tuple[float, float]:
-    """(decode seconds, forward seconds)."""
+    """(decode seconds, ONNX Runtime forward seconds), batches as the app runs them."""
     import torch
 
     import desktop.io.images  # noqa: F401  (one OpenCV thread per decode, as the app sets it)
-    from desktop.ml.device import use_channels_last_for_inference
+    from desktop.ml.features import ONNX_BATCH
+    from desktop.ml.onnx_engine import load_onnx_extractor
     from desktop.ml.predict import Predictor
     from desktop.ml.transforms import eval_transform
 
@@ -111,48 +141,106 @@ def time_floor(model_file: Path, paths: list[Path], batch: int) -> tuple[float, 
     decode_seconds = time.perf_counter() - started
 
     transform = eval_transform(spec)
-    tensors = torch.stack([transform(np.ascontiguousarray(image[..., ::-1])) for image in decoded])
-    model = predictor.model.eval()  # in the layout the app computes in (channels-last on a CPU)
-    layout = torch.channels_last if use_channels_last_for_inference(predictor.device) else torch.contiguous_format
+    crops = torch.stack([transform(np.ascontiguousarray(image[..., ::-1])) for image in decoded]).numpy()
+    onnx = load_onnx_extractor(spec, predictor.pretrained_identity, predictor.model.backbone)
+    assert onnx is not None, "ONNX Runtime must work for this benchmark"
+    step = min(batch, ONNX_BATCH)
+    onnx(crops[:step])  # warm-up
     started = time.perf_counter()
-    with torch.inference_mode():
-        for start in range(0, len(tensors), batch):
-            model(tensors[start:start + batch].contiguous(memory_format=layout)).softmax(1)
+    for start in range(0, len(crops), step):
+        onnx(crops[start:start + step])
     return decode_seconds, time.perf_counter() - started
+
+
+def time_cold_pass(paths: list[Path], batch: int, *, onnx: bool) -> float:
+    """extract_features of every file with an empty cache, as frozen training's first run (CPU: one view)."""
+    from desktop.ml.backbones import DEFAULT_BACKBONE, build_feature_extractor, get_backbone, require_weights
+    from desktop.ml.backbones import weights_identity as identity_of
+    from desktop.ml.features import extract_features, open_feature_cache
+
+    spec = get_backbone(DEFAULT_BACKBONE)
+    weights = require_weights(spec.name)
+    extractor = build_feature_extractor(spec, weights)[0]
+    identity = identity_of(weights)
+    hashes = [f"{'onnx' if onnx else 'torch'}-{index}" for index in range(len(paths))]
+    with tempfile.TemporaryDirectory() as cache_dir, _engine(onnx):
+        extract_features(extractor, spec, paths[:2], None, weights_identity=identity)  # export, warm-up
+        cache = open_feature_cache(Path(cache_dir), spec, identity)
+        started = time.perf_counter()
+        result = extract_features(extractor, spec, paths, hashes, cache=cache, batch_size=batch,
+                                  weights_identity=identity)
+        seconds = time.perf_counter() - started
+    assert result.ok.all() and result.computed == len(paths)
+    return seconds
+
+
+def png_files(count: int) -> list[Path]:
+    """Real clip-art PNGs (tuxpaint stamps) when installed, else Fashion-MNIST written as 96-px PNGs."""
+    stamps = sorted(Path("/usr/share/tuxpaint/stamps").rglob("*.png"))
+    if len(stamps) >= count:
+        return [stamps[i] for i in np.random.default_rng(0).permutation(len(stamps))[:count]]
+    from bench import fashion_mnist
+
+    written = fashion_mnist.write_folder(OUT_DIR / f"predict-pngs-{count}", -(-count // 10))
+    return [path for path, _ in written][:count]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=200, help="number of photos (default 200)")
+    parser.add_argument("--count", type=int, default=200, help="number of photos (default 200; 0 skips them)")
     parser.add_argument("--megapixels", type=float, default=12.0, help="size of each photo (default 12)")
-    parser.add_argument("--batch", type=int, default=32, help="batch size of (b) and (c) (default 32)")
+    parser.add_argument("--pngs", type=int, default=300, help="number of PNGs (default 300; 0 skips them)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size asked of (b), (c) and (d) (default 32)")
     parser.add_argument("--repeat", type=int, default=1, help="time each measurement N times, keep the best")
     args = parser.parse_args(argv)
 
-    paths = generate(OUT_DIR / f"import-photos-{args.count}x{args.megapixels:g}mp", args.count, args.megapixels)
-    warm(paths)
+    sets = {}
+    if args.count:
+        photos = generate(OUT_DIR / f"import-photos-{args.count}x{args.megapixels:g}mp", args.count, args.megapixels)
+        sets[f"{args.count} photos of {args.megapixels:g} MP"] = photos
+    if args.pngs:
+        sets[f"{args.pngs} PNGs"] = png_files(args.pngs)
     work = Path(tempfile.mkdtemp(prefix="predict-bench-"))
+    results: dict[str, dict[str, float]] = {}
     try:
         model_file = make_checkpoint(work)
-        best: dict[str, float] = {}
-        for _ in range(max(1, args.repeat)):
-            decode, forward = time_floor(model_file, paths, args.batch)
-            runs = {"naive": time_naive(model_file, paths),
-                    "pigeonhole": time_pigeonhole(model_file, paths, args.batch),
-                    "floor": decode + forward, "decode": decode, "forward": forward}
-            best = {key: min(best.get(key, float("inf")), value) for key, value in runs.items()}
+        for name, paths in sets.items():
+            warm(paths)
+            best: dict[str, float] = {}
+            for _ in range(max(1, args.repeat)):
+                runs = {"naive": time_naive(model_file, paths),
+                        "torch": time_pigeonhole(model_file, paths, args.batch, onnx=False),
+                        "pigeonhole": time_pigeonhole(model_file, paths, args.batch)}
+                if paths[0].suffix.lower() in (".jpg", ".jpeg"):
+                    decode, forward = time_floor(model_file, paths, args.batch)
+                    runs.update(floor=decode + forward, decode=decode, forward=forward)
+                else:
+                    runs.update(cold_torch=time_cold_pass(paths, args.batch, onnx=False),
+                                cold_onnx=time_cold_pass(paths, args.batch, onnx=True))
+                best = {key: min(best.get(key, float("inf")), value) for key, value in runs.items()}
+            results[name] = best
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    count = len(paths)
-    print(f"{count} photos of {args.megapixels:g} MP, batch {args.batch}, {os.cpu_count()} CPUs")
-    for key, label in (("naive", "(a) naive loop, Pillow, one at a time"),
-                       ("pigeonhole", "(b) Pigeonhole predictor"),
-                       ("floor", "(c) floor: reduced decode + batched forward")):
-        print(f"{label:<46} {best[key]:7.2f} s   {count / best[key]:6.1f} photos/s")
-    print(f"    of which decoding {best['decode']:.2f} s, forward pass {best['forward']:.2f} s")
-    print(f"(b) vs (a): {best['naive'] / best['pigeonhole']:.2f}x faster  (aim >= 2.5)")
-    print(f"(b) vs (c): {best['pigeonhole'] / best['floor']:.2f}x the floor's time  (aim <= 1.25)")
+    print(f"batch {args.batch}, {os.cpu_count()} CPUs, best of {max(1, args.repeat)}")
+    for name, best in results.items():
+        count = len(sets[name])
+        print(name)
+        for key, label in (("naive", "(a) naive loop, Pillow, torch, one at a time"),
+                           ("torch", "(b) Pigeonhole predictor, torch"),
+                           ("pigeonhole", "(c) Pigeonhole predictor, ONNX Runtime"),
+                           ("floor", "(d) floor: reduced decode + ONNX Runtime forward"),
+                           ("cold_torch", "cold feature pass, torch"),
+                           ("cold_onnx", "cold feature pass, ONNX Runtime")):
+            if key in best:
+                print(f"  {label:<50} {best[key]:7.2f} s   {count / best[key]:6.1f} images/s")
+        print(f"  (c) vs (a): {best['naive'] / best['pigeonhole']:.2f}x faster")
+        print(f"  (c) vs (b): {best['torch'] / best['pigeonhole']:.2f}x faster  (aim >= 2)")
+        if "floor" in best:
+            print(f"    floor: decoding {best['decode']:.2f} s, forward pass {best['forward']:.2f} s")
+            print(f"  (c) vs (d): {best['pigeonhole'] / best['floor']:.2f}x the floor's time  (aim <= 1.25)")
+        if "cold_onnx" in best:
+            print(f"  cold pass torch / ONNX Runtime: {best['cold_torch'] / best['cold_onnx']:.2f}x  (aim >= 3)")
     return 0
 
 

@@ -13,7 +13,7 @@ cross-process lock, and carries a digest of its graph in its metadata, so a dama
 replaced) is noticed when it is opened and exported again. Exporting EfficientNet-Lite0 takes about a second.
 
 Nothing here raises for ONNX trouble: ``load_onnx_extractor`` returns None (and says why through a Notice),
-and the caller computes with torch.
+and the caller computes with torch. ``PIGEONHOLE_NO_ONNX=1`` in the environment chooses torch throughout.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ EXPORT_WAIT_S = 300.0  # another process exporting the same file: wait for it ra
 # Largest agreement gap allowed between ONNX Runtime's and torch's features (tests/ml/test_onnx_engine.py): well
 # below what changes a prediction, so both engines share one feature cache key.
 FEATURE_TOLERANCE = 1e-4
+DISABLE_VARIABLE = "PIGEONHOLE_NO_ONNX"  # set (to anything) to compute every forward pass with torch
 
 
 class OnnxUnavailable(Exception):
@@ -144,6 +145,8 @@ def load_onnx_extractor(spec: BackboneSpec, weights_identity: str, extractor: nn
                         threads: int | None = None) -> OnnxExtractor | None:
     """The cached ONNX extractor for these pretrained weights, exported from ``extractor`` (a module or a function
     building it) the first time; None when ONNX Runtime cannot be used, after a Notice saying why."""
+    if os.environ.get(DISABLE_VARIABLE):
+        return None  # asked for torch (benchmarks compare the engines; an escape hatch for a misbehaving runtime)
     key = (spec.name, weights_identity, folder)
     if key in _failed:
         return None  # said once; prediction's next chunk should not export (and fail) again

@@ -158,3 +158,11 @@ def test_frozen_models_predict_through_onnx_and_fine_tuned_ones_through_torch(
     assert tuned.pretrained_identity is None
     tuned.predict_paths(real_photos[:2])
     assert calls == []
+
+
+def test_the_environment_can_choose_torch(lite0, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    extractor, identity = lite0
+    _forget_open_sessions(monkeypatch)
+    monkeypatch.setenv(onnx_engine.DISABLE_VARIABLE, "1")
+    assert load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path) is None
+    assert not list(tmp_path.iterdir()), "nothing exported"
