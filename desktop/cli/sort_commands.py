@@ -1,7 +1,9 @@
 """`sort`, `resume-sort` and `undo-sort`: copy or move photos into class folders, finish or take that back.
 
 Every sort is journalled by ``desktop.core.sorting`` before a file is touched, so an interrupted run (Ctrl+C, a
-full disk, a crash) is resumed or undone later; these commands say how whenever that is needed.
+full disk, a crash) is resumed or undone later; these commands say how whenever that is needed. Class names,
+file names and paths come from projects, models and folders that anyone can make: human output shows them
+through ``terminal_safe`` (``_safe``), never raw.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import sys
 import threading
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result
+from desktop.cli.common import UserError, command, emit_result, terminal_safe
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sort", help="copy or move photos into DEST/<class>/ folders by label and prediction")
     p.add_argument("project", type=Path)
-    p.add_argument("--dest", type=Path, required=True, metavar="DIR",
+    p.add_argument("--dest", required=True, metavar="DIR",  # a string: Path("") would be the current folder
                    help="destination root: one folder per class is made inside it, plus _unsure")
     p.add_argument("--folder", type=Path, metavar="PATH",
                    help="only the photos in this project folder (or a folder inside one); default: every photo")
@@ -38,6 +40,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=Path)
     p.add_argument("--sort-id", type=int, metavar="ID", help="which sort (default: the newest one not undone)")
     p.add_argument("--json", action="store_true")
+
+
+def _safe(text: str) -> str:
+    """Lines for the terminal: each one's control characters escaped, the line breaks between them kept."""
+    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+
+
+def _note(text: str) -> None:
+    print(_safe(f"pigeonhole: {text}"), file=sys.stderr)
 
 
 def _progress_printer(args: argparse.Namespace):
@@ -63,7 +74,7 @@ def _until_interrupted(run, finish, advice: str):
         result = run()
     except KeyboardInterrupt:
         finish()
-        print(f"pigeonhole: interrupted; nothing was lost: {advice}.", file=sys.stderr)
+        _note(f"interrupted; nothing was lost: {advice}.")
         return None
     finish()
     return result
@@ -78,9 +89,8 @@ def _warn_interrupted(project_path: Path, project) -> None:
     from desktop.core.sorting import interrupted_sorts
 
     for summary in interrupted_sorts(project):
-        print(f"pigeonhole: note: sort #{summary.id} ({summary.mode} into {summary.destination}) did not finish: "
-              f"{summary.done} of {summary.total} photos done; {_how_to_continue(project_path, summary.id)}.",
-              file=sys.stderr)
+        _note(f"note: sort #{summary.id} ({summary.mode} into {summary.destination}) did not finish: "
+              f"{summary.done} of {summary.total} photos done; {_how_to_continue(project_path, summary.id)}.")
 
 
 def _selection(project, folder: Path | None) -> dict:
@@ -121,7 +131,7 @@ def _sort_text(result, project_path: Path) -> str:
         lines.append(f"{result.unpredicted} photos had no prediction from the active model and went to _unsure.")
     if result.sort_id is not None and result.status != "done":
         lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
-    return "\n".join(lines)
+    return _safe("\n".join(lines))
 
 
 def _exit_code(result) -> int:
@@ -131,7 +141,7 @@ def _exit_code(result) -> int:
 @command("sort")
 def _sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
-    from desktop.core.sorting import COPY, MOVE, SortRequest, plan_sort, run_sort, start_sort
+    from desktop.core.sorting import COPY, MOVE, SortRequest, exclusive_sorting, plan_sort, run_sort, start_sort
 
     if not 0.0 <= args.threshold <= 1.0:
         raise UserError("--threshold must be between 0 and 1 (for example 0.6).")
@@ -142,13 +152,14 @@ def _sort(args: argparse.Namespace) -> int:
                               follow_labels=not args.no_follow_labels, **_selection(project, args.folder))
         plan = plan_sort(project, request)
         for warning in plan.warnings:
-            print(f"pigeonhole: warning: {warning}", file=sys.stderr)
+            _note(f"warning: {warning}")
         if args.dry_run:
             result = plan.as_result()
         else:
-            sort_id = start_sort(project, plan)
-            result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
-                                        _how_to_continue(args.project, sort_id))
+            with exclusive_sorting(project):  # no other sort between journalling this one and running it
+                sort_id = start_sort(project, plan)
+                result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
+                                            _how_to_continue(args.project, sort_id))
             if result is None:
                 return 130
     emit_result(args, result.as_json(), _sort_text(result, args.project))
@@ -190,5 +201,5 @@ def _undo_sort(args: argparse.Namespace) -> int:
     lines = [f"Sort #{result.sort_id}: {result.message}"]
     lines += [f"  kept: {path}: {reason}" for path, reason in result.kept[:20]]
     lines += [f"  put back as {taken} (a file now has the name {wanted})" for wanted, taken in result.renamed[:20]]
-    emit_result(args, result.as_json(), "\n".join(lines))
+    emit_result(args, result.as_json(), _safe("\n".join(lines)))
     return 1 if result.stopped or result.cancelled or result.kept else 0

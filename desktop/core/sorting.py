@@ -12,6 +12,13 @@ How a photo is kept safe, whatever happens:
   its destination, or it did not and what is left is a temp file or an empty placeholder of ours.
 - Cleanup only ever removes what is provably redundant: our temp files (never the only copy), empty
   placeholders, a second name of a file that still has its first, or a copy verified against a kept original.
+- One sort at a time per project, across processes (the GUI and the CLI alike): ``exclusive_sorting`` holds a
+  lock file in the project folder, which the operating system frees when its holder dies.
+- What is moved is what was planned: before each operation the source must still be the same regular file
+  (never a link or a FIFO put in its place) with the planned content, and the destination folders must still be
+  real folders (never a link put in their place), or the photo is left where it is with a reason.
+- A full or failing project disk stops the run like a full destination: the journal is left as the last commit
+  wrote it, which the disk reconciles on resume or undo.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import errno
 import hashlib
 import os
 import re
+import secrets
 import shutil
+import sqlite3
 import stat
 import tempfile
 import threading
@@ -32,16 +41,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from desktop.core.importer import CancelToken, NeverCancel
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, Sort, SortOperation, TrainedModel
 from desktop.errors import PigeonholeError
+from desktop.io.locks import exclusive_lock
 
 UNSURE = "_unsure"  # the folder for photos below the confidence threshold or without a prediction
 COPY, MOVE = "copy", "move"
@@ -54,6 +66,11 @@ _NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.
 _DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _READ_ONLY = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _O_BINARY = getattr(os, "O_BINARY", 0)
+# Reading a source never blocks on a FIFO put in a photo's place (O_NONBLOCK changes nothing for regular files),
+# nor makes a terminal ours.
+_O_READ = os.O_RDONLY | _O_BINARY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+SORT_LOCK_NAME = ".sort.lock"  # in the project folder: held while a sort is started, run, resumed or undone
+BUSY_MESSAGE = "Another Pigeonhole is running a sort of this project; let it finish (or close it), then try again."
 _UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 
@@ -292,16 +309,13 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     if model is None:
         plan.warnings.append("No trained model is active: only labelled photos can go to a class folder; "
                              f"the others go to {UNSURE}.")
-    output_folders = {_name_key(_folder_name(name)) for name in (*model_classes, *label_classes, UNSURE)}
+    folders = _class_folders(destination, (*model_classes, *label_classes))
+    output_folders = {_name_key(name) for name in (*folders.values(), *map(_folder_name, folders))}
     destination_device = _device_of(destination)
     counts: Counter[str] = Counter()
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
     for row in rows:
         source = Path(row.root) / row.rel_path
-        if _name_key(str(source)) in seen:  # nested project folders list one file twice
-            plan.skipped.append((source, "it is the same file as another selected image"))
-            continue
-        seen.add(_name_key(str(source)))
         if row.error:
             plan.skipped.append((source, f"it cannot be read as an image ({row.error})"))
             continue
@@ -319,6 +333,12 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             if mode == MOVE and os.path.islink(source):
                 plan.skipped.append((source, "it is a symbolic link; sort it with “copy” instead"))
                 continue
+            # Nested project folders, or a folder added again through a link, list one file twice. Told by
+            # identity, not by name: IMG_1.jpg and img_1.JPG are two photos on a case-sensitive drive.
+            if (info.st_dev, info.st_ino) in seen:
+                plan.skipped.append((source, "it is the same file as another selected image"))
+                continue
+            seen.add((info.st_dev, info.st_ino))
             # Size and time unchanged since the import: the stored hash is current, no need to read the file.
             unchanged = info.st_size == row.size and info.st_mtime == row.mtime
             digest = row.content_hash if unchanged else _hash_file(source)
@@ -335,7 +355,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             plan.below_threshold += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
-        target = names.allocate(destination / _folder_name(class_name), source.name)
+        target = names.allocate(destination / folders.get(class_name, _folder_name(class_name)), source.name)
         plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
                                                 confidence))
         counts[class_name] += 1
@@ -371,6 +391,8 @@ def _checked_mode(mode: str) -> str:
 
 
 def _checked_destination(project: Project, raw: Path | str) -> Path:
+    if not str(raw).strip():  # Path("") would be the current folder
+        raise SortError("The destination is empty: name the folder to sort into.")
     destination = Path(raw).expanduser().resolve()
     if destination == project.path or destination.is_relative_to(project.path):
         raise SortError(f"{destination} is inside the project folder; choose a destination outside it.")
@@ -439,6 +461,31 @@ def _folder_name(class_name: str) -> str:
     return name if name not in ("", ".", "..") else "_unnamed"
 
 
+def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, str]:
+    """One folder name per class, no two alike on any file system: classes "Cat" and "cat" (or "a/b" and "a_b")
+    get "Cat" and "cat (2)". A folder already in the destination under another case ("CATS" for "cats") is
+    used as it is spelled, so a sort lands in the same folders on every drive; a file or a link with a class
+    folder's name is never written through: that class takes the next free name."""
+    on_disk: dict[str, tuple[str, bool]] = {}
+    with contextlib.suppress(OSError):  # a destination that does not exist yet holds nothing
+        for entry in os.scandir(destination):
+            on_disk.setdefault(_name_key(entry.name), (entry.name, entry.is_dir(follow_symlinks=False)))
+    folders: dict[str, str] = {}
+    used: set[str] = set()
+    for class_name in dict.fromkeys((UNSURE, *class_names)):  # _unsure first: it is always "_unsure"
+        base = candidate = _folder_name(class_name)
+        for number in range(2, MAX_RENAMES + 2):
+            key = _name_key(candidate)
+            there = on_disk.get(key)
+            if key not in used and (there is None or there[1]):
+                candidate = there[0] if there else candidate
+                break
+            candidate = f"{base} ({number})"
+        used.add(_name_key(candidate))
+        folders[class_name] = candidate
+    return folders
+
+
 def _name_key(name: str) -> str:
     # Names that macOS, Windows and FAT drives treat as the same file: case- and composition-insensitive.
     return unicodedata.normalize("NFC", name).casefold()
@@ -488,10 +535,12 @@ class _Folders:
         self._roots.sort(key=lambda item: len(item[0].parts), reverse=True)
 
     def owner(self, path: Path) -> tuple[int, str] | None:
-        for root, folder_id in self._roots:
-            if path != root and path.is_relative_to(root):
-                return folder_id, path.relative_to(root).as_posix()
-        return None
+        return next(iter(self.owners(path)), None)
+
+    def owners(self, path: Path) -> list[tuple[int, str]]:
+        """Every folder holding ``path`` (nested project folders), deepest first, with the relative path."""
+        return [(folder_id, path.relative_to(root).as_posix()) for root, folder_id in self._roots
+                if path != root and path.is_relative_to(root)]
 
     def root_of(self, path: Path) -> Path | None:
         return next((root for root, _folder_id in self._roots if path != root and path.is_relative_to(root)), None)
@@ -516,9 +565,15 @@ def _indexed_names(session: Session, folders: _Folders, destination: Path) -> di
 # --- starting: the journal is written before any photo is touched ----------------------------------------------------
 
 def start_sort(project: Project, plan: SortPlan) -> int:
-    """Check the destination can be written to, then journal the whole plan. No photo is touched yet."""
+    """Check the destination can be written to, then journal the whole plan. No photo is touched yet.
+    Refused (:class:`desktop.io.locks.Busy`) while another sort of the project runs."""
     if not plan.operations:
         raise SortError("There is nothing to sort: none of the selected photos can be sorted.")
+    with exclusive_sorting(project):
+        return _start(project, plan)
+
+
+def _start(project: Project, plan: SortPlan) -> int:
     created = _prepare_destination(plan.destination)
     class_folders = sorted({str(op.destination.parent) for op in plan.operations})
     settings = {
@@ -526,6 +581,8 @@ def start_sort(project: Project, plan: SortPlan) -> int:
         # Folders that existed before this sort are never removed by its undo, even when empty.
         "existing_dirs": [folder for folder in class_folders if os.path.isdir(folder)],
         "created_dirs": created,  # the destination (and parents) made just now, deepest first
+        # In our temp files' names: two projects' sort #1 can write into one folder at once.
+        "token": secrets.token_hex(4),
         "plan": {"from_labels": plan.from_labels, "below_threshold": plan.below_threshold,
                  "unpredicted": plan.unpredicted, "already_sorted": plan.already_sorted,
                  "skipped": len(plan.skipped)},
@@ -543,6 +600,9 @@ def start_sort(project: Project, plan: SortPlan) -> int:
             session.flush()
             session.execute(insert(SortOperation), [{**row, "sort_id": sort.id} for row in rows])
             return sort.id
+    except _Stop as stop:
+        _remove_empty_dirs([Path(path) for path in created])
+        raise SortError(stop.not_started()) from stop
     except BaseException:
         _remove_empty_dirs([Path(path) for path in created])
         raise
@@ -592,14 +652,15 @@ def sort_photos(project: Project, request: SortRequest, *, dry_run: bool = False
     plan = plan_sort(project, request)
     if dry_run:
         return plan.as_result()
-    return run_sort(project, start_sort(project, plan), on_progress, cancel)
+    with exclusive_sorting(project):  # no other sort between journalling this one and running it
+        return run_sort(project, start_sort(project, plan), on_progress, cancel)
 
 
 def _run(project: Project, sort_id: int, on_progress: Callable[[SortProgress], None] | None,
          cancel: CancelToken | None) -> SortResult:
     cancel = cancel or NeverCancel()
     report = on_progress or (lambda _progress: None)
-    with _exclusive(project, sort_id):
+    with exclusive_sorting(project):
         sort = _load_sort(project, sort_id)
         if sort.status in (SortStatus.UNDOING, SortStatus.UNDONE):
             raise SortError(f"Sort #{sort_id} was undone (or is being undone); it cannot be resumed.")
@@ -608,13 +669,13 @@ def _run(project: Project, sort_id: int, on_progress: Callable[[SortProgress], N
         stopped: str | None = None
         cancelled = False
         with worker.journal:
-            if todo and not worker.destination.is_dir():
-                stopped = (f"The destination folder {worker.destination} is not available (was its drive "
-                           "disconnected?). Reconnect it, then resume.")
-                worker.set_status(SortStatus.PARTIAL)
-                return sort_result(project, sort_id, stopped=stopped)
-            worker.set_status(SortStatus.RUNNING)
             try:
+                if todo and not worker.destination.is_dir():
+                    stopped = (f"The destination folder {worker.destination} is not available (was its drive "
+                               "disconnected?). Reconnect it, then resume.")
+                    worker.set_status(SortStatus.PARTIAL)
+                    return sort_result(project, sort_id, stopped=stopped)
+                worker.set_status(SortStatus.RUNNING)
                 for op in todo:
                     if cancel.is_set():
                         cancelled = True
@@ -629,11 +690,14 @@ def _run(project: Project, sort_id: int, on_progress: Callable[[SortProgress], N
                     except _Stop as stop:
                         if stop.op_reason is not None:
                             worker.record(op, OpState.FAILED, stop.op_reason)
-                        worker.flush()
+                        with contextlib.suppress(_Stop):  # on one disk, the journal may be full too
+                            worker.flush()
                         stopped = stop.message(worker.count(OpState.DONE), len(worker.ops))
                         break
                 worker.flush()
                 report(worker.progress(""))
+            except _Stop as stop:  # the journal could not be written: the disk decides on resume
+                stopped = stopped or stop.message(worker.count(OpState.DONE), len(worker.ops))
             finally:
                 left = any(op.state in (OpState.PLANNED, OpState.STARTED) for op in worker.ops)
                 with contextlib.suppress(Exception):  # the journal already says "running": resumable either way
@@ -702,14 +766,17 @@ def undo_sort(project: Project, sort_id: int | None = None,
             sort_id = session.scalar(select(Sort.id).where(Sort.status != SortStatus.UNDONE).order_by(Sort.id.desc()))
         if sort_id is None:
             raise SortError("There is no sort to undo.")
-    with _exclusive(project, sort_id):
+    with exclusive_sorting(project):
         sort = _load_sort(project, sort_id)
         _refuse_if_newer_sort_depends(project, sort)
         worker = _Worker(project, sort)
         result = UndoResult(sort_id, sort.mode, sort.status)
         todo = [op for op in reversed(worker.ops) if op.state in (OpState.STARTED, OpState.DONE, OpState.UNDOING)]
         with worker.journal:
-            worker.set_status(SortStatus.UNDOING)
+            try:
+                worker.set_status(SortStatus.UNDOING)
+            except _Stop as stop:
+                raise SortError(stop.message(0, len(todo), undo=True)) from stop
             if todo and not worker.destination.is_dir():
                 result.stopped = (f"The folder {worker.destination} is not available (was its drive disconnected?). "
                                   "Reconnect it, then undo again.")
@@ -733,14 +800,20 @@ def undo_sort(project: Project, sort_id: int | None = None,
                     except _Stop as stop:
                         result.stopped = stop.message(worker.count(OpState.UNDONE), len(todo), undo=True)
                         break
+                worker.flush()
+            except _Stop as stop:  # the journal could not be written
+                result.stopped = stop.message(worker.count(OpState.UNDONE), len(todo), undo=True)
             finally:
                 with contextlib.suppress(Exception):  # the sort stays "undoing": undo it again to finish
                     worker.flush()
             report(worker.progress("", undo=True))
             if not (result.cancelled or result.stopped):
                 result.removed_folders = worker.remove_created_folders()
-                worker.forget_created_folder()
-                worker.set_status(SortStatus.UNDONE)
+                try:
+                    worker.forget_created_folder()
+                    worker.set_status(SortStatus.UNDONE)
+                except _Stop as stop:  # every photo is back; undoing again finishes the bookkeeping
+                    result.stopped = stop.message(worker.count(OpState.UNDONE), len(todo), undo=True)
         result.status = _load_sort(project, sort_id).status
     return result
 
@@ -798,13 +871,22 @@ class _Failed(Exception):
 class _Stop(Exception):
     """The destination cannot take more files (disk full, read-only): stop, report, let the user resume."""
 
-    def __init__(self, kind: str, where: Path, op_reason: str | None) -> None:
+    def __init__(self, kind: str, where: Path, op_reason: str | None, detail: str = "") -> None:
         super().__init__(kind)
-        self.kind, self.where, self.op_reason = kind, where, op_reason
+        self.kind, self.where, self.op_reason, self.detail = kind, where, op_reason, detail
 
     def message(self, done: int, total: int, *, undo: bool = False) -> str:
         did = "put back" if undo else "sorted"
         again = "undo again" if undo else "resume"
+        if self.kind == "project full":
+            return (f"The disk holding the project is full: {done} of {total} photos were {did} and nothing was "
+                    f"lost. Free some space there, then {again}.")
+        if self.kind == "project":
+            return (f"The project's database cannot be written ({self.detail}): {done} of {total} photos were "
+                    f"{did} and nothing was lost. Check the disk holding {self.where}, then {again}.")
+        if self.kind == "link":
+            return (f"The folder {self.where} was replaced by a link to another place: {done} of {total} photos "
+                    f"were {did} and nothing was lost. Put the folder back, then {again}.")
         if self.kind == "full":
             return (f"The {'disk' if undo else 'destination disk'} is full: {done} of {total} photos were {did} "
                     f"and nothing was lost. Free some space, then {again}.")
@@ -817,19 +899,38 @@ class _Stop(Exception):
         return (f"Cannot write to {self.where}: {self.kind}. {done} of {total} photos were {did} and nothing was "
                 f"lost. Make the folder writable, then {again}.")
 
+    def not_started(self) -> str:
+        """For a journal that could not take the plan: nothing was touched."""
+        if self.kind == "project full":
+            return ("The disk holding the project is full, so the sort was not started and no photo was touched. "
+                    "Free some space there, then sort again.")
+        return (f"The project's database cannot be written ({self.detail}), so the sort was not started and no "
+                f"photo was touched. Check the disk holding {self.where}, then sort again.")
+
 
 class _Journal:
     """One connection with synchronous=FULL: each commit is on disk before the next file is touched."""
 
     def __init__(self, project: Project) -> None:
+        self._project_path = project.path
         self._connection: Connection = project.engine.connect()
         self._connection.exec_driver_sql("PRAGMA synchronous=FULL")
         self._connection.commit()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with Session(bind=self._connection, expire_on_commit=False) as session, session.begin():
-            yield session
+        """One transaction. If SQLite cannot write it (a full or failing disk), it is rolled back and the run
+        stops with :class:`_Stop`: what the journal said before is still true, and the disk settles the rest."""
+        try:
+            with Session(bind=self._connection, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            driver = exc.orig
+            if not isinstance(driver, sqlite3.Error):
+                raise
+            full = (getattr(driver, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
+            raise _Stop("project full" if full else "project", self._project_path, None,
+                        str(driver).rstrip(".")) from exc
 
     def __enter__(self) -> _Journal:
         return self
@@ -841,23 +942,28 @@ class _Journal:
         self._connection.close()
 
 
-_busy: set[tuple[str, int]] = set()
-_busy_lock = threading.Lock()
+_held = threading.local()  # the projects whose sorting lock this thread holds
 
 
 @contextmanager
-def _exclusive(project: Project, sort_id: int) -> Iterator[None]:
-    # Two threads working on one sort would race each other's reconciliation.
-    key = (str(project.path), sort_id)
-    with _busy_lock:
-        if key in _busy:
-            raise SortError(f"Sort #{sort_id} is already being worked on.")
-        _busy.add(key)
-    try:
+def exclusive_sorting(project: Project) -> Iterator[None]:
+    """Hold the project's sorting lock, or raise :class:`desktop.io.locks.Busy` with :data:`BUSY_MESSAGE`.
+
+    Two runs on one sort would race each other's reconciliation (and undo under a run would scatter photos), so
+    one project runs one sort, undo or start at a time, whichever process or window asks. Taken again by the same
+    thread it is already held (a caller may hold it from ``start_sort`` to the last photo); another thread of
+    this process opens its own descriptor, so it is refused like another process."""
+    held: set[str] = _held.__dict__.setdefault("projects", set())
+    key = str(project.path)
+    if key in held:
         yield
-    finally:
-        with _busy_lock:
-            _busy.discard(key)
+        return
+    with exclusive_lock(project.path / SORT_LOCK_NAME, BUSY_MESSAGE):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
 
 
 def _load_sort(project: Project, sort_id: int) -> _SortRow:
@@ -894,6 +1000,7 @@ class _Worker:
         # Every place of this sort, so a renamed photo never takes a name another operation holds or returns to.
         self._claimed = {_name_key(str(path)) for op in self.ops for path in (op.source, op.destination)}
         self._folders: _Folders | None = None
+        self._listed: dict[str, set[str]] = {}  # name keys per destination folder, listed once per run
 
     # journal -------------------------------------------------------------------------------------------------------
 
@@ -909,12 +1016,24 @@ class _Worker:
 
     def flush(self) -> None:
         if self._pending:
-            with self.journal.write() as session:
+            with self._write() as session:
                 self._apply(session)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A journal transaction; the outcomes it carries are forgotten only once it is committed."""
+        settings = self.settings
+        try:
+            with self.journal.write() as session:
+                yield session
+        except _Stop:
+            self.settings, self._folders = settings, None  # what the rolled-back transaction had added
+            raise
+        self._pending.clear()
 
     def begin(self, op: _Op, state: str, destination: Path | None = None, restore_as: Path | None = None) -> None:
         """Durably mark ``op`` as being worked on, with where its file goes, before the file is touched."""
-        with self.journal.write() as session:
+        with self._write() as session:
             self._apply(session)
             values: dict[str, Any] = {"state": state, "error": None}
             if destination is not None:
@@ -930,7 +1049,7 @@ class _Worker:
         op.state, op.error = state, None
 
     def set_status(self, status: str) -> None:
-        with self.journal.write() as session:
+        with self._write() as session:
             self._apply(session)
             session.execute(update(Sort).where(Sort.id == self.sort.id).values(status=status))
         self.sort.status = status
@@ -940,7 +1059,6 @@ class _Worker:
             session.execute(update(SortOperation).where(SortOperation.id == op.id).values(state=state, error=error))
             if repoint is not None and op.image_id is not None:
                 self._repoint_image(session, op.image_id, *repoint)
-        self._pending.clear()
 
     def _repoint_image(self, session: Session, image_id: int, old: Path, new: Path) -> None:
         """The project follows a moved photo, so its label and predictions stay attached."""
@@ -952,25 +1070,25 @@ class _Worker:
             return  # the project no longer points at the old place: leave the row as the user made it
         if self._folders is None:
             self._folders = _Folders.load(session)
-        owner = self._folders.owner(new)
-        if owner is None and new.is_relative_to(self.destination):
+        owners = self._folders.owners(new)
+        if not owners and new.is_relative_to(self.destination):
             created = Folder(root=str(self.destination), labels_from_subfolders=False)
             session.add(created)
             session.flush()
             self._folders.add(created.id, self.destination)
             self.settings = {**self.settings, "created_folder_id": created.id}
             session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings))
-            owner = self._folders.owner(new)
-        if owner is None:  # put back into a folder that was removed from the project
-            image.missing = True
-            return
-        folder_id, rel_path = owner
-        taken = session.scalar(select(Image.id).where(Image.folder_id == folder_id, Image.rel_path == rel_path,
-                                                      Image.id != image.id))
-        if taken is not None:  # scanned in by a concurrent import: keep both rows, this one marked missing
-            image.missing = True
-            return
-        image.folder_id, image.rel_path, image.missing = folder_id, rel_path, False
+            owners = self._folders.owners(new)
+        # Nested project folders list one file in each: the row takes the first place no other row has.
+        for folder_id, rel_path in owners:
+            taken = session.scalar(select(Image.id).where(Image.folder_id == folder_id, Image.rel_path == rel_path,
+                                                          Image.id != image.id))
+            if taken is None:
+                image.folder_id, image.rel_path, image.missing = folder_id, rel_path, False
+                return
+        # Put back into a folder removed from the project, or scanned in by a concurrent import: keep both rows,
+        # this one marked missing.
+        image.missing = True
 
     def _indexed(self, path: Path, op: _Op) -> bool:
         """Whether another image row of the project has this path (the operation's own photo does not count)."""
@@ -994,17 +1112,38 @@ class _Worker:
 
     def temp_for(self, op: _Op, directory: Path) -> Path:
         # Hidden (the importer skips dot-files) and named after the operation, so a crash's leftovers are found.
-        return directory / f".pigeonhole-{self.sort.id}-{op.id}.part"
+        return directory / f"{self._temp_prefix()}{op.id}.part"
+
+    def _temp_prefix(self) -> str:
+        # The sort's random token tells two projects' sort #1 apart in a shared destination (older sorts have none).
+        token = self.settings.get("token")
+        return f".pigeonhole-{self.sort.id}-{token}-" if token else f".pigeonhole-{self.sort.id}-"
 
     def free_name(self, op: _Op, wanted: Path) -> Path:
         """The first "name (n).ext" beside ``wanted`` that no file, image row or other operation has."""
         for number in range(2, MAX_RENAMES):
             candidate = wanted.parent / _numbered(op.source.name, number)
-            if _name_key(str(candidate)) in self._claimed or os.path.lexists(candidate) \
+            if _name_key(str(candidate)) in self._claimed or self._name_taken(candidate) \
                     or self._indexed(candidate, op):
                 continue
             return candidate
         raise _Failed(f"No free name was found for {op.source.name} in {wanted.parent}.")
+
+    def _name_taken(self, path: Path) -> bool:
+        """Whether a file has this name, or another spelling of it (case, composition): such names are one file
+        on many drives, so they clash on every drive. Listed once per folder and run: a file that appears since
+        is still never overwritten (links and O_EXCL see to that), it may only differ from ours by case."""
+        if os.path.lexists(path):
+            return True
+        key = _name_key(str(path.parent))
+        names = self._listed.get(key)
+        if names is None:
+            try:
+                names = {_name_key(name) for name in os.listdir(path.parent)}
+            except OSError:
+                names = set()
+            self._listed[key] = names
+        return _name_key(path.name) in names
 
     # sorting one photo ---------------------------------------------------------------------------------------------
 
@@ -1018,9 +1157,10 @@ class _Worker:
             clash = outcome == _CLASH
         info = self._check_source(op)
         for _attempt in range(MAX_RENAMES):
+            self._refuse_links(op.destination.parent)
             self._make_class_folder(op.destination.parent)
             target = op.destination
-            if clash or os.path.lexists(target):
+            if clash or self._name_taken(target):
                 target = self.free_name(op, target)
             self.begin(op, OpState.STARTED, target)
             try:
@@ -1039,16 +1179,35 @@ class _Worker:
         return (op.source, op.destination) if self.sort.mode == MOVE else None
 
     def _check_source(self, op: _Op) -> os.stat_result:
+        """The source is still the regular file that was planned (its content is checked as it is copied, or
+        just before a move on one drive)."""
         try:
-            info = os.stat(op.source)
+            info = os.lstat(op.source)
+            if stat.S_ISLNK(info.st_mode):
+                if self.sort.mode == MOVE:  # moving it would move the file it points to
+                    raise _Failed(f"{op.source} was replaced by a symbolic link after the sort was planned, so it "
+                                  "was left alone.")
+                info = os.stat(op.source)  # a copy reads through it; the content check says if it is the photo
         except FileNotFoundError:
             raise _Failed(f"{op.source} is no longer there: it was moved or deleted after the sort was "
                           "planned.") from None
         except OSError as exc:
             raise _Failed(f"Cannot read {op.source}: {_why(exc)}.") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise _Failed(f"{op.source} is not a regular file any more (a named pipe or device was put in its "
+                          "place), so it was left alone.")
         if info.st_size != op.size:
             raise _Failed(f"{op.source} changed after the sort was planned; plan the sort again to include it.")
         return info
+
+    def _refuse_links(self, folder: Path) -> None:
+        """Never write through a link put in place of the destination or a class folder during the sort (into
+        somebody else's folder, or back into the sources). Checked before each photo."""
+        if os.path.realpath(self.destination) != str(self.destination):  # it was resolved when planned
+            raise _Stop("link", self.destination, None)
+        info = _lstat(folder)
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            raise _Stop("link", folder, None)
 
     def _make_class_folder(self, directory: Path) -> None:
         try:
@@ -1094,6 +1253,14 @@ class _Worker:
 
     def _move(self, op: _Op, source: Path, target: Path, info: os.stat_result, *, verify: bool) -> None:
         if info.st_dev == os.stat(target.parent).st_dev:
+            if verify:  # a photo edited since planning (even to the same size) is not moved on a stale plan
+                try:
+                    unchanged = _hash_file(source) == op.content_hash
+                except OSError as exc:
+                    raise _Failed(f"Cannot read {source}: {_why(exc)}.") from exc
+                if not unchanged:
+                    raise _Failed(f"{source} changed after the sort was planned; plan the sort again to include "
+                                  "it.")
             try:
                 _move_on_drive(source, target)
                 return
@@ -1114,6 +1281,7 @@ class _Worker:
     # putting one photo back ----------------------------------------------------------------------------------------
 
     def undo_one(self, op: _Op, result: UndoResult) -> None:
+        self._refuse_links(op.destination.parent)
         if op.state == OpState.STARTED:
             if self._settle_forward(op) != _DONE:
                 self.record(op, OpState.PLANNED)  # it never reached the destination: nothing to put back
@@ -1162,7 +1330,8 @@ class _Worker:
         if info is None:
             raise _Failed("it is no longer there (moved or deleted after the sort), so it cannot be put back")
         for _attempt in range(MAX_RENAMES):
-            if clash or os.path.lexists(home) or self._indexed(home, op):
+            # Another row at the photo's own old place is the same file listed twice (nested project folders).
+            if clash or os.path.lexists(home) or (home != op.source and self._indexed(home, op)):
                 home = self.free_name(op, op.source)
             self._make_home_folder(home)
             # Journalled before the move, so that after a crash the photo is looked for where it was going.
@@ -1205,7 +1374,7 @@ class _Worker:
         class_folders = sorted({op.destination.parent for op in self.ops if str(op.destination.parent) not in existing},
                                key=lambda path: len(path.parts), reverse=True)
         for folder in class_folders:
-            for leftover in folder.glob(f".pigeonhole-{self.sort.id}-*.part"):  # ours, never the only copy
+            for leftover in folder.glob(f"{glob_escape(self._temp_prefix())}*.part"):  # ours, never the only copy
                 _remove_leftover(leftover)
         return _remove_empty_dirs([*class_folders, *(Path(p) for p in self.settings.get("created_dirs", []))])
 
@@ -1235,10 +1404,23 @@ class _CrossDevice(Exception):
     """The source and the target are on different mounts: the move must copy."""
 
 
+def _open_regular(path: Path) -> int:
+    """A descriptor for reading ``path``, which must be a regular file: a FIFO or device swapped in after the
+    last check is refused on the opened descriptor, and the open itself cannot block."""
+    fd = os.open(path, _O_READ)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _hash_file(path: Path) -> str:
     """The same digest as ``desktop.io.images.content_hash``, computed in chunks."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
+    with os.fdopen(_open_regular(path), "rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
@@ -1252,7 +1434,7 @@ def _copy_file(source: Path, target: Path) -> tuple[int, str]:
     digest = hashlib.blake2b(digest_size=16)
     size = 0
     try:
-        reader = os.open(source, os.O_RDONLY | _O_BINARY)
+        reader = _open_regular(source)
     except OSError as exc:
         raise _SourceError(exc) from exc
     try:

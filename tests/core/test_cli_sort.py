@@ -152,3 +152,65 @@ def test_interrupted_sort_is_reported_then_resumed(tmp_path: Path, capsys, monke
     assert payload["sort_id"] == sort_id and payload["done"] == 5 and payload["status"] == "done"
     code, _out, err = _cli(capsys, "resume-sort", str(project_path))
     assert code == 1 and err.strip() == "pigeonhole: error: There is no interrupted sort to resume."
+
+
+def test_destination_must_name_a_folder(tmp_path: Path, capsys, monkeypatch) -> None:
+    project = _make_project(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # where an empty --dest used to sort into
+    for dest in ("", "   "):
+        code, out, err = _cli(capsys, "sort", str(project), "--dest", dest)
+        assert (code, out) == (1, "")
+        assert err == "pigeonhole: error: The destination is empty: name the folder to sort into.\n"
+    a_file = tmp_path / "list.txt"
+    a_file.write_text("not a folder")
+    code, out, err = _cli(capsys, "sort", str(project), "--dest", str(a_file))
+    assert (code, out) == (1, "")
+    assert err == (f"pigeonhole: error: Cannot write to {a_file}: it is a file, not a folder. "
+                   "Choose another destination.\n")
+    assert list(cwd.iterdir()) == []
+
+
+def test_names_with_terminal_escapes_are_printed_escaped(tmp_path: Path, capsys) -> None:
+    """A class name, a photo's name and a destination can all carry escape sequences; none reaches the terminal."""
+    evil = "\x1b]0;owned\x07\x1b[2J"
+    mk.write_jpeg(tmp_path / "photos" / "cats" / f"{evil}.jpg", 48, 32, seed=7)
+    project_path = _make_project(tmp_path)
+    with open_project(project_path, create=False) as project, transaction(project.sessions) as session:
+        session.get(TrainedModel, 1).class_names = [f"cats{evil}", "dogs"]
+    dest = tmp_path / f"out{evil}"
+
+    code, out, err = _cli(capsys, "sort", str(project_path), "--dest", str(dest))
+    assert code == 0 and f"  cats{evil}: 4".encode("unicode_escape").decode() in out.replace("\\\\", "\\")
+    outputs = [out, err]
+    copy = next(path for path in dest.rglob("*.jpg") if evil in path.name)
+    copy.write_bytes(b"edited")  # so undo keeps it and names it
+    with open_project(project_path, create=False) as project:
+        sorting.start_sort(project, sorting.plan_sort(project, sorting.SortRequest(dest, mode="copy")))
+    for command in (("sort", str(project_path), "--dest", str(tmp_path / "x"), "--dry-run"),
+                    ("resume-sort", str(project_path)), ("undo-sort", str(project_path), "--sort-id", "1")):
+        code, out, err = _cli(capsys, *command)
+        outputs += [out, err]
+    assert "kept: " in outputs[-2] and "\\x1b]0;owned\\x07" in outputs[-2]
+    for text in outputs:
+        assert "\x1b" not in text and "\x07" not in text
+
+
+def test_a_full_project_disk_is_one_sentence_then_resume_and_undo_work(tmp_path: Path, capsys) -> None:
+    from test_sorting_safety import _project_disk_full
+
+    project = _make_project(tmp_path)
+    photos = tmp_path / "photos"
+    before = _tree(photos)
+    dest = tmp_path / "sorted"
+    with _project_disk_full(after=4):
+        code, out, err = _cli(capsys, "sort", str(project), "--dest", str(dest), "--move")
+    assert code == 1 and "Traceback" not in err
+    assert out.splitlines()[0].startswith("The disk holding the project is full: ")
+    assert out.splitlines()[0].endswith(" photos were sorted and nothing was lost. Free some space there, then "
+                                        "resume.")
+    code, out, _err = _cli(capsys, "resume-sort", str(project), "--json")
+    assert code == 0 and json.loads(out)["done"] == 5
+    code, _out, _err = _cli(capsys, "undo-sort", str(project))
+    assert code == 0 and _tree(photos) == before

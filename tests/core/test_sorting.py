@@ -121,6 +121,13 @@ def _leftovers(*roots: Path) -> list[Path]:
     return [path for path in _files(*roots) if ".pigeonhole-" in path.name or path.stat().st_size == 0]
 
 
+def _temp_file(project: Project, sort_id: int, op_id: int, folder: Path) -> Path:
+    """Where the sort writes operation ``op_id``'s temp file in ``folder`` (what a crash leaves behind)."""
+    worker = sorting._Worker(project, sorting._load_sort(project, sort_id))
+    with worker.journal:
+        return worker.temp_for(next(op for op in worker.ops if op.id == op_id), folder)
+
+
 def _assert_nothing_lost(before: dict[str, str], *roots: Path, move: bool) -> None:
     """Every original photo is somewhere, and a moved photo is one file (two names of one inode are allowed:
     that is a move interrupted between its link and its unlink)."""
@@ -450,8 +457,8 @@ def test_half_done_operations_are_reconciled_from_the_disk(project: Project, tmp
     os.link(ops[0][1], linked_to)  # linked, not unlinked
     Path(empty).touch()  # the placeholder of a drive without hard links
     Path(copy_to).write_bytes(Path(copy_source).read_bytes())  # copied across drives, original not deleted
-    (Path(copy_to).parent / f".pigeonhole-{sort_id}-{copied}.part").write_bytes(b"half")
-    (Path(ops[3][2]).parent / f".pigeonhole-{sort_id}-{untouched}.part").write_bytes(b"half a photo")
+    _temp_file(project, sort_id, copied, Path(copy_to).parent).write_bytes(b"half")
+    _temp_file(project, sort_id, untouched, Path(ops[3][2]).parent).write_bytes(b"half a photo")
     with transaction(project.sessions) as session:
         session.execute(update(SortOperation).where(SortOperation.id.in_([linked, placeholder, copied, untouched]))
                         .values(state="started"))
