@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import sqlite3
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import imagemakers as mk
@@ -27,40 +24,6 @@ from desktop.io import images
 from desktop.io.thumbnails import ThumbnailStore
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX")
-
-
-@pytest.fixture
-def hang_guard() -> Iterator[None]:
-    """A hang (the bug this guards against) fails the test after 20 s instead of stalling the suite."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def hung(_signum, _frame):
-        raise AssertionError("the import hung")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.fixture
-def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    reads: list[str] = []
-    lock = threading.Lock()
-    original = importer._process
-
-    def counting(root, found, thumbnails):
-        with lock:
-            reads.append(found.rel_path)
-        return original(root, found, thumbnails)
-
-    monkeypatch.setattr(importer, "_process", counting)
-    return reads
 
 
 def _photos(root: Path, count: int, size: tuple[int, int] = (40, 30)) -> Path:

@@ -21,22 +21,6 @@ from desktop.db.models import Folder, Image, ImageClass, Label
 from desktop.io import images
 
 
-@pytest.fixture
-def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every relative path the importer reads from disk, in order (``_process`` is the only reader)."""
-    reads: list[str] = []
-    lock = threading.Lock()
-    original = importer._process
-
-    def counting(root, found, thumbnails):
-        with lock:
-            reads.append(found.rel_path)
-        return original(root, found, thumbnails)
-
-    monkeypatch.setattr(importer, "_process", counting)
-    return reads
-
-
 def _rows(project: Project) -> dict[str, Image]:
     with project.sessions() as session:
         return {image.rel_path: image for image in session.scalars(select(Image))}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,25 +12,6 @@ from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_head, read_regular_file
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX")
-
-
-@pytest.fixture
-def hang_guard() -> Iterator[None]:
-    """Turns a hang (the bug: open() on a FIFO waits for a writer forever) into a failure after 10 s."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def hung(_signum, _frame):
-        raise AssertionError("reading hung")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_regular_file_is_read_whole_up_to_the_cap(tmp_path: Path) -> None:
