@@ -1,8 +1,11 @@
 """Model files: a versioned dict of plain types plus tensors, written atomically, read without running code.
 
 ``torch.load(weights_only=True)`` only rebuilds tensors, dicts, lists, strings and numbers, so a model file
-from someone else cannot execute anything when it is opened. Every failure becomes a CheckpointError
-whose message a user can read.
+from someone else cannot execute anything when it is opened. Before torch sees it, the file must be a regular
+file of at most ``MAX_FILE_BYTES`` and a zip archive (not a TorchScript program) whose entries unpack to at most
+``MAX_UNPACKED_BYTES``; after, every field's type and range is checked (``validate_checkpoint``), and strings
+that become file names (``feature_key``, ``weights``) must look like the names Pigeonhole makes. Every failure
+becomes a CheckpointError whose message a user can read.
 
 Format (``FORMAT_VERSION`` 1)::
 
@@ -24,7 +27,10 @@ Format (``FORMAT_VERSION`` 1)::
 from __future__ import annotations
 
 import io
+import math
+import os
 import pickle
+import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +40,7 @@ import torch
 
 import desktop
 from desktop.errors import PigeonholeError
+from desktop.io.files import FileReadError, describe_size, read_regular_file
 from desktop.ml.atomic import atomic_write
 
 FORMAT_VERSION = 1
@@ -41,7 +48,24 @@ REQUIRED_KEYS = {
     "format_version": int, "app_version": str, "backbone": str, "class_names": list, "input_size": int,
     "resize_size": int, "mean": list, "std": list, "head": dict, "state_dict": dict, "mode": str,
 }
+OPTIONAL_KEYS = {"created": str, "weights": dict, "interpolation": str, "feature_key": str, "metrics": dict,
+                 "training": dict}
 PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)
+MODES = ("frozen", "finetune")
+INTERPOLATIONS = ("bilinear", "bicubic")  # what eval_transform and the exported pipeline both do
+HEAD_WEIGHT, HEAD_BIAS = "head.linear.weight", "head.linear.bias"
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
+MAX_FEATURES = 1 << 16
+MAX_CLASSES = 10_000
+MAX_CLASS_NAME_CHARS = 1000
+# The largest registered backbone, fine-tuned, saves ~100 MB (ResNet-50); torch.save stores tensors
+# uncompressed, so what a file unpacks to is about its size. Anything far above is not ours.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
+MAX_PICKLE_BYTES = 64 * 1024 * 1024  # names, metrics and history: kilobytes in practice
+FEATURE_KEY = re.compile(r"[a-z0-9_]{1,64}-[0-9a-f]{20}")  # desktop.ml.features.feature_key
+WEIGHTS_IDENTITY = re.compile(r"[a-z0-9]{1,16}:[0-9a-f]{16,128}")  # desktop.ml.backbones.weights_identity
+SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}")
 
 
 class CheckpointError(PigeonholeError):
@@ -70,33 +94,82 @@ def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def load_checkpoint(source: Path | str | bytes) -> dict[str, Any]:
-    """Read and validate a model file (a path or its bytes); raises CheckpointError, never runs pickled code."""
-    name = "the model data" if isinstance(source, bytes) else Path(source).name
+def load_checkpoint(source: Path | str | bytes, *, name: str | None = None) -> dict[str, Any]:
+    """Read and validate a model file (a path or its bytes); raises CheckpointError, never runs pickled code.
+
+    A path is read only if it is a regular file of at most MAX_FILE_BYTES (a pipe would block, a link to
+    /dev/zero never end), and the archive's stated sizes are checked before torch unpacks anything. ``name``:
+    what messages call the file (bytes read elsewhere).
+    """
+    name = name or ("the model data" if isinstance(source, bytes) else Path(source).name)
+    data = source if isinstance(source, bytes) else _read_model_file(Path(source))
+    if len(data) > MAX_FILE_BYTES:
+        raise CheckpointError(f"{name} was refused: it is larger than any Pigeonhole model "
+                              f"({describe_size(len(data))}, the limit is {describe_size(MAX_FILE_BYTES)}).")
+    check_archive(data, name)
     try:
-        handle = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
-        checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"The model file {source} does not exist.") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{source} is a folder, not a model file.") from None
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        validate_checkpoint(checkpoint)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc):
             # weights_only refuses any global it does not know: a hostile file, or one from another program.
             raise CheckpointError(f"{name} was refused: it contains Python objects other than model weights "
                                   "(it may be unsafe, or not a Pigeonhole model).") from exc
         raise CheckpointError(f"{name} is damaged or not a Pigeonhole model (unreadable data).") from exc
-    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as exc:
+    except (RecursionError, MemoryError) as exc:  # nested 100,000 deep, or a list that holds itself
+        raise CheckpointError(f"{name} was refused: its contents are nested too deeply or are too large "
+                              "to be a Pigeonhole model.") from exc
+    except Exception as exc:  # a damaged archive or pickle fails in many ways (zip, EOF, struct, key errors)
         raise CheckpointError(f"{name} is damaged or not a Pigeonhole model ({type(exc).__name__}).") from exc
-    validate_checkpoint(checkpoint)
     return checkpoint
 
 
+def _read_model_file(path: Path) -> bytes:
+    try:
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except FileReadError as exc:
+        if not os.path.lexists(path):
+            raise CheckpointError(f"The model file {path} does not exist.") from None
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a folder, not a model file.") from None
+        raise CheckpointError(str(exc)) from None  # "Cannot read PATH: this is a named pipe (FIFO), not a ..."
+
+
+def check_archive(data: bytes, name: str) -> None:
+    """Refuse, before torch unpacks it, what cannot be a checkpoint: not a zip (torch's legacy format sizes its
+    tensors from the pickle, not from the file), a TorchScript program, or stated sizes that would unpack to
+    more than MAX_UNPACKED_BYTES (a 16 MB file of zeros can claim 3 GB of tensors: a zip bomb)."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data[:1] == b"\x80":  # a bare pickle (protocol 2+): not what torch.save writes today
+            raise CheckpointError(f"{name} was refused: it is a bare Python pickle, not a Pigeonhole model file.")
+        raise CheckpointError(f"{name} is damaged or not a Pigeonhole model (not a model archive).")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{name} is damaged or not a Pigeonhole model ({type(exc).__name__}).") from exc
+    names = [entry.filename for entry in entries]
+    if any("/code/" in entry or entry.endswith("/constants.pkl") for entry in names):
+        raise CheckpointError(f"{name} was refused: it is a TorchScript program, not a Pigeonhole model "
+                              "(which holds only weights).")
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise CheckpointError(f"{name} was refused: it would unpack to {describe_size(unpacked)}, more than any "
+                              f"Pigeonhole model ({describe_size(MAX_UNPACKED_BYTES)}; possibly a zip bomb).")
+    pickles = [entry for entry in entries if entry.filename.endswith("/data.pkl")]
+    if any(entry.file_size > MAX_PICKLE_BYTES for entry in pickles):
+        raise CheckpointError(f"{name} was refused: its description part is far larger than a Pigeonhole "
+                              "model's.")
+
+
 def validate_checkpoint(checkpoint: Any) -> None:
+    """Every field of a checkpoint has its type and a sane value; else CheckpointError naming the field."""
     if not isinstance(checkpoint, dict) or "format_version" not in checkpoint:
         raise CheckpointError("This is not a Pigeonhole model file (no format version).")
     version = checkpoint["format_version"]
-    if not isinstance(version, int) or isinstance(version, bool):
+    if not _is_int(version):
         raise CheckpointError("This is not a Pigeonhole model file (bad format version).")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"This model was saved by a newer Pigeonhole (model format {version}; this version "
@@ -104,16 +177,94 @@ def validate_checkpoint(checkpoint: Any) -> None:
     if version < 1:
         raise CheckpointError(f"Unknown model format version {version}.")
     for key, kind in REQUIRED_KEYS.items():
-        if not isinstance(checkpoint.get(key), kind):
+        value = checkpoint.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise CheckpointError(f"The model file is incomplete: “{key}” is missing or has the wrong type.")
-    names = checkpoint["class_names"]
-    if len(names) < 2 or not all(isinstance(name, str) for name in names):
-        raise CheckpointError("The model file lists no valid class names.")
-    if checkpoint["head"].get("num_classes") != len(names):
+    for key, kind in OPTIONAL_KEYS.items():
+        if checkpoint.get(key) is not None and not isinstance(checkpoint[key], kind):
+            raise CheckpointError(f"The model file is damaged: “{key}” has the wrong type.")
+    _check_classes(checkpoint["class_names"])
+    _check_preprocessing(checkpoint)
+    if checkpoint["mode"] not in MODES:
+        raise CheckpointError(f"The model file is damaged: “mode” must be one of {', '.join(MODES)}.")
+    _check_weights_and_cache_names(checkpoint)
+    head = checkpoint["head"]
+    in_features, num_classes = head.get("in_features"), head.get("num_classes")
+    if not _is_int(in_features) or not 1 <= in_features <= MAX_FEATURES:
+        raise CheckpointError("The model file is damaged: “head.in_features” is not a sane feature size.")
+    if num_classes != len(checkpoint["class_names"]):
         raise CheckpointError("The model file is inconsistent: its output size does not match its classes.")
-    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in checkpoint["state_dict"].items()):
-        raise CheckpointError("The model file's weights are not a plain dictionary of tensors.")
+    dropout = head.get("dropout", 0.0)
+    if not _is_number(dropout) or not 0.0 <= dropout < 1.0:
+        raise CheckpointError("The model file is damaged: “head.dropout” must be a number from 0 to 1.")
+    _check_state_dict(checkpoint["state_dict"], in_features, num_classes)
     _check_plain(checkpoint, "checkpoint")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_classes(names: list[Any]) -> None:
+    if not 2 <= len(names) <= MAX_CLASSES or not all(isinstance(name, str) and name for name in names):
+        raise CheckpointError("The model file lists no valid class names (“class_names” must be 2 or more "
+                              "non-empty names).")
+    if any(len(name) > MAX_CLASS_NAME_CHARS for name in names):
+        raise CheckpointError(f"The model file is damaged: a name in “class_names” is longer than "
+                              f"{MAX_CLASS_NAME_CHARS} characters.")
+
+
+def _check_preprocessing(checkpoint: dict[str, Any]) -> None:
+    input_size, resize_size = checkpoint["input_size"], checkpoint["resize_size"]
+    if not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE:
+        raise CheckpointError(f"The model file is damaged: “input_size” {input_size} is outside "
+                              f"{MIN_INPUT_SIZE}–{MAX_INPUT_SIZE}.")
+    if not input_size <= resize_size <= 2 * MAX_INPUT_SIZE:
+        raise CheckpointError("The model file is damaged: “resize_size” must be at least “input_size” and at "
+                              f"most {2 * MAX_INPUT_SIZE}.")
+    if checkpoint.get("interpolation", INTERPOLATIONS[0]) not in INTERPOLATIONS:
+        raise CheckpointError(f"The model file is damaged: “interpolation” must be one of "
+                              f"{', '.join(INTERPOLATIONS)}.")
+    for key in ("mean", "std"):
+        values = checkpoint[key]
+        if len(values) != 3 or not all(_is_number(v) for v in values):
+            raise CheckpointError(f"The model file is damaged: “{key}” must be three numbers (red, green, blue).")
+    if not all(v > 0 for v in checkpoint["std"]):
+        raise CheckpointError("The model file is damaged: “std” must be positive.")
+
+
+def _check_weights_and_cache_names(checkpoint: dict[str, Any]) -> None:
+    """These strings become file and folder names (feature cache, exported backbone): nothing path-like."""
+    key = checkpoint.get("feature_key")
+    if key is not None and not (isinstance(key, str) and FEATURE_KEY.fullmatch(key)):
+        raise CheckpointError("The model file is damaged: “feature_key” is not a feature-cache name.")
+    weights = checkpoint.get("weights")
+    if weights is None:
+        return
+    identity, file = weights.get("identity"), weights.get("file")
+    if identity is not None and not (isinstance(identity, str) and WEIGHTS_IDENTITY.fullmatch(identity)):
+        raise CheckpointError("The model file is damaged: “weights.identity” is not a weights digest.")
+    if file is not None and not (isinstance(file, str) and SAFE_FILE_NAME.fullmatch(file)):
+        raise CheckpointError("The model file is damaged: “weights.file” is not a plain file name.")
+
+
+def _check_state_dict(state_dict: dict[Any, Any], in_features: int, num_classes: int) -> None:
+    for key, value in state_dict.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError("The model file's weights are not a plain dictionary of tensors.")
+        if value.layout != torch.strided or value.is_quantized or value.is_complex():
+            # Sparse or quantized tensors are not what a Pigeonhole model holds, and bad ones can crash torch.
+            raise CheckpointError(f"The model file is damaged: weight “{key}” is not a plain dense tensor.")
+    expected = {HEAD_WEIGHT: (num_classes, in_features), HEAD_BIAS: (num_classes,)}
+    for key, shape in expected.items():
+        value = state_dict.get(key)
+        if value is None or tuple(value.shape) != shape:
+            raise CheckpointError(f"The model file is inconsistent: weight “{key}” does not have the shape "
+                                  f"its head needs {shape}.")
 
 
 def _check_plain(value: Any, where: str) -> None:

@@ -6,12 +6,14 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
 import desktop
+from desktop.ml import checkpoint as checkpoint_module
 from desktop.ml.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
@@ -24,7 +26,8 @@ from desktop.ml.checkpoint import (
 
 def _checkpoint(**overrides) -> dict:
     fields = {
-        "backbone": "efficientnet_lite0", "weights": {"source": "bundled", "file": "x.pth", "identity": "abc"},
+        "backbone": "efficientnet_lite0",
+        "weights": {"source": "bundled", "file": "x.pth", "identity": "blake2b:" + "ab" * 16},
         "class_names": ["cats", "dogs"], "input_size": 224, "resize_size": 256, "interpolation": "bicubic",
         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
         "head": {"in_features": 4, "num_classes": 2, "dropout": 0.2}, "mode": "frozen", "feature_key": None,
@@ -132,3 +135,133 @@ def test_missing_file_and_non_plain_values(tmp_path: Path) -> None:
         _checkpoint(training={"path": tmp_path})
     with pytest.raises(CheckpointError, match="output size"):
         _checkpoint(class_names=["a", "b", "c"])
+
+
+# --- hostile files: every one is refused with one sentence, before anything large is unpacked ------------------
+
+def _raw(**overrides) -> dict:
+    """A checkpoint dict that skipped validation (as a hostile file would), with ``overrides`` merged in."""
+    fields = _checkpoint()
+    for key, value in overrides.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            fields[outer] = {**fields[outer], inner: value}
+        else:
+            fields[key] = value
+    return fields
+
+
+def _rewrite_archive(path: Path, replace=lambda name, data: data, compression=zipfile.ZIP_STORED) -> None:
+    """Rewrite a torch.save zip entry by entry, as someone crafting a file could."""
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:
+            archive.writestr(name, replace(name, data))
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"mean": ["0.5", "0.5", "0.5"]}, "“mean”"),
+    ({"mean": [0.5, float("nan"), 0.5]}, "“mean”"),
+    ({"std": [0.5, 0.0, 0.5]}, "“std”"),
+    ({"interpolation": "lanczos"}, "“interpolation”"),
+    ({"input_size": True}, "“input_size”"),
+    ({"input_size": 10**9}, "“input_size”"),
+    ({"resize_size": 100}, "“resize_size”"),
+    ({"class_names": [1, 2]}, "“class_names”"),
+    ({"class_names": ["cats", ""]}, "“class_names”"),
+    ({"class_names": ["cats", "dogs", "birds"]}, "output size"),
+    ({"mode": "evil"}, "“mode”"),
+    ({"head.dropout": "0.1"}, "“head.dropout”"),
+    ({"head.in_features": -4}, "“head.in_features”"),
+    ({"state_dict": {"head.linear.weight": torch.randn(2, 5), "head.linear.bias": torch.zeros(2)}},
+     "“head.linear.weight”"),
+    ({"state_dict": {"head.linear.weight": torch.randn(2, 4)}}, "“head.linear.bias”"),
+    ({"feature_key": "../../../home/someone/.config"}, "“feature_key”"),
+    ({"weights.identity": "../escape"}, "“weights.identity”"),
+    ({"weights.file": "/etc/passwd"}, "“weights.file”"),
+    ({"metrics": ["not", "a", "dict"]}, "“metrics”"),
+])
+def test_every_field_is_checked_and_named(tmp_path: Path, overrides: dict, field: str) -> None:
+    path = tmp_path / "model.pt"
+    torch.save(_raw(**overrides), path)
+    with pytest.raises(CheckpointError, match=field) as caught:
+        load_checkpoint(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_sparse_tensor_is_refused(tmp_path: Path) -> None:
+    sparse = torch.sparse_coo_tensor(torch.tensor([[0, 1], [0, 3]]), torch.ones(2), (2, 4))
+    path = tmp_path / "model.pt"
+    torch.save(_raw(state_dict={"head.linear.weight": sparse, "head.linear.bias": torch.zeros(2)}), path)
+    with pytest.raises(CheckpointError, match="not a plain dense tensor"):
+        load_checkpoint(path)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.save stores tensors uncompressed; the same archive deflated is tiny yet unpacks to its full size."""
+    path = tmp_path / "bomb.pt"
+    torch.save(_raw(training={"padding": torch.zeros(1 << 20)}), path)  # 4 MB of zeros
+    _rewrite_archive(path, compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 100_000
+    assert load_checkpoint(path)["training"]["padding"].numel() == 1 << 20  # torch would unpack it
+    monkeypatch.setattr(checkpoint_module, "MAX_UNPACKED_BYTES", 1 << 21)  # a 2 MB cap stands in for 1 GB
+    with pytest.raises(CheckpointError, match="zip bomb"):
+        load_checkpoint(path)
+
+
+def test_a_file_above_the_size_cap_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, _checkpoint())
+    monkeypatch.setattr(checkpoint_module, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CheckpointError, match=r"model\.pt: refused: the file is .* above the .* limit"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="larger than any Pigeonhole model"):
+        load_checkpoint(path.read_bytes())
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.jit.*:FutureWarning")
+def test_a_torchscript_program_is_refused_as_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "program.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Softmax(1)), str(path))
+    with pytest.raises(CheckpointError, match="TorchScript program"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("shape", ["nested 100,000 deep", "a list that holds itself"])
+def test_deeply_nested_or_cyclic_contents_are_one_sentence(tmp_path: Path, shape: str) -> None:
+    path = tmp_path / "deep.pt"
+    if shape == "a list that holds itself":
+        loop: list = []
+        loop.append(loop)
+        torch.save(_raw(training={"history": loop}), path)
+    else:
+        marker = "DEEP-MARKER"
+        torch.save(_raw(training={"history": marker}), path)
+        depth = 100_000
+        # The pickled string (BINUNICODE) becomes 100,000 empty lists each appended into the one below.
+        pickled = b"X" + len(marker).to_bytes(4, "little") + marker.encode()
+        nested = b"]" * depth + b"a" * (depth - 1)
+
+        def deepen(name: str, data: bytes) -> bytes:
+            if not name.endswith("data.pkl"):
+                return data
+            assert data.count(pickled) == 1
+            return data.replace(pickled, nested)
+
+        _rewrite_archive(path, deepen)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        load_checkpoint(path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX")
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_pipe_or_device_as_model_file_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "model.pt"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: a plain open() would wait forever
+    else:
+        path.symlink_to("/dev/zero")  # a plain read() would never end
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(path)
