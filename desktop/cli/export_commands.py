@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from desktop.cli.common import UserError, command, emit_result, terminal_safe
@@ -23,14 +26,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="folder (imagefolder; a model file name is chosen inside a folder) or file to write")
     p.add_argument("--split", action="store_true",
                    help="imagefolder: train/ and val/ subfolders following each photo's split")
+    p.add_argument("--force", action="store_true",
+                   help="csv/torchscript/onnx: replace an existing file (and NAME.labels.json); never one of the "
+                        "project's photos, and never in a photo folder")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("predict-file", help="classify image files with an exported model or a model file, "
                                             "no project needed (exit code 1 when an image cannot be read)")
     p.add_argument("model", type=Path,
-                   help="TorchScript (.pt/.ts) or ONNX (.onnx) file from `export`, or a model file from a "
-                        "project's models folder")
+                   help="ONNX (.onnx) file from `export`, or a model file from a project's models folder "
+                        "(TorchScript only with --trust-code)")
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    p.add_argument("--trust-code", action="store_true",
+                   help="also run TorchScript files: a TorchScript file is a program and runs with your rights "
+                        "(it can read, change and delete your files); pass this only for a file you made")
     p.add_argument("--json", action="store_true")
 
 
@@ -41,18 +50,22 @@ def _export(args: argparse.Namespace) -> int:
 
     if args.split and args.what != "imagefolder":
         raise UserError("--split only applies to --what imagefolder.")
+    if args.force and args.what == "imagefolder":
+        raise UserError("--force does not apply to --what imagefolder, which never replaces a file.")
     with open_project(args.project, create=False) as project:
         if args.what == "imagefolder":
             folders = export_imagefolder(project, args.out, split_folders=args.split)
-            text = (f"Copied {folders.copied} labelled photos to {folders.out_dir} ("
-                    + (", ".join(f"{name} {count}" for name, count in folders.per_class.items()) or "none")
+            text = (f"Copied {folders.copied} labelled photos to {terminal_safe(folders.out_dir)} ("
+                    + (", ".join(f"{terminal_safe(name)} {count}" for name, count in folders.per_class.items())
+                       or "none")
                     + (f"; {folders.renamed} renamed to avoid a name already taken" if folders.renamed else "")
                     + ")")
-            text += "".join(f"\n  skipped: {path}: {reason}" for path, reason in folders.skipped)
+            text += "".join(f"\n  skipped: {terminal_safe(path)}: {terminal_safe(reason)}"
+                            for path, reason in folders.skipped)
             emit_result(args, folders.as_json(), text)
         elif args.what == "csv":
-            table = export_csv(project, args.out)
-            text = f"Wrote {table.rows} rows to {table.path}"
+            table = export_csv(project, args.out, force=args.force)
+            text = f"Wrote {table.rows} rows to {terminal_safe(table.path)}"
             if table.model_id is None:
                 text += " (no active model: prediction columns are empty)"
             elif table.predicted < table.rows:
@@ -61,20 +74,35 @@ def _export(args: argparse.Namespace) -> int:
         else:
             label = "Exporting the model to ONNX" if args.what == "onnx" else "Exporting the model"
             with progress_bar(args, label).ticking():  # the exporter reports nothing; the elapsed time moves
-                model = export_model(project, args.out, args.what)
+                model = export_model(project, args.out, args.what, force=args.force)
             emit_result(args, model.as_json(),
                         f"Exported model {model.model_id} ({', '.join(map(terminal_safe, model.class_names))}) to "
-                        f"{model.path}; "
-                        f"class names and preprocessing in {model.labels}")
+                        f"{terminal_safe(model.path)}; class names and preprocessing in {terminal_safe(model.labels)}")
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends_the_process() -> Iterator[None]:
+    """Ctrl+C kills at once: a model stuck in native code (a TorchScript loop, a huge ONNX graph) never returns
+    to Python to see a KeyboardInterrupt, and predict-file writes nothing that an abrupt end could spoil."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except ValueError:  # not the main thread (an embedding program): leave its handler alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @command("predict-file")
 def _predict_file(args: argparse.Namespace) -> int:
     from desktop.ml.export import load_exported, predict_exported
 
-    model = load_exported(args.model)
-    class_names, probabilities, errors = predict_exported(model, args.images)
+    with _ctrl_c_ends_the_process():
+        model = load_exported(args.model, trust_code=args.trust_code)
+        class_names, probabilities, errors = predict_exported(model, args.images)
     images = []
     for path, row in zip(args.images, probabilities, strict=True):
         if any(math.isnan(float(p)) for p in row):  # unreadable: reported in errors
@@ -86,7 +114,9 @@ def _predict_file(args: argparse.Namespace) -> int:
     payload = {"model": str(args.model.expanduser().absolute()), "format": model.format, "classes": class_names,
                "images": images,
                "errors": [{"path": str(path.expanduser().absolute()), "reason": reason} for path, reason in errors]}
-    lines = [f"{image['path']}: {image['predicted']} ({image['confidence']:.1%})" for image in images]
-    lines += [f"{error['path']}: cannot be read: {error['reason']}" for error in payload["errors"]]
+    lines = [f"{terminal_safe(image['path'])}: {terminal_safe(image['predicted'])} ({image['confidence']:.1%})"
+             for image in images]
+    lines += [f"{terminal_safe(error['path'])}: cannot be read: {terminal_safe(error['reason'])}"
+              for error in payload["errors"]]
     emit_result(args, payload, "\n".join(lines))
     return 1 if errors else 0

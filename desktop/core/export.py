@@ -3,6 +3,11 @@
 - ``export_imagefolder`` copies every labelled photo to ``<out>/<class>/<file>`` (or ``<out>/train|val/<class>/``
   following each photo's stored split; photos never used for training go to ``train``). Originals are only
   read; nothing in the destination is ever overwritten: a taken name becomes ``name (2).jpg``.
+
+Where an export writes is checked first (``_Destinations``): never into a folder of the project's photos (an
+indexed folder or one inside it) or into the project itself, so no export can put a file among, or over, the
+photos. A CSV or model file that already exists is replaced only with ``force``, and never when it is one of
+the project's photos (a link from elsewhere, say); the model's ``.labels.json`` follows the same rules.
 - ``export_csv`` writes one row per usable photo: absolute path, label, the active model's prediction,
   confidence and one probability column per class. Predictions are the stored ones (made on the file's
   current content); photos not predicted yet have empty prediction cells.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +34,7 @@ from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.errors import Cancelled, PigeonholeError
-from desktop.ml.atomic import atomic_write
+from desktop.ml.atomic import atomic_create, atomic_write
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
 MODEL_FORMATS = ("torchscript", "onnx")
@@ -98,7 +104,10 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
                        cancel: Any = None) -> ImageFolderExport:
     """Copy the labelled photos into class folders; ``on_progress(done, total)``; raises Cancelled when
     ``cancel.is_set()`` (copies made so far stay), DestinationError when the destination is not writable."""
-    out_dir = _ready_folder(Path(out_dir).expanduser().absolute())
+    destinations = _Destinations(project)
+    out_dir = Path(out_dir).expanduser().absolute()
+    destinations.check_folder(out_dir)
+    out_dir = _ready_folder(out_dir)
     with project.sessions() as session:
         rows = session.execute(
             select(Folder.root, Image.rel_path, Image.split, Image.error, Image.missing, ImageClass.name)
@@ -108,6 +117,9 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
             .order_by(ImageClass.position, ImageClass.name, Folder.root, Image.rel_path)
         ).all()
     folder_names = _class_folder_names(sorted({row.name for row in rows}))
+    # Every folder the copies will go to, checked before the first copy: out/cats may itself be a photo folder.
+    for directory in _class_folders(out_dir, rows, folder_names, split_folders):
+        destinations.check_folder(directory)
     taken: dict[Path, set[str]] = {}
     per_class: Counter[str] = Counter()
     per_split: Counter[str] = Counter()
@@ -134,6 +146,12 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
         if on_progress is not None:
             on_progress(done + 1, len(rows))
     return ImageFolderExport(out_dir, sum(per_class.values()), dict(per_class), dict(per_split), renamed, skipped)
+
+
+def _class_folders(out_dir: Path, rows, folder_names: dict[str, str], split_folders: bool) -> set[Path]:
+    if not split_folders:
+        return {out_dir / folder_names[row.name] for row in rows}
+    return {out_dir / (VAL if row.split == VAL else TRAIN) / folder_names[row.name] for row in rows}
 
 
 class _SourceError(Exception):
@@ -240,10 +258,11 @@ def _why(exc: OSError) -> str:
 
 # --- labels and predictions as CSV ----------------------------------------------------------------------------
 
-def export_csv(project: Project, out_path: Path | str) -> CsvExport:
-    """One row per usable photo (not broken, not missing): path, label, predicted, confidence, prob_<class>..."""
+def export_csv(project: Project, out_path: Path | str, *, force: bool = False) -> CsvExport:
+    """One row per usable photo (not broken, not missing): path, label, predicted, confidence, prob_<class>...
+    An existing file is replaced only with ``force`` (never a photo); see ``_Destinations``."""
     out_path = Path(out_path).expanduser().absolute()
-    _ready_file(out_path)
+    _ready_file(out_path, _Destinations(project), force)
     model = active_model(project)
     class_names = model.class_names if model else []
     prediction_matches = and_(Prediction.image_id == Image.id,
@@ -274,8 +293,10 @@ def export_csv(project: Project, out_path: Path | str) -> CsvExport:
             writer.writerow([path, label or "", "", "", *([""] * len(class_names))])
     data = text.getvalue().encode("utf-8")
     try:
-        atomic_write(out_path, lambda handle: handle.write(data))
+        (atomic_write if force else atomic_create)(out_path, lambda handle: handle.write(data))
         os.chmod(out_path, 0o644)
+    except FileExistsError:  # created since the check
+        raise DestinationError(_exists_message(out_path)) from None
     except OSError as exc:
         raise DestinationError(f"Cannot write {out_path}: {_why(exc)}.") from exc
     return CsvExport(out_path, len(rows), predicted, model.id if model else None, list(class_names))
@@ -285,10 +306,75 @@ def _number(value: float) -> str:
     return f"{float(value):.6f}"
 
 
-def _ready_file(path: Path) -> None:
-    """The file's folder exists (created if needed) and is writable; the path itself is not a folder."""
+class _Destinations:
+    """Where an export of ``project`` may write: the checks run before anything is written."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        with project.sessions() as session:
+            roots = session.scalars(select(Folder.root)).all()
+        self.protected = [(_real(Path(root)), "one of this project's photo folders") for root in roots]
+        self.protected.append((_real(project.path), "the project's own folder"))
+
+    def check_folder(self, directory: Path) -> None:
+        """Refuse a folder that is, or is inside, a photo folder or the project (symlinks resolved)."""
+        real = _real(directory)
+        for root, what in self.protected:
+            if _same(real, root) or any(_same(parent, root) for parent in real.parents):
+                raise DestinationError(f"{directory} is in {root}, {what}: export somewhere else, so that no "
+                                       "photo can be overwritten.")
+
+    def check_file(self, path: Path, force: bool) -> None:
+        """Refuse a file in a protected folder; an existing one without ``force``, or one that is a photo."""
+        self.check_folder(path.parent)
+        if not os.path.lexists(path):
+            return
+        if not force:
+            raise DestinationError(_exists_message(path))
+        if self._is_a_photo(path):
+            raise DestinationError(f"{path} is one of this project's photos; an export never replaces it, "
+                                   "not even with --force.")
+
+    def _is_a_photo(self, path: Path) -> bool:
+        """Whether ``path`` is the same file as an indexed photo (through a link from outside its folder, say).
+        Only asked with --force over an existing file, so stat'ing every photo once is affordable."""
+        try:
+            target = os.stat(path)
+        except OSError:
+            return False
+        with self.project.sessions() as session:
+            rows = session.execute(select(Folder.root, Image.rel_path).join(Folder, Folder.id == Image.folder_id))
+            for root, rel_path in rows:
+                try:
+                    photo = os.stat(Path(root) / rel_path)
+                except OSError:
+                    continue
+                if (photo.st_dev, photo.st_ino) == (target.st_dev, target.st_ino):
+                    return True
+        return False
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _same(a: Path, b: Path) -> bool:
+    # Case-insensitive file systems (Windows, macOS by default) see Photos and photos as one folder.
+    if sys.platform in ("win32", "darwin"):
+        return _name_key(str(a)) == _name_key(str(b))
+    return a == b
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path} already exists; choose another name, or replace it on purpose with --force."
+
+
+def _ready_file(path: Path, destinations: _Destinations, force: bool) -> None:
+    """The path is not a folder and may be written (``_Destinations.check_file``); its folder exists (created
+    if needed) and is writable."""
     if path.is_dir():
         raise DestinationError(f"{path} is a folder; give the name of the file to write.")
+    destinations.check_file(path, force)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -299,21 +385,24 @@ def _ready_file(path: Path) -> None:
 
 # --- the active model -----------------------------------------------------------------------------------------
 
-def export_model(project: Project, out_path: Path | str, export_format: str) -> ModelExport:
-    """The active model as ``torchscript`` or ``onnx``; ``out_path`` may be a folder (a name is then chosen)."""
+def export_model(project: Project, out_path: Path | str, export_format: str, *, force: bool = False) -> ModelExport:
+    """The active model as ``torchscript`` or ``onnx``; ``out_path`` may be a folder (a name is then chosen).
+    The model file and its ``.labels.json`` replace existing files only with ``force`` (never a photo)."""
     if export_format not in MODEL_FORMATS:
         raise ExportFailed(f"Unknown model format “{export_format}”; choose {' or '.join(MODEL_FORMATS)}.")
     model = active_model(project)
     if model is None:
         raise NoActiveModel("This project has no active model; train one first.")
     from desktop.ml.checkpoint import load_checkpoint
-    from desktop.ml.export import SUFFIXES
+    from desktop.ml.export import SUFFIXES, labels_path_for
     from desktop.ml.export import export_model as write_model
 
     out_path = Path(out_path).expanduser().absolute()
     if out_path.is_dir():
         out_path = out_path / f"{project.name}-model-{model.id}{SUFFIXES[export_format]}"
-    _ready_file(out_path)
+    destinations = _Destinations(project)
+    destinations.check_file(labels_path_for(out_path), force)
+    _ready_file(out_path, destinations, force)
     checkpoint = load_checkpoint(model.file)
-    result = write_model(checkpoint, out_path, export_format, model_id=model.id)
+    result = write_model(checkpoint, out_path, export_format, model_id=model.id, overwrite=force)
     return ModelExport(result.model, result.labels, export_format, model.id, list(checkpoint["class_names"]))

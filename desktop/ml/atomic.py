@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -33,6 +34,28 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    _fsync_directory(path.parent)
+
+
+def atomic_create(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Like ``atomic_write``, but never replaces a file: FileExistsError if ``path`` exists, even one created
+    while ``write`` ran (a hard link, like Windows' rename, refuses an existing name atomically)."""
+    with temporary_beside(path) as temp:
+        with temp.open("wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if os.name == "nt":
+            os.rename(temp, path)
+        else:
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this drive (FAT, some network shares): check, then rename
+                if os.path.lexists(path):
+                    raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+                os.rename(temp, path)
     _fsync_directory(path.parent)
 
 

@@ -16,8 +16,10 @@ exporter can follow it with dynamic H and W (no branch on the image's orientatio
 ``pigeonhole/labels.json`` extra file; ONNX: the ``pigeonhole.labels`` metadata entry) and beside it as
 ``<name>.labels.json``.
 
-Running: ``load_exported`` opens either format, or a Pigeonhole checkpoint (loaded with ``weights_only``).
-A TorchScript file holds code that torch's interpreter runs: open only exported models you trust.
+Running: ``load_exported`` opens an ONNX file or a Pigeonhole checkpoint (loaded with ``weights_only``), neither
+of which can run code; a TorchScript file is a program that torch's interpreter runs with the user's rights, so
+it is opened only with ``trust_code=True`` (``predict-file --trust-code``). Every file, and the
+``.labels.json`` beside it, is read only if it is a regular file under a size cap.
 """
 
 from __future__ import annotations
@@ -41,10 +43,17 @@ from torch import nn
 
 import desktop
 from desktop.errors import PigeonholeError
+from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.images import ImageError, load_rgb
-from desktop.ml.atomic import atomic_write
-from desktop.ml.checkpoint import CheckpointError, load_checkpoint
-from desktop.ml.predict import Predictor
+from desktop.ml.atomic import atomic_create, atomic_write
+from desktop.ml.checkpoint import (
+    MAX_CLASS_NAME_CHARS,
+    MAX_CLASSES,
+    MAX_FILE_BYTES,
+    MAX_INPUT_SIZE,
+    load_checkpoint,
+)
+from desktop.ml.predict import Predictor, require_finite
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -57,6 +66,10 @@ INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 ONNX_OPSET = 18  # the first with Resize(antialias=1)
 INTERPOLATIONS = ("bilinear", "bicubic")
 MAX_SIDE = 1 << 15  # ONNX export: the largest H or W the graph is declared for
+MAX_MODEL_BYTES = MAX_FILE_BYTES  # any model file predict-file opens: exports are about a checkpoint's size
+MAX_LABELS_BYTES = 1 << 20  # a label map is a few kilobytes
+STANDARD_ONNX_DOMAINS = frozenset({"", "ai.onnx"})
+ONNX_LOOPS = frozenset({"Loop", "Scan"})
 
 
 class ExportError(PigeonholeError):
@@ -172,24 +185,36 @@ class ExportResult:
 
 
 def export_model(checkpoint: dict[str, Any], path: Path | str, export_format: str, *,
-                 model_id: int | None = None) -> ExportResult:
-    """Write ``path`` (atomically) and ``<name>.labels.json`` beside it; raises ExportError."""
+                 model_id: int | None = None, overwrite: bool = False) -> ExportResult:
+    """Write ``path`` (atomically) and ``<name>.labels.json`` beside it; raises ExportError.
+
+    Neither file replaces an existing one unless ``overwrite`` (both are checked before either is written).
+    """
     if export_format not in FORMATS:
         raise ExportError(f"Unknown export format “{export_format}”; choose one of {', '.join(FORMATS)}.")
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give the name of the model file to write.")
+    labels_file = labels_path_for(path)
+    if not overwrite:
+        for target in (path, labels_file):
+            if os.path.lexists(target):
+                raise ExportError(f"{target} already exists; choose another name, or replace it on purpose "
+                                  "(--force).")
     labels = label_map(checkpoint, model_id=model_id)
     pipeline = build_pipeline(checkpoint)
     write = _torchscript_writer if export_format == "torchscript" else _onnx_writer
     payload = write(pipeline, labels)
-    labels_file = labels_path_for(path)
-    try:
-        for target, data in ((path, payload), (labels_file, _labels_bytes(labels))):
-            atomic_write(target, lambda handle, data=data: handle.write(data))
+    place = atomic_write if overwrite else atomic_create
+    for target, data in ((path, payload), (labels_file, _labels_bytes(labels))):
+        try:
+            place(target, lambda handle, data=data: handle.write(data))
             os.chmod(target, 0o644)  # for other programs to read; atomic writes create private files
-    except OSError as exc:
-        raise ExportError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+        except FileExistsError:  # appeared while the model was being converted
+            raise ExportError(f"{target} already exists; choose another name, or replace it on purpose "
+                              "(--force).") from None
+        except OSError as exc:
+            raise ExportError(f"Cannot write {target}: {exc.strerror or exc}.") from exc
     return ExportResult(path, labels_file, export_format)
 
 
@@ -269,78 +294,143 @@ class ExportedModel:
         """Probabilities (C,) float32 for one RGB uint8 (H, W, 3) image."""
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ExportError("An image must be an RGB uint8 array shaped (height, width, 3).")
-        probabilities = np.asarray(self._run(np.ascontiguousarray(rgb)), dtype=np.float32).reshape(-1)
+        try:
+            probabilities = np.asarray(self._run(np.ascontiguousarray(rgb)), dtype=np.float32).reshape(-1)
+        except PigeonholeError:
+            raise
+        except Exception as exc:  # the model itself failed: said once, not once per image
+            raise ExportError(f"{self.path.name} failed while running ({_one_line(exc)}).") from exc
         if probabilities.shape[0] != len(self.class_names):
             raise ExportError(f"{self.path.name} gives {probabilities.shape[0]} outputs for "
                               f"{len(self.class_names)} classes.")
-        return probabilities
+        return require_finite(probabilities, f"The model {self.path.name}")
 
 
-def detect_format(path: Path) -> str:
-    """"torchscript", "checkpoint" or "onnx", from the file's contents (all three may be called .pt)."""
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ExportError(f"{path.name} is damaged ({type(exc).__name__}).") from exc
-        return "torchscript" if any("/code/" in name for name in names) else "checkpoint"
-    return "onnx"
+class UntrustedCode(ExportError):
+    """A TorchScript file, opened without ``trust_code``: it is a program, so it is not run."""
 
 
-def load_exported(path: Path | str) -> ExportedModel:
-    """Open an exported TorchScript or ONNX file, or a Pigeonhole checkpoint; raises ExportError/CheckpointError."""
+def load_exported(path: Path | str, *, trust_code: bool = False) -> ExportedModel:
+    """Open an exported ONNX file or a Pigeonhole checkpoint (and, with ``trust_code``, a TorchScript file);
+    raises ExportError/CheckpointError with one sentence.
+
+    Nothing in an ONNX file or a checkpoint can run code: ONNX Runtime only evaluates the graph's standard
+    operators (files asking for other operator sets or for data from other files are refused; see
+    ``check_onnx_model``), and checkpoints are loaded with ``weights_only``. A TorchScript file is a program that
+    torch's interpreter runs with the user's rights (it can read, write and delete files), so it is opened only
+    when the caller says its author is trusted.
+    """
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ExportError(f"The model file {path} does not exist.")
-    if path.is_dir():
-        raise ExportError(f"{path} is a folder, not a model file.")
-    kind = detect_format(path)
+    data = _read_model_bytes(path)
+    kind = _detect_format(data, path.name)
     if kind == "checkpoint":
-        return _load_checkpoint_file(path)
+        return _load_checkpoint_file(path, data)
     if kind == "torchscript":
-        return _load_torchscript(path)
-    return _load_onnx(path)
+        if not trust_code:
+            raise UntrustedCode(f"{path.name} is a TorchScript file, and TorchScript files are programs that can "
+                                "run any code on this computer: use the ONNX export instead, or pass --trust-code "
+                                "if you made this file yourself.")
+        return _load_torchscript(path, data)
+    return _load_onnx(path, data)
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    """The whole file, read once (what is checked is what runs); a regular file of at most MAX_MODEL_BYTES."""
+    try:
+        return read_regular_file(path, MAX_MODEL_BYTES)
+    except FileReadError as exc:
+        if not os.path.lexists(path):
+            raise ExportError(f"The model file {path} does not exist.") from None
+        if path.is_dir():
+            raise ExportError(f"{path} is a folder, not a model file.") from None
+        raise ExportError(str(exc)) from None  # "Cannot read PATH: this is a named pipe (FIFO), not a ..."
+
+
+def _detect_format(data: bytes, name: str) -> str:
+    """"torchscript", "checkpoint" or "onnx", from the file's contents (all three may be called .pt)."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return "onnx"
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise ExportError(f"{name} is damaged ({type(exc).__name__}).") from exc
+    # torch.jit.load runs what is under code/ (and constants.pkl is TorchScript's own): a program.
+    program = any("/code/" in entry or entry.endswith("/constants.pkl") for entry in names)
+    return "torchscript" if program else "checkpoint"
+
+
+def _label_map_from_json(text: str | bytes, where: str) -> dict[str, Any]:
+    try:
+        info = json.loads(text)
+    except RecursionError:
+        raise ExportError(f"{where} was refused: it is nested too deeply to be a label map.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ExportError(f"{where} is not a label map (not valid JSON).") from None
+    return _checked_label_map(info, where)
+
+
+def _checked_label_map(info: Any, where: str) -> dict[str, Any]:
+    """The label map's schema: class names (2 or more short, non-empty strings) and, if given, a sane resize size."""
+    names = info.get("class_names") if isinstance(info, dict) else None
+    if (not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES
+            or not all(isinstance(n, str) and 0 < len(n) <= MAX_CLASS_NAME_CHARS for n in names)):
+        raise ExportError(f"{where} is not a Pigeonhole label map: “class_names” must list 2 or more names.")
+    resize_size = info.get("resize_size")
+    if resize_size is not None and not (isinstance(resize_size, int) and not isinstance(resize_size, bool)
+                                        and 1 <= resize_size <= 2 * MAX_INPUT_SIZE):
+        raise ExportError(f"{where} is not a Pigeonhole label map: “resize_size” is not a sane size.")
+    return info
 
 
 def _sidecar(path: Path) -> dict[str, Any] | None:
+    """``<name>.labels.json`` beside the model, if there is one: read like the model (regular file, capped)."""
     labels = labels_path_for(path)
-    try:
-        data = json.loads(labels.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not os.path.lexists(labels):
         return None
-    return data if isinstance(data, dict) else None
+    try:
+        data = read_regular_file(labels, MAX_LABELS_BYTES)
+    except FileReadError as exc:
+        raise ExportError(str(exc)) from None
+    return _label_map_from_json(data, labels.name)
 
 
 def _checked_labels(path: Path, inside: dict[str, Any] | None) -> dict[str, Any]:
     """The label map from inside the file, else from ``<name>.labels.json``; refuses files with neither."""
     info = inside if inside is not None else _sidecar(path)
-    names = info.get("class_names") if isinstance(info, dict) else None
-    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+    if info is None:
         raise ExportError(f"{path.name} is not a Pigeonhole export: it has no list of class names "
                           f"(and no {labels_path_for(path).name} beside it).")
     return info
 
 
-def _load_checkpoint_file(path: Path) -> ExportedModel:
-    checkpoint = load_checkpoint(path)  # weights_only: runs no code
+def _load_checkpoint_file(path: Path, data: bytes) -> ExportedModel:
+    checkpoint = load_checkpoint(data, name=path.name)  # weights_only: runs no code
     predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
     info = label_map(checkpoint)
     return ExportedModel(path, "checkpoint", list(predictor.class_names), info, predictor.predict_array)
 
 
-def _load_torchscript(path: Path) -> ExportedModel:
+def _one_line(exc: BaseException) -> str:
+    """An exception as a short phrase: TorchScript and ONNX Runtime errors carry whole tracebacks."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _load_torchscript(path: Path, data: bytes) -> ExportedModel:
     extra = {TORCHSCRIPT_EXTRA: ""}
     try:
         with _quiet():
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
     except Exception as exc:
-        raise ExportError(f"{path.name} is damaged or not a TorchScript model ({type(exc).__name__}).") from exc
+        raise ExportError(f"{path.name} is damaged or not a TorchScript model ({_one_line(exc)}).") from exc
     inside = None
-    with contextlib.suppress(ValueError, UnicodeDecodeError):
-        inside = json.loads(extra[TORCHSCRIPT_EXTRA]) if extra[TORCHSCRIPT_EXTRA] else None
-    if inside is None and hasattr(module, "class_names"):
-        inside = {"class_names": list(module.class_names)}
+    if extra[TORCHSCRIPT_EXTRA]:
+        inside = _label_map_from_json(extra[TORCHSCRIPT_EXTRA], f"The label map inside {path.name}")
+    elif hasattr(module, "class_names"):
+        with contextlib.suppress(TypeError, ValueError):
+            inside = _checked_label_map({"class_names": list(module.class_names)}, path.name)
     info = _checked_labels(path, inside)
     module.eval()
 
@@ -351,22 +441,62 @@ def _load_torchscript(path: Path) -> ExportedModel:
     return ExportedModel(path, "torchscript", list(info["class_names"]), info, run)
 
 
-def _load_onnx(path: Path) -> ExportedModel:
+def check_onnx_model(data: bytes, name: str) -> None:
+    """Refuse an ONNX file that could make ONNX Runtime do more than compute: tensors whose bytes live in other
+    files (a path such as /etc/passwd or /dev/zero, read when the session starts), operators outside the
+    standard set (custom operators need a library of native code), and loops (a graph without them always
+    finishes). Pigeonhole's exports use none of these."""
+    import onnx
+
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except Exception as exc:  # protobuf's DecodeError, or its recursion limit on deeply nested messages
+        raise ExportError(f"{name} is not a model file Pigeonhole can run (not TorchScript, "
+                          "not ONNX, not a Pigeonhole checkpoint).") from exc
+    if not model.HasField("graph"):
+        raise ExportError(f"{name} is not a model file Pigeonhole can run (not TorchScript, "
+                          "not ONNX, not a Pigeonhole checkpoint).")
+    local_domains = {function.domain for function in model.functions}
+    graphs = [model.graph, *(function for function in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        tensors = [*getattr(graph, "initializer", ()),
+                   *(t for sparse in getattr(graph, "sparse_initializer", ()) for t in (sparse.values, sparse.indices))]
+        for node in graph.node:
+            if node.domain not in STANDARD_ONNX_DOMAINS and node.domain not in local_domains:
+                raise ExportError(f"{name} was refused: it uses operators from “{node.domain}”, outside ONNX's "
+                                  "standard set (custom operators run native code).")
+            if node.domain in STANDARD_ONNX_DOMAINS and node.op_type in ONNX_LOOPS:
+                raise ExportError(f"{name} was refused: it contains a {node.op_type} operator, which can run "
+                                  "without end (Pigeonhole's exports have none).")
+            for attribute in node.attribute:
+                tensors += [attribute.t, *attribute.tensors]
+                tensors += [t for sparse in (attribute.sparse_tensor, *attribute.sparse_tensors)
+                            for t in (sparse.values, sparse.indices)]
+                graphs += [attribute.g, *attribute.graphs] if attribute.HasField("g") else [*attribute.graphs]
+        if any(t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data) for t in tensors):
+            raise ExportError(f"{name} was refused: it reads tensor data from other files, which Pigeonhole "
+                              "does not allow (export with the data inside the file).")
+
+
+def _load_onnx(path: Path, data: bytes) -> ExportedModel:
     try:
         import onnxruntime
     except ImportError:
         raise ExportError("Running ONNX models needs the onnxruntime package (pip install onnxruntime).") from None
+    check_onnx_model(data, path.name)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
     try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # The bytes just checked are the bytes that run: no second read of a file that may have changed since.
+        session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ExportError(f"{path.name} is not a model file Pigeonhole can run (not TorchScript, "
                           "not ONNX, not a Pigeonhole checkpoint).") from exc
     inside = None
     raw = session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
-    with contextlib.suppress(ValueError, TypeError):
-        inside = json.loads(raw) if raw else None
+    if raw:
+        inside = _label_map_from_json(raw, f"The label map inside {path.name}")
     info = _checked_labels(path, inside)
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].type != "tensor(uint8)" or len(inputs[0].shape) != 4:
@@ -384,7 +514,7 @@ def predict_exported(path: Path | str | ExportedModel, image_paths: Sequence[Pat
     """(class names, probabilities (N, C) float32 with NaN rows for unreadable images, [(path, reason)]).
 
     A file that cannot be read or decoded is reported in the errors, never raised; the model itself not
-    loading raises ExportError or CheckpointError.
+    loading or failing (an error, NaN scores) raises a PigeonholeError.
     """
     model = path if isinstance(path, ExportedModel) else load_exported(path)
     probabilities = np.full((len(image_paths), len(model.class_names)), np.nan, dtype=np.float32)
@@ -393,11 +523,11 @@ def predict_exported(path: Path | str | ExportedModel, image_paths: Sequence[Pat
         image_path = Path(image_path)
         try:
             rgb = load_rgb(image_path, min_short_side=model.decode_size)
-            probabilities[index] = model.predict_array(rgb)
         except ImageError as exc:
             errors.append((image_path, str(exc)))
-        except (ExportError, CheckpointError):
-            raise
+            continue
         except Exception as exc:  # one odd file must not stop the others
-            errors.append((image_path, f"could not be processed ({type(exc).__name__}: {exc})"))
+            errors.append((image_path, f"could not be decoded ({_one_line(exc)})"))
+            continue
+        probabilities[index] = model.predict_array(rgb)  # a failing model raises: it would fail on every image
     return list(model.class_names), probabilities, errors

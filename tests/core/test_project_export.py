@@ -214,7 +214,8 @@ def test_cli_exports_a_model_that_predict_file_runs(trained_project, tmp_path, c
     assert json.loads(capsys.readouterr().out)["out"] == str(tmp_path / "m.pt")
 
     for model_file, kind in ((onnx_file, "onnx"), (tmp_path / "m.pt", "torchscript"), (model.file, "checkpoint")):
-        code = main(["predict-file", str(model_file), *map(str, images), str(broken), "--json"])
+        trust = ["--trust-code"] if kind == "torchscript" else []  # this test made the TorchScript file
+        code = main(["predict-file", str(model_file), *map(str, images), str(broken), *trust, "--json"])
         assert code == 1  # one image could not be read
         result = json.loads(capsys.readouterr().out)
         assert set(result) == {"model", "format", "classes", "images", "errors"}
