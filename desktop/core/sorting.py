@@ -1468,8 +1468,13 @@ def _keep_times(source: Path, target: Path) -> None:
 
 
 def _hard_link(source: Path, target: Path) -> None:
-    """Raises FileExistsError when ``target`` exists: the no-overwrite primitive everything relies on."""
-    os.link(source, target)
+    """Raises FileExistsError when ``target`` exists: the no-overwrite primitive everything relies on.
+    A symlink swapped in for ``source`` after the last check gets a second name itself: the file it points to
+    is never linked into the destination."""
+    if os.link in os.supports_follow_symlinks:
+        os.link(source, target, follow_symlinks=False)
+    else:
+        os.link(source, target)
 
 
 def _publish(temp: Path, target: Path) -> None:
