@@ -881,6 +881,9 @@ class _Stop(Exception):
         if self.kind == "project full":
             return (f"The disk holding the project is full: {done} of {total} photos were {did} and nothing was "
                     f"lost. Free some space there, then {again}.")
+        if self.kind == "project busy":
+            return (f"The project's database is busy with another program: {done} of {total} photos were {did} "
+                    f"and nothing was lost. When it has finished, {again}.")
         if self.kind == "project":
             return (f"The project's database cannot be written ({self.detail}): {done} of {total} photos were "
                     f"{did} and nothing was lost. Check the disk holding {self.where}, then {again}.")
@@ -904,6 +907,9 @@ class _Stop(Exception):
         if self.kind == "project full":
             return ("The disk holding the project is full, so the sort was not started and no photo was touched. "
                     "Free some space there, then sort again.")
+        if self.kind == "project busy":
+            return ("The project's database is busy with another program, so the sort was not started and no "
+                    "photo was touched. When it has finished, sort again.")
         return (f"The project's database cannot be written ({self.detail}), so the sort was not started and no "
                 f"photo was touched. Check the disk holding {self.where}, then sort again.")
 
@@ -928,9 +934,10 @@ class _Journal:
             driver = exc.orig
             if not isinstance(driver, sqlite3.Error):
                 raise
-            full = (getattr(driver, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
-            raise _Stop("project full" if full else "project", self._project_path, None,
-                        str(driver).rstrip(".")) from exc
+            code = getattr(driver, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+            kind = {sqlite3.SQLITE_FULL: "project full", sqlite3.SQLITE_BUSY: "project busy",
+                    sqlite3.SQLITE_LOCKED: "project busy"}.get(code, "project")
+            raise _Stop(kind, self._project_path, None, str(driver).rstrip(".")) from exc
 
     def __enter__(self) -> _Journal:
         return self

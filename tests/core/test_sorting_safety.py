@@ -207,13 +207,30 @@ def _sqlite_full() -> sqlite3.OperationalError:
         connection.close()
 
 
+def _sqlite_busy(folder: Path) -> sqlite3.OperationalError:
+    """A genuine SQLITE_BUSY: another connection holds the write lock and this one does not wait."""
+    path = folder / "busy.db"
+    holder, other = sqlite3.connect(path, isolation_level=None), sqlite3.connect(path, timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        other.execute("CREATE TABLE t (x)")
+    except sqlite3.OperationalError as exc:
+        assert exc.sqlite_errorcode == sqlite3.SQLITE_BUSY
+        return exc
+    finally:
+        holder.close()
+        other.close()
+    raise AssertionError("the second connection was not refused")
+
+
 @contextmanager
 def _project_disk_full(after: int = 1, statement: str = "UPDATE sort_operations",
-                       when: Callable[[], bool] = lambda: True) -> Iterator[None]:
-    """SQLite writes starting with ``statement`` fail as on a full disk: from the ``after``-th one on, while
-    ``when()`` says the disk is full. Every engine, so a command's own project sees it too."""
+                       when: Callable[[], bool] = lambda: True,
+                       error: sqlite3.Error | None = None) -> Iterator[None]:
+    """SQLite writes starting with ``statement`` fail as on a full disk (or with ``error``): from the
+    ``after``-th one on, while ``when()`` says so. Every engine, so a command's own project sees it too."""
     seen = 0
-    error = _sqlite_full()
+    error = error or _sqlite_full()
 
     def fail(_connection, _cursor, sql: str, *_args) -> None:
         nonlocal seen
@@ -297,6 +314,23 @@ def test_a_full_project_disk_when_a_sort_starts_or_is_undone(project: Project, t
     assert stopped.status == "undoing" and stopped.stopped.startswith("The disk holding the project is full: ")
     _assert_nothing_lost(before, root, dest, move=True)
     assert undo_sort(project, sort_id).status == "undone" and _tree(root) == before
+
+
+def test_a_busy_project_database_is_one_sentence_too(project: Project, tmp_path: Path) -> None:
+    root, dest = tmp_path / "photos", tmp_path / "sorted"
+    _many_photos(project, root, 4)
+    plan = plan_sort(project, SortRequest(dest, mode="move"))
+    with _project_disk_full(statement="INSERT INTO sort", error=_sqlite_busy(tmp_path)), \
+            pytest.raises(SortError) as caught:
+        start_sort(project, plan)
+    assert str(caught.value) == ("The project's database is busy with another program, so the sort was not "
+                                 "started and no photo was touched. When it has finished, sort again.")
+    sort_id = start_sort(project, plan)
+    with _project_disk_full(after=2, error=_sqlite_busy(tmp_path)):
+        result = run_sort(project, sort_id)
+    assert result.stopped == ("The project's database is busy with another program: 1 of 4 photos were sorted "
+                              "and nothing was lost. When it has finished, resume.")
+    assert resume_sort(project, sort_id).done == 4
 
 
 # --- 7. links, FIFOs, swapped folders, two projects, one file twice -------------------------------------------------
