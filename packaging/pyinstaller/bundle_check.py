@@ -4,7 +4,8 @@ Built by packaging/pigeonhole.spec as a second executable beside `pigeonhole`, s
 so it sees exactly the modules and libraries the app sees. It checks what the app's own command line cannot
 reach yet (`pigeonhole --self-test` will cover training end to end): torch and torchvision's compiled ops,
 the built-in EfficientNet-Lite0 weights through desktop.ml.backbones, OpenCV, Alembic's migration files, Qt's
-SVG icon and platform plug-ins, and, on Linux, that every CUDA and torch library was mapped from inside the
+SVG icon and platform plug-ins, and, on Linux, that the bundle's Qt plug-ins and system libraries are exactly
+those of packaging/linux/bundle_manifest.py and that every CUDA and torch library was mapped from inside the
 bundle rather than from a system CUDA installation. Prints one JSON object; exit code 0 only if all passed.
 
     /opt/pigeonhole/pigeonhole-bundle-check [--require-frozen]
@@ -201,6 +202,16 @@ def main() -> int:
         return {"platforms": platforms, "plugins_in_bundle": inside_bundle(plugins)}
 
     if sys.platform.startswith("linux"):
+        @check("bundle contents: Qt plug-ins and system libraries as in the manifest")
+        def _manifest():
+            # packaging/linux/bundle_manifest.py, frozen in with this check: what the build machine must not change.
+            import bundle_manifest
+
+            plugins, libraries = bundle_manifest.bundle_contents(BUNDLE)
+            problems = bundle_manifest.differences(plugins, libraries)
+            assert not problems, "; ".join(problems)
+            return {"qt_plugins": len(plugins), "system_libraries": sorted(libraries)}
+
         @check("libraries mapped from the bundle")
         def _maps():
             # Every shared object this process mapped (torch, Qt, OpenCV and the CUDA libraries they need).
