@@ -91,12 +91,14 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 
 
 def thresholds_for_precision(oof_probs: np.ndarray, labels: np.ndarray, precision: float,
-                             z: float = 1.0) -> list[float | None]:
+                             z: float = 2.0) -> list[float | None]:
     """Per class c, the lowest confidence t such that held-out photos predicted c with confidence >= t were
     labelled c at least ``precision`` of the time; None where no threshold reaches it. Sorting a photo only when
     its confidence passes its class's threshold then keeps the share of wrongly sorted photos under
-    1 - ``precision``. The precision counted is a lower confidence bound (Wilson score, ``z`` standard errors
-    below the observed share), so that a few lucky held-out photos do not promise what new photos won't keep.
+    1 - ``precision``. So that a few lucky held-out photos do not promise what new photos won't keep, the
+    precision counted is the observed share's lower confidence bound (Wilson score, ``z`` standard errors below
+    it), and the threshold goes down from the most confident photo only while that bound holds (the first stretch
+    where it does, not the farthest point where chance lifts it back).
 
     ``oof_probs``: calibrated out-of-fold probabilities (N, C); ``labels``: the given classes (N,).
     """
@@ -110,11 +112,17 @@ def thresholds_for_precision(oof_probs: np.ndarray, labels: np.ndarray, precisio
         order = rows[np.argsort(-confidence[rows], kind="stable")]
         conf = confidence[order]
         n = np.arange(1, order.size + 1)
-        bound = wilson_lower_bound(np.cumsum(labels[order] == c), n, z)
+        holds = wilson_lower_bound(np.cumsum(labels[order] == c), n, z) >= precision
+        first = int(np.argmax(holds)) if holds.any() else None
+        if first is None:
+            thresholds.append(None)
+            continue
+        fails = np.flatnonzero(~holds[first:])
+        end = first + (int(fails[0]) if fails.size else holds.size - first)  # the stretch is order[first:end]
         # A cut can only fall between different confidences: ties are all kept or all dropped.
-        cut = np.append(conf[1:] < conf[:-1], True) if order.size else np.zeros(0, bool)
-        ok = np.flatnonzero((bound >= precision) & cut)
-        thresholds.append(float(conf[ok.max()]) if ok.size else None)
+        cut = np.append(conf[1:] < conf[:-1], True)
+        ok = np.flatnonzero(cut[first:end])
+        thresholds.append(float(conf[first + ok.max()]) if ok.size else None)
     return thresholds
 
 
