@@ -86,9 +86,14 @@ def _how_to_continue(project: Path, sort_id: int) -> str:
 
 
 def _warn_interrupted(project_path: Path, project) -> None:
-    from desktop.core.sorting import interrupted_sorts
+    from desktop.core.sorting import SortStatus, interrupted_sorts, sort_in_progress
 
+    running = sort_in_progress(project)
     for summary in interrupted_sorts(project):
+        if running and summary.status == SortStatus.RUNNING:  # not interrupted: another Pigeonhole is on it
+            _note(f"note: sort #{summary.id} ({summary.mode} into {summary.destination}) is running in another "
+                  f"Pigeonhole: {summary.done} of {summary.total} photos done.")
+            continue
         _note(f"note: sort #{summary.id} ({summary.mode} into {summary.destination}) did not finish: "
               f"{summary.done} of {summary.total} photos done; {_how_to_continue(project_path, summary.id)}.")
 

@@ -53,7 +53,7 @@ from desktop.core.importer import CancelToken, NeverCancel
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, Sort, SortOperation, TrainedModel
 from desktop.errors import PigeonholeError
-from desktop.io.locks import exclusive_lock
+from desktop.io.locks import exclusive_lock, is_locked
 
 UNSURE = "_unsure"  # the folder for photos below the confidence threshold or without a prediction
 COPY, MOVE = "copy", "move"
@@ -725,6 +725,11 @@ def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stop
     )
 
 
+def sort_in_progress(project: Project) -> bool:
+    """Whether a sort, resume or undo of this project is running now (in any process or window)."""
+    return is_locked(project.path / SORT_LOCK_NAME)
+
+
 def interrupted_sorts(project: Project) -> list[SortSummary]:
     """Sorts that did not finish (the app stopped, or they were cancelled): offer to resume or undo them."""
     return [summary for summary in list_sorts(project) if summary.status in UNFINISHED]
@@ -1142,15 +1147,14 @@ class _Worker:
         is still never overwritten (links and O_EXCL see to that), it may only differ from ours by case."""
         if os.path.lexists(path):
             return True
-        key = _name_key(str(path.parent))
-        names = self._listed.get(key)
-        if names is None:
-            try:
-                names = {_name_key(name) for name in os.listdir(path.parent)}
-            except OSError:
-                names = set()
-            self._listed[key] = names
-        return _name_key(path.name) in names
+        folder, name = _name_key(str(path.parent)), _name_key(path.name)
+        if folder in self._listed and name not in self._listed[folder]:
+            return False
+        try:  # listed for the first time, or listed with this name (which may be gone: a crash's placeholder)
+            self._listed[folder] = {_name_key(entry) for entry in os.listdir(path.parent)}
+        except OSError:
+            self._listed[folder] = set()
+        return name in self._listed[folder]
 
     # sorting one photo ---------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import imagemakers as mk
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from test_sorting import (
     REPO,
@@ -38,6 +38,7 @@ from test_sorting import (
     _tree,
 )
 
+from desktop.cli import main
 from desktop.core import sorting
 from desktop.core.importer import import_folder
 from desktop.core.project import Project, open_project
@@ -51,6 +52,8 @@ from desktop.core.sorting import (
     start_sort,
     undo_sort,
 )
+from desktop.db.engine import transaction
+from desktop.db.models import SortOperation
 from desktop.io.locks import Busy
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and symlinks without privileges are POSIX")
@@ -67,7 +70,8 @@ def _case_sensitive(folder: Path) -> bool:
 
 # --- 1. one sort at a time, across processes ------------------------------------------------------------------------
 
-def test_a_second_process_is_refused_while_a_sort_runs(project: Project, tmp_path: Path) -> None:
+def test_a_second_process_is_refused_while_a_sort_runs(project: Project, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _many_photos(project, root, 9)
     before = _tree(root)
@@ -87,6 +91,9 @@ def test_a_second_process_is_refused_while_a_sort_runs(project: Project, tmp_pat
         assert second.stderr.splitlines() == [
             "pigeonhole: error: Another Pigeonhole is running a sort of this project; let it finish (or close it), "
             "then try again."]
+        # A note says it is running, not that it was interrupted.
+        assert main(["sort", str(project.path), "--dest", str(tmp_path / "x"), "--dry-run"]) == 0
+        assert f"sort #{sort_id} (move into {dest}) is running in another Pigeonhole: " in capsys.readouterr().err
         # ...and this one, as the GUI would: no undo under it, no new sort beside it.
         with pytest.raises(Busy, match=r"^Another Pigeonhole is running a sort of this project"):
             undo_sort(project, sort_id)
@@ -166,6 +173,22 @@ def test_class_folders_take_the_spelling_already_on_disk(project: Project, tmp_p
     run_sort(project, start_sort(project, plan))
     undo_sort(project)
     assert sorted(p.name for p in dest.iterdir()) == ["CATS"]  # it was there before: never removed
+
+
+def test_a_crash_placeholder_in_an_already_listed_folder_keeps_its_name(project: Project, tmp_path: Path) -> None:
+    root, dest = tmp_path / "photos", tmp_path / "sorted"
+    _cats_and_dogs(project, root, cats=2, dogs=0)
+    sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="copy")))
+    first, second = sorting._load_ops(project, sort_id)
+    second.destination.parent.mkdir(parents=True)
+    second.destination.touch()  # a crash left the second photo's placeholder (a drive without hard links)
+    with transaction(project.sessions) as session:
+        session.execute(update(SortOperation).where(SortOperation.id == second.id).values(state="started"))
+
+    result = run_sort(project, sort_id)  # the first photo lists the folder, placeholder and all
+
+    assert [destination for _source, destination in result.operations] == [first.destination, second.destination]
+    assert not _leftovers(dest)
 
 
 # --- 3. a photo edited after planning -------------------------------------------------------------------------------
