@@ -310,6 +310,17 @@ def _add_folder_labels(session, image_ids: list[int], class_id: int) -> int:
     return len(added.all())
 
 
+def _upsert_image_statement():
+    statement = insert(Image)
+    return statement.on_conflict_do_update(
+        index_elements=[Image.folder_id, Image.rel_path],
+        set_={name: statement.excluded[name]
+              for name in ("size", "mtime", "content_hash", "width", "height", "error", "missing")})
+
+
+_UPSERT_IMAGE = _upsert_image_statement()
+
+
 def _store(
     project: Project, folder_id: int, batch: list[_Processed], labels_from_subfolders: bool,
     summary: ImportSummary,
@@ -326,13 +337,7 @@ def _store(
         rows = [{"folder_id": folder_id, "rel_path": item.found.rel_path, "size": item.found.size,
                  "mtime": item.found.mtime, "content_hash": item.content_hash, "width": item.width,
                  "height": item.height, "error": item.error, "missing": False} for item in batch]
-        for start in range(0, len(rows), 500):  # well under SQLite's limit on bound variables
-            statement = insert(Image).values(rows[start:start + 500])
-            statement = statement.on_conflict_do_update(
-                index_elements=[Image.folder_id, Image.rel_path],
-                set_={name: statement.excluded[name]
-                      for name in ("size", "mtime", "content_hash", "width", "height", "error", "missing")})
-            session.execute(statement)
+        session.execute(_UPSERT_IMAGE, rows)  # executemany of one cached statement
         if not labels_from_subfolders:
             return 0
         by_class: dict[str, list[str]] = {}
