@@ -61,11 +61,15 @@ def show_training(bar: ProgressBar, progress: TrainingProgress) -> None:
 
 
 def summary_text(summary: TrainingSummary) -> str:
-    """The human report: one sentence, then each class's precision and recall on the validation photos."""
+    """The human report: one sentence, then each class's precision and recall on the photos it was scored on."""
     accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
+    if summary.evaluation == "out-of-fold":  # every photo scored by a classifier that never saw it
+        scored = f"{summary.val_images} photos right when held out ({summary.folds}-fold cross-validation)"
+    else:
+        scored = f"{summary.val_images} validation photos right"
     lines = [f"Model {summary.model_id} ({terminal_safe(summary.backbone)}, {summary.mode}, "
-             f"{terminal_safe(summary.device)}) is now active: {accuracy} of {summary.val_images} validation photos "
-             f"right, trained on {summary.train_images} photos in {summary.seconds:.1f} s."]
+             f"{terminal_safe(summary.device)}) is now active: {accuracy} of {scored}, trained on "
+             f"{summary.train_images} photos in {summary.seconds:.1f} s."]
     if summary.per_class:
         names = {name: terminal_safe(name) for name in summary.per_class}
         width = max(5, *(len(shown) for shown in names.values()))

@@ -56,3 +56,24 @@ def test_the_top_level_options_are_listed() -> None:
     top = {option for action in build_parser()._actions for option in action.option_strings
            if option.startswith("--") and option != "--help"}
     assert top <= set(readme_usage())
+
+
+def documented_keys(command: str) -> set[str]:
+    """The top-level keys the README gives for ``COMMAND --json`` (the `{...}` after "`COMMAND --json` prints")."""
+    text = " ".join(README.read_text(encoding="utf-8").split("### Command line", 1)[1].split())
+    shape = re.search(rf"`{command} --json` prints `(\{{.*?\}})`", text).group(1)
+    depth, outer = 0, ""
+    for ch in shape[1:-1]:  # keep only what is at the outer level of the braces
+        depth += (ch in "{[") - (ch in "}]")
+        outer += ch if depth == 0 else ""
+    return set(re.findall(r'"([a-z_]+)"', outer))
+
+
+def test_the_documented_json_shapes_are_the_real_ones() -> None:
+    from desktop.core.status import ProjectStatus
+    from desktop.core.training_types import TrainingSummary
+
+    status = ProjectStatus(1, 1, 0, 0, 0, {"a": 1})
+    summary = TrainingSummary(1, "b", "frozen", "cpu", ["a"], 1, 1, 1.0, {}, [[1]], 1.0)
+    assert documented_keys("status") == set(status.as_json())
+    assert documented_keys("train") == set(summary.as_json())
