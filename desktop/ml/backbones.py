@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -27,7 +28,9 @@ import torch
 from torch import nn
 
 from desktop.errors import PigeonholeError
+from desktop.io.files import FileReadError, read_regular_file
 from desktop.ml.atomic import atomic_write, temporary_beside
+from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
 from desktop.ml.progress import (
     PHASE_DOWNLOADING,
     CancelToken,
@@ -295,11 +298,15 @@ def weights_identity(path: Path) -> str:
 # --- building -------------------------------------------------------------------------------------------------
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from a weights file, loaded without running any pickled code."""
+    """Tensors from a weights file, loaded without running any pickled code. The file (any the user picks to
+    import) is read only if regular and under the cap, and a zip bomb is refused before torch unpacks it."""
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"The weights file {path} no longer exists.") from None
+        data = read_regular_file(path, MAX_FILE_BYTES)
+        refuse_zip_bomb(data, path.name)
+    except (FileReadError, CheckpointError) as exc:
+        raise WeightsError(str(exc)) from None
+    try:
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for code-carrying pickles, RuntimeError for damaged archives
         raise WeightsError(f"{path.name} is not a usable PyTorch weights file ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:200]}).") from exc

@@ -154,14 +154,31 @@ def check_archive(data: bytes, name: str) -> None:
     if any("/code/" in entry or entry.endswith("/constants.pkl") for entry in names):
         raise CheckpointError(f"{name} was refused: it is a TorchScript program, not a Pigeonhole model "
                               "(which holds only weights).")
-    unpacked = sum(entry.file_size for entry in entries)
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise CheckpointError(f"{name} was refused: it would unpack to {describe_size(unpacked)}, more than any "
-                              f"Pigeonhole model ({describe_size(MAX_UNPACKED_BYTES)}; possibly a zip bomb).")
+    _refuse_large_unpacking(entries, name)
     pickles = [entry for entry in entries if entry.filename.endswith("/data.pkl")]
     if any(entry.file_size > MAX_PICKLE_BYTES for entry in pickles):
         raise CheckpointError(f"{name} was refused: its description part is far larger than a Pigeonhole "
                               "model's.")
+
+
+def refuse_zip_bomb(data: bytes, name: str) -> None:
+    """For torch's zip format (any weights file, not only ours): refuse stated sizes above MAX_UNPACKED_BYTES
+    before torch.load allocates them. Other formats pass; a damaged archive is left for torch.load to report."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        return
+    _refuse_large_unpacking(entries, name)
+
+
+def _refuse_large_unpacking(entries: list[zipfile.ZipInfo], name: str) -> None:
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise CheckpointError(f"{name} was refused: it would unpack to {describe_size(unpacked)}, more than any "
+                              f"Pigeonhole model ({describe_size(MAX_UNPACKED_BYTES)}; possibly a zip bomb).")
 
 
 def validate_checkpoint(checkpoint: Any) -> None:

@@ -416,3 +416,32 @@ def test_any_labels_file_loads_or_is_refused_with_a_sentence(model_without_label
         assert "\n" not in str(exc)
     else:
         assert len(model.class_names) >= 2 and all(isinstance(n, str) and n for n in model.class_names)
+
+
+# --- the GUI's "Import weights file…": the same rules ----------------------------------------------------------
+
+@posix_only
+def test_importing_a_pipe_as_weights_is_refused_without_blocking(tmp_path, fails_instead_of_hanging):
+    from desktop.ml.backbones import WeightsError, import_weights_file
+
+    fifo = tmp_path / "resnet18.pth"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightsError, match="not a regular file"):
+        import_weights_file("resnet18", fifo)
+
+
+def test_importing_a_zip_bomb_as_weights_is_refused(tmp_path, monkeypatch):
+    from desktop.ml import checkpoint as checkpoint_module
+    from desktop.ml.backbones import WeightsError, read_state_dict
+
+    bomb = tmp_path / "weights.pth"
+    torch.save({"fc.weight": torch.zeros(1 << 20)}, bomb)  # 4 MB of zeros, deflated to a few KB below
+    with zipfile.ZipFile(bomb) as archive:
+        entries = [(entry.filename, archive.read(entry)) for entry in archive.infolist()]
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries:
+            archive.writestr(name, content)
+    assert read_state_dict(bomb)["fc.weight"].numel() == 1 << 20  # torch would unpack it
+    monkeypatch.setattr(checkpoint_module, "MAX_UNPACKED_BYTES", 1 << 21)
+    with pytest.raises(WeightsError, match="zip bomb"):
+        read_state_dict(bomb)
