@@ -121,6 +121,18 @@ def test_an_old_python_is_refused_in_one_sentence(fake) -> None:
     assert not fake.venv.exists()
 
 
+def test_an_active_virtual_environment_with_an_old_python_is_refused(fake, tmp_path: Path) -> None:
+    old = tmp_path / "old-env"
+    (old / "bin").mkdir(parents=True)
+    (old / "bin" / "python").write_text(FAKE_PYTHON)
+    (old / "bin" / "python").chmod(0o755)
+    result = fake("pigeonhole_env", facts="3.10 False", VIRTUAL_ENV=str(old))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "setup: Pigeonhole needs Python 3.11 or newer but the active virtual environment has 3.10: deactivate it, "
+        "or activate one made with Python 3.11+"]
+
+
 def test_without_the_venv_module_and_without_root_it_says_what_to_install(fake, tmp_path: Path) -> None:
     """Debian without python3-venv: the half-made .venv/ is removed and the apt command named."""
     not_root = tmp_path / "bin"

@@ -56,6 +56,8 @@ check_python() {
     read -r PY_VERSION PY_MANAGED <<<"$facts"
     local major=${PY_VERSION%%.*} minor=${PY_VERSION#*.}
     if [ "$major" -lt 3 ] || { [ "$major" = 3 ] && [ "$minor" -lt 11 ]; }; then
+        [ "${ENV_KIND:-}" = active ] \
+            && die "Pigeonhole needs Python 3.11 or newer but the active virtual environment has $PY_VERSION: deactivate it, or activate one made with Python 3.11+"
         die "Pigeonhole needs Python 3.11 or newer but $python is $PY_VERSION: install a newer one (Debian 12 and Ubuntu 24.04 have 3.11 and 3.12) and run it with PYTHON=python3.11 $0"
     fi
 }
@@ -115,8 +117,9 @@ pigeonhole_env() {
     PY=$ENV_DIR/bin/python
 
     # Re-running is fast: pip runs only when pyproject.toml (or what is asked for) changed since the last install.
-    local stamp=$ENV_DIR/.pigeonhole-installed key
-    key="$(sha256sum pyproject.toml | cut -d' ' -f1) torch=$torch checkout=$PWD"
+    local stamp=$ENV_DIR/.pigeonhole-installed key digest
+    digest=$( (sha256sum pyproject.toml 2>/dev/null || shasum -a 256 pyproject.toml) | cut -d' ' -f1)
+    key="$digest torch=$torch checkout=$PWD"
     if [ -f "$stamp" ] && grep -qxF "$key ${extras:-run}" "$stamp"; then
         return 0
     fi
@@ -131,7 +134,9 @@ pigeonhole_env() {
                 "$PY" -m pip install --disable-pip-version-check --index-url "$TORCH_CPU_INDEX" --force-reinstall --no-deps torch torchvision >&2 ;;
         esac
     fi
-    say "installing Pigeonhole${extras:+ with the $extras extras} into $ENV_DIR (the first time downloads about 3 GB; see README.md)"
+    local why="pyproject.toml or the choice of torch or extras changed since the last install"
+    [ -f "$stamp" ] || why="the first time downloads about 3.2 GB, mostly torch with CUDA: see README.md"
+    say "installing Pigeonhole${extras:+ with the $extras extras} into $ENV_DIR ($why)"
     "$PY" -m pip install --disable-pip-version-check -e ".${extras:+[$extras]}" >&2
     if [ "$extras" = test ]; then printf '%s run\n%s test\n' "$key" "$key"; else printf '%s run\n' "$key"; fi >"$stamp"
 }
