@@ -726,8 +726,15 @@ def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stop
 
 
 def sort_in_progress(project: Project) -> bool:
-    """Whether a sort, resume or undo of this project is running now (in any process or window)."""
-    return is_locked(project.path / SORT_LOCK_NAME)
+    """Whether a sort, resume or undo of this project is running now (in any process or window). A project
+    that never sorted, or whose folder cannot be written, has no lock file to probe: nothing runs there."""
+    lock = project.path / SORT_LOCK_NAME
+    if not lock.exists():
+        return False
+    try:
+        return is_locked(lock)
+    except PigeonholeError:
+        return False
 
 
 def interrupted_sorts(project: Project) -> list[SortSummary]:
@@ -874,7 +881,8 @@ class _Failed(Exception):
 
 
 class _Stop(Exception):
-    """The destination cannot take more files (disk full, read-only): stop, report, let the user resume."""
+    """The destination cannot take more files (disk full, read-only, swapped for a link), or the project's
+    journal cannot be written: stop, report, let the user resume."""
 
     def __init__(self, kind: str, where: Path, op_reason: str | None, detail: str = "") -> None:
         super().__init__(kind)
