@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from cli_helpers import FakeTerminal, terminal_on_stderr
@@ -165,3 +166,35 @@ def test_no_bar_when_stderr_is_not_a_terminal(trained_project, photo_folder, tmp
     assert main(["import", str(tmp_path / "p"), str(photo_folder({"cats": 2}))]) == 0
     assert main(["predict", str(trained_project.path)]) == 0
     assert "\r" not in capsys.readouterr().err
+
+
+def test_a_real_terminal_gets_the_bar_and_stdout_the_result(photo_folder, tmp_path) -> None:
+    """`pigeonhole import` in a child process whose stderr is a pseudo-terminal, as in a shell."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    photos = photo_folder({"cats": 3})
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "COLUMNS": "100"}
+    child = subprocess.Popen([sys.executable, "-m", "desktop", "import", str(tmp_path / "p"), str(photos)],
+                             stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    drawn = b""
+    while True:  # read as it comes: a full terminal buffer would block the child
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out = child.communicate(timeout=60)[0].decode()
+    os.close(leader)
+    assert child.returncode == 0
+    assert "\r" in drawn.decode() and "100% 3/3 photos" in drawn.decode()
+    assert "3 imported" in out and "\r" not in out
