@@ -110,6 +110,8 @@ def _process(root: Path, found: FoundFile, thumbnails: ThumbnailStore) -> _Proce
 
 
 def cache_warning(thumbnails: ThumbnailStore, reason: str) -> str:
+    if thumbnails.directory.exists() and not thumbnails.directory.is_dir():
+        reason = "a file is where its folder should be"  # clearer than the system's "File exists"
     return (f"The thumbnail cache {thumbnails.directory} cannot be written ({reason}); the photos were imported "
             "without thumbnails, and a re-scan makes them once the cache works again.")
 
@@ -154,7 +156,7 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
             )
         }
     # Usable photos whose thumbnail is gone (the cache failed or was deleted) are read again to make it.
-    thumbnailed = _thumbnailed(project.thumbnails, [entry[4] for entry in known.values() if entry[4]])
+    thumbnailed, cache_problem = _thumbnailed(project.thumbnails, [entry[4] for entry in known.values() if entry[4]])
     found_paths: set[str] = set()
     to_process: list[FoundFile] = []
     to_label: list[FoundFile] = []  # unchanged files, when this call asks for subfolder labels
@@ -188,6 +190,8 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
     report(progress)
 
     summary = ImportSummary(str(root), folder_id, 0, progress.unchanged, 0, len(gone), 0, False, 0.0)
+    if cache_problem:
+        summary.cache_warning = cache_warning(project.thumbnails, cache_problem)
     pending: list[_Processed] = []
     for result in _process_all(root, to_process, project.thumbnails, cancel, workers):
         progress.processed += 1
@@ -236,19 +240,19 @@ def _process_all(
                 yield future.result()
 
 
-def _thumbnailed(thumbnails: ThumbnailStore, hashes: list[str]) -> set[str] | None:
-    """The hashes that have a thumbnail; None when none need checking or the cache cannot be written now
-    (then reading the photos again would only fail again)."""
+def _thumbnailed(thumbnails: ThumbnailStore, hashes: list[str]) -> tuple[set[str] | None, str | None]:
+    """The hashes that have a thumbnail, or None when none need checking or the cache cannot be written now
+    (reading the photos again would only fail again); and then why it cannot."""
     if not hashes:
-        return None
+        return None, None
     existing = thumbnails.existing()
     if all(digest in existing for digest in hashes):
-        return existing
+        return existing, None
     try:
         thumbnails.check_writable()
-    except OSError:
-        return None
-    return existing
+    except OSError as exc:
+        return None, exc.strerror or type(exc).__name__
+    return existing, None
 
 
 def _ensure_folder(project: Project, root: Path, labels_from_subfolders: bool) -> tuple[int, bool]:

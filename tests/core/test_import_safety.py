@@ -107,13 +107,15 @@ def test_a_file_where_the_cache_folder_should_be_breaks_no_photo(project: Projec
     assert (summary.imported, summary.broken, summary.broken_files) == (6, 0, [])
     assert summary.cache_warning is not None and summary.cache_warning.count(".") == 1 + str(
         project.thumbnails.directory).count(".")  # one sentence
-    assert "thumbnail cache" in summary.cache_warning and "re-scan" in summary.cache_warning
+    assert summary.cache_warning.startswith(f"The thumbnail cache {project.thumbnails.directory} cannot be "
+                                            "written (a file is where its folder should be); the photos were")
     status = project_status(project)
     assert (status.images, status.broken) == (6, 0)
 
     count_reads.clear()
-    again = import_folder(project, root)  # still broken: nothing is re-read in vain
+    again = import_folder(project, root)  # still broken: nothing is re-read in vain, and the user is told again
     assert count_reads == [] and again.unchanged == 6
+    assert again.cache_warning == summary.cache_warning
 
     project.thumbnails.directory.unlink()  # the cache works again
     count_reads.clear()
