@@ -30,7 +30,7 @@ from desktop.errors import PigeonholeError
 TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands,
           quality_commands)
 
-__all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main"]
+__all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main", "user_message"]
 
 
 def build_parser() -> argparse.ArgumentParser:
