@@ -1,14 +1,15 @@
-"""Model versions: listing, notes, deleting, and scoring every version on today's validation photos."""
+"""Model versions: listing, notes, deleting, and scoring every version the same way on today's photos."""
 
 from __future__ import annotations
 
 import json
 
 import imagemakers
+import pytest
 
 from desktop.cli import main
 from desktop.core.importer import import_folder
-from desktop.core.model_comparison import score_versions
+from desktop.core.model_comparison import OUT_OF_FOLD, score_versions
 from desktop.core.models_registry import active_model, delete_model, list_models, set_note
 from desktop.core.training import train_project
 from desktop.core.training_types import TrainingOptions
@@ -16,22 +17,23 @@ from desktop.core.training_types import TrainingOptions
 QUICK = TrainingOptions(mode="frozen", epochs=6)
 
 
-def test_versions_are_scored_on_the_same_current_validation_photos(trained_project, tmp_path):
+def test_versions_are_scored_by_the_same_folds_over_todays_labelled_photos(trained_project, tmp_path):
     first = active_model(trained_project)
-    # More photos arrive (some go to validation), and a new class: the old model has not seen it.
+    # More photos arrive, and a new class: the old model has not seen it.
     import_folder(trained_project, imagemakers.write_shape_folders(tmp_path / "more", per_class=5, seed=3),
                   labels_from_subfolders=True)
     import_folder(trained_project, imagemakers.write_shape_folders(tmp_path / "new", per_class=5, seed=4,
                                                                    classes=("rings",)),
                   labels_from_subfolders=True)
-    second = train_project(trained_project, QUICK)
+    second = train_project(trained_project, TrainingOptions(mode="frozen"))
     scores = {score.model_id: score for score in score_versions(trained_project)}
     assert set(scores) == {first.id, second.model_id}
-    new_model = scores[second.model_id]
-    old_model = scores[first.id]
-    assert new_model.scored == second.val_images  # today's split is the one the new model was validated on
-    assert new_model.accuracy == second.val_accuracy
-    assert old_model.unknown_class == new_model.scored - old_model.scored > 0  # the rings photos
+    new_model, old_model = scores[second.model_id], scores[first.id]
+    assert new_model.method == old_model.method == OUT_OF_FOLD
+    # Today's labelled photos, the folds training uses: the newest version scores what its training reported.
+    assert new_model.scored == second.val_images == 24 + 15 + 5
+    assert new_model.accuracy == pytest.approx(second.val_accuracy, abs=0.03)
+    assert old_model.unknown_class == new_model.scored - old_model.scored == 5  # the rings photos
     assert old_model.accuracy is not None and old_model.accuracy > 0.5
 
 
