@@ -297,6 +297,19 @@ def test_pipes_and_devices_are_refused_without_blocking(tmp_path, photo, capsys,
         assert "not a regular file" in one_sentence(err)
 
 
+@posix_only
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_pipe_or_device_as_a_project_model_file_is_refused_without_blocking(tmp_path, fails_instead_of_hanging,
+                                                                             kind):
+    path = tmp_path / "model.pt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(path)
+
+
 @pytest.mark.parametrize("sidecar, message", [
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ('{"class_names": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
