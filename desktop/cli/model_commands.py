@@ -13,7 +13,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list trained models (versions) and which one is active")
     p.add_argument("project", type=Path)
     p.add_argument("--evaluate", action="store_true",
-                   help="also score every model on today's validation photos (comparable across versions)")
+                   help="also score every model the same way on today's labelled photos (comparable across versions)")
     p.add_argument("--activate", type=positive_int, metavar="ID", help="make this model the active one first")
     p.add_argument("--json", action="store_true")
 
@@ -33,7 +33,7 @@ def _models(args: argparse.Namespace) -> int:
         if args.evaluate and models:
             from desktop.core.model_comparison import score_versions
 
-            with progress_bar(args, "Scoring the models on today's validation photos", unit="models") as bar:
+            with progress_bar(args, "Scoring the models on today's labelled photos", unit="models") as bar:
                 bar.update(0, len(models))
                 scored = score_versions(project, on_progress=lambda p: bar.update(p.done, p.total))
             scores = {score.model_id: score for score in scored}

@@ -1,4 +1,4 @@
-"""Model ▸ Model versions: every trained model, compared on today's validation photos; activate, note, delete."""
+"""Model ▸ Model versions: every trained model, compared on today's labelled photos; activate, note, delete."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def _percent(value: float | None) -> str:
 
 
 class ModelsTableModel(QAbstractTableModel):
-    """One row per model, newest first; "Today's split" fills in once the versions have been re-scored."""
+    """One row per model, newest first; "Today" fills in once the versions have been re-scored."""
 
-    COLUMNS = ("", "#", "Trained", "Backbone", "Mode", "Photos", "Accuracy then", "Today's split", "Note")
+    COLUMNS = ("", "#", "Trained", "Backbone", "Mode", "Photos", "Accuracy then", "Today", "Note")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -48,7 +48,7 @@ class ModelsTableModel(QAbstractTableModel):
     def set_scores(self, scores: dict[int, object]) -> None:
         self.scores = scores
         if self.models:
-            column = self.COLUMNS.index("Today's split")
+            column = self.COLUMNS.index("Today")
             self.dataChanged.emit(self.index(0, column), self.index(len(self.models) - 1, column))
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -70,9 +70,10 @@ class ModelsTableModel(QAbstractTableModel):
                 "Trained": model.created.strftime("%Y-%m-%d %H:%M"),
                 "Backbone": model.backbone,
                 "Mode": model.mode,
-                "Photos": f"{model.train_images} + {model.val_images}",
+                "Photos": (str(model.train_images) if _out_of_fold(model)
+                           else f"{model.train_images} + {model.val_images}"),
                 "Accuracy then": _percent(model.val_accuracy),
-                "Today's split": "…" if score is None else (_percent(score.accuracy) if score.problem is None
+                "Today": "…" if score is None else (_percent(score.accuracy) if score.problem is None
                                                             else "cannot score"),
                 "Note": model.note,
             }[column]
@@ -80,13 +81,17 @@ class ModelsTableModel(QAbstractTableModel):
             if column == "":
                 return "The active model: its predictions are shown and used for sorting." if model.is_active else None
             if column == "Photos":
+                if _out_of_fold(model):
+                    return f"Trained on all {model.train_images} labelled photos; accuracy measured out-of-fold on each"
                 return f"{model.train_images} training photos, {model.val_images} validation photos"
-            if column == "Today's split":
+            if column == "Today":
                 score = self.scores.get(model.id)
                 if score is not None:
-                    return score.problem or (f"{score.scored} of today's validation photos; {score.unknown_class} "
+                    where = ("labelled photos, out-of-fold" if score.method == "out-of-fold"
+                             else "validation photos (fine-tuned: today's split)")
+                    return score.problem or (f"{score.scored} of today's {where}; {score.unknown_class} "
                                              "of classes this model does not know were left out")
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Photos", "Accuracy then", "Today's split"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Photos", "Accuracy then", "Today"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.FontRole and model.is_active:
             font = QFont()
@@ -101,6 +106,10 @@ class ModelsTableModel(QAbstractTableModel):
 
     def model_at(self, row: int) -> ModelInfo:
         return self.models[row]
+
+
+def _out_of_fold(model: ModelInfo) -> bool:
+    return model.metrics.get("evaluation") == "out-of-fold"
 
 
 class ModelsDialog(QDialog):
@@ -163,11 +172,11 @@ class ModelsDialog(QDialog):
         self.score_versions()
 
     def score_versions(self) -> None:
-        """Re-score every version on today's validation photos, in the background (torch lives there)."""
+        """Re-score every version on today's labelled photos, in the background (torch lives there)."""
         project = self.context.project
         if project is None or not self.table_model.models or self.worker is not None:
             return
-        self.hint.setText("Scoring every version on today's validation photos…")
+        self.hint.setText("Scoring every version on today's labelled photos…")
 
         def job(emit, cancel):
             from desktop.core.model_comparison import score_versions
@@ -187,8 +196,9 @@ class ModelsDialog(QDialog):
         self.table_model.set_scores(scores)
         self._update_chart()
         count = max((s.scored for s in scores.values()), default=0)
-        self.hint.setText(f"“Today's split” scores every version on the same {count} validation photos, so the "
-                          "numbers compare; “Accuracy then” was measured on the validation photos of its day.")
+        self.hint.setText(f"“Today” scores every version the same way on today's {count} labelled photos "
+                          "(out-of-fold, the same folds; fine-tuned versions on the validation split), so the "
+                          "numbers compare; “Accuracy then” was measured on the photos of its day.")
 
     def _update_chart(self) -> None:
         ordered = sorted(self.table_model.models, key=lambda m: m.id)

@@ -33,7 +33,7 @@ from desktop.core.training_types import (
     TrainingSummary,
 )
 from desktop.ui.context import ProjectContext
-from desktop.ui.widgets.charts import LineChart, Series
+from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
 from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassModel
 from desktop.ui.workers import Worker
 
@@ -175,15 +175,29 @@ class TrainPanel(QWidget):
         self.confusion = ConfusionMatrixView()
         self.confusion.setMinimumHeight(160)
         self.confusion.cell_images_requested.connect(self.show_images_requested)
-        self.results_box = QGroupBox("Validation results")
+        self.reliability = ReliabilityDiagram()
+        self.reliability.setToolTip("For the photos the model was, say, 80–90 % sure about, how many it got right. "
+                                    "Bars on the dashed diagonal: its confidence can be taken at its word.")
+        self.calibration = QLabel("")
+        self.calibration.setWordWrap(True)
+        self.calibration.setObjectName("hint")
+        self.results_box = QGroupBox("Results")
         results_layout = QVBoxLayout(self.results_box)
         results_layout.addWidget(self.result)
         results_layout.addWidget(per_class_view)
         confusion_hint = QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell to see "
                                 "its photos.")
         confusion_hint.setWordWrap(True)
-        results_layout.addWidget(confusion_hint)
-        results_layout.addWidget(self.confusion)
+        confusion_column = QVBoxLayout()
+        confusion_column.addWidget(confusion_hint)
+        confusion_column.addWidget(self.confusion, 1)
+        reliability_column = QVBoxLayout()
+        reliability_column.addWidget(self.reliability, 1)
+        reliability_column.addWidget(self.calibration)
+        matrices = QHBoxLayout()
+        matrices.addLayout(confusion_column, 3)
+        matrices.addLayout(reliability_column, 2)
+        results_layout.addLayout(matrices)
         self.results_box.hide()
         self._ready = False
 
@@ -284,12 +298,26 @@ class TrainPanel(QWidget):
         chance = 1 / max(1, len(summary.classes))
         top = "".join(f" · top-{k}: {v:.1%}" for k, v in summary.top_k.items())
         notes = "".join(f"<br><i>{note}</i>" for note in summary.notes)
-        self.result.setText(
-            f"<b>{accuracy}</b> of {summary.val_images} validation photos right (chance: {chance:.0%}){top}<br>"
-            f"{summary.backbone}, {summary.mode}, {summary.train_images} training photos, "
-            f"{summary.device}, {format_seconds(summary.seconds)}{notes}")
+        if summary.evaluation == "out-of-fold":
+            measured = (f"<b>{accuracy}</b> right, out-of-fold over {summary.val_images} labelled photos "
+                        f"(each predicted by a model that had not seen it, {summary.folds} folds; chance: "
+                        f"{chance:.0%}){top}<br>The model learnt from all {summary.train_images} photos: ")
+        else:
+            measured = (f"<b>{accuracy}</b> of {summary.val_images} validation photos right (chance: "
+                        f"{chance:.0%}){top}<br>{summary.train_images} training photos: ")
+        self.result.setText(f"{measured}{summary.backbone}, {summary.mode}, {summary.device}, "
+                            f"{format_seconds(summary.seconds)}{notes}")
         self.per_class.set_rows(summary.per_class)
         self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
+        self.reliability.set_reliability(summary.reliability, summary.ece)
+        if summary.ece is not None:
+            before = (f" (before calibration {summary.ece_uncalibrated:.1%})"
+                      if summary.ece_uncalibrated is not None else "")
+            self.calibration.setText(
+                f"Calibration error {summary.ece:.1%}{before}: how far, on average, the model's confidence is "
+                f"from how often it is right (temperature {summary.temperature:.2f}).")
+        else:
+            self.calibration.setText("")
         self.results_box.show()
         self.phase.setText(f"Done: model #{summary.model_id} is now active.")
 
@@ -416,7 +444,8 @@ class TrainingController(QObject):
         self.last_summary = summary
         self.panel.show_summary(summary)
         accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
-        self.message.emit(f"Training finished: {accuracy} validation accuracy in {format_seconds(summary.seconds)}.")
+        how = "out-of-fold" if summary.evaluation == "out-of-fold" else "validation"
+        self.message.emit(f"Training finished: {accuracy} {how} accuracy in {format_seconds(summary.seconds)}.")
         self.trained.emit(summary)
 
     def _on_failed(self, error: str) -> None:

@@ -194,3 +194,72 @@ class ProbabilityChart(QWidget):
             painter.drawText(QRectF(track.right() + 6, top, value_width, self.ROW - 4),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{bar.value * 100:.1f}%")
         painter.end()
+
+
+class ReliabilityDiagram(QWidget):
+    """Calibration at a glance: per confidence bin, how often the model was right (bars) against how sure it
+    claimed to be (the diagonal). Bars under the diagonal: over-confident; above: under-confident."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.counts: list[int] = []
+        self.accuracy: list[float | None] = []
+        self.confidence: list[float | None] = []
+        self.ece: float | None = None
+        self.setMinimumSize(QSize(200, 190))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_reliability(self, reliability: dict, ece: float | None) -> None:
+        self.counts = list(reliability.get("counts", []))
+        self.accuracy = list(reliability.get("accuracy", []))
+        self.confidence = list(reliability.get("confidence", []))
+        self.ece = ece
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+        painter.setFont(font)
+        text_colour = self.palette().color(QPalette.ColorRole.Text)
+        title_font = QFont(font)
+        title_font.setBold(True)
+        painter.setFont(title_font)
+        painter.setPen(text_colour)
+        title = "Reliability" + (f" — calibration error {self.ece:.1%}" if self.ece is not None else "")
+        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter, title)
+        painter.setFont(font)
+        side = min(self.width() - 50, self.height() - 48)
+        plot = QRectF(40 + (self.width() - 50 - side) / 2, 24, side, side)
+        for i in range(5):
+            y = plot.bottom() - plot.height() * i / 4
+            painter.setPen(QPen(GRID, 1))
+            painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
+            painter.setPen(AXIS_TEXT)
+            painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{25 * i}%")
+        painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16), Qt.AlignmentFlag.AlignHCenter,
+                         "confidence → (bars: share right)")
+        bins = len(self.counts)
+        if not bins or not sum(self.counts):
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Appears after training")
+            painter.end()
+            return
+        width = plot.width() / bins
+        largest = max(self.counts)
+        for b, (count, accuracy) in enumerate(zip(self.counts, self.accuracy, strict=False)):
+            if not count or accuracy is None:
+                continue
+            colour = QColor("#0072B2")
+            colour.setAlphaF(0.35 + 0.6 * count / largest)  # darker bars rest on more photos
+            bar = QRectF(plot.left() + b * width + 1, plot.bottom() - plot.height() * accuracy, width - 2,
+                         plot.height() * accuracy)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour)
+            painter.drawRect(bar)
+        pen = QPen(QColor("#D55E00"), 1.5)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.drawLine(plot.bottomLeft(), plot.topRight())  # perfectly calibrated
+        painter.end()

@@ -1,4 +1,4 @@
-"""Validation results: the confusion matrix (cells open their images) and per-class precision/recall."""
+"""Training results: the confusion matrix (cells open their images) and per-class precision/recall."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class ConfusionMatrixModel(QAbstractTableModel):
             case Qt.ItemDataRole.ToolTipRole:
                 truth, guess = self.class_names[row], self.class_names[column]
                 what = "correct" if row == column else f"{truth} taken for {guess}"
-                return f"{count} validation photos: {what}. Click to show them."
+                return f"{count} photos: {what} (predicted by a model that had not seen them). Click to show them."
             case _ if role == IDS_ROLE:
                 return self.image_ids.get((row, column), [])
         return None
