@@ -54,7 +54,9 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError("--force does not apply to --what imagefolder, which never replaces a file.")
     with open_project(args.project, create=False) as project:
         if args.what == "imagefolder":
-            folders = export_imagefolder(project, args.out, split_folders=args.split)
+            with progress_bar(args, "Copying the labelled photos", unit="photos") as bar:
+                folders = export_imagefolder(project, args.out, split_folders=args.split,
+                                             on_progress=lambda done, total: bar.update(done, total))
             text = (f"Copied {folders.copied} labelled photos to {terminal_safe(folders.out_dir)} ("
                     + (", ".join(f"{terminal_safe(name)} {count}" for name, count in folders.per_class.items())
                        or "none")
