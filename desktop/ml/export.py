@@ -487,6 +487,8 @@ def _load_onnx(path: Path, data: bytes) -> ExportedModel:
     check_onnx_model(data, path.name)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise here
+    # Parsed as ONNX, as checked: never as ONNX Runtime's own format, which bytes can also claim to be.
+    options.add_session_config_entry("session.load_model_format", "ONNX")
     try:
         # The bytes just checked are the bytes that run: no second read of a file that may have changed since.
         session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
