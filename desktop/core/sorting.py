@@ -240,11 +240,14 @@ class UndoResult:
     def message(self) -> str:
         if self.stopped:
             return self.stopped
-        undone = len(self.restored) if self.mode == MOVE else len(self.deleted)
-        verb = "put back" if self.mode == MOVE else "deleted (the originals are untouched)"
-        text = f"{undone} photo{'s' * (undone != 1)} {verb}"
+        if self.mode == MOVE:
+            undone = len(self.restored)
+            text = f"{undone} photo{'s' * (undone != 1)} put back"
+        else:
+            undone = len(self.deleted)
+            text = f"Removed the {undone} cop{'ies' if undone != 1 else 'y'}; the originals are untouched"
         if self.cancelled:
-            text = f"Undo was cancelled after {text}. Undo again to finish"
+            text = f"Undo was cancelled: {text}. Undo again to finish"
         if self.renamed:
             text += f"; {len(self.renamed)} put beside their old place because a file now has that name"
         if self.kept:

@@ -33,7 +33,7 @@ class ExplainController(QObject):
     def toggle(self) -> None:
         self.enabled = not self.enabled
         if not self.enabled:
-            self.preview.canvas.set_overlay(None)
+            self.preview.set_heatmap(None)
             self.message.emit("Heatmap off.")
             return
         if self.context.active_model is None:
@@ -68,7 +68,7 @@ class ExplainController(QObject):
             rgba = overlay_rgba(heatmap)
             image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4,
                            QImage.Format.Format_RGBA8888).copy()  # own the pixels: rgba goes away
-            return (model_file, predictor), row.id, heatmap, image
+            return (model_file, predictor), row.id, heatmap, image, predictor.class_names[heatmap.class_index]
 
         self.worker = Worker(job, self)
         self.worker.succeeded.connect(self._on_done)
@@ -77,9 +77,9 @@ class ExplainController(QObject):
         self.worker.start()
 
     def _on_done(self, result) -> None:
-        self._predictor, image_id, heatmap, image = result
+        self._predictor, image_id, heatmap, image, class_name = result
         if self.enabled and self.preview.row is not None and self.preview.row.id == image_id:
-            self.preview.canvas.set_overlay(image)
+            self.preview.set_heatmap(image, class_name, heatmap.probability)
             self.explained.emit(image_id, heatmap)
 
     def _on_finished(self) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -37,6 +38,7 @@ from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
+from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
 from desktop.ui.sort_dialog import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.grid import ThumbnailGrid
@@ -44,23 +46,12 @@ from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
 from desktop.ui.widgets.status_progress import StatusProgress
 
-SHORTCUTS_HELP = """<table cellpadding=4>
-<tr><td><b>1 … 9</b></td><td>Label the selected photos with that class and go to the next unlabelled one</td></tr>
-<tr><td><b>A</b></td><td>Accept the model's prediction as the label and go on</td></tr>
-<tr><td><b>0</b> or <b>Backspace</b></td><td>Clear the label of the selected photos</td></tr>
-<tr><td><b>Arrow keys</b></td><td>Move through the photos (Shift extends the selection)</td></tr>
-<tr><td><b>Ctrl+A</b></td><td>Select every photo shown</td></tr>
-<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>Undo / redo a label change</td></tr>
-<tr><td><b>Ctrl+O</b></td><td>Add a folder of photos (or drop folders on the window)</td></tr>
-<tr><td><b>Ctrl+K</b></td><td>Add a class</td></tr>
-<tr><td><b>K</b></td><td>Reviewing labels: keep this one and go to the next</td></tr>
-<tr><td><b>G</b></td><td>Show or hide where in the photo the model sees its class (heatmap)</td></tr>
-<tr><td><b>Ctrl+T</b></td><td>Train</td></tr>
-<tr><td><b>Ctrl+P</b></td><td>Predict every photo with the active model</td></tr>
-<tr><td><b>Ctrl+M</b></td><td>Model versions</td></tr>
-<tr><td><b>Ctrl+Shift+S</b></td><td>Sort photos into class folders</td></tr>
-<tr><td><b>Ctrl+wheel</b>, <b>Ctrl++</b>, <b>Ctrl+-</b></td><td>Bigger or smaller thumbnails</td></tr>
-</table>"""
+
+def splitter_sizes(width: int) -> list[int]:
+    """Sidebar, grid, photo/train pane: the grid gets at least half the width, the right pane about a third."""
+    sidebar = max(170, min(230, width // 7))
+    side = max(300, min(520, int(width * 0.32)))
+    return [sidebar, max(200, width - sidebar - side), side]
 
 
 class MainWindow(QMainWindow):
@@ -104,63 +95,72 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self._grid_with_view_title())
         splitter.addWidget(self.side_tabs)
+        # Only the grid takes what the window gains or loses; the panes keep a readable width.
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([230, 700, 470])
+        splitter.setStretchFactor(2, 0)
+        self.sidebar.setMinimumWidth(170)
+        self.side_tabs.setMinimumWidth(300)
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
 
         self._build_actions()
         self._connect()
+        self._splitter_restored = False
+        self._restoring_current = False
         self._restore_state()
         self._update_empty_state()
 
     # -- construction ----------------------------------------------------------------------------------
     def _build_actions(self) -> None:
-        def action(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        def action(text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
+            """``shortcut`` names a row of desktop.ui.shortcuts.SHORTCUTS: the one place keys are decided."""
             act = QAction(text, self)
             act.triggered.connect(slot)
             if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
+                act.setShortcuts(key_sequences(shortcut))
             if tip:
                 act.setToolTip(tip)
             self.addAction(act)
             return act
 
-        self.add_folder_action = action("Add Folder…", self.choose_folders, "Ctrl+O", "Add a folder of photos")
-        self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "Ctrl+K")
-        self.train_action = action("Train…", self.show_training, "Ctrl+T", "Train a classifier on the labelled photos")
-        self.predict_action = action("Predict", lambda: self.predicting.predict(), "Ctrl+P",
+        self.add_folder_action = action("Add Folder…", self.choose_folders, "add_folder", "Add a folder of photos")
+        self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "add_class")
+        self.train_action = action("Train", self.train, "train", "Train a classifier on the labelled photos")
+        self.predict_action = action("Predict", lambda: self.predicting.predict(), "predict",
                                      "Run the active model over every photo (photos done before are skipped)")
-        self.models_action = action("Model Versions…", self.show_models, "Ctrl+M",
+        self.models_action = action("Model Versions…", self.show_models, "models",
                                     "Every trained model, compared on today's validation photos")
-        self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "F5",
+        self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "rescan",
                                     "Find new, changed and missing photos in every folder")
-        self.new_project_action = action("New Project…", self.choose_new_project, "Ctrl+N")
-        self.open_project_action = action("Open Project…", self.choose_project, "Ctrl+Shift+O")
+        self.new_project_action = action("New Project…", self.choose_new_project, "new_project")
+        self.open_project_action = action("Open Project…", self.choose_project, "open_project")
         self.undo_action = self.labelling.undo_stack.createUndoAction(self, "Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setShortcuts(key_sequences("undo"))
         self.redo_action = self.labelling.undo_stack.createRedoAction(self, "Redo")
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        self.redo_action.setShortcuts(key_sequences("redo"))  # Ctrl+Shift+Z and Ctrl+Y, each once
         self.addActions([self.undo_action, self.redo_action])
-        accept = action("Accept Prediction", self.labelling.accept_prediction, "A",
+        accept = action("Accept Prediction", self.labelling.accept_prediction, "accept",
                         "Label the selected photos with what the model predicts")
-        clear = action("Clear Label", self.labelling.clear_selection_labels)
-        clear.setShortcuts([QKeySequence("0"), QKeySequence(Qt.Key.Key_Backspace)])
+        clear = action("Clear Label", self.labelling.clear_selection_labels, "clear")
         review_labels = action("Review Likely Label Mistakes", lambda: self.label_review.find(), None,
                                "Labelled photos whose label the data suggests is wrong, most suspicious first")
-        keep = action("Keep Label and Next", self.labelling.keep_and_next, "K",
+        keep = action("Keep Label and Next", self.labelling.keep_and_next, "keep",
                       "Reviewing labels: this one is right, go on")
         find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
                                  "Photos that are (nearly) the same picture; warns when they straddle the split")
-        explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "G",
+        explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "explain",
                          "Show where in the photo the model sees its predicted class")
-        zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24), "Ctrl++")
-        zoom_out = action("Smaller Thumbnails", lambda: self.grid.zoom_by(-24), "Ctrl+-")
-        shortcuts = action("Keyboard Shortcuts", self.show_shortcuts, "F1")
-        quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24))
+        zoom_out = action("Smaller Thumbnails", lambda: self.grid.zoom_by(-24))
+        bigger, smaller = key_sequences("zoom")  # one row of the table: Ctrl++ and Ctrl+-
+        zoom_in.setShortcut(bigger)
+        zoom_out.setShortcut(smaller)
+        shortcuts = action("Keyboard Shortcuts", self.show_shortcuts, "help")
+        quit_action = action("Quit", self.close, "quit")
         # Keys 1-9 label the selection; window-wide so they work wherever focus is in the main window.
-        for key in "123456789":
+        for key in SHORTCUTS["label"].keys:
             QShortcut(QKeySequence(key), self, lambda key=key: self.labelling.label_by_key(key))
 
         file_menu = self.menuBar().addMenu("&File")
@@ -171,7 +171,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addActions([self.undo_action, self.redo_action, accept, clear, keep])
-        edit_menu.addAction("Select All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
+        select_all = action("Select All", self.grid.selectAll, "select_all")
+        edit_menu.addAction(select_all)
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
         model_menu = self.menuBar().addMenu("&Model")
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
         self.side_tabs.currentChanged.connect(self._on_side_tab)
         # A new model: re-read it, then predict every photo with it (the grid, the bars, "Label next").
         self.training.trained.connect(lambda _summary: (self.context.models_changed(), self.predicting.predict()))
+        self.importer.finished.connect(self._on_imported)
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
@@ -297,8 +299,18 @@ class MainWindow(QMainWindow):
         dialog.models_changed.connect(lambda: (self.context.models_changed(), self.predicting.predict()))
         dialog.exec()
 
+    def _on_imported(self, summary) -> None:
+        """New or changed photos get the active model's predictions in the background, as after training."""
+        if summary.imported and self.context.active_model is not None:
+            self.predicting.predict()
+
     def show_training(self) -> None:
         self.side_tabs.setCurrentWidget(self.train_panel)
+
+    def train(self) -> None:
+        """Ctrl+T (and the toolbar's Train): start training where its curves grow, or say why it cannot."""
+        self.show_training()
+        self.training.train_now()
 
     def _on_side_tab(self, index: int) -> None:
         if self.side_tabs.widget(index) is self.train_panel and not self._backbones_loaded:
@@ -311,6 +323,8 @@ class MainWindow(QMainWindow):
         doubtful labels, near-duplicates), with a way back to every photo."""
         self.view_title = QLabel()
         self.view_title.setObjectName("hint")
+        # A long view name is cut, never allowed to push the splitter (a confusion-matrix cell's title).
+        self.view_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         back = QPushButton("Show all photos")
         back.clicked.connect(self._show_all_photos)
         self.view_bar = QWidget()
@@ -349,6 +363,8 @@ class MainWindow(QMainWindow):
 
     def _show_current(self) -> None:
         index = self.grid.currentIndex()
+        if index.isValid() and not self._restoring_current:
+            self.side_tabs.setCurrentWidget(self.preview)  # the user chose a photo: show it, even from Train
         if index.isValid():
             self.preview.show_row(index.data(Role.ROW), index.data(Role.LABEL))
             self._show_prediction(index)
@@ -380,7 +396,11 @@ class MainWindow(QMainWindow):
         if images.rowCount():
             kept = getattr(self, "_current_before_reset", None)
             row = images.row_of(kept) if kept is not None else None
-            self.grid.setCurrentIndex(images.index(row if row is not None else 0))
+            self._restoring_current = True  # the grid reloaded under the user: stay on the tab they look at
+            try:
+                self.grid.setCurrentIndex(images.index(row if row is not None else 0))
+            finally:
+                self._restoring_current = False
             if row is not None:
                 self.grid.scrollTo(images.index(row))
         else:
@@ -424,7 +444,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+        QMessageBox.information(self, "Keyboard shortcuts", help_html())
 
     def show_about(self) -> None:
         from desktop import __version__
@@ -439,10 +459,16 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         state = self.settings.value("window/splitter")
         if state is not None:
-            self.splitter.restoreState(state)
+            self._splitter_restored = self.splitter.restoreState(state)
         tile = self.settings.value("window/tile", type=int)
         if tile:
             self.grid.set_tile_size(tile)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._splitter_restored:  # the first start: share the real width, not a guess made before it
+            self._splitter_restored = True
+            self.splitter.setSizes(splitter_sizes(self.splitter.width()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.importer.shutdown()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QShortcut
 
 from desktop.ui.context import ProjectContext
+from desktop.ui.shortcuts import key_sequences
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import Worker
 
@@ -29,7 +30,7 @@ class PredictController(QObject):
         self.widget.cancel_button.clicked.connect(self.cancel)
         self.widget.cancel_button.setToolTip("Stop predicting (Esc); photos done so far keep their predictions")
         # Esc stops a running prediction; enabled only meanwhile, so Esc is free for everything else.
-        self.cancel_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), widget.window(), self.cancel)
+        self.cancel_shortcut = QShortcut(key_sequences("stop")[0], widget.window(), self.cancel)
         self.cancel_shortcut.setEnabled(False)
         self.worker: Worker | None = None
         self._again = False

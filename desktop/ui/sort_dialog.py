@@ -78,6 +78,7 @@ from desktop.core.sorting import (
     undo_sort,
 )
 from desktop.ui.context import ProjectContext
+from desktop.ui.shortcuts import SHORTCUTS
 from desktop.ui.workers import Worker
 
 UNSURE_COLOUR = "#9CA3AF"
@@ -406,7 +407,8 @@ class SortDialog(QDialog):
 
         self.destination = QLineEdit()
         self.destination.setPlaceholderText("A folder outside the project")
-        self.destination.setText(self._default_destination())
+        self._shown_default = self._default_destination()
+        self.destination.setText(self._shown_default)
         self.choose_button = QPushButton("Choose…")
         self.choose_button.clicked.connect(self.choose_destination)
         destination_row = QHBoxLayout()
@@ -590,6 +592,7 @@ class SortDialog(QDialog):
         self.resize(1060, 660)
         self.setStyleSheet("QPushButton#primary:disabled { background: #A8BFF0; color: #F8FAFF; }")
 
+        self.photos.currentIndexChanged.connect(self._follow_default_destination)
         self.photos.currentIndexChanged.connect(self.schedule_preview)
         self.destination.textChanged.connect(self.schedule_preview)
         self.mode_group.buttonToggled.connect(lambda _button, checked: checked and self.schedule_preview())
@@ -626,9 +629,20 @@ class SortDialog(QDialog):
         if saved:
             return str(saved)
         folders = list_folders(self.context.project) if self.context.project else []
-        if folders:
-            return str(Path(folders[0].root).parent / f"{Path(folders[0].root).name} sorted")
+        selection = self.photos.currentData()
+        chosen = next((f for f in folders if selection is not None and f.id == selection.folder_id), None)
+        folder = chosen or (folders[0] if len(folders) == 1 else None)  # named after the folder being sorted
+        if folder is not None:
+            return str(Path(folder.root).parent / f"{Path(folder.root).name} sorted")
+        if folders:  # several folders: beside the first, named for what it holds
+            return str(Path(folders[0].root).parent / "Photos sorted")
         return ""
+
+    def _follow_default_destination(self) -> None:
+        """Another folder chosen: an untouched default destination follows it ("<folder> sorted")."""
+        if self.destination.text() == self._shown_default:
+            self._shown_default = self._default_destination()
+            self.destination.setText(self._shown_default)
 
     def choose_destination(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Where should the class folders go?",
@@ -1063,7 +1077,7 @@ class SortController(QObject):
         self.dialog: SortDialog | None = None
         self.banner = InterruptedBanner(self, window)
         self.last_report: QMessageBox | None = None
-        self.sort_action = self._action("Sort Photos…", self.show_dialog, "Ctrl+Shift+S",
+        self.sort_action = self._action("Sort Photos…", self.show_dialog, SHORTCUTS["sort"].keys[0],
                                         "Copy or move photos into one folder per class")
         self.undo_action = self._action("Undo Last Sort…", lambda: self.undo(None), None,
                                         "Put the photos of the newest sort back")

@@ -37,10 +37,10 @@ from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
 from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassModel
 from desktop.ui.workers import Worker
 
-MODE_CHOICES = (
-    ("auto", "Automatic (chosen from how many photos you labelled)"),
-    ("frozen", "Frozen features — fast, best with few photos"),
-    ("finetune", "Fine-tune — slower, better with many photos"),
+MODE_CHOICES = (  # (key, short text that fits the combo, the explanation as its tooltip)
+    ("auto", "Automatic", "Chosen from how many photos you labelled and whether there is a GPU"),
+    ("frozen", "Frozen features (fast)", "Fast; best with few photos: the network runs once per photo"),
+    ("finetune", "Fine-tune (slower)", "Slower; better with many photos: the last blocks of the network learn too"),
 )
 TRAIN_COLOUR, VAL_COLOUR = "#0072B2", "#D55E00"
 
@@ -98,8 +98,9 @@ class TrainPanel(QWidget):
         self.backbone = QComboBox()
         self.backbone.addItem("Fast: EfficientNet-Lite0 (built in)", DEFAULT_BACKBONE)  # until the list loads
         self.mode = QComboBox()
-        for key, text in MODE_CHOICES:
+        for key, text, tip in MODE_CHOICES:
             self.mode.addItem(text, key)
+            self.mode.setItemData(self.mode.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.epochs = QSpinBox(minimum=0, maximum=500, value=0)
         self.epochs.setSpecialValueText("Automatic")
         self.learning_rate = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=1.0, singleStep=0.0005, value=0.0)
@@ -173,7 +174,6 @@ class TrainPanel(QWidget):
         per_class_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         per_class_view.setMinimumHeight(140)
         self.confusion = ConfusionMatrixView()
-        self.confusion.setMinimumHeight(160)
         self.confusion.cell_images_requested.connect(self.show_images_requested)
         self.reliability = ReliabilityDiagram()
         self.reliability.setToolTip("For the photos the model was, say, 80–90 % sure about, how many it got right. "
@@ -199,7 +199,7 @@ class TrainPanel(QWidget):
         matrices.addLayout(reliability_column, 2)
         results_layout.addLayout(matrices)
         self.results_box.hide()
-        self._ready = False
+        self.ready = False
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -251,11 +251,11 @@ class TrainPanel(QWidget):
         self.weights_hint.setText(message)
         self.download_button.setText(f"Download {download}".strip())
         self.download_button.setVisible(bool(download))
-        self.train_button.setEnabled(self._ready and available and not self.cancel_button.isEnabled())
+        self.train_button.setEnabled(self.ready and available and not self.cancel_button.isEnabled())
 
     def set_readiness(self, text: str, ready: bool) -> None:
         self.readiness.setText(text)
-        self._ready = ready
+        self.ready = ready
         self._on_backbone_changed()
 
     def set_running(self, running: bool) -> None:
@@ -307,6 +307,9 @@ class TrainPanel(QWidget):
                         f"{chance:.0%}){top}<br>{summary.train_images} training photos: ")
         self.result.setText(f"{measured}{summary.backbone}, {summary.mode}, {summary.device}, "
                             f"{format_seconds(summary.seconds)}{notes}")
+        # The run is over: its x axis spans the epochs it ran (a warm-started retrain stops well before the plan).
+        self.loss_chart.set_series(self.loss_chart.series)
+        self.accuracy_chart.set_series(self.accuracy_chart.series)
         self.per_class.set_rows(summary.per_class)
         self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
         self.reliability.set_reliability(summary.reliability, summary.ece)
@@ -413,6 +416,19 @@ class TrainingController(QObject):
             return
         readiness = training_readiness(self.context.project)
         self.panel.set_readiness(readiness.message, readiness.ready)
+
+    def train_now(self) -> bool:
+        """Train with the panel's options if the project is ready; otherwise say why (Ctrl+T)."""
+        if self.worker is not None:
+            self.message.emit("Training is already running (Cancel on the Train tab stops it).")
+            return False
+        self.refresh_readiness()
+        if not self.panel.train_button.isEnabled():
+            why = self.panel.readiness.text() if not self.panel.ready else self.panel.weights_hint.text()
+            self.message.emit(f"Cannot train yet: {why}")
+            return False
+        self.start(self.panel.options())
+        return True
 
     def start(self, options: TrainingOptions) -> None:
         if self.worker is not None or self.context.project is None:

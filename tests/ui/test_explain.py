@@ -20,6 +20,10 @@ def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_pro
     assert first.args[0] == images.row_at(0).id
     qtbot.waitUntil(lambda: not canvas.overlay.isNull(), timeout=5_000)
     assert canvas.overlay.hasAlphaChannel()
+    legend = main_window.preview.heatmap_legend
+    assert legend.isVisible()  # which class it explains, and the colour ramp
+    explained = main_window.context.active_model.class_names[first.args[1].class_index]
+    assert legend.caption == f"Heatmap for: {explained} ({first.args[1].probability:.0%})"
 
     with qtbot.waitSignal(main_window.explain.explained, timeout=60_000) as second:
         main_window.grid.setCurrentIndex(images.index(5))
@@ -29,7 +33,7 @@ def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_pro
     assert heatmap.values.shape[1] / heatmap.values.shape[0] == pytest.approx(row.width / row.height, rel=0.05)
 
     QTest.keyClick(main_window.grid, "g")
-    assert canvas.overlay.isNull()
+    assert canvas.overlay.isNull() and not legend.isVisible()
     assert not main_window.explain.enabled
 
 

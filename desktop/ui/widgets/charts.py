@@ -63,6 +63,13 @@ class LineChart(QWidget):
         painter.setFont(title_font)
         painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter, self.title)
         painter.setFont(font)
+        points = max(self.x_count, max((len(s.values) for s in self.series), default=0))
+        if points == 0:  # no axes yet: the placeholder gets the whole area, wrapped, over nothing
+            painter.setPen(AXIS_TEXT)
+            painter.drawText(QRectF(self.rect()).adjusted(8, 22, -8, -4),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+            painter.end()
+            return
         y_max = self._y_max()
         for i in range(5):
             y = plot.bottom() - plot.height() * i / 4
@@ -73,12 +80,6 @@ class LineChart(QWidget):
             painter.setPen(AXIS_TEXT)
             painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
-        points = max(self.x_count, max((len(s.values) for s in self.series), default=0))
-        if points == 0:
-            painter.setPen(AXIS_TEXT)
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, self.empty_text)
-            painter.end()
-            return
         painter.setPen(AXIS_TEXT)
         painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16),
                          Qt.AlignmentFlag.AlignHCenter, self.x_label)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.ui.models.images import Role
@@ -14,6 +14,16 @@ CAPTION_HEIGHT = 22
 
 def readable_text_colour(background: QColor) -> QColor:
     return QColor("#111111") if background.lightnessF() > 0.6 else QColor("#ffffff")
+
+
+def pill_text(name: str, confidence: float, metrics: QFontMetrics, width: int) -> str:
+    """The class name elided to make room, the percentage always whole; under a few letters, the percentage
+    alone (the pill's dot gives the class by its colour)."""
+    percent = f"{confidence:.0%}"
+    room = width - metrics.horizontalAdvance(" " + percent)
+    if room < metrics.horizontalAdvance("Mmm…"):
+        return percent
+    return f"{metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)} {percent}"
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -93,8 +103,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        text = f"{predicted.name} {predicted.confidence:.0%}"
-        text = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, area.width() - 24)
+        text = pill_text(predicted.name, predicted.confidence, metrics, area.width() - 24)
         pill = QRect(area.x() + 4, area.y() + 4, metrics.horizontalAdvance(text) + 20, metrics.height() + 4)
         painter.setPen(QPen(QColor("#B3261E"), 2) if predicted.disagrees else Qt.PenStyle.NoPen)
         painter.setBrush(QColor(255, 255, 255, 225))

@@ -56,10 +56,15 @@ class ConfusionMatrixModel(QAbstractTableModel):
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and section < len(self.class_names):
-            return self.class_names[section]
+        """Rows: "1  monuments"; columns: "1", the same number, so the matrix fits a narrow pane without cutting
+        a name or scrolling sideways (the full name is the column's tooltip)."""
+        if section >= len(self.class_names):
+            return None
+        name = self.class_names[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{section + 1}  {name}" if orientation == Qt.Orientation.Vertical else str(section + 1)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+            return f"true class: {name}" if orientation == Qt.Orientation.Vertical else f"predicted as: {name}"
         return None
 
 
@@ -72,10 +77,21 @@ class ConfusionMatrixView(QTableView):
         self.setModel(self.matrix)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setMinimumSectionSize(28)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.setToolTip("Rows: true class. Columns: predicted class. Click a cell to see its photos.")
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setToolTip("Rows: true class. Columns: predicted class, numbered as the rows. Click a cell to see its "
+                        "photos.")
         self.clicked.connect(self._on_clicked)
+        self.matrix.modelReset.connect(self._fit_height)
+
+    def _fit_height(self) -> None:
+        """Every row shows: the matrix is as tall as its rows, never a scroll area of its own."""
+        self.resizeRowsToContents()
+        rows = sum(self.rowHeight(r) for r in range(self.matrix.rowCount()))
+        self.setFixedHeight(self.horizontalHeader().sizeHint().height() + rows + 2 * self.frameWidth() + 2)
 
     def _on_clicked(self, index: QModelIndex) -> None:
         ids = index.data(IDS_ROLE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.core.browse import ImageRow
@@ -74,6 +74,43 @@ class ImageCanvas(QWidget):
         painter.end()
 
 
+class HeatmapLegend(QWidget):
+    """Under the photo while the heatmap shows: which class it explains, and the colour ramp low → high."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.caption = ""
+        self.setFixedHeight(34)
+
+    def set_caption(self, caption: str) -> None:
+        self.caption = caption
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        text = self.palette().color(QPalette.ColorRole.Text)
+        painter.setPen(text)
+        metrics = painter.fontMetrics()
+        caption = metrics.elidedText(self.caption, Qt.TextElideMode.ElideRight, self.width() - 200)
+        painter.drawText(QRect(0, 0, self.width() - 190, 18), Qt.AlignmentFlag.AlignVCenter, caption)
+        ramp = QRect(self.width() - 150, 3, 110, 12)
+        gradient = QLinearGradient(ramp.topLeft(), ramp.topRight())
+        for stop, colour in HEAT_RAMP:  # OpenCV's JET, as in desktop.ml.gradcam.overlay_rgba
+            gradient.setColorAt(stop, QColor(colour))
+        painter.fillRect(ramp, gradient)
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRect(self.width() - 185, 0, 32, 18),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "low")
+        painter.drawText(QRect(ramp.right() + 4, 0, 40, 18), Qt.AlignmentFlag.AlignVCenter, "high")
+        painter.drawText(QRect(0, 18, self.width(), 16), Qt.AlignmentFlag.AlignVCenter,
+                         "Colour: how much that part of the photo counts for the class")
+        painter.end()
+
+
+HEAT_RAMP = ((0.0, "#00007F"), (0.125, "#0000FF"), (0.375, "#00FFFF"), (0.625, "#FFFF00"), (0.875, "#FF0000"),
+             (1.0, "#7F0000"))
+
+
 class PreviewPanel(QFrame):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -89,6 +126,8 @@ class PreviewPanel(QFrame):
         self.label_chip = QLabel(self)
         self.label_chip.setObjectName("labelChip")
         self.label_chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.heatmap_legend = HeatmapLegend(self)
+        self.heatmap_legend.hide()
         self.chart_title = QLabel("<b>Prediction</b>")
         self.chart = ProbabilityChart(limit=10, parent=self)
         self.chart_hint = QLabel("")
@@ -97,6 +136,7 @@ class PreviewPanel(QFrame):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.heatmap_legend)
         layout.addWidget(self.label_chip)
         layout.addWidget(self.title)
         layout.addWidget(self.details)
@@ -116,7 +156,7 @@ class PreviewPanel(QFrame):
         self.row = row
         self.show_label(label)
         if row is None:
-            self.canvas.set_overlay(None)
+            self.set_heatmap(None)
             self.canvas.set_image(QImage(), "Select a photo to see it here.")
             self.title.setText("")
             self.details.setText("")
@@ -128,14 +168,29 @@ class PreviewPanel(QFrame):
         self.details.setText(f"{size}{Path(row.folder_root).name}/{row.rel_path}{problem}{missing}")
         if same_image:
             return
-        self.canvas.set_overlay(None)  # it belonged to the previous photo
+        self.set_heatmap(None)  # it belonged to the previous photo
+        if row.error:  # the import already knows why: no decode, no labelling hints
+            self._request += 1
+            self.canvas.set_image(QImage(), f"Cannot read this file: {row.error}")
+            return
         self._request += 1
         self._pool.clear()  # skip images the user already moved past
         self._pool.start(_Decode(self._request, row.path, self._signals))
 
+    def set_heatmap(self, overlay: QImage | None, class_name: str = "", probability: float = 0.0) -> None:
+        """The Grad-CAM overlay with its legend, or neither."""
+        self.canvas.set_overlay(overlay)
+        self.heatmap_legend.setVisible(overlay is not None)
+        if overlay is not None:
+            self.heatmap_legend.set_caption(f"Heatmap for: {class_name} ({probability:.0%})")
+
     def show_prediction(self, prediction: ImagePrediction | None, label: ClassInfo | None,
                         colours: dict[str, str], has_model: bool) -> None:
         """The bar chart over the active model's classes; the human label is ticked."""
+        if self.row is not None and self.row.error:
+            self.chart.clear("No prediction: the file cannot be read.")
+            self.chart_hint.setText("")
+            return
         if prediction is None:
             self.chart.clear("Not predicted yet — use Model ▸ Predict." if has_model else
                              "Train a model to see what it thinks of this photo.")
@@ -156,7 +211,11 @@ class PreviewPanel(QFrame):
             self.chart_hint.setText("")
 
     def show_label(self, label: ClassInfo | None) -> None:
-        if label is None:
+        if self.row is not None and self.row.error:
+            self.label_chip.setText("Cannot be read — it cannot be labelled")
+            self.label_chip.setStyleSheet("")
+            self.label_chip.setProperty("unlabelled", True)
+        elif label is None:
             self.label_chip.setText("Unlabelled — press a class key (1–9)")
             self.label_chip.setStyleSheet("")
             self.label_chip.setProperty("unlabelled", True)
