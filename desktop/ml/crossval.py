@@ -25,16 +25,52 @@ DEFAULT_FOLDS = 5
 MAX_ITERATIONS = 200  # L-BFGS iterations per fit: far more than convergence needs on a few thousand photos
 
 
-def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Fold number per row, each class spread evenly over the folds."""
+DUPLICATE_SIMILARITY = 0.95  # cosine similarity of features above which two photos count as near-duplicates
+_BLOCK = 2048  # rows of the similarity matrix computed at once
+
+
+def stratified_folds(labels: np.ndarray, k: int, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """Fold number per row, each class spread evenly over the folds. Rows sharing a ``groups`` id (near-duplicates)
+    share a fold: a photo's copy in the training folds would flatter its out-of-fold prediction."""
     labels = np.asarray(labels)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     rng = np.random.default_rng(seed)
     folds = np.empty(len(labels), dtype=np.int64)
+    _, first = np.unique(groups, return_index=True)  # a group goes with the label of its first row
+    leaders = np.sort(first)
     for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        rng.shuffle(rows)
-        folds[rows] = (np.arange(len(rows)) + int(rng.integers(k))) % k  # classes start on different folds
+        members = leaders[labels[leaders] == label]
+        rng.shuffle(members)
+        start = int(rng.integers(k))  # classes start on different folds
+        load = np.zeros(k, np.int64)
+        for n, leader in enumerate(members):
+            # Round-robin for single photos; a group goes to the least-filled fold so the folds stay even.
+            fold = (start + n) % k if (groups == groups[leader]).sum() == 1 else int(np.argmin(load))
+            rows = np.flatnonzero(groups == groups[leader])
+            folds[rows] = fold
+            load[fold] += len(rows)
     return folds
+
+
+def near_duplicate_groups(features: np.ndarray, threshold: float = DUPLICATE_SIMILARITY) -> np.ndarray:
+    """Group id per row: rows whose features point (nearly) the same way are joined (union-find)."""
+    x = np.asarray(features, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    parent = np.arange(len(x))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for start in range(0, len(x), _BLOCK):
+        similarity = x[start:start + _BLOCK] @ x.T
+        for i, j in zip(*np.nonzero(similarity >= threshold), strict=True):
+            a, b = root(start + int(i)), root(int(j))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.array([root(i) for i in range(len(x))])
 
 
 def fold_count(labels: np.ndarray, wanted: int = DEFAULT_FOLDS) -> int:
@@ -120,13 +156,13 @@ class CrossValidation:
 
 def cross_validate(features: np.ndarray, labels: np.ndarray, num_classes: int, *, folds: int = DEFAULT_FOLDS,
                    grid: Sequence[float] = L2_GRID, seed: int = 0, balance: bool = True,
-                   cancel: CancelToken | None = None,
-                   on_step: Callable[[int, int], None] | None = None) -> CrossValidation:
+                   cancel: CancelToken | None = None, on_step: Callable[[int, int], None] | None = None,
+                   groups: np.ndarray | None = None) -> CrossValidation:
     """Stratified k-fold over ``grid``: the strength whose out-of-fold predictions have the lowest log-loss
-    (ties to the stronger one), and those predictions."""
+    (ties to the stronger one), and those predictions. ``groups``: rows to keep in one fold (near-duplicates)."""
     labels = np.asarray(labels, dtype=np.int64)
     k = fold_count(labels, folds)
-    fold_of = stratified_folds(labels, k, seed)
+    fold_of = stratified_folds(labels, k, seed, groups)
     scores: dict[float, float] = {}
     best_logits, best_l2 = None, None
     steps, done = len(grid) * k, 0

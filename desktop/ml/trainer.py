@@ -45,7 +45,14 @@ from desktop.ml.backbones import (
 )
 from desktop.ml.calibration import fit_temperature, reliability, softmax, thresholds_for_precision
 from desktop.ml.checkpoint import new_checkpoint
-from desktop.ml.crossval import DEFAULT_FOLDS, LinearWeights, cross_validate, fit_logistic, log_loss
+from desktop.ml.crossval import (
+    DEFAULT_FOLDS,
+    LinearWeights,
+    cross_validate,
+    fit_logistic,
+    log_loss,
+    near_duplicate_groups,
+)
 from desktop.ml.data import ImageDataset, make_loader, valid_batches
 from desktop.ml.device import (
     autocast_for,
@@ -533,8 +540,14 @@ class _Job:
             elapsed = time.perf_counter() - started
             emit(self.on_progress, Progress(PHASE_CROSS_VALIDATING, done, total, elapsed / done * (total - done)))
 
+        groups = near_duplicate_groups(original)
+        duplicates = len(groups) - len(np.unique(groups))
+        if duplicates:
+            self.notice(f"{duplicates} photo(s) are near-duplicates of other labelled photos; each such group was "
+                        "kept within one cross-validation fold, so the out-of-fold accuracy is not flattered by "
+                        "them (see `pigeonhole duplicates` or Model ▸ Find Near-Duplicates).")
         cv = cross_validate(original, labels, num_classes, folds=self.config.folds, seed=self.config.seed,
-                            balance=self.config.balance_classes, cancel=self.cancel, on_step=on_step)
+                            balance=self.config.balance_classes, cancel=self.cancel, on_step=on_step, groups=groups)
         temperature = fit_temperature(cv.oof_logits, labels)
         oof_loss = log_loss(cv.oof_logits / temperature, labels)
         oof_accuracy = float((cv.oof_logits.argmax(1) == labels).mean())

@@ -48,15 +48,15 @@ def test_different_pictures_are_not_duplicates(trained_project):
     assert find_duplicates(trained_project) == []
 
 
-def test_training_warns_when_a_duplicate_straddles_the_split(trained_project):
+def test_training_keeps_near_duplicates_in_one_fold_and_says_so(trained_project):
     from desktop.core.training import gather_training_data, train_project
     from desktop.core.training_types import TrainingOptions
 
     data = gather_training_data(trained_project)
-    val = next(item for item in data.items if item.split == "val")
-    # A copy of a validation photo, labelled like it: the split gives it to training (its class's
-    # validation quota is already met).
-    shutil.copy(val.path, val.path.with_name("again_" + val.path.name))
+    photo = data.items[0]
+    # A copy of a photo, labelled like it: in another fold it would vouch for the original's out-of-fold guess.
+    shutil.copy(photo.path, photo.path.with_name("again_" + photo.path.name))
     import_folder(trained_project, trained_project.path.parent / "photos", labels_from_subfolders=True)
     summary = train_project(trained_project, TrainingOptions(mode="frozen", epochs=3))
-    assert any("near-duplicate among the training photos" in note for note in summary.notes), summary.notes
+    assert any("1 photo(s) are near-duplicates" in note and "kept within one cross-validation fold" in note
+               for note in summary.notes), summary.notes
