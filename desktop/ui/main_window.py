@@ -48,9 +48,10 @@ from desktop.ui.widgets.status_progress import StatusProgress
 
 
 def splitter_sizes(width: int) -> list[int]:
-    """Sidebar, grid, photo/train pane: the grid gets at least half the width, the right pane about a third."""
-    sidebar = max(170, min(230, width // 7))
-    side = max(300, min(520, int(width * 0.32)))
+    """Sidebar, grid, photo/train pane: the right pane about a third (never under the Train tab's 360 px), the
+    sidebar wide enough for class names, the grid the rest."""
+    sidebar = max(190, min(240, width // 6))
+    side = max(360, min(520, int(width * 0.34)))
     return [sidebar, max(200, width - sidebar - side), side]
 
 
@@ -99,8 +100,8 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        self.sidebar.setMinimumWidth(170)
-        self.side_tabs.setMinimumWidth(300)
+        self.sidebar.setMinimumWidth(190)
+        self.side_tabs.setMinimumWidth(360)
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)

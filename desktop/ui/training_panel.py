@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QTableView,
     QVBoxLayout,
@@ -140,7 +141,9 @@ class TrainPanel(QWidget):
         auto = QHBoxLayout()
         auto.addWidget(self.auto_retrain)
         auto.addWidget(self.auto_retrain_count, 1)
-        form.addRow("", auto)
+        self.auto_retrain_count.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # may shrink
+        form.addRow(auto)  # both columns: with a label column of its own this row set the pane's minimum width
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow pane puts labels above fields
 
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("primary")

@@ -9,6 +9,7 @@ import imagemakers as mk
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence, QShortcut
+from PySide6.QtWidgets import QScrollArea
 from test_labelling_gui import import_and_wait, labels_in_db, write_photos
 
 from desktop.ui.shortcuts import SHORTCUTS, help_html
@@ -126,8 +127,10 @@ def test_small_screen_gives_the_grid_most_of_the_width(qtbot, tmp_path):
     window.show()
     qtbot.waitExposed(window)
     sidebar, grid, side = window.splitter.sizes()
-    assert grid >= sum(window.splitter.sizes()) // 2
-    assert 300 <= side <= 0.35 * 1024
+    assert grid > side and grid > 0.45 * sum(window.splitter.sizes())
+    assert side <= 0.36 * 1024
+    content = window.train_panel.findChild(QScrollArea).widget()
+    assert content.minimumSizeHint().width() <= window.side_tabs.minimumWidth() - 20  # nothing cut off at the right
     assert sidebar >= window.sidebar.minimumWidth() > 0
     window.close()
 

@@ -34,7 +34,7 @@ class LineChart(QWidget):
         self.percent = percent
         self.series: list[Series] = []
         self.x_count = 0  # epochs planned, so the x axis does not jump while training runs
-        self.setMinimumSize(QSize(160, 150))
+        self.setMinimumSize(QSize(130, 150))  # two side by side fit a 360-px pane
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_series(self, series: list[Series], x_count: int = 0) -> None:
