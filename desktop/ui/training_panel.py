@@ -191,16 +191,10 @@ class TrainPanel(QWidget):
         confusion_hint = QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell to see "
                                 "its photos.")
         confusion_hint.setWordWrap(True)
-        confusion_column = QVBoxLayout()
-        confusion_column.addWidget(confusion_hint)
-        confusion_column.addWidget(self.confusion, 1)
-        reliability_column = QVBoxLayout()
-        reliability_column.addWidget(self.reliability, 1)
-        reliability_column.addWidget(self.calibration)
-        matrices = QHBoxLayout()
-        matrices.addLayout(confusion_column, 3)
-        matrices.addLayout(reliability_column, 2)
-        results_layout.addLayout(matrices)
+        results_layout.addWidget(confusion_hint)
+        results_layout.addWidget(self.confusion)
+        results_layout.addWidget(self.reliability)
+        results_layout.addWidget(self.calibration)
         self.results_box.hide()
         self.ready = False
 
@@ -289,11 +283,11 @@ class TrainPanel(QWidget):
         epochs = progress.epochs
         self.loss_chart.set_series([
             Series("train", TRAIN_COLOUR, [h.train_loss for h in history]),
-            Series("validation", VAL_COLOUR, [h.val_loss for h in history], dashed=True),
+            Series("held out", VAL_COLOUR, [h.val_loss for h in history], dashed=True),
         ], epochs)
         self.accuracy_chart.set_series([
             Series("train", TRAIN_COLOUR, [h.train_accuracy for h in history]),
-            Series("validation", VAL_COLOUR, [h.val_accuracy for h in history], dashed=True),
+            Series("held out", VAL_COLOUR, [h.val_accuracy for h in history], dashed=True),
         ], epochs)
 
     def show_summary(self, summary: TrainingSummary) -> None:

@@ -207,8 +207,11 @@ class ReliabilityDiagram(QWidget):
         self.accuracy: list[float | None] = []
         self.confidence: list[float | None] = []
         self.ece: float | None = None
-        self.setMinimumSize(QSize(200, 190))
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(200, 220))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 240)
 
     def set_reliability(self, reliability: dict, ece: float | None) -> None:
         self.counts = list(reliability.get("counts", []))
@@ -228,8 +231,8 @@ class ReliabilityDiagram(QWidget):
         title_font.setBold(True)
         painter.setFont(title_font)
         painter.setPen(text_colour)
-        title = "Reliability" + (f" — calibration error {self.ece:.1%}" if self.ece is not None else "")
-        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter, title)
+        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter,
+                         "Reliability: share right by confidence")
         painter.setFont(font)
         side = min(self.width() - 50, self.height() - 48)
         plot = QRectF(40 + (self.width() - 50 - side) / 2, 24, side, side)
@@ -240,8 +243,10 @@ class ReliabilityDiagram(QWidget):
             painter.setPen(AXIS_TEXT)
             painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{25 * i}%")
-        painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16), Qt.AlignmentFlag.AlignHCenter,
-                         "confidence → (bars: share right)")
+        axis = QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16)
+        painter.drawText(axis, Qt.AlignmentFlag.AlignHCenter, "confidence")
+        painter.drawText(axis, Qt.AlignmentFlag.AlignLeft, "0%")
+        painter.drawText(axis, Qt.AlignmentFlag.AlignRight, "100%")
         bins = len(self.counts)
         if not bins or not sum(self.counts):
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Appears after training")
