@@ -40,6 +40,7 @@ from desktop.ml.model import cancel_between_blocks
 from desktop.ml.onnx_engine import load_onnx_extractor
 from desktop.ml.progress import (
     PHASE_FEATURES,
+    Cancelled,
     CancelToken,
     Notice,
     Progress,
@@ -56,8 +57,7 @@ FLUSH_ROWS = 512  # rows kept in memory before they are written as a shard
 FLUSH_SECONDS = 30.0
 COMPACT_AT_SHARDS = 16
 STALE_TEMP_SECONDS = 3600.0
-# ONNX Runtime's batch on a CPU: faster per image than 16 or 32 (bench/onnx_settings_bench.py), and a cancel, checked
-# between batches (no hooks inside an ONNX graph), lands sooner.
+# ONNX Runtime's batch on a CPU: faster per image than 16 or 32 (bench/onnx_settings_bench.py).
 ONNX_BATCH = 8
 
 
@@ -273,7 +273,7 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
     outcomes: list[np.ndarray | str | None] = [None] * len(paths)
     onnx = None
     if weights_identity is not None and device.type == "cpu":
-        onnx = load_onnx_extractor(spec, weights_identity, extractor, on_progress=on_progress)
+        onnx = load_onnx_extractor(spec, weights_identity, extractor, on_progress=on_progress, cancel=cancel)
         if onnx is not None:
             batch_size = min(batch_size, ONNX_BATCH)
     autocast, _ = autocast_for(device)
@@ -303,7 +303,9 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
                         vectors = None
                         if onnx is not None:
                             try:
-                                vectors = onnx(images.numpy()).reshape(batch, n_views, -1)
+                                vectors = onnx(images.numpy(), cancel).reshape(batch, n_views, -1)
+                            except Cancelled:
+                                raise
                             except Exception as exc:  # ONNX Runtime failed on this batch: torch takes over
                                 onnx = None
                                 emit(on_progress, Notice(f"Fast CPU inference failed ({type(exc).__name__}); "

@@ -27,6 +27,8 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ from torch import nn
 from desktop.io.locks import exclusive_lock
 from desktop.ml.atomic import atomic_write
 from desktop.ml.backbones import BackboneSpec
-from desktop.ml.progress import Notice, ProgressCallback, emit
+from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
 
 # Bumped whenever the exported graph changes (opset, export settings), so older files are not reused.
 EXPORTER_VERSION = 1
@@ -47,6 +49,7 @@ EXPORT_WAIT_S = 300.0  # another process exporting the same file: wait for it ra
 # Largest agreement gap allowed between ONNX Runtime's and torch's features (tests/ml/test_onnx_engine.py): well
 # below what changes a prediction, so both engines share one feature cache key.
 FEATURE_TOLERANCE = 1e-4
+CANCEL_POLL_S = 0.05
 DISABLE_VARIABLE = "PIGEONHOLE_NO_ONNX"  # set (to anything) to compute every forward pass with torch
 
 
@@ -97,9 +100,35 @@ class OnnxExtractor:
                                             providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()  # one run at a time per session; callers do not share one anyway
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
+    def __call__(self, images: np.ndarray, cancel: CancelToken | None = None) -> np.ndarray:
+        """Features of ``images``; a cancel set meanwhile stops the run inside the graph and raises Cancelled
+        (there are no hooks between blocks as in torch: a watcher thread tells ONNX Runtime to terminate)."""
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        finished = threading.Event()
+
+        def watch() -> None:
+            while not finished.wait(CANCEL_POLL_S):
+                if cancel.is_set():
+                    options.terminate = True
+                    return
+
+        watcher = threading.Thread(target=watch, name="onnx-cancel", daemon=True) if cancel is not None else None
         with self._lock:
-            return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(images, np.float32)})[0]
+            if watcher is not None:
+                watcher.start()
+            try:
+                return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(images, np.float32)},
+                                        options)[0]
+            except Exception:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled() from None
+                raise
+            finally:
+                finished.set()
+                if watcher is not None:
+                    watcher.join()
 
 
 def export_extractor(extractor: nn.Module, spec: BackboneSpec) -> bytes:
@@ -143,16 +172,20 @@ def _verified_bytes(path: Path) -> bytes | None:
 
 def load_onnx_extractor(spec: BackboneSpec, weights_identity: str, extractor: nn.Module | Callable[[], nn.Module],
                         *, folder: Path | None = None, on_progress: ProgressCallback | None = None,
-                        threads: int | None = None) -> OnnxExtractor | None:
+                        cancel: CancelToken | None = None, threads: int | None = None) -> OnnxExtractor | None:
     """The cached ONNX extractor for these pretrained weights, exported from ``extractor`` (a module or a function
-    building it) the first time; None when ONNX Runtime cannot be used, after a Notice saying why."""
+    building it) the first time; None when ONNX Runtime cannot be used, after a Notice saying why.
+
+    A cancel during the export raises Cancelled at once; the export finishes in the background for next time."""
     if os.environ.get(DISABLE_VARIABLE):
         return None  # asked for torch (benchmarks compare the engines; an escape hatch for a misbehaving runtime)
     key = (spec.name, weights_identity, folder)
     if key in _failed:
         return None  # said once; prediction's next chunk should not export (and fail) again
     try:
-        return _load_or_export(spec, weights_identity, extractor, folder, on_progress, threads)
+        return _load_or_export(spec, weights_identity, extractor, folder, on_progress, cancel, threads)
+    except Cancelled:
+        raise
     except Exception as exc:  # any ONNX trouble: torch computes the same features, only slower
         _failed.add(key)
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -166,6 +199,10 @@ _failed: set[tuple[str, str, Path | None]] = set()
 # Sessions already open in this process, by file: prediction runs in chunks, and each would otherwise verify and
 # load the file again. An entry is used only while the file on disk is the one it was loaded from.
 _open_sessions: dict[tuple[Path, int | None], tuple[tuple[int, int], OnnxExtractor]] = {}
+# Loads (imports, checks, exports, session) running in this process, by file: a job cancelled while waiting leaves
+# its load running, and the next job waits for that one instead of starting another.
+_loads: dict[tuple[Path, int | None], Future] = {}
+_loads_lock = threading.Lock()
 
 
 def _file_signature(path: Path) -> tuple[int, int] | None:
@@ -177,16 +214,53 @@ def _file_signature(path: Path) -> tuple[int, int] | None:
 
 
 def _load_or_export(spec: BackboneSpec, weights_identity: str, extractor: nn.Module | Callable[[], nn.Module],
-                    folder: Path | None, on_progress: ProgressCallback | None,
+                    folder: Path | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
                     threads: int | None) -> OnnxExtractor:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise OnnxUnavailable("onnxruntime is not installed") from exc
     path = onnx_file(spec, weights_identity, folder)
     known = _open_sessions.get((path, threads))
     if known is not None and known[0] == _file_signature(path):
         return known[1]
+    if not path.is_file():
+        # A Notice, not a Progress: prediction counts every Progress of its phase as photos done.
+        emit(on_progress, Notice(f"Preparing {spec.display_name} for fast CPU inference (once on this computer)…"))
+    # In a thread of its own, so that a cancel lands at once even while the first imports of onnx and
+    # onnxruntime, the export or the session's graph optimisation run (seconds on a busy laptop, none of it
+    # interruptible); a cancelled load finishes anyway, for the next job.
+    load = _start_load(spec, extractor, path, threads)
+    while True:
+        try:
+            return load.result(timeout=CANCEL_POLL_S)
+        except FutureTimeout:
+            check_cancel(cancel)
+
+
+def _start_load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module], path: Path,
+                threads: int | None) -> Future:
+    """The OnnxExtractor of ``path`` (exported first when missing or damaged), loading in a thread; or the load
+    already running. Not a daemon thread: quitting waits for it rather than kill it inside native code."""
+    with _loads_lock:
+        running = _loads.get((path, threads))
+        if running is not None and not running.done():
+            return running
+        future: Future = Future()
+        _loads[(path, threads)] = future
+
+    def work() -> None:
+        try:
+            future.set_result(_load(spec, extractor, path, threads))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="onnx-load").start()
+    return future
+
+
+def _load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module], path: Path,
+          threads: int | None) -> OnnxExtractor:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise OnnxUnavailable("onnxruntime is not installed") from exc
     data = _verified_bytes(path)
     if data is None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +268,6 @@ def _load_or_export(spec: BackboneSpec, weights_identity: str, extractor: nn.Mod
                             wait_s=EXPORT_WAIT_S):
             data = _verified_bytes(path)  # another process may have finished it while we waited
             if data is None:
-                # A Notice, not a Progress: prediction counts every Progress of its phase as photos done.
-                emit(on_progress, Notice(f"Preparing {spec.display_name} for fast CPU inference "
-                                         "(once on this computer)…"))
                 module = extractor if isinstance(extractor, nn.Module) else extractor()
                 data = export_extractor(module, spec)
                 atomic_write(path, lambda handle: handle.write(data))

@@ -15,7 +15,7 @@ from desktop.ml.backbones import build_feature_extractor, get_backbone, require_
 from desktop.ml.features import ORIGINAL, extract_features
 from desktop.ml.onnx_engine import FEATURE_TOLERANCE, OnnxExtractor, load_onnx_extractor, onnx_file
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import Notice
+from desktop.ml.progress import Cancelled, Notice
 
 SPEC = get_backbone("efficientnet_lite0")
 
@@ -44,6 +44,7 @@ def real_photos(image_set: ImageSet, tmp_path_factory: pytest.TempPathFactory) -
 def _forget_open_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_engine, "_open_sessions", {})
     monkeypatch.setattr(onnx_engine, "_failed", set())
+    monkeypatch.setattr(onnx_engine, "_loads", {})
 
 
 def test_onnx_runtime_computes_the_same_features_as_torch(lite0, real_photos: list[Path]) -> None:
@@ -110,7 +111,7 @@ def test_features_fall_back_to_torch_when_onnx_runtime_fails(lite0, real_photos:
     paths = real_photos[:3]
     expected = extract_features(extractor, SPEC, paths, None, batch_size=4).features
 
-    def broken_run(self, images):
+    def broken_run(self, images, cancel=None):
         raise RuntimeError("onnxruntime exploded")
 
     monkeypatch.setattr(OnnxExtractor, "__call__", broken_run)
@@ -140,9 +141,9 @@ def test_frozen_models_predict_through_onnx_and_fine_tuned_ones_through_torch(
     calls: list[int] = []
     run = OnnxExtractor.__call__
 
-    def counting(self, images):
+    def counting(self, images, cancel=None):
         calls.append(len(images))
-        return run(self, images)
+        return run(self, images, cancel)
 
     monkeypatch.setattr(OnnxExtractor, "__call__", counting)
     frozen = Predictor.from_checkpoint(frozen_run.result.checkpoint, device="cpu")
@@ -167,3 +168,40 @@ def test_the_environment_can_choose_torch(lite0, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv(onnx_engine.DISABLE_VARIABLE, "1")
     assert load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path) is None
     assert not list(tmp_path.iterdir()), "nothing exported"
+
+
+class _TripsWhenWatched:
+    """A cancel token that is set from the moment anything but the first check looks at it."""
+
+    def __init__(self) -> None:
+        self.checks = 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > 1
+
+
+def test_a_cancel_stops_onnx_runtime_inside_a_batch(lite0) -> None:
+    extractor, identity = lite0
+    onnx = load_onnx_extractor(SPEC, identity, extractor)
+    # 48 crops are a second or more of work: the watcher's second poll (at 0.1 s) comes well inside the run.
+    images = np.zeros((48, 3, SPEC.input_size, SPEC.input_size), np.float32)
+    with pytest.raises(Cancelled):
+        onnx(images, _TripsWhenWatched())
+    assert onnx(images[:1]).shape == (1, 1280), "the session still works after a terminated run"
+
+
+def test_a_cancel_during_the_export_returns_at_once_and_the_export_still_lands(
+        lite0, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    extractor, identity = lite0
+    _forget_open_sessions(monkeypatch)
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(Cancelled):
+        load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path, cancel=cancelled)
+    path = onnx_file(SPEC, identity, tmp_path)
+    onnx_engine._loads[(path, None)].result(timeout=600)  # finished in the background, for the next job
+    monkeypatch.setattr(onnx_engine, "export_extractor", lambda *_args: pytest.fail("exported again"))
+    assert load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path).path == path

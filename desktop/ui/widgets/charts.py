@@ -88,7 +88,9 @@ class LineChart(QWidget):
             x = plot.left() + (plot.width() * i / (points - 1) if points > 1 else plot.width() / 2)
             return QPointF(x, plot.bottom() - plot.height() * min(value, y_max) / y_max)
 
-        legend_x = plot.left() + 6
+        # A narrow chart starts its legend further left rather than cutting the last name.
+        legend_width = sum(26 + metrics.horizontalAdvance(s.name) for s in self.series)
+        legend_x = max(4.0, min(plot.left() + 6, self.width() - legend_width))
         for series in self.series:
             pen = QPen(QColor(series.colour), 2)
             if series.dashed:
