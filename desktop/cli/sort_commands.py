@@ -24,8 +24,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", type=Path, metavar="PATH",
                    help="only the photos in this project folder (or a folder inside one); default: every photo")
     p.add_argument("--move", action="store_true", help="move the photos (default: copy them)")
-    p.add_argument("--threshold", type=float, default=0.5, metavar="T",
-                   help="predictions less confident than T (0-1, default 0.5) go to _unsure")
+    p.add_argument("--precision", type=float, metavar="P",
+                   help="sort a photo by its prediction only where the model is expected to be right at least P "
+                        "of the time (0-1, e.g. 0.95): per-class thresholds from its calibrated held-out "
+                        "predictions; the rest go to _unsure")
+    p.add_argument("--threshold", type=float, metavar="T",
+                   help="instead of --precision: predictions less confident than T (0-1, default 0.5) go to "
+                        "_unsure")
     p.add_argument("--dry-run", action="store_true", help="only say what would happen; touch nothing")
     p.add_argument("--no-follow-labels", action="store_true",
                    help="sort labelled photos by the prediction too (default: they go to their label's folder)")
@@ -134,6 +139,9 @@ def _sort_text(result, project_path: Path) -> str:
         lines.append(f"{result.skipped} photos were skipped (unreadable or missing).")
     if result.unpredicted:
         lines.append(f"{result.unpredicted} photos had no prediction from the active model and went to _unsure.")
+    if result.rule.get("precision") is not None and result.expected_mistakes is not None:
+        lines.append(f"Sorted by precision {result.rule['precision']:.0%}: about {result.expected_mistakes:.1f} "
+                     "photos sorted by prediction are expected in the wrong folder (sum of 1 - confidence).")
     if result.sort_id is not None and result.status != "done":
         lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
     return _safe("\n".join(lines))
@@ -146,18 +154,36 @@ def _exit_code(result) -> int:
 @command("sort")
 def _sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
-    from desktop.core.sorting import COPY, MOVE, SortRequest, exclusive_sorting, plan_sort, run_sort, start_sort
+    from desktop.core.sorting import (
+        COPY,
+        DEFAULT_THRESHOLD,
+        MOVE,
+        SortRequest,
+        exclusive_sorting,
+        plan_sort,
+        run_sort,
+        start_sort,
+    )
 
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.precision is not None and args.threshold is not None:
+        raise UserError("Use --precision or --threshold, not both.")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise UserError("--threshold must be between 0 and 1 (for example 0.6).")
+    if args.precision is not None and not 0.0 < args.precision < 1.0:
+        raise UserError("--precision must be between 0 and 1 (for example 0.95).")
     show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         _warn_interrupted(args.project, project)
-        request = SortRequest(destination=args.dest, mode=MOVE if args.move else COPY, threshold=args.threshold,
-                              follow_labels=not args.no_follow_labels, **_selection(project, args.folder))
+        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        request = SortRequest(destination=args.dest, mode=MOVE if args.move else COPY, threshold=threshold,
+                              precision=args.precision, follow_labels=not args.no_follow_labels,
+                              **_selection(project, args.folder))
         plan = plan_sort(project, request)
         for warning in plan.warnings:
             _note(f"warning: {warning}")
+        for name in plan.unreachable:
+            _note(f"note: no threshold of class “{name}” reaches precision {plan.precision:.0%} on the model's "
+                  f"held-out photos: its predicted photos go to _unsure.")
         if args.dry_run:
             result = plan.as_result()
         else:

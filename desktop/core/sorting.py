@@ -58,6 +58,7 @@ from desktop.io.locks import exclusive_lock, is_locked
 UNSURE = "_unsure"  # the folder for photos below the confidence threshold or without a prediction
 COPY, MOVE = "copy", "move"
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_PRECISION = 0.95  # the dialog's default rule when the model has calibrated thresholds
 CHUNK_SIZE = 1 << 20
 MAX_RENAMES = 1000  # attempts at finding a free "name (n).jpg" before giving up on one photo
 
@@ -110,6 +111,9 @@ class SortRequest:
     image_ids: Sequence[int] | None = None  # these images; else folder_id's; else every usable image
     folder_id: int | None = None
     model_id: int | None = None  # None: the active model
+    # Sort a predicted photo only where the model is expected to be right this share of the time: per-class
+    # thresholds from its calibrated held-out predictions (``threshold`` is then unused). None: ``threshold``.
+    precision: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,8 @@ class PlannedOperation:
     class_name: str
     content_hash: str  # of the source when planned
     size: int
-    why: str  # label | prediction | unsure (below the threshold) | unpredicted (no valid prediction)
+    why: str  # label | prediction | unsure (below the threshold) | unreachable (its class cannot reach the
+    # asked precision) | unpredicted (no valid prediction)
     confidence: float | None = None
 
 
@@ -141,6 +146,24 @@ class SortPlan:
     bytes_to_write: int = 0  # what must be copied (moves on the same drive write nothing)
     free_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # The rule used: ``precision`` with a threshold per model class (None: that class cannot reach it, so its
+    # photos go to _unsure), or ``threshold`` alone (precision None: asked for, or the model has no thresholds).
+    precision: float | None = None
+    class_thresholds: dict[str, float | None] = field(default_factory=dict)
+    # Sum over photos sorted by prediction of 1 - calibrated confidence: how many of them are expected wrong.
+    expected_mistakes: float = 0.0
+
+    @property
+    def rule(self) -> dict[str, Any]:
+        """What decided prediction-sorted photos, as the journal records it (``Sort.settings["rule"]``)."""
+        if self.precision is None:
+            return {"threshold": self.threshold}
+        return {"precision": self.precision, "thresholds": dict(self.class_thresholds)}
+
+    @property
+    def unreachable(self) -> list[str]:
+        """Classes whose photos all go to _unsure: no threshold of theirs reaches the asked precision."""
+        return [name for name, threshold in self.class_thresholds.items() if threshold is None]
 
     def as_result(self) -> SortResult:
         """The dry-run answer: what would happen, in the same shape as a real sort's result."""
@@ -148,7 +171,8 @@ class SortPlan:
             sort_id=None, mode=self.mode, destination=self.destination, status="dry-run",
             planned=len(self.operations), done=0, failed=[], per_class=dict(self.per_class),
             operations=[(op.source, op.destination) for op in self.operations], remaining=len(self.operations),
-            unpredicted=self.unpredicted, skipped=len(self.skipped), dry_run=True,
+            unpredicted=self.unpredicted, skipped=len(self.skipped), dry_run=True, rule=self.rule,
+            expected_mistakes=self.expected_mistakes,
         )
 
 
@@ -185,6 +209,8 @@ class SortResult:
     cancelled: bool = False
     stopped: str | None = None  # why the run stopped early, as a sentence
     dry_run: bool = False
+    rule: dict[str, Any] = field(default_factory=dict)  # SortPlan.rule; {} for sorts journalled before it
+    expected_mistakes: float | None = None  # SortPlan.expected_mistakes of the whole plan
 
     @property
     def message(self) -> str:
@@ -219,8 +245,21 @@ class SortResult:
             "operations": [{"source": str(s), "destination": str(d)} for s, d in self.operations],
             "failed": [{"source": str(f.source), "destination": str(f.destination), "reason": f.reason}
                        for f in self.failed],
+            "precision": self.rule.get("precision"),
+            "threshold": self.rule.get("threshold"),
+            "thresholds": self.rule.get("thresholds"),
+            "expected_mistakes": None if self.expected_mistakes is None else round(self.expected_mistakes, 2),
             "message": self.message,
         }
+
+
+def describe_rule(rule: dict[str, Any]) -> str:
+    """The rule of a sort in words, for history and undo: "precision 95%" or "threshold 0.50"."""
+    if rule.get("precision") is not None:
+        return f"precision {rule['precision']:.0%}"
+    if rule.get("threshold") is not None:
+        return f"threshold {rule['threshold']:.2f}"
+    return ""
 
 
 @dataclass
@@ -278,6 +317,7 @@ class SortSummary:
     total: int
     done: int
     failed: int
+    rule: str = ""  # describe_rule of the sort's rule ("" for sorts journalled before rules were recorded)
 
 
 # --- planning (reads only) ----------------------------------------------------------------------------------------
@@ -300,6 +340,8 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     mode = _checked_mode(request.mode)
     if not 0.0 <= request.threshold <= 1.0:
         raise SortError("The confidence threshold must be between 0 and 1 (for example 0.6).")
+    if request.precision is not None and not 0.0 < request.precision < 1.0:
+        raise SortError("The precision must be between 0 and 1 (for example 0.95).")
     destination = _checked_destination(project, request.destination)
     with project.sessions() as session:
         model = _chosen_model(session, request.model_id)
@@ -308,10 +350,21 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         predictions = _predictions(session, model.id, request.image_ids) if model else {}
         label_classes = list(session.scalars(select(ImageClass.name).order_by(ImageClass.position, ImageClass.id)))
         names = _Names(_indexed_names(session, _Folders.load(session), destination))
+        model_file = project.path / model.file if model else None
     plan = SortPlan(destination, mode, request.threshold, request.follow_labels, model.id if model else None)
     if model is None:
         plan.warnings.append("No trained model is active: only labelled photos can go to a class folder; "
                              f"the others go to {UNSURE}.")
+    thresholds: list[float | None] | None = None
+    if request.precision is not None and model is not None and model_file is not None:
+        thresholds = precision_thresholds(model_file, len(model_classes), request.precision)
+        if thresholds is None:
+            plan.warnings.append(f"Model #{model.id} has no calibrated thresholds (it was trained before they "
+                                 f"were kept), so photos are sorted by the confidence threshold "
+                                 f"{request.threshold:.2f} instead.")
+        else:
+            plan.precision = request.precision
+            plan.class_thresholds = dict(zip(model_classes, thresholds, strict=True))
     folders = _class_folders(destination, (*model_classes, *label_classes))
     output_folders = {_name_key(name) for name in (*folders.values(), *map(_folder_name, folders))}
     destination_device = _device_of(destination)
@@ -351,10 +404,13 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         except OSError as exc:
             plan.skipped.append((source, f"cannot read it: {_why(exc)}"))
             continue
-        class_name, why, confidence = _decide(row, digest, model_classes, predictions.get(row.id), request)
+        class_name, why, confidence = _decide(row, digest, model_classes, predictions.get(row.id), request,
+                                              thresholds)
         if why == "label":
             plan.from_labels += 1
-        elif why == "unsure":
+        elif why == "prediction" and confidence is not None:
+            plan.expected_mistakes += 1.0 - confidence
+        elif why in ("unsure", "unreachable"):
             plan.below_threshold += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
@@ -375,16 +431,86 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
 
 
 def _decide(row: _Row, digest: str, model_classes: list[str], prediction: tuple[str, int, float] | None,
-            request: SortRequest) -> tuple[str, str, float | None]:
+            request: SortRequest, thresholds: list[float | None] | None) -> tuple[str, str, float | None]:
     if request.follow_labels and row.label is not None:
         return row.label, "label", None
     # A prediction counts only if it was made on exactly these bytes.
     if prediction is None or prediction[0] != digest or not 0 <= prediction[1] < len(model_classes):
         return UNSURE, "unpredicted", None
     _hash, index, confidence = prediction
-    if confidence < request.threshold:
+    if thresholds is not None:
+        if thresholds[index] is None:
+            return UNSURE, "unreachable", confidence
+        if confidence < thresholds[index]:
+            return UNSURE, "unsure", confidence
+    elif confidence < request.threshold:
         return UNSURE, "unsure", confidence
     return model_classes[index], "prediction", confidence
+
+
+_thresholds_cache: dict[tuple[str, int, int, float], list[float | None] | None] = {}
+
+
+def precision_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
+    """Per class of the model, the lowest calibrated confidence at which its held-out predictions were right at
+    least ``precision`` of the time (None: never); None when the model file keeps no such data (an older model,
+    or one that cannot be read). A precision the trainer stored is read as stored; any other is computed from
+    the calibrated out-of-fold predictions the file keeps, the same way (``calibration.thresholds_for_precision``).
+    """
+    try:
+        info = os.stat(model_file)
+    except OSError:
+        return None
+    key = (str(model_file), info.st_mtime_ns, info.st_size, precision)
+    if key not in _thresholds_cache:  # the preview plans again on every option change: read the file once
+        if len(_thresholds_cache) > 32:
+            _thresholds_cache.clear()
+        _thresholds_cache[key] = _read_thresholds(model_file, class_count, precision)
+    return _thresholds_cache[key]
+
+
+def _read_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
+    import numpy as np
+    import torch
+
+    from desktop.ml.calibration import thresholds_for_precision
+    from desktop.ml.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(model_file)
+    except PigeonholeError:
+        return None
+    stored = checkpoint.get("precision_thresholds")
+    if isinstance(stored, dict):
+        found = next((value for key, value in stored.items() if _same_precision(key, precision)), None)
+        if _valid_thresholds(found, class_count):
+            return [None if t is None else float(t) for t in found]
+    held_out = checkpoint.get("out_of_fold")
+    if not isinstance(held_out, dict):
+        return None
+    probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
+    if not (isinstance(probabilities, torch.Tensor) and isinstance(labels, torch.Tensor)
+            and probabilities.ndim == 2 and probabilities.shape[1] == class_count and labels.ndim == 1
+            and labels.shape[0] == probabilities.shape[0] and labels.shape[0] > 0):
+        return None
+    probs = probabilities.detach().to(torch.float64).numpy()
+    targets = labels.detach().to(torch.int64).numpy()
+    if not np.isfinite(probs).all() or targets.min() < 0 or targets.max() >= class_count:
+        return None  # not what a trainer writes: no promise can rest on it
+    return thresholds_for_precision(probs, targets, precision)
+
+
+def _same_precision(key: Any, precision: float) -> bool:
+    try:
+        return abs(float(key) - precision) < 1e-9
+    except (TypeError, ValueError):
+        return False
+
+
+def _valid_thresholds(values: Any, class_count: int) -> bool:
+    return isinstance(values, list) and len(values) == class_count and all(
+        value is None or (isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0)
+        for value in values)
 
 
 def _checked_mode(mode: str) -> str:
@@ -588,7 +714,8 @@ def _start(project: Project, plan: SortPlan) -> int:
         "token": secrets.token_hex(4),
         "plan": {"from_labels": plan.from_labels, "below_threshold": plan.below_threshold,
                  "unpredicted": plan.unpredicted, "already_sorted": plan.already_sorted,
-                 "skipped": len(plan.skipped)},
+                 "skipped": len(plan.skipped), "expected_mistakes": round(plan.expected_mistakes, 4)},
+        "rule": plan.rule,  # how predicted photos were chosen, for history and undo
     }
     rows = [
         {"image_id": op.image_id, "source": str(op.source), "destination": str(op.destination),
@@ -724,7 +851,8 @@ def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stop
         operations=[(op.source, op.destination) for op in done],
         remaining=sum(op.state in (OpState.PLANNED, OpState.STARTED) for op in ops),
         unpredicted=plan_counts.get("unpredicted", 0), skipped=plan_counts.get("skipped", 0),
-        cancelled=cancelled, stopped=stopped,
+        cancelled=cancelled, stopped=stopped, rule=dict(sort.settings.get("rule") or {}),
+        expected_mistakes=plan_counts.get("expected_mistakes"),
     )
 
 
@@ -758,7 +886,8 @@ def list_sorts(project: Project) -> list[SortSummary]:
         return [
             SortSummary(sort.id, sort.created_at, Path(sort.destination), sort.mode, sort.status,
                         sum(counts.get(sort.id, Counter()).values()), counts.get(sort.id, Counter())[OpState.DONE],
-                        counts.get(sort.id, Counter())[OpState.FAILED])
+                        counts.get(sort.id, Counter())[OpState.FAILED],
+                        describe_rule(dict((sort.settings or {}).get("rule") or {})))
             for sort in sorts
         ]
 

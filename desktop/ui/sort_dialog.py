@@ -58,6 +58,7 @@ from desktop.core.browse import ImageFilter, Show, list_images
 from desktop.core.folders import list_folders
 from desktop.core.sorting import (
     COPY,
+    DEFAULT_PRECISION,
     DEFAULT_THRESHOLD,
     MOVE,
     UNSURE,
@@ -68,6 +69,7 @@ from desktop.core.sorting import (
     SortResult,
     SortSummary,
     UndoResult,
+    exclusive_sorting,
     interrupted_sorts,
     list_sorts,
     plan_sort,
@@ -83,6 +85,7 @@ from desktop.ui.workers import Worker
 
 UNSURE_COLOUR = "#9CA3AF"
 OTHER_COLOUR = "#6B7280"
+PRECISION_CHOICES = (0.9, 0.95, 0.99)  # what the trainer stores thresholds for (desktop.ml.trainer)
 PREVIEW_DELAY_MS = 250  # options settle (typing a path, dragging the slider) before the preview is recomputed
 OPERATION_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -185,12 +188,15 @@ class SortPreviewModel(QAbstractTableModel):
                     "label": "A human label: it goes to its label's folder.",
                     "prediction": f"The model is {op.confidence:.1%} sure.",
                     "unsure": f"The model is only {percent(op.confidence)} sure: below the threshold.",
+                    "unreachable": f"The model is {percent(op.confidence)} sure, but no confidence for its "
+                                   "predicted class reaches the asked precision on its held-out photos.",
                     "unpredicted": "The active model has not predicted this photo yet.",
                 }.get(op.why)
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == self.FOLDER:
             return QColor(self.colours.get(op.class_name, UNSURE_COLOUR if op.class_name == UNSURE else OTHER_COLOUR))
-        if role == Qt.ItemDataRole.ForegroundRole and column == self.CONFIDENCE and op.why in ("unsure", "unpredicted"):
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.CONFIDENCE and op.why in ("unsure", "unreachable",
+                                                                                            "unpredicted"):
             return QColor("#B45309")
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -294,7 +300,7 @@ STATE_NAMES = {"planned": "interrupted", "running": "interrupted", "partial": "s
 
 
 class SortHistoryModel(QAbstractTableModel):
-    COLUMNS = ("#", "Date", "Mode", "Photos", "State", "Destination")
+    COLUMNS = ("#", "Date", "Mode", "Rule", "Photos", "State", "Destination")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -322,6 +328,7 @@ class SortHistoryModel(QAbstractTableModel):
                 "#": str(sort.id),
                 "Date": sort.created_at.strftime("%Y-%m-%d %H:%M"),
                 "Mode": sort.mode,
+                "Rule": sort.rule or "—",
                 "Photos": f"{sort.done:,} of {sort.total:,}{failed}",
                 "State": STATE_NAMES.get(sort.status, sort.status),
                 "Destination": str(sort.destination),
@@ -430,6 +437,18 @@ class SortDialog(QDialog):
         mode_row.addWidget(self.move_radio)
         mode_row.addStretch(1)
 
+        # The rule: a precision (per-class thresholds from the model's calibrated held-out predictions), or the
+        # raw confidence threshold for those who want it (and for models without thresholds).
+        self.rule = QComboBox()
+        for precision in PRECISION_CHOICES:
+            self.rule.addItem(f"Right at least {precision:.0%} of the time", precision)
+        self.rule.addItem("A confidence threshold (advanced)", None)
+        saved_rule = self.settings.value("sort/precision", DEFAULT_PRECISION)
+        saved_rule = None if saved_rule in (None, "", "none") else float(saved_rule)
+        self.rule.setCurrentIndex(max(0, self.rule.findData(saved_rule)))
+        self.rule.setToolTip("Sort a photo only where the model is expected to be right at least this often (from "
+                             "how it did on photos it had not seen); the others go to _unsure/ for you to check.")
+        self.rule.currentIndexChanged.connect(self._on_rule_changed)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(0, 100)
         self.threshold_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05)
@@ -443,10 +462,11 @@ class SortDialog(QDialog):
         threshold_row.setSpacing(8)
         threshold_row.addWidget(self.threshold_slider, 1)
         threshold_row.addWidget(self.threshold_spin)
-        threshold_hint = QLabel(f"Photos the model is less sure about go to <b>{UNSURE}/</b> for you to check.")
+        self.threshold_hint = threshold_hint = QLabel("")
         threshold_hint.setObjectName("hint")
         threshold_hint.setWordWrap(True)
         threshold_hint.setStyleSheet("padding: 0;")
+        self.threshold_widgets = (self.threshold_slider, self.threshold_spin)
 
         self.follow_labels = QCheckBox("Labelled photos follow their label")
         self.follow_labels.setToolTip("A photo you labelled goes to its label's folder, whatever the model says.")
@@ -461,9 +481,10 @@ class SortDialog(QDialog):
         form.addRow("Action", mode_row)
         threshold_box = QVBoxLayout()
         threshold_box.setSpacing(2)
+        threshold_box.addWidget(self.rule)
         threshold_box.addLayout(threshold_row)
         threshold_box.addWidget(threshold_hint)
-        form.addRow("Confidence", threshold_box)
+        form.addRow("Sort when", threshold_box)
         form.addRow("", self.follow_labels)
 
         self.counts = ClassCountsModel(self)
@@ -597,7 +618,7 @@ class SortDialog(QDialog):
         self.destination.textChanged.connect(self.schedule_preview)
         self.mode_group.buttonToggled.connect(lambda _button, checked: checked and self.schedule_preview())
         self.follow_labels.toggled.connect(self.schedule_preview)
-        self.schedule_preview()
+        self._on_rule_changed()
 
     @staticmethod
     def _section(text: str) -> QLabel:
@@ -650,6 +671,15 @@ class SortDialog(QDialog):
         if path:
             self.destination.setText(path)
 
+    def _on_rule_changed(self, *_args) -> None:
+        raw = self.rule.currentData() is None
+        for widget in self.threshold_widgets:
+            widget.setVisible(raw)
+        self.threshold_hint.setText(
+            f"Photos the model is less sure about go to <b>{UNSURE}/</b> for you to check." if raw else
+            f"Per class, from the model's calibrated held-out predictions; the rest go to <b>{UNSURE}/</b>.")
+        self.schedule_preview()
+
     def _on_threshold_spin(self, value: float) -> None:
         self.threshold_slider.blockSignals(True)
         self.threshold_slider.setValue(round(value * 100))
@@ -666,6 +696,7 @@ class SortDialog(QDialog):
             destination=Path(self.destination.text().strip()).expanduser(),
             mode=self.mode,
             threshold=round(self.threshold_spin.value(), 2),
+            precision=self.rule.currentData(),
             follow_labels=self.follow_labels.isChecked(),
             folder_id=selection.folder_id if selection.kind == "folder" else None,
         )
@@ -760,9 +791,17 @@ class SortDialog(QDialog):
                  f"{plan.below_threshold + plan.unpredicted:,} to check" if plan.below_threshold + plan.unpredicted
                  else ""]
         detail = " · ".join(part for part in parts if part)
+        unsure = plan.per_class.get(UNSURE, 0)
+        outcome = f"{unsure:,} to {UNSURE}/"
+        if by_prediction:
+            outcome += f" · about {plan.expected_mistakes:.1f} of the {by_prediction:,} sorted by prediction " \
+                       "expected in a wrong folder"
         self.counts_summary.setText(
             f"<b>{_plural(count, 'photo')}</b> into {_plural(folders, 'folder')}<br>"
-            f"<span style='color:#6B7280'>{detail}</span>" if count else "No photo to sort with these options.")
+            f"<span style='color:#6B7280'>{detail}</span><br>{outcome}" if count else
+            "No photo to sort with these options.")
+        self.counts_summary.setToolTip("Expected mistakes: the sum, over photos sorted by prediction, of 1 minus "
+                                       "the model's calibrated confidence.")
         self.preview_state.setText(f"{_plural(count, 'photo')} · {_verb(plan.mode).lower()}")
         self.sort_button.setText(f"{_verb(plan.mode)} {_plural(count, 'photo')}" if count else "Sort")
         self.sort_button.setEnabled(count > 0 and self.sort_worker is None)
@@ -778,6 +817,11 @@ class SortDialog(QDialog):
                          f"the active model yet, so {'it goes' if one else 'they go'} to {UNSURE}/. "
                          "Run Model ▸ Predict first.")
         notes.extend(html.escape(warning) for warning in plan.warnings)
+        if plan.unreachable:
+            names = ", ".join(f"“{html.escape(name)}”" for name in plan.unreachable)
+            notes.append(f"No threshold of {names} reaches {plan.precision:.0%} on the model's held-out photos, so "
+                         f"{'its' if len(plan.unreachable) == 1 else 'their'} predicted photos go to {UNSURE}/. "
+                         "Label more of them, or ask for a lower precision.")
         if plan.already_sorted:
             notes.append(f"{_plural(plan.already_sorted, 'photo')} already in this destination's class folders "
                          "stay where they are.")
@@ -804,9 +848,11 @@ class SortDialog(QDialog):
         resume_id = self._resume_id
 
         def job(emit, cancel):
-            if resume_id is not None:
-                return resume_sort(project, resume_id, emit, cancel)
-            return run_sort(project, start_sort(project, plan), emit, cancel)
+            # One lock from journalling to the last photo (as the CLI): no other sort can slip in between.
+            with exclusive_sorting(project):
+                if resume_id is not None:
+                    return resume_sort(project, resume_id, emit, cancel)
+                return run_sort(project, start_sort(project, plan), emit, cancel)
 
         self.result = None
         self._set_running(True, len(plan.operations))
@@ -826,11 +872,13 @@ class SortDialog(QDialog):
         self.settings.setValue("sort/destination", self.destination.text().strip())
         self.settings.setValue("sort/mode", self.mode)
         self.settings.setValue("sort/threshold", self.threshold_spin.value())
+        self.settings.setValue("sort/precision", "none" if self.rule.currentData() is None else
+                               self.rule.currentData())
         self.settings.setValue("sort/follow_labels", self.follow_labels.isChecked())
 
     def _set_running(self, running: bool, total: int = 0) -> None:
         for widget in (self.photos, self.destination, self.choose_button, self.copy_radio, self.move_radio,
-                       self.threshold_slider, self.threshold_spin, self.follow_labels, self.sort_button,
+                       self.rule, self.threshold_slider, self.threshold_spin, self.follow_labels, self.sort_button,
                        self.close_button):
             widget.setEnabled(not running)
         self.cancel_button.setVisible(running)
@@ -1161,7 +1209,7 @@ class SortController(QObject):
             return None
         result = sort_result(project, sort.id)
         per_class = ", ".join(f"{name} {count:,}" for name, count in result.per_class.items())
-        when = sort.created_at.strftime("%Y-%m-%d %H:%M")
+        when = sort.created_at.strftime("%Y-%m-%d %H:%M") + (f", sorted by {sort.rule}" if sort.rule else "")
         if sort.mode == MOVE:
             text = (f"Undo sort #{sort.id} ({when})?\n\n{_plural(result.done, 'photo')} moved into "
                     f"{sort.destination} go back to where they came from"

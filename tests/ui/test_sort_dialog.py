@@ -239,12 +239,12 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
 
     history = main_window.sorting.show_history()
     assert history.table_model.rowCount() == 1
-    assert history.table_model.index(0, 4).data() == "interrupted"
+    assert history.table_model.index(0, 5).data() == "interrupted"
     assert history.resume_button.isEnabled() and history.undo_button.isEnabled()
     history.resume_selected()
     qtbot.waitUntil(lambda: main_window.sorting.worker is None, timeout=20_000)
     assert not banner.isVisibleTo(main_window)
-    assert history.table_model.index(0, 4).data() == "done" and not history.resume_button.isEnabled()
+    assert history.table_model.index(0, 5).data() == "done" and not history.resume_button.isEnabled()
     assert _tree(photos) == {} and len(_tree(tmp_path / "sorted")) == 6
     history.close()
 
