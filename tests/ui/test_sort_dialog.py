@@ -274,3 +274,86 @@ def test_cancelled_sort_is_resumed_from_the_dialog(sortable, qtbot, tmp_path: Pa
     assert finished.args[0].done == 12 and len(sorting.list_sorts(window.context.project)) == 1
     assert len(_tree(tmp_path / "sorted")) == 12 and len(_tree(photos)) == 12  # copies
     dialog.reject()
+
+
+def test_preview_says_how_many_go_to_unsure_and_the_expected_mistakes(sortable, qtbot, tmp_path: Path) -> None:
+    window, _photos = sortable
+    project = window.context.project
+    dest = tmp_path / "sorted"
+    dialog = _open_dialog(window, qtbot, dest)
+    # The default rule is a precision; this model has no thresholds (no model file), so the threshold decides.
+    assert dialog.rule.currentData() == sorting.DEFAULT_PRECISION
+    assert dialog.request()[0].precision == sorting.DEFAULT_PRECISION
+    assert "has no calibrated thresholds" in dialog.notice.text() and dialog.plan.precision is None
+    expected = plan_sort(project, SortRequest(dest))
+    by_prediction = [op for op in expected.operations if op.why == "prediction"]
+    mistakes = sum(1 - op.confidence for op in by_prediction)
+    summary = dialog.counts_summary.text()
+    assert f"{expected.per_class[UNSURE]} to {UNSURE}/" in summary
+    assert f"about {mistakes:.1f} of the {len(by_prediction)} sorted by prediction expected in a wrong folder" \
+        in summary
+    assert not dialog.threshold_spin.isVisibleTo(dialog)
+    dialog.rule.setCurrentIndex(dialog.rule.findData(None))  # the raw threshold, for the advanced
+    _wait_preview(dialog, qtbot)
+    assert dialog.threshold_spin.isVisibleTo(dialog) and dialog.request()[0].precision is None
+    assert "has no calibrated thresholds" not in dialog.notice.text()
+    dialog.reject()
+
+
+def test_a_sort_running_in_another_process_is_one_sentence_and_nothing_half_done(sortable, qtbot,
+                                                                                  tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    window, photos = sortable
+    project = window.context.project
+    other = sorting.start_sort(project, plan_sort(project, SortRequest(tmp_path / "other", mode="copy")))
+    release = tmp_path / "release"
+    helper = Path(__file__).resolve().parents[1] / "core" / "sort_crash_helper.py"
+    first = subprocess.Popen([sys.executable, str(helper), str(project.path), str(other), "--resume",
+                              "--pause-after", "1", "--release", str(release)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not release.with_suffix(".paused").exists():  # the other process now holds the sort lock
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.02)
+        before = _tree(photos)
+        dialog = _open_dialog(window, qtbot, tmp_path / "sorted")
+        with qtbot.waitSignal(dialog.sort_failed, timeout=10_000) as failed:
+            dialog.sort_button.click()
+        assert failed.args[0] == sorting.BUSY_MESSAGE
+        assert dialog.message.property("kind") == "error" and "Traceback" not in dialog.message.text()
+        assert "Nothing was sorted." in dialog.message.text()
+        qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+        assert [s.id for s in sorting.list_sorts(project)] == [other]  # nothing journalled, nothing touched
+        assert not (tmp_path / "sorted").exists() and _tree(photos) == before
+        dialog.reject()
+    finally:
+        release.touch()
+        first.communicate(timeout=120)
+    assert first.returncode == 0
+
+
+def test_the_dialog_holds_the_sort_lock_from_journalling_to_running(sortable, qtbot, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    import desktop.ui.sort_dialog as sort_dialog
+
+    window, _photos = sortable
+    project = window.context.project
+    held_between: list[bool] = []
+    real_start = sort_dialog.start_sort
+
+    def start_then_probe(project_, plan):
+        sort_id = real_start(project_, plan)
+        held_between.append(sorting.sort_in_progress(project_))  # could another process take it now?
+        return sort_id
+
+    monkeypatch.setattr(sort_dialog, "start_sort", start_then_probe)
+    dialog = _open_dialog(window, qtbot, tmp_path / "sorted")
+    with qtbot.waitSignal(dialog.sort_finished, timeout=20_000) as finished:
+        dialog.sort_button.click()
+    assert finished.args[0].done == 12 and held_between == [True]
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+    assert not sorting.sort_in_progress(project)
+    dialog.reject()
