@@ -86,6 +86,7 @@ from desktop.ui.workers import Worker
 UNSURE_COLOUR = "#9CA3AF"
 OTHER_COLOUR = "#6B7280"
 PRECISION_CHOICES = (0.9, 0.95, 0.99)  # what the trainer stores thresholds for (desktop.ml.trainer)
+PRECISION_HINT = f"Thresholds per class, from photos it had not seen; the rest go to <b>{UNSURE}/</b>."
 PREVIEW_DELAY_MS = 250  # options settle (typing a path, dragging the slider) before the preview is recomputed
 OPERATION_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -462,7 +463,7 @@ class SortDialog(QDialog):
         threshold_row.setSpacing(8)
         threshold_row.addWidget(self.threshold_slider, 1)
         threshold_row.addWidget(self.threshold_spin)
-        self.threshold_hint = threshold_hint = QLabel("")
+        self.threshold_hint = threshold_hint = QLabel(PRECISION_HINT)  # sized for the longer text
         threshold_hint.setObjectName("hint")
         threshold_hint.setWordWrap(True)
         threshold_hint.setStyleSheet("padding: 0;")
@@ -677,7 +678,7 @@ class SortDialog(QDialog):
             widget.setVisible(raw)
         self.threshold_hint.setText(
             f"Photos the model is less sure about go to <b>{UNSURE}/</b> for you to check." if raw else
-            f"Per class, from the model's calibrated held-out predictions; the rest go to <b>{UNSURE}/</b>.")
+            PRECISION_HINT)
         self.schedule_preview()
 
     def _on_threshold_spin(self, value: float) -> None:
