@@ -445,8 +445,12 @@ class SortDialog(QDialog):
             self.rule.addItem(f"Right at least {precision:.0%} of the time", precision)
         self.rule.addItem("A confidence threshold (advanced)", None)
         saved_rule = self.settings.value("sort/precision", DEFAULT_PRECISION)
-        saved_rule = None if saved_rule in (None, "", "none") else float(saved_rule)
-        self.rule.setCurrentIndex(max(0, self.rule.findData(saved_rule)))
+        try:
+            saved_rule = None if saved_rule in (None, "", "none") else float(saved_rule)
+        except (TypeError, ValueError):  # a settings file edited by hand
+            saved_rule = DEFAULT_PRECISION
+        found = self.rule.findData(saved_rule)
+        self.rule.setCurrentIndex(found if found >= 0 else self.rule.findData(DEFAULT_PRECISION))
         self.rule.setToolTip("Sort a photo only where the model is expected to be right at least this often (from "
                              "how it did on photos it had not seen); the others go to _unsure/ for you to check.")
         self.rule.currentIndexChanged.connect(self._on_rule_changed)

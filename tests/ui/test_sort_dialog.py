@@ -240,6 +240,7 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
     history = main_window.sorting.show_history()
     assert history.table_model.rowCount() == 1
     assert history.table_model.index(0, 5).data() == "interrupted"
+    assert history.table_model.index(0, 3).data() == "threshold 0.50"  # the rule the plan used
     assert history.resume_button.isEnabled() and history.undo_button.isEnabled()
     history.resume_selected()
     qtbot.waitUntil(lambda: main_window.sorting.worker is None, timeout=20_000)
