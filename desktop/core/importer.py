@@ -345,7 +345,9 @@ def _store(
         if not labels_from_subfolders:
             return 0
         by_class: dict[str, list[str]] = {}
-        for item in batch:
+        # Results arrive in completion order; name order makes "Cat/ and cat/ are one class, named as first seen"
+        # the same on every run.
+        for item in sorted(batch, key=lambda processed: processed.found.rel_path):
             if item.found.top_folder is not None and not item.error:
                 by_class.setdefault(item.found.top_folder, []).append(item.found.rel_path)
         for class_name, paths in by_class.items():

@@ -17,7 +17,7 @@ from desktop.core.models_registry import active_model
 from desktop.core.predicting import CHUNK, NoModel, predict_project
 from desktop.core.predictions import prediction_for
 from desktop.core.suggest import suggest_next
-from desktop.db.models import Image, Prediction
+from desktop.db.models import Folder, Image, Prediction
 from desktop.errors import Cancelled
 from desktop.ml.predict import Predictor
 
@@ -107,7 +107,12 @@ def test_broken_file_is_reported_not_fatal(trained_project, tmp_path):
     summary = predict_project(trained_project, "unlabelled")
     assert summary.predicted == 5
     assert [p for p, _ in summary.unreadable] == [str(victim)]
-    assert prediction_for(trained_project, image_ids(trained_project)[-1]) is not None
+    with trained_project.sessions() as session:
+        new_photos = session.execute(select(Image.rel_path, Image.id).join(Folder)
+                                     .where(Folder.root == str(extra))).all()
+    readable = [i for path, i in new_photos if path != "checks/checks_01.jpg"]
+    assert len(readable) == 5
+    assert readable and all(prediction_for(trained_project, i) is not None for i in readable)
 
 
 def test_no_model_is_a_clear_error(project, photo_folder):
