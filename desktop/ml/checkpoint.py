@@ -102,7 +102,7 @@ def load_checkpoint(source: Path | str | bytes, *, name: str | None = None) -> d
     what messages call the file (bytes read elsewhere).
     """
     name = name or ("the model data" if isinstance(source, bytes) else Path(source).name)
-    data = source if isinstance(source, bytes) else _read_model_file(Path(source))
+    data = source if isinstance(source, bytes) else read_model_file(Path(source))
     if len(data) > MAX_FILE_BYTES:
         raise CheckpointError(f"{name} was refused: it is larger than any Pigeonhole model "
                               f"({describe_size(len(data))}, the limit is {describe_size(MAX_FILE_BYTES)}).")
@@ -126,15 +126,18 @@ def load_checkpoint(source: Path | str | bytes, *, name: str | None = None) -> d
     return checkpoint
 
 
-def _read_model_file(path: Path) -> bytes:
+def read_model_file(path: Path, max_bytes: int | None = None,
+                    error: type[PigeonholeError] = CheckpointError) -> bytes:
+    """The whole file, read once (what is checked is what runs): a regular file of at most ``max_bytes``
+    (default MAX_FILE_BYTES), else ``error`` with one sentence. Shared by checkpoints and exported models."""
     try:
-        return read_regular_file(path, MAX_FILE_BYTES)
+        return read_regular_file(path, MAX_FILE_BYTES if max_bytes is None else max_bytes)
     except FileReadError as exc:
         if not os.path.lexists(path):
-            raise CheckpointError(f"The model file {path} does not exist.") from None
+            raise error(f"The model file {path} does not exist.") from None
         if path.is_dir():
-            raise CheckpointError(f"{path} is a folder, not a model file.") from None
-        raise CheckpointError(str(exc)) from None  # "Cannot read PATH: this is a named pipe (FIFO), not a ..."
+            raise error(f"{path} is a folder, not a model file.") from None
+        raise error(str(exc)) from None  # "Cannot read PATH: this is a named pipe (FIFO), not a ..."
 
 
 def check_archive(data: bytes, name: str) -> None:

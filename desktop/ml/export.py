@@ -52,6 +52,7 @@ from desktop.ml.checkpoint import (
     MAX_FILE_BYTES,
     MAX_INPUT_SIZE,
     load_checkpoint,
+    read_model_file,
 )
 from desktop.ml.predict import Predictor, require_finite
 
@@ -321,7 +322,7 @@ def load_exported(path: Path | str, *, trust_code: bool = False) -> ExportedMode
     when the caller says its author is trusted.
     """
     path = Path(path).expanduser()
-    data = _read_model_bytes(path)
+    data = read_model_file(path, MAX_MODEL_BYTES, ExportError)
     kind = _detect_format(data, path.name)
     if kind == "checkpoint":
         return _load_checkpoint_file(path, data)
@@ -332,18 +333,6 @@ def load_exported(path: Path | str, *, trust_code: bool = False) -> ExportedMode
                                 "if you made this file yourself.")
         return _load_torchscript(path, data)
     return _load_onnx(path, data)
-
-
-def _read_model_bytes(path: Path) -> bytes:
-    """The whole file, read once (what is checked is what runs); a regular file of at most MAX_MODEL_BYTES."""
-    try:
-        return read_regular_file(path, MAX_MODEL_BYTES)
-    except FileReadError as exc:
-        if not os.path.lexists(path):
-            raise ExportError(f"The model file {path} does not exist.") from None
-        if path.is_dir():
-            raise ExportError(f"{path} is a folder, not a model file.") from None
-        raise ExportError(str(exc)) from None  # "Cannot read PATH: this is a named pipe (FIFO), not a ..."
 
 
 def _detect_format(data: bytes, name: str) -> str:
