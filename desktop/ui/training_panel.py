@@ -15,14 +15,12 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
     QSpinBox,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +33,7 @@ from desktop.core.training_types import (
 )
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
-from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassModel
+from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassView
 from desktop.ui.workers import Worker
 
 MODE_CHOICES = (  # (key, short text that fits the combo, the explanation as its tooltip)
@@ -170,12 +168,8 @@ class TrainPanel(QWidget):
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.result.setObjectName("resultSummary")
-        self.per_class = PerClassModel(self)
-        per_class_view = QTableView()
-        per_class_view.setModel(self.per_class)
-        per_class_view.verticalHeader().hide()
-        per_class_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        per_class_view.setMinimumHeight(140)
+        per_class_view = PerClassView()
+        self.per_class = per_class_view.per_class
         self.confusion = ConfusionMatrixView()
         self.confusion.cell_images_requested.connect(self.show_images_requested)
         self.reliability = ReliabilityDiagram()

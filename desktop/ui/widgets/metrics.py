@@ -68,6 +68,13 @@ class ConfusionMatrixModel(QAbstractTableModel):
         return None
 
 
+def fit_height_to_rows(view: QTableView) -> None:
+    """Every row shows: a results table is as tall as its rows, never a scroll area (or empty space) of its own."""
+    view.resizeRowsToContents()
+    rows = sum(view.rowHeight(r) for r in range(view.model().rowCount()))
+    view.setFixedHeight(view.horizontalHeader().sizeHint().height() + rows + 2 * view.frameWidth() + 2)
+
+
 class ConfusionMatrixView(QTableView):
     cell_images_requested = Signal(str, list)  # title, image ids
 
@@ -88,10 +95,7 @@ class ConfusionMatrixView(QTableView):
         self.matrix.modelReset.connect(self._fit_height)
 
     def _fit_height(self) -> None:
-        """Every row shows: the matrix is as tall as its rows, never a scroll area of its own."""
-        self.resizeRowsToContents()
-        rows = sum(self.rowHeight(r) for r in range(self.matrix.rowCount()))
-        self.setFixedHeight(self.horizontalHeader().sizeHint().height() + rows + 2 * self.frameWidth() + 2)
+        fit_height_to_rows(self)
 
     def _on_clicked(self, index: QModelIndex) -> None:
         ids = index.data(IDS_ROLE)
@@ -126,6 +130,8 @@ class PerClassModel(QAbstractTableModel):
         value = self.rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{value:.0%}" if isinstance(value, float) else str(value)
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            return value  # the full class name where the column elides it
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -134,3 +140,20 @@ class PerClassModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return self.COLUMNS[section]
         return None
+
+
+class PerClassView(QTableView):
+    """Precision, recall, F1 and photos per class: the class names get the width, the numbers what they need."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.per_class = PerClassModel(self)
+        self.setModel(self.per_class)
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.per_class.modelReset.connect(lambda: fit_height_to_rows(self))
