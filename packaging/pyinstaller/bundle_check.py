@@ -113,11 +113,19 @@ def main() -> int:
     def _weights():
         import torch
 
-        from desktop.ml.backbones import DEFAULT_BACKBONE, build_feature_extractor, get_backbone, weights_status
+        from desktop.ml.backbones import (
+            ACCURATE_FEATURE_SET,
+            DEFAULT_BACKBONE,
+            build_feature_extractor,
+            get_backbone,
+            weights_status,
+        )
 
         status = weights_status(DEFAULT_BACKBONE)
         assert status.available and status.source == "bundled", status
         assert inside_bundle(status.path), f"{status.path} is outside the bundle"
+        accurate = weights_status(ACCURATE_FEATURE_SET)  # Lite0 + Lite1: the "Accurate" choice of the Train tab
+        assert accurate.available and accurate.source == "bundled", accurate
         spec = get_backbone(DEFAULT_BACKBONE)
         extractor, features = build_feature_extractor(spec, status.path)
         extractor.eval()
