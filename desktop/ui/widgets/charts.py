@@ -13,6 +13,16 @@ GRID = QColor("#E5E7EB")
 AXIS_TEXT = QColor("#6B7280")
 
 
+def _chart_painter(widget: QWidget) -> tuple[QPainter, QFont]:
+    """An antialiased painter in the charts' font: one point smaller than the widget's, never below 7 pt."""
+    painter = QPainter(widget)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    font = QFont(widget.font())
+    font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
+    painter.setFont(font)
+    return painter, font
+
+
 @dataclass
 class Series:
     name: str
@@ -50,11 +60,7 @@ class LineChart(QWidget):
         return max(1e-6, top * 1.1)
 
     def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
-        painter.setFont(font)
+        painter, font = _chart_painter(self)
         metrics = painter.fontMetrics()
         plot = QRectF(self.rect()).adjusted(40, 38, -10, -22)  # title, then the legend, above the plot
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
@@ -223,11 +229,7 @@ class ReliabilityDiagram(QWidget):
         self.update()
 
     def paintEvent(self, event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
-        painter.setFont(font)
+        painter, font = _chart_painter(self)
         text_colour = self.palette().color(QPalette.ColorRole.Text)
         title_font = QFont(font)
         title_font.setBold(True)
