@@ -207,3 +207,14 @@ class SortOperation(Base):
     error: Mapped[str | None] = mapped_column(String)
 
     sort: Mapped[Sort] = relationship(back_populates="operations")
+
+
+class DismissedFinding(Base):
+    """A health-scan finding the user marked "not a problem" for one photo's content, kept for good:
+    keyed by content hash so a moved or re-imported copy of the same picture stays dismissed."""
+
+    __tablename__ = "dismissed_findings"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # desktop.core.health finding kind
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dismissed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
