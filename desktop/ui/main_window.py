@@ -39,7 +39,7 @@ from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
 from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
-from desktop.ui.sort_dialog import SortController
+from desktop.ui.sorting import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel

@@ -131,9 +131,9 @@ def test_preview_matches_plan_sort_and_follows_the_threshold(sortable, qtbot, tm
 
 
 def sorting_role():
-    from desktop.ui.sort_dialog import OPERATION_ROLE
+    from desktop.ui.models.table import ROW_ROLE
 
-    return OPERATION_ROLE
+    return ROW_ROLE
 
 
 def test_move_sort_moves_files_and_undo_restores_them_byte_for_byte(sortable, qtbot, tmp_path: Path) -> None:
@@ -252,7 +252,7 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
 
 
 def test_cancelled_sort_is_resumed_from_the_dialog(sortable, qtbot, tmp_path: Path, monkeypatch) -> None:
-    import desktop.ui.sort_dialog as sort_dialog
+    import desktop.ui.sorting.dialog as sort_dialog
 
     window, photos = sortable
     real_run = sort_dialog.run_sort
@@ -338,7 +338,7 @@ def test_a_sort_running_in_another_process_is_one_sentence_and_nothing_half_done
 
 def test_the_dialog_holds_the_sort_lock_from_journalling_to_running(sortable, qtbot, tmp_path: Path,
                                                                     monkeypatch) -> None:
-    import desktop.ui.sort_dialog as sort_dialog
+    import desktop.ui.sorting.dialog as sort_dialog
 
     window, _photos = sortable
     project = window.context.project

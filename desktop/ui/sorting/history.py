@@ -1,0 +1,94 @@
+"""Sort ▸ Sort History: every sort, newest first; undo any of them, resume the ones that did not finish."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+)
+
+from desktop.core.sorting import SortStatus, SortSummary, list_sorts
+from desktop.ui.sorting.models import RESUMABLE, SortHistoryModel
+
+if TYPE_CHECKING:
+    from desktop.ui.sorting.controller import SortController
+
+
+class SortHistoryDialog(QDialog):
+    """Every sort, newest first: undo any of them, resume the ones that did not finish."""
+
+    def __init__(self, controller: SortController, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sort history")
+        self.controller = controller
+        self.table_model = SortHistoryModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.table_model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.hint = QLabel("Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort "
+                           "that was interrupted.")
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        self.undo_button = QPushButton("Undo…")
+        self.undo_button.clicked.connect(self.undo_selected)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume_selected)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.undo_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.hint)
+        layout.addLayout(buttons)
+        self.resize(820, 380)
+        controller.history_changed.connect(self.reload)
+        self.reload()
+
+    def reload(self) -> None:
+        project = self.controller.context.project
+        self.table_model.set_rows(list_sorts(project) if project is not None else [])
+        if self.table_model.rowCount():
+            self.table.selectRow(0)
+        self._update_buttons()
+
+    def selected(self) -> SortSummary | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table_model.row(rows[0]) if rows else None
+
+    def _update_buttons(self, *_args) -> None:
+        sort = self.selected()
+        busy = self.controller.busy
+        self.undo_button.setEnabled(sort is not None and sort.status != SortStatus.UNDONE and not busy)
+        self.resume_button.setEnabled(sort is not None and sort.status in RESUMABLE and not busy)
+
+    def undo_selected(self) -> None:
+        sort = self.selected()
+        if sort is not None:
+            self.controller.undo(sort.id, parent=self)
+
+    def resume_selected(self) -> None:
+        sort = self.selected()
+        if sort is not None:
+            self.controller.resume(sort.id, parent=self)
+
