@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage
 from desktop.core.browse import ImageRow
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.preview import PreviewPanel
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 HEATMAP_SIDE = 512  # decode size for the explanation: plenty for a 7 × 7 map, fast for a 24 MP photo
 
@@ -25,7 +25,7 @@ class ExplainController(QObject):
         super().__init__(parent)
         self.context, self.preview = context, preview
         self.enabled = False
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)
         self._pending: ImageRow | None = None
         self._predictor = None  # (model file, Predictor): built in a worker, reused while the model stays
         context.model_changed.connect(self._on_model_changed)
@@ -48,7 +48,7 @@ class ExplainController(QObject):
         if not self.enabled or row is None or row.error or self.context.active_model is None:
             return
         self._pending = row
-        if self.worker is None:
+        if not self.task.busy:
             self._start()
 
     def _start(self) -> None:
@@ -70,11 +70,9 @@ class ExplainController(QObject):
                            QImage.Format.Format_RGBA8888).copy()  # own the pixels: rgba goes away
             return (model_file, predictor), row.id, heatmap, image, predictor.class_names[heatmap.class_index]
 
-        self.worker = Worker(job, self)
-        self.worker.succeeded.connect(self._on_done)
-        self.worker.failed.connect(lambda error: self.message.emit(f"No heatmap for this photo: {error}"))
-        self.worker.finished.connect(self._on_finished)
-        self.worker.start()
+        self.task.start(job, on_done=self._on_done,
+                        on_failed=lambda error: self.message.emit(f"No heatmap for this photo: {error}"),
+                        on_finished=self._on_finished)
 
     def _on_done(self, result) -> None:
         self._predictor, image_id, heatmap, image, class_name = result
@@ -83,7 +81,6 @@ class ExplainController(QObject):
             self.explained.emit(image_id, heatmap)
 
     def _on_finished(self) -> None:
-        self.worker = None
         if self._pending is not None and self.enabled:
             self._start()
 
@@ -93,5 +90,4 @@ class ExplainController(QObject):
             self.show_for(self.preview.row)
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.task.shutdown()

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop.core.browse import ImageFilter
 from desktop.core.project import Project
 from desktop.ui.context import ProjectContext
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 
 class FinderController(QObject):
@@ -25,7 +25,7 @@ class FinderController(QObject):
     def __init__(self, context: ProjectContext, parent=None) -> None:
         super().__init__(parent)
         self.context = context
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)
 
     def search(self, project: Project, emit, cancel) -> list:
         raise NotImplementedError
@@ -35,14 +35,11 @@ class FinderController(QObject):
 
     def find(self) -> None:
         project = self.context.project
-        if project is None or self.worker is not None:
+        if project is None or self.task.busy:
             return
         self.message.emit(self.busy_text)
-        self.worker = Worker(lambda emit, cancel: self.search(project, emit, cancel), self)
-        self.worker.succeeded.connect(self._on_found)
-        self.worker.failed.connect(lambda error: self.message.emit(f"{self.failed_text}: {error}"))
-        self.worker.finished.connect(self._on_finished)
-        self.worker.start()
+        self.task.start(lambda emit, cancel: self.search(project, emit, cancel), on_done=self._on_found,
+                        on_failed=lambda error: self.message.emit(f"{self.failed_text}: {error}"))
 
     def _on_found(self, results: list) -> None:
         self.found.emit(results)
@@ -51,9 +48,5 @@ class FinderController(QObject):
         if image_filter is not None:
             self.filter_requested.emit(image_filter)
 
-    def _on_finished(self) -> None:
-        self.worker = None
-
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.task.shutdown()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.core.importer import ImportProgress, ImportSummary, import_folder
 from desktop.io.scan import class_subfolders
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals: enough for a smooth bar, cheap for the GUI
 
@@ -42,14 +42,14 @@ class ImportController(QObject):
         self.context = context
         self.widget = progress_widget
         self.widget.cancel_button.clicked.connect(self.cancel)
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)
         self.queue: list[tuple[Path, bool]] = []
         self.summaries: list[ImportSummary] = []
         self.ask_about_subfolders = True  # tests switch the question off
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.task.busy
 
     def add_folders(self, folders: list[Path], parent_widget: QWidget | None = None) -> None:
         for folder in folders:
@@ -75,12 +75,12 @@ class ImportController(QObject):
 
     def cancel(self) -> None:
         self.queue.clear()
-        if self.worker is not None:
-            self.worker.cancel()
+        if self.task.busy:
+            self.task.cancel()
             self.widget.text.setText("Cancelling…")
 
     def _start_next(self) -> None:
-        if self.worker is not None or not self.queue or self.context.project is None:
+        if self.task.busy or not self.queue or self.context.project is None:
             return
         folder, from_subfolders = self.queue.pop(0)
         project = self.context.project
@@ -98,14 +98,10 @@ class ImportController(QObject):
             return import_folder(project, folder, labels_from_subfolders=from_subfolders,
                                  on_progress=throttled, cancel=cancel)
 
-        self.worker = Worker(job, self)
-        self.worker.progress.connect(lambda p: self.widget.show_progress(p, len(self.queue)))
-        self.worker.succeeded.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
         self.widget.text.setText(f"Looking for photos in {folder.name}…")
         self.widget.show()
-        self.worker.start()
+        self.task.start(job, on_progress=lambda p: self.widget.show_progress(p, len(self.queue)),
+                        on_done=self._on_done, on_failed=self._on_failed, on_finished=self._on_thread_finished)
 
     def _on_done(self, summary: ImportSummary) -> None:
         self.summaries.append(summary)
@@ -128,9 +124,6 @@ class ImportController(QObject):
         self.message.emit(f"Import failed: {error}")
 
     def _on_thread_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.deleteLater()
-        self.worker = None
         if self.queue:
             self._start_next()
         else:
@@ -148,5 +141,4 @@ class ImportController(QObject):
 
     def shutdown(self) -> None:
         self.queue.clear()
-        if self.worker is not None:
-            self.worker.stop()
+        self.task.shutdown()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from desktop.core.models_registry import ModelInfo, delete_model, list_models, set_active, set_note
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.charts import LineChart, Series
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 THEN_COLOUR, NOW_COLOUR = "#0072B2", "#D55E00"
 
@@ -119,7 +119,7 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Model versions")
         self.context = context
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)
         self.table_model = ModelsTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.table_model)
@@ -174,7 +174,7 @@ class ModelsDialog(QDialog):
     def score_versions(self) -> None:
         """Re-score every version on today's labelled photos, in the background (torch lives there)."""
         project = self.context.project
-        if project is None or not self.table_model.models or self.worker is not None:
+        if project is None or not self.table_model.models or self.task.busy:
             return
         self.hint.setText("Scoring every version on today's labelled photos…")
 
@@ -183,14 +183,8 @@ class ModelsDialog(QDialog):
 
             return {score.model_id: score for score in score_versions(project, on_progress=emit, cancel=cancel)}
 
-        self.worker = Worker(job, self)
-        self.worker.succeeded.connect(self._on_scored)
-        self.worker.failed.connect(lambda error: self.hint.setText(f"Could not score the versions: {error}"))
-        self.worker.finished.connect(self._on_worker_finished)
-        self.worker.start()
-
-    def _on_worker_finished(self) -> None:
-        self.worker = None
+        self.task.start(job, on_done=self._on_scored,
+                        on_failed=lambda error: self.hint.setText(f"Could not score the versions: {error}"))
 
     def _on_scored(self, scores: dict) -> None:
         self.table_model.set_scores(scores)
@@ -261,6 +255,5 @@ class ModelsDialog(QDialog):
         self._changed()
 
     def done(self, result: int) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.task.shutdown()
         super().done(result)
