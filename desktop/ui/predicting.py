@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QShortcut
 
 from desktop.ui.context import ProjectContext
 from desktop.ui.shortcuts import key_sequences
 from desktop.ui.widgets.status_progress import StatusProgress
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals
 
@@ -32,12 +32,12 @@ class PredictController(QObject):
         # Esc stops a running prediction; enabled only meanwhile, so Esc is free for everything else.
         self.cancel_shortcut = QShortcut(key_sequences("stop")[0], widget.window(), self.cancel)
         self.cancel_shortcut.setEnabled(False)
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)
         self._again = False
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.task.busy
 
     def predict(self, scope: str | int = "all") -> None:
         project = self.context.project
@@ -46,7 +46,7 @@ class PredictController(QObject):
         if self.context.active_model is None:
             self.message.emit("Train a model first: predictions come from the active model.")
             return
-        if self.worker is not None:
+        if self.task.busy:
             self._again = True  # e.g. a new model arrived while predicting for the old one
             return
 
@@ -64,15 +64,11 @@ class PredictController(QObject):
 
             return predict_project(project, scope, on_progress=throttled, cancel=cancel)
 
-        self.worker = Worker(job, self)
-        self.worker.progress.connect(self._show_progress)
-        self.worker.succeeded.connect(self._on_done)
-        self.worker.failed.connect(lambda error: self.message.emit(f"Prediction failed: {error}"))
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
         self.widget.show_step("Predicting…", 0, 0)
         self.cancel_shortcut.setEnabled(True)
-        self.worker.start()
+        self.task.start(job, on_progress=self._show_progress, on_done=self._on_done,
+                        on_failed=lambda error: self.message.emit(f"Prediction failed: {error}"),
+                        on_cancelled=self._on_cancelled, on_finished=self._on_thread_finished)
 
     def _show_progress(self, progress) -> None:
         eta = f" — about {progress.eta_seconds:.0f} s left" if progress.eta_seconds and progress.eta_seconds >= 1 \
@@ -81,10 +77,10 @@ class PredictController(QObject):
                               progress.total)
 
     def cancel(self) -> None:
-        if self.worker is not None:
+        if self.task.busy:
             self._again = False
             self.widget.text.setText("Stopping…")
-            self.worker.cancel()
+            self.task.cancel()
 
     def _on_done(self, summary) -> None:
         unreadable = f", {len(summary.unreadable)} could not be read" if summary.unreadable else ""
@@ -95,7 +91,6 @@ class PredictController(QObject):
         self.message.emit("Prediction stopped; the photos done so far keep their predictions.")
 
     def _on_thread_finished(self) -> None:
-        self.worker = None
         self.cancel_shortcut.setEnabled(False)
         self.widget.hide()
         self.context.models_changed()  # re-read predictions: grid pills, preview bars, counts
@@ -104,5 +99,4 @@ class PredictController(QObject):
             self.predict()
 
     def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
+        self.task.shutdown()

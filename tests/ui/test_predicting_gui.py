@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.importer import import_folder
 from desktop.core.predictions import prediction_for
-from desktop.core.training_types import TrainingOptions
+from desktop.ml.options import TrainingOptions
 from desktop.db.models import Prediction
 from desktop.ui.models.images import Role
 
@@ -114,7 +114,7 @@ def test_escape_cancels_and_keeps_the_project_consistent(main_window, trained_pr
     main_window.predict_action.trigger()
     assert controller.busy and controller.cancel_shortcut.isEnabled()
     qtbot.keyClick(main_window, Qt.Key.Key_Escape)
-    assert controller.worker.cancel_requested
+    assert controller.task.worker.cancel_requested
     qtbot.waitUntil(lambda: not controller.busy, timeout=60_000)
     assert not controller.cancel_shortcut.isEnabled() and not main_window.predict_progress.isVisible()
     with trained_project.sessions() as session:
