@@ -13,6 +13,7 @@ from desktop import APP_NAME, __version__
 from desktop.paths import default_project_path
 from desktop.resources import resource_path
 from desktop.ui.main_window import MainWindow
+from desktop.ui.settings import LAST_PROJECT
 from desktop.ui.style import apply_style
 
 
@@ -31,9 +32,9 @@ def project_to_open(requested: Path | None, settings: QSettings) -> Path:
     """The project named on the command line, else the last one used, else the default project."""
     if requested is not None:
         return requested
-    last = settings.value("last_project")
-    if last and Path(last).is_dir():
-        return Path(last)
+    last = LAST_PROJECT.read(settings)
+    if last is not None and last.is_dir():
+        return last
     return default_project_path()
 
 

@@ -38,6 +38,7 @@ from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
+from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_GEOMETRY, WINDOW_SPLITTER
 from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
 from desktop.ui.sorting import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
@@ -241,7 +242,7 @@ class MainWindow(QMainWindow):
         self.context.set_project(project)
         self.view_bar.hide()
         self.setWindowTitle(f"{project.name} — {APP_NAME}")
-        self.settings.setValue("last_project", str(project.path))
+        LAST_PROJECT.write(self.settings, project.path)
         self.sidebar.select_all_photos()
         self._update_empty_state()
         return True
@@ -455,13 +456,13 @@ class MainWindow(QMainWindow):
                           "yourself, on your own computer.</p>")
 
     def _restore_state(self) -> None:
-        geometry = self.settings.value("window/geometry")
+        geometry = WINDOW_GEOMETRY.read(self.settings)
         if geometry is not None:
             self.restoreGeometry(geometry)
-        state = self.settings.value("window/splitter")
+        state = WINDOW_SPLITTER.read(self.settings)
         if state is not None:
             self._splitter_restored = self.splitter.restoreState(state)
-        tile = self.settings.value("window/tile", type=int)
+        tile = THUMBNAIL_SIZE.read(self.settings)
         if tile:
             self.grid.set_tile_size(tile)
 
@@ -479,9 +480,9 @@ class MainWindow(QMainWindow):
         self.duplicates.shutdown()
         self.label_review.shutdown()
         self.sorting.shutdown()
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/splitter", self.splitter.saveState())
-        self.settings.setValue("window/tile", self.grid.preferred_tile)
+        WINDOW_GEOMETRY.write(self.settings, self.saveGeometry())
+        WINDOW_SPLITTER.write(self.settings, self.splitter.saveState())
+        THUMBNAIL_SIZE.write(self.settings, self.grid.preferred_tile)
         if self.context.thumbnails is not None:
             self.context.thumbnails.wait_idle(2000)
         self.preview.wait_idle(2000)
