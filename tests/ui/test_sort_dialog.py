@@ -167,7 +167,7 @@ def test_move_sort_moves_files_and_undo_restores_them_byte_for_byte(sortable, qt
     text = window.sorting.describe_undo(None)[1]
     assert "12 photos moved into" in text and "go back to where they came from" in text
     assert window.sorting.undo(None, confirm=False)
-    qtbot.waitUntil(lambda: window.sorting.worker is None, timeout=20_000)
+    qtbot.waitUntil(lambda: window.sorting.task.worker is None, timeout=20_000)
     assert _tree(photos) == before
     assert not dest.exists()
     assert sorting.list_sorts(project)[0].status == "undone"
@@ -243,7 +243,7 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
     assert history.table_model.index(0, 3).data() == "threshold 0.50"  # the rule the plan used
     assert history.resume_button.isEnabled() and history.undo_button.isEnabled()
     history.resume_selected()
-    qtbot.waitUntil(lambda: main_window.sorting.worker is None, timeout=20_000)
+    qtbot.waitUntil(lambda: main_window.sorting.task.worker is None, timeout=20_000)
     assert not banner.isVisibleTo(main_window)
     assert history.table_model.index(0, 5).data() == "done" and not history.resume_button.isEnabled()
     assert _tree(photos) == {} and len(_tree(tmp_path / "sorted")) == 6

@@ -1,7 +1,7 @@
 """The Sort menu's controller: its actions, the dialogs it opens, and the undo and resume runs with their workers.
 
 Sorting itself runs in the dialog (``desktop.ui.sorting.dialog``); undo and resume, from the menu, the history or
-the interrupted-sort banner, run here in one ``Worker`` at a time behind a progress dialog.
+the interrupted-sort banner, run here one at a time in a ``WorkerSlot`` behind a progress dialog.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from desktop.ui.sorting.banner import InterruptedBanner
 from desktop.ui.sorting.dialog import SortDialog
 from desktop.ui.sorting.history import SortHistoryDialog
 from desktop.ui.sorting.text import plural
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 
 class SortController(QObject):
@@ -44,7 +44,7 @@ class SortController(QObject):
         super().__init__(window)
         self.context = context
         self.window = window
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)  # an undo or a resume
         self.dialog: SortDialog | None = None
         self.banner = InterruptedBanner(self, window)
         self.last_report: QMessageBox | None = None
@@ -79,14 +79,14 @@ class SortController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None or (self.dialog is not None and self.dialog.busy)
+        return self.task.busy or (self.dialog is not None and self.dialog.busy)
 
     # -- entry points ----------------------------------------------------------------------------------------
 
     def show_dialog(self) -> SortDialog | None:
         if self.context.project is None:
             return None
-        if self.worker is not None:
+        if self.task.busy:
             QMessageBox.information(self.window, APP_NAME, "Wait for the undo or resume to finish.")
             return None
         dialog = SortDialog(self.context, self.window)
@@ -181,8 +181,7 @@ class SortController(QObject):
         progress.setMinimumDuration(300)
         progress.setAutoClose(False)
         progress.setAutoReset(False)
-        worker = Worker(job, self)
-        progress.canceled.connect(worker.cancel)
+        progress.canceled.connect(self.task.cancel)
 
         def on_progress(event: SortProgress) -> None:
             progress.setMaximum(max(1, event.total))
@@ -199,18 +198,12 @@ class SortController(QObject):
         def on_finished() -> None:
             progress.close()
             progress.deleteLater()
-            self.worker = None
             self.context.refresh_all()
             self.check_interrupted()
             self.history_changed.emit()
 
-        worker.progress.connect(on_progress)
-        worker.succeeded.connect(on_done)
-        worker.failed.connect(on_failed)
-        worker.finished.connect(on_finished)
-        self.worker = worker
-        self.history_changed.emit()
-        worker.start()
+        self.task.start(job, on_progress=on_progress, on_done=on_done, on_failed=on_failed, on_finished=on_finished)
+        self.history_changed.emit()  # the history shows this run as busy
 
     def _report(self, result: SortResult | UndoResult, parent: QWidget) -> None:
         self.message.emit(result.message)
@@ -230,7 +223,6 @@ class SortController(QObject):
         self.last_report = box
 
     def shutdown(self) -> None:
-        if self.dialog is not None and self.dialog.sort_worker is not None:
-            self.dialog.sort_worker.stop()
-        if self.worker is not None:
-            self.worker.stop()
+        if self.dialog is not None:
+            self.dialog.sort_task.shutdown()
+        self.task.shutdown()

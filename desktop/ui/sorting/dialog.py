@@ -1,8 +1,8 @@
 """Sort ▸ Sort photos: choose photos, destination and options; a live preview; run, cancel, resume.
 
-Everything that touches the disk or reads many rows runs in a ``Worker``: the preview (``plan_sort``) and the sort
-itself (``start_sort`` + ``run_sort``, or ``resume_sort`` after it stopped early). The views read from the table
-models in ``desktop.ui.sorting.models``; no widget holds data of its own.
+Everything that touches the disk or reads many rows runs in a worker, one ``WorkerSlot`` each: the preview
+(``plan_sort``) and the sort itself (``start_sort`` + ``run_sort``, or ``resume_sort`` after it stopped early). The
+views read from the table models in ``desktop.ui.sorting.models``; no widget holds data of its own.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from desktop.core.folders import list_folders
 from desktop.core.sorting import (
     COPY,
     DEFAULT_PRECISION,
-    DEFAULT_THRESHOLD,
     MOVE,
     UNSURE,
     SortPlan,
@@ -55,9 +54,10 @@ from desktop.core.sorting import (
     start_sort,
 )
 from desktop.ui.context import ProjectContext
+from desktop.ui.settings import SORT_DESTINATION, SORT_FOLLOW_LABELS, SORT_MODE, SORT_PRECISION, SORT_THRESHOLD
 from desktop.ui.sorting.models import UNSURE_COLOUR, ClassCountsModel, CountBarDelegate, SortPreviewModel
 from desktop.ui.sorting.text import ing, plural, verb
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerSlot
 
 PRECISION_CHOICES = (0.9, 0.95, 0.99)  # what the trainer stores thresholds for (desktop.ml.trainer)
 PRECISION_HINT = f"Thresholds per class, from photos it had not seen; the rest go to <b>{UNSURE}/</b>."
@@ -133,8 +133,8 @@ class SortDialog(QDialog):
         self.settings = settings or QSettings()
         self.plan: SortPlan | None = None
         self.result: SortResult | None = None
-        self.preview_worker: Worker | None = None
-        self.sort_worker: Worker | None = None
+        self.preview_task = WorkerSlot(self)  # one plan at a time: the newest options are planned when it ends
+        self.sort_task = WorkerSlot(self)
         self._generation = 0  # bumped whenever an option changes; a preview of an older one is discarded
         self._shown_generation = -1
         self._resume_id: int | None = None  # a sort of this dialog that stopped early: "Resume" finishes it
@@ -165,7 +165,7 @@ class SortDialog(QDialog):
 
         self.follow_labels = QCheckBox("Labelled photos follow their label")
         self.follow_labels.setToolTip("A photo you labelled goes to its label's folder, whatever the model says.")
-        self.follow_labels.setChecked(self.settings.value("sort/follow_labels", True, type=bool))
+        self.follow_labels.setChecked(SORT_FOLLOW_LABELS.read(self.settings))
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -216,7 +216,7 @@ class SortDialog(QDialog):
         self.mode_group = QButtonGroup(self)
         self.mode_group.addButton(self.copy_radio)
         self.mode_group.addButton(self.move_radio)
-        (self.move_radio if self.settings.value("sort/mode") == MOVE else self.copy_radio).setChecked(True)
+        (self.move_radio if SORT_MODE.read(self.settings) == MOVE else self.copy_radio).setChecked(True)
         mode_row = QHBoxLayout()
         mode_row.setSpacing(16)
         mode_row.addWidget(self.copy_radio)
@@ -232,12 +232,7 @@ class SortDialog(QDialog):
         for precision in PRECISION_CHOICES:
             self.rule.addItem(f"Right at least {precision:.0%} of the time", precision)
         self.rule.addItem("A confidence threshold (advanced)", None)
-        saved_rule = self.settings.value("sort/precision", DEFAULT_PRECISION)
-        try:
-            saved_rule = None if saved_rule in (None, "", "none") else float(saved_rule)
-        except (TypeError, ValueError):  # a settings file edited by hand
-            saved_rule = DEFAULT_PRECISION
-        found = self.rule.findData(saved_rule)
+        found = self.rule.findData(SORT_PRECISION.read(self.settings))
         self.rule.setCurrentIndex(found if found >= 0 else self.rule.findData(DEFAULT_PRECISION))
         self.rule.setToolTip("Sort a photo only where the model is expected to be right at least this often (from "
                              "how it did on photos it had not seen); the others go to _unsure/ for you to check.")
@@ -246,7 +241,7 @@ class SortDialog(QDialog):
         self.threshold_slider.setRange(0, 100)
         self.threshold_spin = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=1.0, singleStep=0.05)
         self.threshold_spin.setFixedWidth(72)
-        threshold = float(self.settings.value("sort/threshold", DEFAULT_THRESHOLD))
+        threshold = SORT_THRESHOLD.read(self.settings)
         self.threshold_spin.setValue(threshold)
         self.threshold_slider.setValue(round(threshold * 100))
         self.threshold_slider.valueChanged.connect(lambda value: self.threshold_spin.setValue(value / 100))
@@ -414,9 +409,9 @@ class SortDialog(QDialog):
                 self.photos.setCurrentIndex(self.photos.count() - 1)
 
     def _default_destination(self) -> str:
-        saved = self.settings.value("sort/destination", "")
+        saved = SORT_DESTINATION.read(self.settings)
         if saved:
-            return str(saved)
+            return saved
         folders = list_folders(self.context.project) if self.context.project else []
         selection = self.photos.currentData()
         chosen = next((f for f in folders if selection is not None and f.id == selection.folder_id), None)
@@ -479,7 +474,7 @@ class SortDialog(QDialog):
 
     @property
     def preview_pending(self) -> bool:
-        return self._preview_timer.isActive() or self.preview_worker is not None
+        return self._preview_timer.isActive() or self.preview_task.busy
 
     def schedule_preview(self) -> None:
         """An option changed: the preview is out of date until the options settle and it is recomputed."""
@@ -494,9 +489,7 @@ class SortDialog(QDialog):
         self._preview_timer.start()
 
     def refresh_preview(self) -> None:
-        if self.sort_worker is not None:
-            return
-        if self.preview_worker is not None:  # one at a time: the newest options are planned when it ends
+        if self.sort_task.busy or self.preview_task.busy:
             return
         project = self.context.project
         if project is None:
@@ -513,16 +506,12 @@ class SortDialog(QDialog):
                 return generation, plan_sort(project, replace(request, image_ids=ids))
             return generation, plan_sort(project, request)
 
-        worker = Worker(job, self)
-        worker.succeeded.connect(self._on_planned)
-        worker.failed.connect(lambda error, generation=generation: self._on_plan_failed(generation, error))
-        worker.finished.connect(self._on_preview_finished)
-        self.preview_worker = worker
         self.preview_state.setText("Updating…")
-        worker.start()
+        self.preview_task.start(job, on_done=self._on_planned,
+                                on_failed=lambda error: self._on_plan_failed(generation, error),
+                                on_finished=self._on_preview_finished)
 
     def _on_preview_finished(self) -> None:
-        self.preview_worker = None
         if self._shown_generation != self._generation and not self._preview_timer.isActive():
             self.refresh_preview()  # options changed while it was planning: plan the newest ones
 
@@ -572,7 +561,7 @@ class SortDialog(QDialog):
                                        "the model's calibrated confidence.")
         self.preview_state.setText(f"{plural(count, 'photo')} · {verb(plan.mode).lower()}")
         self.sort_button.setText(f"{verb(plan.mode)} {plural(count, 'photo')}" if count else "Sort")
-        self.sort_button.setEnabled(count > 0 and self.sort_worker is None)
+        self.sort_button.setEnabled(count > 0 and not self.sort_task.busy)
         self._show_notices(plan)
         self.preview_ready.emit()
 
@@ -604,13 +593,13 @@ class SortDialog(QDialog):
 
     @property
     def busy(self) -> bool:
-        return self.sort_worker is not None
+        return self.sort_task.busy
 
     def start(self) -> None:
         """Sort what the preview shows; after a sort that stopped early, resume that one instead."""
         plan = self.plan
         project = self.context.project
-        if plan is None or project is None or not plan.operations or self.sort_worker is not None:
+        if plan is None or project is None or not plan.operations or self.sort_task.busy:
             return
         self._remember_options()
         resume_id = self._resume_id
@@ -627,22 +616,17 @@ class SortDialog(QDialog):
         what = f"sort #{resume_id}" if resume_id is not None else plural(len(plan.operations), 'photo')
         _set_banner(self.message, f"{'Resuming' if resume_id is not None else ing(plan.mode)} {what} into "
                                   f"{html.escape(str(plan.destination))}…", "info")
-        worker = Worker(job, self)
-        worker.progress.connect(self._on_progress)
-        worker.succeeded.connect(self._on_sorted)
-        worker.failed.connect(self._on_sort_failed)
-        worker.cancelled.connect(lambda: self._on_sort_failed("Cancelled before any photo was sorted."))
-        worker.finished.connect(self._on_sort_worker_finished)
-        self.sort_worker = worker
-        worker.start()
+        self.sort_task.start(job, on_progress=self._on_progress, on_done=self._on_sorted,
+                             on_failed=self._on_sort_failed,
+                             on_cancelled=lambda: self._on_sort_failed("Cancelled before any photo was sorted."),
+                             on_finished=self._on_sort_worker_finished)
 
     def _remember_options(self) -> None:
-        self.settings.setValue("sort/destination", self.destination.text().strip())
-        self.settings.setValue("sort/mode", self.mode)
-        self.settings.setValue("sort/threshold", self.threshold_spin.value())
-        self.settings.setValue("sort/precision", "none" if self.rule.currentData() is None else
-                               self.rule.currentData())
-        self.settings.setValue("sort/follow_labels", self.follow_labels.isChecked())
+        SORT_DESTINATION.write(self.settings, self.destination.text().strip())
+        SORT_MODE.write(self.settings, self.mode)
+        SORT_THRESHOLD.write(self.settings, self.threshold_spin.value())
+        SORT_PRECISION.write(self.settings, self.rule.currentData())
+        SORT_FOLLOW_LABELS.write(self.settings, self.follow_labels.isChecked())
 
     def _set_running(self, running: bool, total: int = 0) -> None:
         for widget in (self.photos, self.destination, self.choose_button, self.copy_radio, self.move_radio,
@@ -667,8 +651,8 @@ class SortDialog(QDialog):
         self.current_file.setText(f"{Path(progress.current).name}{failed}" if progress.current else "")
 
     def cancel(self) -> None:
-        if self.sort_worker is not None:
-            self.sort_worker.cancel()
+        if self.sort_task.busy:
+            self.sort_task.cancel()
             self.cancel_button.setEnabled(False)
             self.current_file.setText("Stopping after this photo…")
 
@@ -711,7 +695,6 @@ class SortDialog(QDialog):
     def _on_sort_worker_finished(self) -> None:
         """Finished: the table keeps showing what was sorted until an option changes. Stopped early: the same
         button resumes that sort. Failed before any photo moved: fix the destination, or try again."""
-        self.sort_worker = None
         self._set_running(False)
         result = self.result
         if result is None:
@@ -735,25 +718,24 @@ class SortDialog(QDialog):
     # -- closing -----------------------------------------------------------------------------------------------
 
     def reject(self) -> None:
-        if self.sort_worker is not None:
+        if self.sort_task.busy:
             self.cancel()  # the photo being handled is finished, then the dialog can close
             return
         self._stop_preview()
         super().reject()
 
     def done(self, code: int) -> None:
-        if self.sort_worker is not None:
+        if self.sort_task.busy:
             return
         self._stop_preview()
         super().done(code)
 
     def _stop_preview(self) -> None:
         self._preview_timer.stop()
-        if self.preview_worker is not None:
-            self.preview_worker.stop()
+        self.preview_task.shutdown()
 
     def closeEvent(self, event) -> None:
-        if self.sort_worker is not None:
+        if self.sort_task.busy:
             self.cancel()
             event.ignore()
             return
