@@ -1,7 +1,7 @@
 """“Why this prediction?”: a Grad-CAM heatmap over the previewed photo, toggled with a key (G).
 
-The heatmap is computed in a worker (torch, the model and the decode live there); only the newest request
-counts, so moving through the grid with the overlay on never queues up work.
+The heatmap is computed in a worker by ``desktop.core.explain`` (torch, the model and the decode live there); only
+the newest request counts, so moving through the grid with the overlay on never queues up work.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from desktop.core.browse import ImageRow
+from desktop.core.explain import Explanation, LoadedModel, explain_photo
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.workers import WorkerSlot
-
-HEATMAP_SIDE = 512  # decode size for the explanation: plenty for a 7 × 7 map, fast for a 24 MP photo
 
 
 class ExplainController(QObject):
@@ -27,7 +26,7 @@ class ExplainController(QObject):
         self.enabled = False
         self.task = WorkerSlot(self)
         self._pending: ImageRow | None = None
-        self._predictor = None  # (model file, Predictor): built in a worker, reused while the model stays
+        self._model: LoadedModel | None = None  # built in a worker, reused while the model stays
         context.model_changed.connect(self._on_model_changed)
 
     def toggle(self) -> None:
@@ -54,38 +53,32 @@ class ExplainController(QObject):
     def _start(self) -> None:
         row, self._pending = self._pending, None
         model_file = self.context.active_model.file
-        cached = self._predictor
+        loaded = self._model
 
-        def job(_emit, _cancel):
-            from desktop.io.images import load_rgb
-            from desktop.ml.gradcam import grad_cam, overlay_rgba
-            from desktop.ml.predict import Predictor
-
-            predictor = cached[1] if cached is not None and cached[0] == model_file else \
-                Predictor.from_checkpoint(model_file)
-            rgb = load_rgb(row.path, min_long_side=HEATMAP_SIDE)
-            heatmap = grad_cam(predictor, rgb)
-            rgba = overlay_rgba(heatmap)
+        def job(_emit, _cancel) -> tuple[int, Explanation, QImage]:
+            explanation = explain_photo(row.path, model_file, loaded)
+            rgba = explanation.overlay
             image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4,
                            QImage.Format.Format_RGBA8888).copy()  # own the pixels: rgba goes away
-            return (model_file, predictor), row.id, heatmap, image, predictor.class_names[heatmap.class_index]
+            return row.id, explanation, image
 
         self.task.start(job, on_done=self._on_done,
                         on_failed=lambda error: self.message.emit(f"No heatmap for this photo: {error}"),
                         on_finished=self._on_finished)
 
-    def _on_done(self, result) -> None:
-        self._predictor, image_id, heatmap, image, class_name = result
+    def _on_done(self, result: tuple[int, Explanation, QImage]) -> None:
+        image_id, explanation, image = result
+        self._model = explanation.model
         if self.enabled and self.preview.row is not None and self.preview.row.id == image_id:
-            self.preview.set_heatmap(image, class_name, heatmap.probability)
-            self.explained.emit(image_id, heatmap)
+            self.preview.set_heatmap(image, explanation.class_name, explanation.heatmap.probability)
+            self.explained.emit(image_id, explanation.heatmap)
 
     def _on_finished(self) -> None:
         if self._pending is not None and self.enabled:
             self._start()
 
     def _on_model_changed(self) -> None:
-        self._predictor = None
+        self._model = None
         if self.enabled:
             self.show_for(self.preview.row)
 
