@@ -1,0 +1,281 @@
+"""Model ▸ Check Photos: ``desktop.core.health.check_photos`` in a worker; each kind of finding becomes a sidebar
+view with a count, showing its photos in the grid with a one-line reason each.
+
+"Not a problem" dismisses the selected photos (all shown, when none is selected) for good; "Keep one" removes the
+other photos of each duplicate group touched by the selection from the project (the files stay on disk). Both
+are commands on the labelling undo stack, so Ctrl+Z brings the photos or the flags back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from desktop.core.browse import ImageFilter, Show
+from desktop.ui.context import ProjectContext
+from desktop.ui.widgets.grid import ThumbnailGrid
+from desktop.ui.widgets.status_progress import StatusProgress
+from desktop.ui.workers import WorkerSlot
+
+GROUPED = ("exact_duplicates", "near_duplicates")  # findings with a keeper: "Keep one" applies
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """One sidebar entry: a kind of finding, how many photos (classes, for imbalance) it flags, what it means."""
+
+    kind: str
+    title: str
+    count: int
+    tooltip: str
+    grouped: bool  # duplicate groups with a suggested keeper: "Keep one" applies
+
+
+class HealthController(QObject):
+    message = Signal(str)
+    filter_requested = Signal(object)  # ImageFilter: a finding's photos
+    notes_changed = Signal(object)  # dict: image id -> the one-line reason it was flagged
+    findings_changed = Signal(list)  # list[FindingView], for the sidebar
+    active_changed = Signal(object)  # the FindingView shown in the grid, or None
+    photos_removed = Signal()  # "Keep one" or its undo changed which photos the project holds
+
+    def __init__(self, context: ProjectContext, grid: ThumbnailGrid, undo_stack: QUndoStack,
+                 progress: StatusProgress, parent=None) -> None:
+        super().__init__(parent)
+        self.context, self.grid, self.undo_stack, self.progress = context, grid, undo_stack, progress
+        self.task = WorkerSlot(self)
+        self.findings: list = []  # desktop.core.health.Finding, as the scan returned them less what was resolved
+        self.active_kind: str | None = None
+        progress.cancel_button.clicked.connect(self.task.cancel)
+        context.project_changed.connect(self._forget)
+
+    @property
+    def busy(self) -> bool:
+        return self.task.busy
+
+    # -- the scan --------------------------------------------------------------------------------------
+    def check(self) -> None:
+        project = self.context.project
+        if project is None or self.task.busy:
+            return
+
+        def job(emit, cancel):
+            from desktop.core.health import check_photos  # torch (features): in the worker thread
+
+            return check_photos(project, on_progress=emit, cancel=cancel)
+
+        def done(report) -> None:
+            if self.context.project is project:
+                self._on_report(report)
+
+        self.progress.show_step("Checking the photos…", 0, 0)
+        self.task.start(job, on_done=done, on_progress=self._show_progress,
+                        on_failed=lambda error: self.message.emit(f"Could not check the photos: {error}"),
+                        on_cancelled=lambda: self.message.emit("Stopped checking the photos."),
+                        on_finished=self.progress.hide)
+
+    def _show_progress(self, progress) -> None:
+        if hasattr(progress, "done") and hasattr(progress, "total"):
+            what = "Checking" if progress.phase.startswith("checking") else "Reading features of"
+            self.progress.show_step(f"{what} {progress.done:,} of {progress.total:,} photos", progress.done,
+                                    progress.total)
+
+    def _on_report(self, report) -> None:
+        self.findings = list(report.findings)
+        self.active_kind = None
+        views = self.views()
+        flagged = sum(view.count for view in views if view.kind != "class_imbalance")
+        hidden = f" ({report.dismissed} marked 'not a problem' before are left out)" if report.dismissed else ""
+        if views:
+            text = (f"Checked {report.photos_checked:,} photos: {flagged:,} flags in {len(views)} kinds{hidden}. "
+                    "They are in the sidebar under Check; nothing is excluded.")
+        else:
+            text = f"Checked {report.photos_checked:,} photos: nothing to look at{hidden}."
+        self.message.emit(" ".join([text, *report.notes]))
+        self.findings_changed.emit(views)
+
+    def _forget(self) -> None:
+        self.task.cancel()
+        self.findings = []
+        self.active_kind = None
+        self.findings_changed.emit([])
+        self.active_changed.emit(None)
+
+    # -- views -----------------------------------------------------------------------------------------
+    def views(self) -> list[FindingView]:
+        """One entry per kind present, in the core's order of kinds."""
+        from desktop.core.health import KINDS
+
+        entries = []
+        for kind, title in KINDS.items():
+            found = [finding for finding in self.findings if finding.kind == kind]
+            if not found:
+                continue
+            count = sum(len(f.photos) or len(f.keys) for f in found)
+            tooltip = found[0].summary if len(found) == 1 else f"{len(found)} groups: {found[0].summary}; …"
+            entries.append(FindingView(kind, title, count, tooltip, kind in GROUPED))
+        return entries
+
+    def view_of(self, kind: str) -> FindingView | None:
+        return next((view for view in self.views() if view.kind == kind), None)
+
+    def show(self, kind: str) -> None:
+        """Show a kind's photos in the grid (groups one after another, the suggested keeper first)."""
+        view = self.view_of(kind)
+        if view is None:
+            return
+        self.active_kind = kind
+        found = [finding for finding in self.findings if finding.kind == kind]
+        ids, notes = [], {}
+        for finding in found:
+            photos = sorted(finding.photos, key=lambda photo: photo.image_id != finding.keeper_id)
+            for photo in photos:
+                ids.append(photo.image_id)
+                notes[photo.image_id] = f"{view.title}: {photo.reason}"
+        self.notes_changed.emit(notes)
+        self.active_changed.emit(view)
+        if not ids:  # class imbalance flags classes, not photos
+            self.message.emit(view.tooltip)
+            return
+        self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(ids), review=True,
+                                               title=f"{view.title}: {view.count:,} — {view.tooltip}"))
+
+    def _selected_ids(self) -> list[int]:
+        images = self.context.images
+        selection = self.grid.selectionModel()
+        return [images.row_at(index.row()).id for index in selection.selectedIndexes()] if selection else []
+
+    # -- not a problem ---------------------------------------------------------------------------------
+    def dismiss_selected(self) -> None:
+        """The selected photos of the finding shown are fine (every photo shown when none is selected)."""
+        kind = self.active_kind
+        if kind is None or self.context.project is None:
+            return
+        chosen = set(self._selected_ids())
+        found = [finding for finding in self.findings if finding.kind == kind]
+        keys = [key for finding in found for key in (
+            [photo.content_hash for photo in finding.photos if not chosen or photo.image_id in chosen]
+            if finding.photos else finding.keys)]
+        if not keys:
+            return
+        self.undo_stack.push(_DismissCommand(self, kind, keys))
+
+    def _apply_dismissal(self, kind: str, keys: set[str], before: list | None) -> list:
+        """Drop (or with ``before``, restore) the dismissed flags; returns the findings as they were."""
+        previous = list(self.findings)
+        if before is not None:
+            self.findings = before
+            self.active_kind = kind  # undone: show the flags again where they were
+        else:
+            kept = []
+            for finding in self.findings:
+                if finding.kind != kind:
+                    kept.append(finding)
+                    continue
+                photos = [photo for photo in finding.photos if photo.content_hash not in keys]
+                left = [key for key in finding.keys if key not in keys]
+                if (finding.kind in GROUPED and len(photos) < 2) or not (photos or (left and not finding.photos)):
+                    continue
+                kept.append(replace(finding, photos=photos, keys=left))
+            self.findings = kept
+        self._refresh(kind)
+        return previous
+
+    # -- keep one --------------------------------------------------------------------------------------
+    def keep_one(self) -> None:
+        """Each duplicate group touched by the selection keeps one photo: the one selected when it is the only
+        one of its group, else the suggested keeper. With nothing selected, every group shown."""
+        if self.active_kind not in GROUPED or self.context.project is None:
+            self.message.emit("Keep One is for duplicate groups: show Exact or Near duplicates first.")
+            return
+        chosen = set(self._selected_ids())
+        plan = []
+        for finding in self.findings:
+            if finding.kind != self.active_kind:
+                continue
+            members = [photo.image_id for photo in finding.photos]
+            picked = [image_id for image_id in members if image_id in chosen]
+            if chosen and not picked:
+                continue
+            keeper = picked[0] if len(picked) == 1 else finding.keeper_id
+            plan.append((finding, members, keeper))
+        if plan:
+            self.undo_stack.push(_KeepOneCommand(self, plan))
+
+    def _refresh(self, kind: str | None = None) -> None:
+        self.findings_changed.emit(self.views())
+        if kind is not None and kind == self.active_kind:
+            if self.view_of(kind) is not None:
+                self.show(kind)
+            else:
+                self.active_kind = None
+                self.active_changed.emit(None)
+                self.filter_requested.emit(ImageFilter(Show.IDS, title="Nothing left to look at here"))
+
+    def shutdown(self) -> None:
+        self.task.shutdown()
+
+
+class _DismissCommand(QUndoCommand):
+    """"Not a problem", kept in the project; undo takes the mark back."""
+
+    def __init__(self, controller: HealthController, kind: str, keys: list[str]) -> None:
+        super().__init__(f"Not a problem: {len(keys)} photos" if len(keys) > 1 else "Not a problem")
+        self.controller, self.kind, self.keys = controller, kind, keys
+        self.before: list | None = None
+
+    def redo(self) -> None:
+        from desktop.core.health import dismiss
+
+        dismiss(self.controller.context.project, self.kind, self.keys)
+        self.before = self.controller._apply_dismissal(self.kind, set(self.keys), None)
+        self.controller.message.emit(f"Marked {len(self.keys)} as not a problem; Ctrl+Z takes it back.")
+
+    def undo(self) -> None:
+        from desktop.core.health import undismiss
+
+        undismiss(self.controller.context.project, self.kind, self.keys)
+        self.controller._apply_dismissal(self.kind, set(), self.before)
+
+
+class _KeepOneCommand(QUndoCommand):
+    """Remove all but one photo of each group from the project; undo puts them back, labels and all."""
+
+    def __init__(self, controller: HealthController, plan: list) -> None:
+        removing = sum(len(members) - 1 for _finding, members, _keeper in plan)
+        super().__init__(f"Keep one of each of {len(plan)} duplicate groups" if len(plan) > 1
+                         else f"Keep one of {removing + 1} duplicates")
+        self.controller, self.plan, self.removing = controller, plan, removing
+        self.kind = controller.active_kind
+        self.removed: list = []
+        self.before: list = []
+
+    def redo(self) -> None:
+        from desktop.core.health import keep_one
+
+        controller = self.controller
+        project = controller.context.project
+        self.removed = [keep_one(project, members, keeper) for _finding, members, keeper in self.plan]
+        resolved = {id(finding) for finding, _members, _keeper in self.plan}
+        self.before = list(controller.findings)
+        controller.findings = [finding for finding in controller.findings if id(finding) not in resolved]
+        self._changed()
+        controller.message.emit(f"Removed {self.removing} duplicate photos from the project (the files are "
+                                "untouched); Ctrl+Z brings them back.")
+
+    def undo(self) -> None:
+        from desktop.core.health import undo
+
+        controller = self.controller
+        back = sum(undo(controller.context.project, removed) for removed in reversed(self.removed))
+        controller.findings = self.before
+        controller.active_kind = self.kind
+        self._changed()
+        controller.message.emit(f"Put {back} photos back in the project.")
+
+    def _changed(self) -> None:
+        self.controller.photos_removed.emit()
+        self.controller.context.refresh_all()
+        self.controller._refresh(self.kind)
