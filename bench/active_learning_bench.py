@@ -97,7 +97,8 @@ def run(strategy: str, seed: int, pool: tuple[np.ndarray, np.ndarray], test: tup
     """(labels, test accuracy) after each round, round 0 being the seed set."""
     import torch
 
-    from desktop.ml.trainer import TrainConfig, fit_linear_head
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import fit_linear_head
 
     pool_x, pool_y = pool
     test_x, test_y = test
@@ -108,7 +109,7 @@ def run(strategy: str, seed: int, pool: tuple[np.ndarray, np.ndarray], test: tup
     pick_rng = np.random.default_rng([seed, 1])
     curve = []
     for round_ in range(rounds + 1):
-        head = fit_linear_head(pool_x[labelled], pool_y[labelled], classes, TrainConfig(seed=seed, device="cpu"))
+        head = fit_linear_head(pool_x[labelled], pool_y[labelled], classes, TrainingOptions(seed=seed, device="cpu"))
         with torch.inference_mode():
             accuracy = float((head(torch.from_numpy(test_x)).argmax(1).numpy() == test_y).mean())
             curve.append((len(labelled), accuracy))

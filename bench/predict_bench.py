@@ -45,14 +45,15 @@ def make_checkpoint(work: Path) -> Path:
     """A real frozen-mode model file, trained in a few seconds on pictures the app draws itself."""
     from desktop.core.self_test import CLASSES, write_pictures
     from desktop.ml.checkpoint import save_checkpoint
-    from desktop.ml.trainer import TrainConfig, TrainItem, train
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import TrainItem, train
 
     pictures = write_pictures(work / "pictures", per_class=6)
     items = []
     for label, name in enumerate(CLASSES):
         for index, path in enumerate(sorted((pictures / name).iterdir())):
             items.append(TrainItem(path, f"{name}-{index}", label, "val" if index < 2 else "train"))
-    result = train(TrainConfig(mode="frozen", epochs=5, num_workers=0), items, CLASSES, None)
+    result = train(TrainingOptions(mode="frozen", epochs=5, num_workers=0), items, CLASSES, None)
     path = work / "model.pt"
     save_checkpoint(path, result.checkpoint)
     return path

@@ -69,8 +69,9 @@ def measure(name: str, data, feature_set: str, flip_seeds: int) -> dict:
     from desktop.ml.calibration import expected_calibration_error
     from desktop.ml.features import ORIGINAL
     from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
+    from desktop.ml.options import TrainingOptions
     from desktop.ml.predict import Predictor
-    from desktop.ml.trainer import TrainConfig, TrainItem, train
+    from desktop.ml.trainer import TrainItem, train
 
     train_part, held_out, class_names = data
     cache = OUT_DIR / "quality-cache"
@@ -78,7 +79,7 @@ def measure(name: str, data, feature_set: str, flip_seeds: int) -> dict:
     first = {label: index for index, (_, label) in reversed(list(enumerate(train_part)))}
     items = [TrainItem(p, file_hash(p), label, "val" if first[label] == index else "train")
              for index, (p, label) in enumerate(train_part)]
-    result = train(TrainConfig(backbone=feature_set, mode="frozen", device="cpu"), items, class_names, cache)
+    result = train(TrainingOptions(backbone=feature_set, mode="frozen", device="cpu"), items, class_names, cache)
     predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
     probabilities = predictor.predict_paths([p for p, _ in held_out], content_hashes=[file_hash(p) for p, _ in
                                                                                       held_out], cache_dir=cache)

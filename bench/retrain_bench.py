@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.core.project import open_project
     from desktop.core.suggest import suggest_next
     from desktop.core.training import train_project
-    from desktop.core.training_types import TrainingOptions
     from desktop.db.models import ImageClass
+    from desktop.ml.options import TrainingOptions
 
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     try:

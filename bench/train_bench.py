@@ -132,10 +132,11 @@ def classic(train_root: Path, val_root: Path, epochs: int, batch_size: int, work
 # --- (b) Pigeonhole -------------------------------------------------------------------------------------------
 
 def pigeonhole(items, class_names, cache_dir: Path, **config):
-    from desktop.ml.trainer import TrainConfig, train
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import train
 
     started = time.perf_counter()
-    result = train(TrainConfig(**config), items, class_names, cache_dir)
+    result = train(TrainingOptions(**config), items, class_names, cache_dir)
     return time.perf_counter() - started, result
 
 
@@ -149,10 +150,10 @@ def speed(args: argparse.Namespace) -> None:
         cache = Path(work) / "features"
         ours_cold, result = pigeonhole(items, class_names, cache, mode="frozen", epochs=args.epochs,
                                        batch_size=args.batch_size, num_workers=args.workers, patience=0,
-                                       lr=args.lr, mirror_features=False)
+                                       learning_rate=args.lr, mirror_features=False)
         ours_warm, warm_result = pigeonhole(items, class_names, cache, mode="frozen", epochs=args.epochs,
                                             batch_size=args.batch_size, num_workers=args.workers, patience=0,
-                                            lr=args.lr, mirror_features=False)
+                                            learning_rate=args.lr, mirror_features=False)
     classic_seconds, classic_accuracy = classic(train_root, val_root, args.epochs, args.batch_size, args.workers,
                                                 args.lr)
     ours_accuracy = result.metrics.accuracy

@@ -65,7 +65,7 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     and its photos under one folder. Never use it directly: ``trained_project`` gives each test a copy."""
     from desktop.core.importer import import_folder
     from desktop.core.training import train_project
-    from desktop.core.training_types import TrainingOptions
+    from desktop.ml.options import TrainingOptions
 
     base = tmp_path_factory.mktemp("trained")
     photos = imagemakers.write_shape_folders(base / "photos", per_class=8)

@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Callable
 
-from desktop.core.training_types import MAX_SEED
+from desktop.ml.options import MAX_SEED
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Handler] = {}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from desktop.cli.common import command, emit_result, positive_float, positive_int, seed_value, terminal_safe
 from desktop.cli.progress import ProgressBar, progress_bar
-from desktop.core.training_types import DEFAULT_BACKBONE, DEVICES, MODES, TrainingProgress, TrainingSummary
+from desktop.core.training_types import TrainingProgress, TrainingSummary
+from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -84,7 +85,7 @@ def summary_text(summary: TrainingSummary) -> str:
 def _train(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.training import train_project
-    from desktop.core.training_types import TrainingOptions
+    from desktop.ml.options import TrainingOptions
 
     options = TrainingOptions(backbone=args.backbone, mode=args.mode, epochs=args.epochs, learning_rate=args.lr,
                               seed=args.seed, device=args.device, batch_size=args.batch_size)

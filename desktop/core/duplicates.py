@@ -17,10 +17,10 @@ import numpy as np
 from sqlalchemy import select
 
 from desktop.core.project import Project
-from desktop.core.training_types import DEFAULT_BACKBONE
 from desktop.db.models import Folder, Image
 from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
 from desktop.ml.features import ORIGINAL, FeatureSet, extract_features, open_feature_cache
+from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import CancelToken, ProgressCallback
 
 DEFAULT_THRESHOLD = 0.95

@@ -17,9 +17,9 @@ from desktop.core.duplicates import backbone_features
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.core.training import gather_training_data
-from desktop.core.training_types import DEFAULT_BACKBONE
 from desktop.ml.features import ORIGINAL
 from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
+from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import CancelToken
 
 

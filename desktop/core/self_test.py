@@ -21,8 +21,8 @@ from sqlalchemy import select
 import desktop
 from desktop.core.importer import import_folder
 from desktop.core.project import open_project
-from desktop.core.training_types import TrainingOptions
 from desktop.db.models import Image, ImageClass, Label
+from desktop.ml.options import TrainingOptions
 
 CLASSES = ("discs", "stripes")
 PER_CLASS = 8

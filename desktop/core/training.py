@@ -15,7 +15,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -23,10 +23,11 @@ from sqlalchemy import select, update
 from desktop.core.duplicates import duplicates_across_split
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
-from desktop.core.training_types import EpochStats, TrainingOptions, TrainingProgress, TrainingSummary
+from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel
-from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, training_options
+from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
     PHASE_EVALUATING,
     PHASE_FEATURES,
@@ -41,7 +42,6 @@ from desktop.ml.progress import (
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
 from desktop.ml.trainer import (
     PHASE_CROSS_VALIDATING,
-    TrainConfig,
     TrainItem,
     TrainResult,
     WarmStart,
@@ -147,8 +147,6 @@ def train_project(project: Project, options: TrainingOptions,
                   cancel: CancelToken | None = None) -> TrainingSummary:
     """Train on the project's labelled photos, save and activate the model; raises NotEnoughData, WeightsError,
     Cancelled (the active model and the project are then unchanged) or another PigeonholeError."""
-    from dataclasses import replace
-
     from desktop.ml.backbones import get_backbone
 
     started = time.perf_counter()
@@ -161,11 +159,10 @@ def train_project(project: Project, options: TrainingOptions,
         notes.append(f"Left out (fewer than {MIN_IMAGES_PER_CLASS} labelled photos): {', '.join(data.left_out)}.")
     if (note := changed_photos_note(data.changed)) is not None:
         notes.append(note)
-    config = TrainConfig(backbone=options.backbone, mode=options.mode, epochs=options.epochs,
-                         lr=options.learning_rate, seed=options.seed, device=options.device,
-                         batch_size=options.batch_size or TrainConfig.batch_size)
     warm_start = _warm_start(project, options, data, notes) if options.warm_start else None
-    result = train(config, data.items, data.class_names, project.cache_dir / "features",
+    # The checkpoint records whether a warm start happened, not only whether one was asked for.
+    options = replace(options, warm_start=warm_start is not None)
+    result = train(options, data.items, data.class_names, project.cache_dir / "features",
                    on_progress=reporter, cancel=cancel, warm_start=warm_start)
     notes.extend(result.notices)
     if result.evaluation == "validation" and result.mode == "frozen":
@@ -176,7 +173,7 @@ def train_project(project: Project, options: TrainingOptions,
             notes.append(f"{len(leaks)} validation photo(s) have a near-duplicate among the training photos, so the "
                          "validation accuracy is flattered: see `pigeonhole duplicates` or Model ▸ Find "
                          "Near-Duplicates.")
-    model_id = _save_model(project, result, options, data.class_ids)
+    model_id = _save_model(project, result, data.class_ids)
     seconds = time.perf_counter() - started
     return _summary(model_id, options, data, result, reporter.history, notes, seconds)
 
@@ -203,13 +200,15 @@ def _warm_start(project: Project, options: TrainingOptions, data: TrainingData, 
     return warm
 
 
-def _save_model(project: Project, result: TrainResult, options: TrainingOptions, class_ids: list[int]) -> int:
-    """Write the checkpoint, then record it and make it the active model in one transaction."""
+def _save_model(project: Project, result: TrainResult, class_ids: list[int]) -> int:
+    """Write the checkpoint, then record it and make it the active model in one transaction; the row shows the
+    checkpoint's options (as they ran)."""
     project.models_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     file = project.models_dir / f"model-{stamp}-{secrets.token_hex(3)}.pt"
     checkpoint = result.checkpoint
     save_checkpoint(file, checkpoint)
+    training = _plain({key: value for key, value in checkpoint["training"].items() if key != "options"})
     try:
         with transaction(project.sessions) as session:
             session.execute(update(TrainedModel).values(is_active=False))
@@ -219,11 +218,8 @@ def _save_model(project: Project, result: TrainResult, options: TrainingOptions,
                 train_images=result.train_count, val_images=result.val_count,
                 val_accuracy=result.metrics.accuracy if result.val_count else None,
                 metrics={**result.metrics.to_dict(), **_evaluation_fields(result)},
-                settings={"options": {"backbone": options.backbone, "mode": options.mode, "epochs": options.epochs,
-                                      "learning_rate": options.learning_rate, "seed": options.seed,
-                                      "device": options.device, "warm_start": options.warm_start},
-                          "class_ids": class_ids,
-                          "training": _plain(checkpoint["training"])},
+                settings={"options": training_options(checkpoint).as_dict(), "class_ids": class_ids,
+                          "training": training},
                 device=_device_type(result), seconds=result.duration_seconds, is_active=True)
             session.add(row)
             session.flush()
@@ -258,7 +254,7 @@ def _plain(value):
 
 
 def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result: TrainResult,
-             history: list[EpochStats], notes: list[str], seconds: float) -> TrainingSummary:
+             history: list[CurvePoint], notes: list[str], seconds: float) -> TrainingSummary:
     metrics = result.metrics
     per_class = {
         name: {"precision": round(metrics.precision[i], 4), "recall": round(metrics.recall[i], 4),
@@ -286,7 +282,7 @@ class _ProgressReporter:
 
     def __init__(self, on_progress: Callable[[TrainingProgress], None] | None) -> None:
         self.on_progress = on_progress
-        self.history: list[EpochStats] = []
+        self.history: list[CurvePoint] = []
         self.stage_label = ""
         self.epoch = self.epochs = 0
 
@@ -295,7 +291,7 @@ class _ProgressReporter:
             self._send("training", f"Cross-validating the classifier: fit {event.done} of {event.total}",
                        event.done, event.total, event.eta_seconds)
         elif isinstance(event, EpochEnd):
-            self.history.append(EpochStats(len(self.history) + 1, event.train_loss, event.train_accuracy,
+            self.history.append(CurvePoint(len(self.history) + 1, event.train_loss, event.train_accuracy,
                                            event.val_loss if event.val_loss is not None else float("nan"),
                                            event.val_accuracy if event.val_accuracy is not None else float("nan")))
             self.epoch, self.epochs = event.epoch, event.epochs

@@ -10,7 +10,8 @@ Importing this package is free; its modules import torch, so the GUI imports the
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)
     features     on-disk cache of frozen-backbone features
     engine       train_one_epoch / evaluate / metrics / LR schedule
-    trainer      train(config, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
+    options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
+    trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
     checkpoint   versioned model files, atomic save, safe load
     predict      Predictor: probabilities for image files or arrays
     device, seed, atomic   helpers

@@ -31,6 +31,7 @@ from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.ml.atomic import atomic_write, temporary_beside
 from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
+from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import (
     PHASE_DOWNLOADING,
     CancelToken,
@@ -41,7 +42,6 @@ from desktop.ml.progress import (
     emit,
 )
 
-DEFAULT_BACKBONE = "efficientnet_lite0"
 ACCURATE_FEATURE_SET = "efficientnet_lite0_lite1"
 # Plain names for the choices a user sees ("Fast", "Accurate"), accepted wherever a backbone name is.
 ALIASES = {"fast": DEFAULT_BACKBONE, "accurate": ACCURATE_FEATURE_SET}

@@ -21,7 +21,7 @@ Format (``FORMAT_VERSION`` 1)::
     feature_key      str|None    feature-cache folder usable by a predictor (frozen mode only)
     state_dict       dict[str, Tensor]   the whole classifier: backbone.* and head.*
     metrics          dict   validation metrics (desktop.ml.engine.ClassificationMetrics.to_dict())
-    training         dict   settings, device, duration, history, counts
+    training         dict   options (TrainingOptions.as_dict(), as resolved), device, duration, history, counts
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import desktop
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, describe_size, read_regular_file
 from desktop.ml.atomic import atomic_write
+from desktop.ml.options import TRAINED_MODES, InvalidTrainingOptions, TrainingOptions
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = {
@@ -51,7 +52,6 @@ REQUIRED_KEYS = {
 OPTIONAL_KEYS = {"created": str, "weights": dict, "interpolation": str, "feature_key": str, "metrics": dict,
                  "training": dict}
 PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)
-MODES = ("frozen", "finetune")
 INTERPOLATIONS = ("bilinear", "bicubic")  # what eval_transform and the exported pipeline both do
 HEAD_WEIGHT, HEAD_BIAS = "head.linear.weight", "head.linear.bias"
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
@@ -78,6 +78,19 @@ def new_checkpoint(**fields: Any) -> dict[str, Any]:
                   "created": datetime.now(UTC).isoformat(timespec="seconds"), **fields}
     validate_checkpoint(checkpoint)
     return checkpoint
+
+
+def training_options(checkpoint: dict[str, Any]) -> TrainingOptions | None:
+    """The options the model was trained with: ``training["options"]``, or in older files ``training["config"]``
+    (``lr`` for the learning rate, the mode as asked for); None when the file records none that are valid."""
+    training = checkpoint.get("training") or {}
+    stored = training.get("options", training.get("config"))
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return TrainingOptions.from_dict(stored)
+    except InvalidTrainingOptions:
+        return None
 
 
 def save_checkpoint(path: Path | str, checkpoint: dict[str, Any]) -> None:
@@ -205,8 +218,8 @@ def validate_checkpoint(checkpoint: Any) -> None:
             raise CheckpointError(f"The model file is damaged: “{key}” has the wrong type.")
     _check_classes(checkpoint["class_names"])
     _check_preprocessing(checkpoint)
-    if checkpoint["mode"] not in MODES:
-        raise CheckpointError(f"The model file is damaged: “mode” must be one of {', '.join(MODES)}.")
+    if checkpoint["mode"] not in TRAINED_MODES:
+        raise CheckpointError(f"The model file is damaged: “mode” must be one of {', '.join(TRAINED_MODES)}.")
     _check_weights_and_cache_names(checkpoint)
     head = checkpoint["head"]
     in_features, num_classes = head.get("in_features"), head.get("num_classes")

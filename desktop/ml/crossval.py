@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.ml.options import DEFAULT_FOLDS
 from desktop.ml.progress import CancelToken, check_cancel
 
 # L2 strength λ of the loss mean(CE) + λ/2 ‖W‖² on standardised features; scored by cross-validation.
 L2_GRID = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-DEFAULT_FOLDS = 5
 MAX_ITERATIONS = 200  # L-BFGS iterations per fit: far more than convergence needs on a few thousand photos
 
 

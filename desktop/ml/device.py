@@ -9,8 +9,7 @@ from functools import partial
 import torch
 
 from desktop.errors import PigeonholeError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from desktop.ml.options import DEVICES
 
 
 class DeviceUnavailable(PigeonholeError, RuntimeError):
@@ -19,8 +18,8 @@ class DeviceUnavailable(PigeonholeError, RuntimeError):
 
 def resolve_device(preference: str = "auto") -> torch.device:
     """"auto" picks CUDA, then Apple's MPS, then the CPU; an explicit choice that is missing is an error."""
-    if preference not in DEVICE_CHOICES:
-        raise ValueError(f"device must be one of {DEVICE_CHOICES}, not {preference!r}")
+    if preference not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {preference!r}")
     cuda = torch.cuda.is_available()
     mps = torch.backends.mps.is_available()
     if preference == "auto":

@@ -28,7 +28,9 @@ class TrainingDiverged(PigeonholeError, RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class EpochStats:
+class TrainPassStats:
+    """What one pass over the training batches measured (``train_one_epoch``)."""
+
     loss: float  # mean over samples
     accuracy: float
     samples: int
@@ -48,7 +50,7 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
                     scaler: torch.amp.GradScaler | None = None, clip_grad_norm: float | None = None,
                     channels_last: bool = False, before_step: Callable[[int], None] | None = None,
                     after_step: Callable[[int], None] | None = None,
-                    cancel: CancelToken | None = None) -> EpochStats:
+                    cancel: CancelToken | None = None) -> TrainPassStats:
     """One pass over ``batches``. ``before_step(i)`` sets the learning rate, ``after_step(i)`` reports progress."""
     start = time.perf_counter()
     model.train()
@@ -88,7 +90,7 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
             after_step(step)
     if samples == 0:
         raise TrainingDiverged("No training image could be read.")
-    return EpochStats(loss_sum / samples, correct / samples, samples, time.perf_counter() - start)
+    return TrainPassStats(loss_sum / samples, correct / samples, samples, time.perf_counter() - start)
 
 
 def evaluate(model: nn.Module, criterion: nn.Module, batches: Iterable, device: torch.device, *,

@@ -1,4 +1,4 @@
-"""``train(config, items, class_names, cache_dir, on_progress, cancel) -> TrainResult``: the whole training job.
+"""``train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult``: the whole training job.
 
 Two modes share one path:
 
@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from desktop.ml.backbones import (
-    DEFAULT_BACKBONE,
     BackboneSpec,
     WeightsError,
     get_backbone,
@@ -46,7 +45,6 @@ from desktop.ml.backbones import (
 from desktop.ml.calibration import fit_temperature, reliability, softmax, thresholds_for_precision
 from desktop.ml.checkpoint import new_checkpoint
 from desktop.ml.crossval import (
-    DEFAULT_FOLDS,
     LinearWeights,
     cross_validate,
     fit_logistic,
@@ -72,6 +70,7 @@ from desktop.ml.engine import (
 )
 from desktop.ml.features import MIRRORED, ORIGINAL, extract_features, feature_key, open_feature_cache
 from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
+from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
     PHASE_EVALUATING,
     PHASE_LOADING,
@@ -88,13 +87,15 @@ from desktop.ml.seed import seed_everything
 from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 
-MODES = ("auto", "frozen", "finetune")
 PHASE_CROSS_VALIDATING = "cross-validating"
 # Precisions whose per-class thresholds every model stores (others: calibration.thresholds_for_precision over
 # checkpoint["out_of_fold"]).
 STORED_PRECISIONS = (0.9, 0.95, 0.99)
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30
+# Fine-tuning's first stage, the linear probe on cached features (the options' epochs and learning rate are
+# fine-tuning's own).
+PROBE_EPOCHS, PROBE_LEARNING_RATE, PROBE_PATIENCE = 60, 1e-3, 10
 
 
 @dataclass(frozen=True)
@@ -104,30 +105,6 @@ class TrainItem:
     label: int  # index into class_names
     split: str  # "train" or "val"
     key: Any = None  # the caller's id for this image (e.g. a database id), handed back in TrainResult
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    backbone: str = DEFAULT_BACKBONE
-    mode: str = "auto"  # "frozen", "finetune" or "auto" (see choose_mode)
-    epochs: int | None = None  # None: frozen fits to convergence (the cap on L-BFGS iterations); 8 fine-tuning
-    lr: float | None = None  # head learning rate; None: 1e-3 frozen, 3e-4 fine-tuning
-    batch_size: int = 32
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
-    seed: int = 0
-    device: str = "auto"  # "auto", "cpu", "cuda", "mps"
-    patience: int | None = None  # epochs without a better validation loss before stopping; None: 10 / 3
-    num_workers: int | None = None  # image-decoding processes; None: one per spare core, 0: decode in-thread
-    dropout: float = 0.2
-    warmup_fraction: float = 0.05
-    balance_classes: bool = True  # weight the loss by inverse class frequency
-    finetune_fraction: float = 0.3  # trailing share of the backbone's blocks that fine-tuning trains (1 = all)
-    backbone_lr_scale: float = 0.3  # backbone learning rate = lr × this
-    clip_grad_norm: float | None = 5.0
-    mirror_features: bool | None = None  # also cache mirrored views for the head; None: only on a GPU
-    pretrained: bool = True  # False trains from random weights (fine-tunes everything; needs far more data)
-    folds: int = DEFAULT_FOLDS  # frozen mode's cross-validation (fewer when a class has fewer photos)
 
 
 @dataclass(frozen=True)
@@ -196,7 +173,7 @@ def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
     return "finetune"
 
 
-def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence[str], cache_dir: Path | None,
+def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Sequence[str], cache_dir: Path | None,
           on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
           warm_start: WarmStart | None = None) -> TrainResult:
     """Train a classifier; raises NotEnoughData, WeightsError, DeviceUnavailable, Cancelled or TrainingDiverged.
@@ -206,8 +183,6 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
     backbone always starts from its pretrained weights, so cached features stay valid.
     """
     started = time.perf_counter()
-    if config.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {config.mode!r}")
     notices: list[str] = []
 
     def notice(message: str) -> None:
@@ -216,31 +191,31 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
 
     for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
         notice(warning)
-    device = resolve_device(config.device)
-    generator = seed_everything(config.seed)
-    spec = get_backbone(config.backbone)
+    device = resolve_device(options.device)
+    generator = seed_everything(options.seed)
+    spec = get_backbone(options.backbone)
     train_counts = Counter(item.label for item in items if item.split == TRAIN)
-    mode = config.mode
+    mode = options.mode
     if mode == "auto":
         mode = choose_mode([train_counts[c] for c in range(len(class_names))], device)
     weights_path = None
-    if config.pretrained:
+    if options.pretrained:
         weights_path = require_weights(spec.name)
     else:
-        if mode == "frozen" and config.mode == "frozen":
+        if mode == "frozen" and options.mode == "frozen":
             raise WeightsError("Frozen training needs pretrained weights; choose fine-tuning to train from scratch.")
         mode = "finetune"
         notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
                "thousands of images per class.")
-    settings = _resolve_settings(config, mode, device)
+    requested_mode, options = options.mode, options.resolved(mode, device.type)
 
     emit(on_progress, Progress(PHASE_LOADING, 0, 1))
     check_cancel(cancel)
-    model = build_classifier(spec, len(class_names), weights=weights_path, dropout=config.dropout)
+    model = build_classifier(spec, len(class_names), weights=weights_path, dropout=options.dropout)
     emit(on_progress, Progress(PHASE_LOADING, 1, 1))
     identity = weights_identity(weights_path) if weights_path is not None else None
 
-    job = _Job(config, settings, spec, model, device, generator, class_names, on_progress, cancel, notice)
+    job = _Job(options, requested_mode, spec, model, device, generator, class_names, on_progress, cancel, notice)
     job.warm_start = warm_start
     items = list(items)
     history: list[EpochRecord] = []
@@ -249,12 +224,12 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
 
     if identity is not None:
         # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
-        mirror = settings["mirror_features"]
+        mirror = options.mirror_features
         cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
         feature_set = extract_features(
             model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
             views=(ORIGINAL, MIRRORED) if mirror else (ORIGINAL,), device=device,
-            batch_size=config.batch_size, num_workers=config.num_workers, on_progress=on_progress, cancel=cancel,
+            batch_size=options.batch_size, num_workers=options.num_workers, on_progress=on_progress, cancel=cancel,
             weights_identity=identity)
         features_computed, features_reused = feature_set.computed, feature_set.reused
         skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
@@ -293,11 +268,10 @@ def train(config: TrainConfig, items: Sequence[TrainItem], class_names: Sequence
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
     calibration = _calibration(best.evaluation.probabilities, calibrated, targets, temperature)
-    training = {"config": asdict(config), "settings": settings, "requested_mode": config.mode,
-                "device": str(device), "duration_seconds": duration, "train_count": train_count,
-                "val_count": val_count, "evaluation": "validation", "best_stage": best.stage,
-                "best_epoch": best.epoch, "history": [asdict(record) for record in history],
-                "skipped": [list(s) for s in skipped]}
+    training = {"options": options.as_dict(), "requested_mode": requested_mode, "device": str(device),
+                "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
+                "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
+                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
     checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
                              calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
@@ -324,7 +298,7 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
                    skipped: list[tuple[str, str]], features_computed: int, features_reused: int, notices: list[str],
                    weights_path: Path | None, identity: str | None, started: float) -> TrainResult:
     labels = np.array([item.label for item in items])
-    model, class_names, config = job.model, job.class_names, job.config
+    model, class_names = job.model, job.class_names
     with torch.no_grad():
         model.head.linear.weight.copy_(frozen.head.weight)
         model.head.linear.bias.copy_(frozen.head.bias)
@@ -333,7 +307,7 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
     metrics = classification_metrics(labels, calibrated, len(class_names))
     calibration = _calibration(uncalibrated, calibrated, labels, frozen.temperature)
     duration = time.perf_counter() - started
-    training = {"config": asdict(config), "settings": job.settings, "requested_mode": config.mode,
+    training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode,
                 "device": str(job.device), "duration_seconds": duration, "train_count": len(items),
                 "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
                 "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
@@ -361,25 +335,26 @@ def _fold_temperature(head: LinearHead, temperature: float) -> None:
 
 
 def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
-                    config: TrainConfig = TrainConfig(), cancel: CancelToken | None = None,
+                    options: TrainingOptions | None = None, cancel: CancelToken | None = None,
                     l2: float | None = None) -> LinearHead:
     """Frozen mode's head on precomputed features, fitted by the same code as in ``train``: logistic regression on
     every row given, its L2 strength ``l2`` or, when None, chosen by cross-validation as ``train`` chooses it.
 
     ``features``: raw backbone features, (N, D) or (N, V, D) with views (every view is a training row);
     ``labels``: class indices. Returns the head in eval mode on the CPU, taking raw features. For tools training
-    many small heads on cached features: active-learning benchmarks.
+    many small heads on cached features: active-learning benchmarks. ``options`` default: TrainingOptions().
     """
+    options = options or TrainingOptions()
     features = np.asarray(features, dtype=np.float32)
     features = features[:, None] if features.ndim == 2 else features
     labels = np.asarray(labels, dtype=np.int64)
     if l2 is None:
-        l2 = cross_validate(features[:, ORIGINAL], labels, class_count, folds=config.folds, seed=config.seed,
-                            balance=config.balance_classes, cancel=cancel).l2
+        l2 = cross_validate(features[:, ORIGINAL], labels, class_count, folds=options.folds, seed=options.seed,
+                            balance=options.balance_classes, cancel=cancel).l2
     check_cancel(cancel)
     fitted = fit_logistic(features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1]),
-                          class_count, l2, balance=config.balance_classes,
-                          **({"max_iterations": config.epochs} if config.epochs else {}))
+                          class_count, l2, balance=options.balance_classes,
+                          **({"max_iterations": options.epochs} if options.epochs else {}))
     head = LinearHead(features.shape[-1], class_count)
     with torch.no_grad():
         head.linear.weight.copy_(fitted.weight)
@@ -415,22 +390,6 @@ def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str
                      "probabilities": torch.from_numpy(np.asarray(held_out_probs, np.float32).copy()),
                      "labels": torch.from_numpy(held_out_labels.copy())},
     )
-
-
-def _resolve_settings(config: TrainConfig, mode: str, device: torch.device) -> dict[str, Any]:
-    finetune = mode == "finetune"
-    return {
-        "mode": mode,
-        "head_epochs": config.epochs if (config.epochs is not None and not finetune) else 60,
-        "frozen_iterations": config.epochs if (config.epochs is not None and not finetune) else None,
-        "head_lr": config.lr if (config.lr is not None and not finetune) else 1e-3,
-        "head_patience": config.patience if (config.patience is not None and not finetune) else 10,
-        "finetune_epochs": config.epochs if config.epochs is not None else 8,
-        "finetune_lr": config.lr if config.lr is not None else 3e-4,
-        "finetune_patience": config.patience if config.patience is not None else 3,
-        "mirror_features": config.mirror_features if config.mirror_features is not None
-        else device.type == "cuda",
-    }
 
 
 def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:
@@ -506,27 +465,27 @@ class _FeatureBatches:
 class _Job:
     """State shared by the stages of one training run."""
 
-    def __init__(self, config: TrainConfig, settings: dict[str, Any], spec: BackboneSpec, model: Classifier,
+    def __init__(self, options: TrainingOptions, requested_mode: str, spec: BackboneSpec, model: Classifier,
                  device: torch.device, generator: torch.Generator, class_names: Sequence[str],
                  on_progress: ProgressCallback | None, cancel: CancelToken | None,
                  notice: Callable[[str], None]) -> None:
-        self.config, self.settings, self.spec, self.model = config, settings, spec, model
+        self.options, self.requested_mode, self.spec, self.model = options, requested_mode, spec, model
         self.device, self.generator, self.class_names = device, generator, class_names
         self.on_progress, self.cancel, self.notice = on_progress, cancel, notice
         self.autocast, self.scaler = autocast_for(device)
         self.channels_last = use_channels_last(device)
-        self.batch_size = config.batch_size
+        self.batch_size = options.batch_size
         self.warm_start: WarmStart | None = None
 
     def criterion(self, items: Sequence[TrainItem]) -> nn.Module:
         weight = None
-        if self.config.balance_classes:
+        if self.options.balance_classes:
             counts = Counter(item.label for item in items if item.split == TRAIN)
             total, classes = sum(counts.values()), len(self.class_names)
             # Inverse frequency, so every class weighs the same in the loss however many images it has.
             weight = torch.tensor([total / (classes * max(1, counts[c])) for c in range(classes)],
                                   dtype=torch.float32, device=self.device)
-        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
+        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.options.label_smoothing)
 
     # --- frozen mode: cross-validated logistic regression on every photo ---------------------------------
 
@@ -546,22 +505,22 @@ class _Job:
             self.notice(f"{duplicates} photo(s) are near-duplicates of other labelled photos; each such group was "
                         "kept within one cross-validation fold, so the out-of-fold accuracy is not flattered by "
                         "them (see `pigeonhole duplicates` or Model ▸ Find Near-Duplicates).")
-        cv = cross_validate(original, labels, num_classes, folds=self.config.folds, seed=self.config.seed,
-                            balance=self.config.balance_classes, cancel=self.cancel, on_step=on_step, groups=groups)
+        cv = cross_validate(original, labels, num_classes, folds=self.options.folds, seed=self.options.seed,
+                            balance=self.options.balance_classes, cancel=self.cancel, on_step=on_step, groups=groups)
         temperature = fit_temperature(cv.oof_logits, labels)
         oof_loss = log_loss(cv.oof_logits / temperature, labels)
         oof_accuracy = float((cv.oof_logits.argmax(1) == labels).mean())
         # The final head: every photo (and its mirror image where cached), starting from the last model's head.
         rows, targets = features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1])
         init = self._warm_weights(num_classes, features.shape[-1])
-        cap = self.settings["frozen_iterations"]
+        cap = self.options.epochs  # None: to convergence
         records: list[tuple[int, float, float]] = []
 
         def on_iteration(iteration: int, loss: float, accuracy: float) -> None:
             check_cancel(self.cancel)
             records.append((iteration, loss, accuracy))
 
-        head = fit_logistic(rows, targets, num_classes, cv.l2, balance=self.config.balance_classes, init=init,
+        head = fit_logistic(rows, targets, num_classes, cv.l2, balance=self.options.balance_classes, init=init,
                             on_iteration=on_iteration, **({"max_iterations": cap} if cap else {}))
         check_cancel(self.cancel)
         # The curves: the final fit converging (train), against the out-of-fold level it is expected to reach.
@@ -614,10 +573,10 @@ class _Job:
             _apply_warm_start(head, self.warm_start, mean, std)
         probe = nn.Sequential(_Standardize(mean, std), head)
         criterion = self.criterion(items)
-        optimizer = torch.optim.AdamW(head.parameters(), lr=self.settings["head_lr"],
-                                      weight_decay=self.config.weight_decay)
-        epochs, patience = self.settings["head_epochs"], self.settings["head_patience"]
-        schedule = WarmupCosine(optimizer, self.config.warmup_fraction)
+        optimizer = torch.optim.AdamW(head.parameters(), lr=PROBE_LEARNING_RATE,
+                                      weight_decay=self.options.weight_decay)
+        epochs, patience = PROBE_EPOCHS, PROBE_PATIENCE
+        schedule = WarmupCosine(optimizer, self.options.warmup_fraction)
         batches = _FeatureBatches(train_x, train_y, self.batch_size, self.generator)
         val_batches = [(val_x, val_y)]
         best: _Best | None = None
@@ -650,25 +609,25 @@ class _Job:
 
     def finetune(self, items: Sequence[TrainItem], best: _Best, history: list[EpochRecord],
                  skipped: list[tuple[str, str]]) -> _Best:
-        model, config, settings = self.model, self.config, self.settings
-        fraction = config.finetune_fraction if config.pretrained else 1.0
+        model, options = self.model, self.options
+        fraction = options.finetune_fraction if options.pretrained else 1.0
         model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        trainable = model.freeze_backbone(fraction, freeze_batchnorm=config.pretrained)
-        lr = settings["finetune_lr"]
+        trainable = model.freeze_backbone(fraction, freeze_batchnorm=options.pretrained)
+        lr = options.learning_rate
         optimizer = torch.optim.AdamW([
             {"params": list(model.head.parameters()), "lr": lr},
-            {"params": model.backbone_parameters(), "lr": lr * config.backbone_lr_scale},
-        ], weight_decay=config.weight_decay)
-        schedule = WarmupCosine(optimizer, max(config.warmup_fraction, 0.1))
+            {"params": model.backbone_parameters(), "lr": lr * options.backbone_lr_scale},
+        ], weight_decay=options.weight_decay)
+        schedule = WarmupCosine(optimizer, max(options.warmup_fraction, 0.1))
         criterion = self.criterion(items)
         train_items = [item for item in items if item.split == TRAIN]
         train_set = ImageDataset([i.path for i in train_items], [i.label for i in train_items],
                                  train_transform(self.spec), decode_size=decode_size(self.spec),
                                  sample_shape=(3, self.spec.input_size, self.spec.input_size))
         train_loader, val_loader = self._train_loader(train_set), self._val_loader(items)
-        epochs, patience = settings["finetune_epochs"], settings["finetune_patience"]
+        epochs, patience = options.epochs, options.patience
         self.notice(f"Fine-tuning the last {trainable} of {len(model.units)} blocks of the backbone.")
         unreadable: dict[int, str] = {}
         epoch_times: list[float] = []
@@ -707,7 +666,7 @@ class _Job:
 
     def _train_loader(self, dataset: ImageDataset):
         # Persistent workers: spawning them again every epoch costs seconds on macOS and Windows.
-        return make_loader(dataset, self.batch_size, shuffle=True, num_workers=self.config.num_workers,
+        return make_loader(dataset, self.batch_size, shuffle=True, num_workers=self.options.num_workers,
                            generator=self.generator, device=self.device, persistent=True)
 
     def _val_loader(self, items: Sequence[TrainItem]):
@@ -715,7 +674,7 @@ class _Job:
         dataset = ImageDataset([i.path for i in val_items], [i.label for i in val_items], eval_transform(self.spec),
                                decode_size=decode_size(self.spec),
                                sample_shape=(3, self.spec.input_size, self.spec.input_size))
-        return make_loader(dataset, self.batch_size, num_workers=self.config.num_workers, device=self.device,
+        return make_loader(dataset, self.batch_size, num_workers=self.options.num_workers, device=self.device,
                            persistent=True)
 
     def _finetune_epoch(self, loader, criterion, optimizer, schedule, epoch, epochs, unreadable):
@@ -732,7 +691,7 @@ class _Job:
 
         return train_one_epoch(self.model, criterion, optimizer, valid_batches(loader, unreadable, self.cancel),
                                self.device, autocast=self.autocast, scaler=self.scaler,
-                               clip_grad_norm=self.config.clip_grad_norm, channels_last=self.channels_last,
+                               clip_grad_norm=self.options.clip_grad_norm, channels_last=self.channels_last,
                                before_step=before_step, after_step=after_step, cancel=self.cancel)
 
     def _evaluate_images(self, loader, criterion: nn.Module) -> Evaluation:

@@ -25,12 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.training_types import (
-    DEFAULT_BACKBONE,
-    TrainingOptions,
-    TrainingProgress,
-    TrainingSummary,
-)
+from desktop.core.training_types import TrainingProgress, TrainingSummary
+from desktop.ml.options import DEFAULT_BACKBONE, TrainingOptions
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
 from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassView

@@ -8,8 +8,8 @@ from cli_helpers import assert_one_error_line
 
 import desktop.cli
 from desktop.cli import build_parser, main
-from desktop.core.training_types import DEVICES, InvalidTrainingOptions, TrainingOptions
 from desktop.errors import PigeonholeError
+from desktop.ml.options import DEVICES, InvalidTrainingOptions, TrainingOptions
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_training_options_refuse_impossible_values_in_one_sentence(options) -> N
 
 
 def test_the_devices_offered_are_the_ones_the_ml_layer_knows() -> None:
-    from desktop.ml.device import DEVICE_CHOICES
+    from desktop.ml.device import DEVICES as DEVICE_CHOICES
 
     assert DEVICES == DEVICE_CHOICES
 

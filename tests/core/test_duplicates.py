@@ -50,7 +50,7 @@ def test_different_pictures_are_not_duplicates(trained_project):
 
 def test_training_keeps_near_duplicates_in_one_fold_and_says_so(trained_project):
     from desktop.core.training import gather_training_data, train_project
-    from desktop.core.training_types import TrainingOptions
+    from desktop.ml.options import TrainingOptions
 
     data = gather_training_data(trained_project)
     photo = data.items[0]

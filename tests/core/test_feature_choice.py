@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from desktop.core.models_registry import active_model
 from desktop.core.training import train_project
-from desktop.core.training_types import TrainingOptions
+from desktop.ml.options import TrainingOptions
 
 
 def test_a_plain_feature_name_trains_and_records_the_registry_name(trained_project) -> None:

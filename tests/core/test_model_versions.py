@@ -12,7 +12,7 @@ from desktop.core.importer import import_folder
 from desktop.core.model_comparison import OUT_OF_FOLD, score_versions
 from desktop.core.models_registry import active_model, delete_model, list_models, set_note
 from desktop.core.training import train_project
-from desktop.core.training_types import TrainingOptions
+from desktop.ml.options import TrainingOptions
 
 QUICK = TrainingOptions(mode="frozen", epochs=6)
 

@@ -33,7 +33,7 @@ HELD_OUT = 20
 @pytest.fixture(scope="module")
 def precise_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from desktop.core.training import train_project
-    from desktop.core.training_types import TrainingOptions
+    from desktop.ml.options import TrainingOptions
 
     base = tmp_path_factory.mktemp("precise")
     labelled = imagemakers.write_shape_folders(base / "labelled", per_class=PER_CLASS, seed=0)

@@ -18,9 +18,10 @@ from desktop.core.importer import import_folder
 from desktop.core.labels import set_label
 from desktop.core.models_registry import active_model, list_models
 from desktop.core.training import gather_training_data, train_project
-from desktop.core.training_types import TrainingOptions, TrainingProgress
+from desktop.core.training_types import TrainingProgress
 from desktop.db.models import Image, ImageClass, Label
 from desktop.ml.checkpoint import load_checkpoint
+from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import Cancelled
 from desktop.ml.splits import NotEnoughData
 

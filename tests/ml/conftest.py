@@ -121,12 +121,13 @@ class Run:
 @pytest.fixture(scope="session")
 def frozen_run(image_set: ImageSet, broken_jpeg: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Frozen-mode training on ``image_set`` plus one truncated JPEG, with the real EfficientNet-Lite0 weights."""
-    from desktop.ml.trainer import TrainConfig, TrainItem, train
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import TrainItem, train
 
     items = [*image_set.items(), TrainItem(broken_jpeg, file_hash(broken_jpeg), 0, "train")]
     cache_dir = tmp_path_factory.mktemp("feature-cache")
     events: list = []
-    result = train(TrainConfig(mode="frozen", batch_size=16), items, image_set.class_names, cache_dir,
+    result = train(TrainingOptions(mode="frozen", batch_size=16), items, image_set.class_names, cache_dir,
                    on_progress=events.append)
     return Run(result, items, cache_dir, events)
 
@@ -134,11 +135,12 @@ def frozen_run(image_set: ImageSet, broken_jpeg: Path, tmp_path_factory: pytest.
 @pytest.fixture(scope="session")
 def finetune_run(small_image_set: ImageSet, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Fine-tuning (2 epochs, batches of 4) on the 15-image set."""
-    from desktop.ml.trainer import TrainConfig, train
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import train
 
     items = small_image_set.items()
     cache_dir = tmp_path_factory.mktemp("feature-cache-small")
     events: list = []
-    result = train(TrainConfig(mode="finetune", epochs=2, batch_size=4, num_workers=1), items,
+    result = train(TrainingOptions(mode="finetune", epochs=2, batch_size=4, num_workers=1), items,
                    small_image_set.class_names, cache_dir, on_progress=events.append)
     return Run(result, items, cache_dir, events)

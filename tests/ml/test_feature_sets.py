@@ -28,9 +28,10 @@ SET = get_backbone(ACCURATE_FEATURE_SET)
 
 @pytest.fixture(scope="module")
 def accurate_run(small_image_set: ImageSet, tmp_path_factory: pytest.TempPathFactory):
-    from desktop.ml.trainer import TrainConfig, train
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import train
 
-    return train(TrainConfig(backbone="accurate", mode="frozen", epochs=10), small_image_set.items(),
+    return train(TrainingOptions(backbone="accurate", mode="frozen", epochs=10), small_image_set.items(),
                  small_image_set.class_names, tmp_path_factory.mktemp("features"))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from desktop.ml.trainer import TrainConfig, fit_linear_head
+from desktop.ml.options import TrainingOptions
+from desktop.ml.trainer import fit_linear_head
 
 
 def _blobs(seed: int, per_class: int = 20, classes: int = 3, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -18,7 +19,7 @@ def _blobs(seed: int, per_class: int = 20, classes: int = 3, dim: int = 32) -> t
 def test_head_learns_from_raw_features_and_is_repeatable() -> None:
     train_x, train_y = _blobs(0)
     test_x = train_x + np.random.default_rng(1).normal(size=train_x.shape).astype(np.float32) * 0.5
-    config = TrainConfig(epochs=20, seed=3, device="cpu")
+    config = TrainingOptions(epochs=20, seed=3, device="cpu")
     head = fit_linear_head(train_x, train_y, 3, config)
     assert not head.training
     with torch.no_grad():
@@ -30,5 +31,6 @@ def test_head_learns_from_raw_features_and_is_repeatable() -> None:
 
 def test_views_axis_is_accepted() -> None:
     train_x, train_y = _blobs(2, per_class=5)
-    head = fit_linear_head(np.stack([train_x, train_x[:, ::-1]], 1), train_y, 3, TrainConfig(epochs=3, device="cpu"))
+    head = fit_linear_head(np.stack([train_x, train_x[:, ::-1]], 1), train_y, 3,
+                           TrainingOptions(epochs=3, device="cpu"))
     assert head.linear.weight.shape == (3, 32)

@@ -13,9 +13,10 @@ import torch
 from conftest import CLASS_NAMES, CancelAfter, ImageSet, Run, file_hash
 
 from desktop.ml.checkpoint import load_checkpoint, save_checkpoint
+from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import PHASE_FEATURES, PHASE_TRAINING, Cancelled, EpochEnd, Notice, Progress
 from desktop.ml.splits import NotEnoughData
-from desktop.ml.trainer import TrainConfig, TrainItem, choose_mode, train
+from desktop.ml.trainer import TrainItem, choose_mode, train
 
 
 def test_frozen_training_uses_every_image_and_reports_out_of_fold_metrics(frozen_run: Run) -> None:
@@ -79,17 +80,17 @@ def test_checkpoint_describes_the_model(frozen_run: Run, tmp_path: Path) -> None
     assert loaded["head"] == {"in_features": 1280, "num_classes": 3, "dropout": 0.2}
     assert loaded["mode"] == "frozen" and loaded["feature_key"].startswith("efficientnet_lite0-")
     assert loaded["metrics"]["accuracy"] == frozen_run.result.metrics.accuracy
-    assert loaded["training"]["config"]["mode"] == "frozen"
+    assert loaded["training"]["options"]["mode"] == "frozen"
 
 
 def test_second_run_computes_no_features(frozen_run: Run) -> None:
-    again = train(TrainConfig(mode="frozen", batch_size=16), frozen_run.items, CLASS_NAMES, frozen_run.cache_dir)
+    again = train(TrainingOptions(mode="frozen", batch_size=16), frozen_run.items, CLASS_NAMES, frozen_run.cache_dir)
     assert again.features_computed == 0 and again.features_reused == 45
     # Same seed, same features: the same model, bit for bit.
     first, second = frozen_run.result.checkpoint["state_dict"], again.checkpoint["state_dict"]
     assert all(torch.equal(first[key], second[key]) for key in first)
     # The seed shuffles the folds: other out-of-fold predictions.
-    other_seed = train(TrainConfig(mode="frozen", batch_size=16, seed=1), frozen_run.items, CLASS_NAMES,
+    other_seed = train(TrainingOptions(mode="frozen", batch_size=16, seed=1), frozen_run.items, CLASS_NAMES,
                        frozen_run.cache_dir)
     assert not torch.equal(frozen_run.result.checkpoint["out_of_fold"]["probabilities"],
                            other_seed.checkpoint["out_of_fold"]["probabilities"])
@@ -105,7 +106,7 @@ def test_features_are_keyed_by_content_not_path(frozen_run: Run, image_set: Imag
     edited = Path(moved[0].path)
     cv2.imwrite(str(edited), np.full((70, 70, 3), 200, np.uint8))
     moved[0] = TrainItem(edited, file_hash(edited), moved[0].label, moved[0].split)
-    result = train(TrainConfig(mode="frozen", batch_size=16), moved, CLASS_NAMES, frozen_run.cache_dir)
+    result = train(TrainingOptions(mode="frozen", batch_size=16), moved, CLASS_NAMES, frozen_run.cache_dir)
     assert result.features_computed == 1 and result.features_reused == 44
 
 
@@ -113,7 +114,7 @@ def test_not_enough_data_is_raised_before_any_work(image_set: ImageSet, tmp_path
     items = [item for item in image_set.items() if item.label != 2 or item.split == "val"][:-2]
     events = []
     with pytest.raises(NotEnoughData, match="“checks” has 2 labelled images") as caught:
-        train(TrainConfig(), items, CLASS_NAMES, tmp_path / "cache", on_progress=events.append)
+        train(TrainingOptions(), items, CLASS_NAMES, tmp_path / "cache", on_progress=events.append)
     assert "each class needs at least 3" in str(caught.value)
     assert events == [] and not (tmp_path / "cache").exists()
 
@@ -122,7 +123,7 @@ def test_skipped_images_can_leave_too_little_data(frozen_run: Run, broken_jpeg: 
     items = [item for item in frozen_run.items[:-1] if item.label != 2]  # [-1] is the broken JPEG
     checks = [TrainItem(broken_jpeg, f"broken{i}", 2, split) for i, split in enumerate(["train", "train", "val"])]
     with pytest.raises(NotEnoughData, match="3 unreadable image"):
-        train(TrainConfig(mode="frozen"), items + checks, CLASS_NAMES, frozen_run.cache_dir)
+        train(TrainingOptions(mode="frozen"), items + checks, CLASS_NAMES, frozen_run.cache_dir)
 
 
 def test_auto_mode_prefers_the_frozen_backbone_for_few_images_or_a_cpu() -> None:
@@ -138,12 +139,12 @@ def test_cancel_during_feature_computation_stops_within_two_seconds(image_set: I
             cancel_token.trip()
 
     with pytest.raises(Cancelled):
-        train(TrainConfig(mode="frozen", batch_size=4), image_set.items(), CLASS_NAMES, tmp_path / "cache",
+        train(TrainingOptions(mode="frozen", batch_size=4), image_set.items(), CLASS_NAMES, tmp_path / "cache",
               on_progress=on_progress, cancel=cancel_token)
     assert cancel_token.tripped_at is not None
     assert time.perf_counter() - cancel_token.tripped_at < 2.0
     # What was computed before the cancel is kept: the next run starts from there.
-    again = train(TrainConfig(mode="frozen", batch_size=16), image_set.items(), CLASS_NAMES, tmp_path / "cache")
+    again = train(TrainingOptions(mode="frozen", batch_size=16), image_set.items(), CLASS_NAMES, tmp_path / "cache")
     assert 4 <= again.features_reused < 45 and again.features_computed == 45 - again.features_reused
 
 
@@ -162,7 +163,7 @@ def test_cancel_mid_batch_is_honoured_between_backbone_blocks(image_set: ImageSe
 
     try:
         with pytest.raises(Cancelled):
-            train(TrainConfig(mode="frozen", batch_size=45, num_workers=0), image_set.items(), CLASS_NAMES,
+            train(TrainingOptions(mode="frozen", batch_size=45, num_workers=0), image_set.items(), CLASS_NAMES,
                   tmp_path / "cache", on_progress=on_progress, cancel=cancel_token)
     finally:
         timer.cancel()
@@ -192,7 +193,7 @@ def test_cancel_during_finetuning_stops_within_two_seconds(finetune_run: Run, sm
             cancel_token.trip()
 
     with pytest.raises(Cancelled):
-        train(TrainConfig(mode="finetune", epochs=2, batch_size=4), finetune_run.items,
+        train(TrainingOptions(mode="finetune", epochs=2, batch_size=4), finetune_run.items,
               small_image_set.class_names, finetune_run.cache_dir, on_progress=on_progress, cancel=cancel_token)
     assert cancel_token.tripped_at is not None
     assert time.perf_counter() - cancel_token.tripped_at < 2.0
@@ -207,7 +208,7 @@ def test_torchvision_backbone_with_local_weights_trains(small_image_set: ImageSe
     target = hub_weights_path(get_backbone("resnet18"))
     target.parent.mkdir(parents=True)
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), target)
-    result = train(TrainConfig(backbone="resnet18", mode="finetune", epochs=1, batch_size=4),
+    result = train(TrainingOptions(backbone="resnet18", mode="finetune", epochs=1, batch_size=4),
                    small_image_set.items(), small_image_set.class_names, tmp_path / "cache")
     assert [r.stage for r in result.history].count("finetune") == 1
     assert result.checkpoint["backbone"] == "resnet18"
@@ -220,7 +221,7 @@ def test_frozen_training_without_weights_is_refused(small_image_set: ImageSet, t
     from desktop.ml.backbones import WeightsError
 
     with pytest.raises(WeightsError, match="not on this computer"):
-        train(TrainConfig(backbone="resnet18", mode="frozen"), small_image_set.items(),
+        train(TrainingOptions(backbone="resnet18", mode="frozen"), small_image_set.items(),
               small_image_set.class_names, tmp_path / "cache")
 
 
@@ -228,5 +229,5 @@ def test_frozen_mode_needs_pretrained_weights(small_image_set: ImageSet, tmp_pat
     from desktop.ml.backbones import WeightsError
 
     with pytest.raises(WeightsError, match="Frozen training needs pretrained weights"):
-        train(TrainConfig(mode="frozen", pretrained=False), small_image_set.items(), small_image_set.class_names,
+        train(TrainingOptions(mode="frozen", pretrained=False), small_image_set.items(), small_image_set.class_names,
               tmp_path / "cache")

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from desktop.core.models_registry import active_model, list_models
 from desktop.core.training import train_project
-from desktop.core.training_types import TrainingOptions
+from desktop.ml.options import TrainingOptions
 
 pytestmark = pytest.mark.gui
 
