@@ -17,7 +17,8 @@ import numpy as np
 from sqlalchemy import select
 
 from desktop.core.project import Project
-from desktop.db.models import Folder, Image
+from desktop.db.models import Image
+from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
 from desktop.ml.features import ORIGINAL, FeatureSet, extract_features, open_feature_cache
 from desktop.ml.options import DEFAULT_BACKBONE
@@ -67,8 +68,7 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
         backbone = model.backbone if model is not None else DEFAULT_BACKBONE
     with project.sessions() as session:
         rows = session.execute(
-            select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.split)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(Image.id, IMAGE_PATH, Image.content_hash, Image.split))
             .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
     if len(rows) < 2:
         return []
@@ -89,15 +89,15 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
 
     by_hash: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
-        by_hash[row[3]].append(index)
+        by_hash[row.content_hash].append(index)
     for indices in by_hash.values():
         for other in indices[1:]:
             join(indices[0], other, 1.0)
 
     # One feature vector per distinct content.
     firsts = [indices[0] for indices in by_hash.values()]
-    feature_set = backbone_features(project, [Path(rows[i][1]) / rows[i][2] for i in firsts],
-                                    [rows[i][3] for i in firsts], backbone, on_progress, cancel)
+    feature_set = backbone_features(project, [rows[i].path for i in firsts],
+                                    [rows[i].content_hash for i in firsts], backbone, on_progress, cancel)
     vectors = feature_set.features[:, ORIGINAL][feature_set.ok]
     owners = np.array(firsts)[feature_set.ok]
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -111,8 +111,8 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
     groups: dict[int, list[int]] = defaultdict(list)
     for index in range(len(rows)):
         groups[root(index)].append(index)
-    result = [DuplicateGroup([rows[i][0] for i in members], [Path(rows[i][1]) / rows[i][2] for i in members],
-                             [rows[i][4] for i in members], round(link[key], 4))
+    result = [DuplicateGroup([rows[i].id for i in members], [rows[i].path for i in members],
+                             [rows[i].split for i in members], round(link[key], 4))
               for key, members in groups.items() if len(members) > 1]
     return sorted(result, key=lambda g: (-len(g.image_ids), g.image_ids[0]))
 

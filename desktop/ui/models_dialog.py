@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,8 +22,12 @@ from PySide6.QtWidgets import (
 
 from desktop.core.models_registry import ModelInfo, delete_model, list_models, set_active, set_note
 from desktop.ui.context import ProjectContext
+from desktop.ui.models.table import RIGHT, Column, TableModel
 from desktop.ui.widgets.charts import LineChart, Series
 from desktop.ui.workers import WorkerSlot
+
+if TYPE_CHECKING:
+    from desktop.core.model_comparison import VersionScore  # imports torch: only in the scoring worker
 
 THEN_COLOUR, NOW_COLOUR = "#0072B2", "#D55E00"
 
@@ -30,82 +36,75 @@ def _percent(value: float | None) -> str:
     return f"{value:.1%}" if value is not None else "—"
 
 
-class ModelsTableModel(QAbstractTableModel):
+class ModelsTableModel(TableModel[ModelInfo]):
     """One row per model, newest first; "Today" fills in once the versions have been re-scored."""
 
-    COLUMNS = ("", "#", "Trained", "Backbone", "Mode", "Photos", "Accuracy then", "Today", "Note")
+    COLUMNS = (Column(""), Column("#", alignment=RIGHT), Column("Trained"), Column("Backbone"), Column("Mode"),
+               Column("Photos", alignment=RIGHT), Column("Accuracy then", alignment=RIGHT),
+               Column("Today", alignment=RIGHT), Column("Note"))
+    ACTIVE, ID, TRAINED, BACKBONE, MODE, PHOTOS, THEN, TODAY, NOTE = range(9)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.models: list[ModelInfo] = []
-        self.scores: dict[int, object] = {}  # model id -> VersionScore
+        self.scores: dict[int, VersionScore] = {}  # model id -> its score on today's photos
 
     def set_models(self, models: list[ModelInfo]) -> None:
-        self.beginResetModel()
-        self.models = sorted(models, key=lambda m: m.id, reverse=True)
-        self.endResetModel()
+        self.set_rows(sorted(models, key=lambda m: m.id, reverse=True))
 
-    def set_scores(self, scores: dict[int, object]) -> None:
+    def set_scores(self, scores: dict[int, VersionScore]) -> None:
         self.scores = scores
-        if self.models:
-            column = self.COLUMNS.index("Today")
-            self.dataChanged.emit(self.index(0, column), self.index(len(self.models) - 1, column))
+        if self.rows:
+            self.dataChanged.emit(self.index(0, self.TODAY), self.index(len(self.rows) - 1, self.TODAY))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.models)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        model = self.models[index.row()]
-        column = self.COLUMNS[index.column()]
+    def cell(self, model: ModelInfo, column: int, role: int):
         if role == Qt.ItemDataRole.DisplayRole:
-            score = self.scores.get(model.id)
-            return {
-                "": "●" if model.is_active else "",
-                "#": str(model.id),
-                "Trained": model.created.strftime("%Y-%m-%d %H:%M"),
-                "Backbone": model.backbone,
-                "Mode": model.mode,
-                "Photos": (str(model.train_images) if _out_of_fold(model)
-                           else f"{model.train_images} + {model.val_images}"),
-                "Accuracy then": _percent(model.val_accuracy),
-                "Today": "…" if score is None else (_percent(score.accuracy) if score.problem is None
-                                                            else "cannot score"),
-                "Note": model.note,
-            }[column]
+            return self._text(model, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == "":
-                return "The active model: its predictions are shown and used for sorting." if model.is_active else None
-            if column == "Photos":
-                if _out_of_fold(model):
-                    return f"Trained on all {model.train_images} labelled photos; accuracy measured out-of-fold on each"
-                return f"{model.train_images} training photos, {model.val_images} validation photos"
-            if column == "Today":
-                score = self.scores.get(model.id)
-                if score is not None:
-                    where = ("labelled photos, out-of-fold" if score.method == "out-of-fold"
-                             else "validation photos (fine-tuned: today's split)")
-                    return score.problem or (f"{score.scored} of today's {where}; {score.unknown_class} "
-                                             "of classes this model does not know were left out")
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("#", "Photos", "Accuracy then", "Today"):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return self._tooltip(model, column)
         if role == Qt.ItemDataRole.FontRole and model.is_active:
             font = QFont()
             font.setBold(True)
             return font
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def _text(self, model: ModelInfo, column: int) -> str:
+        match column:
+            case self.ACTIVE:
+                return "●" if model.is_active else ""
+            case self.ID:
+                return str(model.id)
+            case self.TRAINED:
+                return model.created.strftime("%Y-%m-%d %H:%M")
+            case self.BACKBONE:
+                return model.backbone
+            case self.MODE:
+                return model.mode
+            case self.PHOTOS:
+                return str(model.train_images) if _out_of_fold(model) else f"{model.train_images} + {model.val_images}"
+            case self.THEN:
+                return _percent(model.val_accuracy)
+            case self.TODAY:
+                score = self.scores.get(model.id)
+                if score is None:
+                    return "…"
+                return _percent(score.accuracy) if score.problem is None else "cannot score"
+        return model.note
 
-    def model_at(self, row: int) -> ModelInfo:
-        return self.models[row]
+    def _tooltip(self, model: ModelInfo, column: int) -> str | None:
+        if column == self.ACTIVE:
+            return "The active model: its predictions are shown and used for sorting." if model.is_active else None
+        if column == self.PHOTOS:
+            if _out_of_fold(model):
+                return f"Trained on all {model.train_images} labelled photos; accuracy measured out-of-fold on each"
+            return f"{model.train_images} training photos, {model.val_images} validation photos"
+        if column == self.TODAY:
+            score = self.scores.get(model.id)
+            if score is not None:
+                where = ("labelled photos, out-of-fold" if score.method == "out-of-fold"
+                         else "validation photos (fine-tuned: today's split)")
+                return score.problem or (f"{score.scored} of today's {where}; {score.unknown_class} "
+                                         "of classes this model does not know were left out")
+        return None
 
 
 def _out_of_fold(model: ModelInfo) -> bool:
@@ -174,7 +173,7 @@ class ModelsDialog(QDialog):
     def score_versions(self) -> None:
         """Re-score every version on today's labelled photos, in the background (torch lives there)."""
         project = self.context.project
-        if project is None or not self.table_model.models or self.task.busy:
+        if project is None or not self.table_model.rows or self.task.busy:
             return
         self.hint.setText("Scoring every version on today's labelled photos…")
 
@@ -195,7 +194,7 @@ class ModelsDialog(QDialog):
                           "numbers compare; “Accuracy then” was measured on the photos of its day.")
 
     def _update_chart(self) -> None:
-        ordered = sorted(self.table_model.models, key=lambda m: m.id)
+        ordered = sorted(self.table_model.rows, key=lambda m: m.id)
         then = [m.val_accuracy if m.val_accuracy is not None else float("nan") for m in ordered]
         series = [Series("when trained", THEN_COLOUR, then)]
         scores = self.table_model.scores
@@ -209,7 +208,7 @@ class ModelsDialog(QDialog):
 
     def selected(self) -> ModelInfo | None:
         rows = self.table.selectionModel().selectedRows()
-        return self.table_model.model_at(rows[0].row()) if rows else None
+        return self.table_model.row(rows[0]) if rows else None
 
     def _update_buttons(self, *_args) -> None:
         model = self.selected()

@@ -21,10 +21,10 @@ def test_models_dialog_lists_scores_activates_and_deletes(main_window, trained_p
     dialog = ModelsDialog(main_window.context, main_window)
     qtbot.addWidget(dialog)
     table = dialog.table_model
-    assert [table.model_at(r).id for r in range(table.rowCount())] == [second.model_id, first.id]  # newest first
+    assert [table.rows[r].id for r in range(table.rowCount())] == [second.model_id, first.id]  # newest first
     assert table.index(0, 0).data() == "●" and table.index(1, 0).data() == ""
     qtbot.waitUntil(lambda: len(table.scores) == 2, timeout=60_000)
-    column = table.COLUMNS.index("Today")
+    column = table.TODAY
     assert table.index(0, column).data() == f"{second.val_accuracy:.1%}"
     assert len(dialog.chart.series) == 2 and len(dialog.chart.series[0].values) == 2
 
