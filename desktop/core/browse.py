@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, case, func, literal, select
 
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
+from desktop.db.queries import BY_PATH, current_prediction, image_path, with_folder
 
 
 class Show(StrEnum):
@@ -55,7 +56,7 @@ class ImageRow:
 
     @property
     def path(self) -> Path:
-        return Path(self.folder_root) / self.rel_path
+        return image_path(self.folder_root, self.rel_path)
 
     @property
     def name(self) -> str:
@@ -64,15 +65,12 @@ class ImageRow:
 
 def _query(image_filter: ImageFilter, model_id: int | None, class_names: list[str]) -> Select:
     # A prediction counts only for the active model and only while the file's content is unchanged.
-    prediction_matches = and_(Prediction.image_id == Image.id, Prediction.model_id == literal(model_id or -1),
-                              Prediction.content_hash == Image.content_hash)
     query = (
-        select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Label.class_id, Image.error,
-               Image.missing, Image.width, Image.height, Prediction.predicted_index, Prediction.confidence,
-               Prediction.margin)
-        .join(Folder, Folder.id == Image.folder_id)
+        with_folder(select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Label.class_id, Image.error,
+                           Image.missing, Image.width, Image.height, Prediction.predicted_index,
+                           Prediction.confidence, Prediction.margin))
         .outerjoin(Label, Label.image_id == Image.id)
-        .outerjoin(Prediction, prediction_matches)
+        .outerjoin(Prediction, current_prediction(model_id))
     )
     if image_filter.folder_id is not None:
         query = query.where(Image.folder_id == image_filter.folder_id)
@@ -97,8 +95,8 @@ def _query(image_filter: ImageFilter, model_id: int | None, class_names: list[st
         case Show.ALL:
             query = query.where(Image.error.is_(None))
     if image_filter.least_confident_first:
-        return query.order_by(Prediction.margin.is_(None), Prediction.margin, Folder.root, Image.rel_path)
-    return query.order_by(Folder.root, Image.rel_path)
+        return query.order_by(Prediction.margin.is_(None), Prediction.margin, *BY_PATH)
+    return query.order_by(*BY_PATH)
 
 
 def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:

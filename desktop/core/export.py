@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, literal, select
+from sqlalchemy import select
 
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
+from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
 from desktop.ml.atomic import atomic_create, atomic_write
 
@@ -110,11 +111,11 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
     out_dir = _ready_folder(out_dir)
     with project.sessions() as session:
         rows = session.execute(
-            select(Folder.root, Image.rel_path, Image.split, Image.error, Image.missing, ImageClass.name)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(IMAGE_PATH, Image.split, Image.error, Image.missing, ImageClass.name)
+                        .select_from(Image))
             .join(Label, Label.image_id == Image.id)
             .join(ImageClass, ImageClass.id == Label.class_id)
-            .order_by(ImageClass.position, ImageClass.name, Folder.root, Image.rel_path)
+            .order_by(ImageClass.position, ImageClass.name, *BY_PATH)
         ).all()
     folder_names = _class_folder_names(sorted({row.name for row in rows}))
     # Every folder the copies will go to, checked before the first copy: out/cats may itself be a photo folder.
@@ -128,7 +129,7 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
     for done, row in enumerate(rows):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        source = Path(row.root) / row.rel_path
+        source = row.path
         if row.missing or row.error:
             skipped.append((str(source), "the file is missing" if row.missing else row.error))
             continue
@@ -265,26 +266,22 @@ def export_csv(project: Project, out_path: Path | str, *, force: bool = False) -
     _ready_file(out_path, _Destinations(project), force)
     model = active_model(project)
     class_names = model.class_names if model else []
-    prediction_matches = and_(Prediction.image_id == Image.id,
-                              Prediction.model_id == literal(model.id if model else -1),
-                              Prediction.content_hash == Image.content_hash)
     with project.sessions() as session:
         rows = session.execute(
-            select(Folder.root, Image.rel_path, ImageClass.name, Prediction.probabilities,
-                   Prediction.predicted_index, Prediction.confidence)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(IMAGE_PATH, ImageClass.name, Prediction.probabilities, Prediction.predicted_index,
+                               Prediction.confidence).select_from(Image))
             .outerjoin(Label, Label.image_id == Image.id)
             .outerjoin(ImageClass, ImageClass.id == Label.class_id)
-            .outerjoin(Prediction, prediction_matches)
+            .outerjoin(Prediction, current_prediction(model.id if model else None))
             .where(Image.error.is_(None), Image.missing.is_(False))
-            .order_by(Folder.root, Image.rel_path)
+            .order_by(*BY_PATH)
         ).all()
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["path", "label", "predicted", "confidence", *(f"prob_{name}" for name in class_names)])
     predicted = 0
-    for root, rel_path, label, probabilities, index, confidence in rows:
-        path = str(Path(root) / rel_path)
+    for photo_path, label, probabilities, index, confidence in rows:
+        path = str(photo_path)
         if probabilities is not None and len(probabilities) == len(class_names):
             predicted += 1
             writer.writerow([path, label or "", class_names[index], _number(confidence),
@@ -343,10 +340,9 @@ class _Destinations:
         except OSError:
             return False
         with self.project.sessions() as session:
-            rows = session.execute(select(Folder.root, Image.rel_path).join(Folder, Folder.id == Image.folder_id))
-            for root, rel_path in rows:
+            for (photo_path,) in session.execute(with_folder(select(IMAGE_PATH).select_from(Image))):
                 try:
-                    photo = os.stat(Path(root) / rel_path)
+                    photo = os.stat(photo_path)
                 except OSError:
                     continue
                 if (photo.st_dev, photo.st_ino) == (target.st_dev, target.st_ino):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image
+from desktop.db.queries import in_chunks
 from desktop.errors import PigeonholeError
 
 
@@ -53,8 +54,8 @@ def relink_folder(project: Project, folder_id: int, new_root: Path | str) -> int
         present = [image_id for image_id, rel in rel_paths if (new_root / rel).is_file()]
         absent = [image_id for image_id, rel in rel_paths if not (new_root / rel).is_file()]
         for ids, missing in ((present, False), (absent, True)):
-            for start in range(0, len(ids), 900):
-                session.execute(update(Image).where(Image.id.in_(ids[start : start + 900])).values(missing=missing))
+            for chunk in in_chunks(ids):
+                session.execute(update(Image).where(Image.id.in_(chunk)).values(missing=missing))
     return len(present)
 
 

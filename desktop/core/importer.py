@@ -21,6 +21,7 @@ from desktop.core.classes import ClassError, ensure_class
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, Label
+from desktop.db.queries import in_chunks
 from desktop.errors import PigeonholeError
 from desktop.io import images
 from desktop.io.locks import exclusive_lock
@@ -284,11 +285,11 @@ def _label_unchanged(project: Project, folder_id: int, files: list[FoundFile], s
         for class_name, paths in by_class.items():
             ids = [
                 image_id
-                for start in range(0, len(paths), 900)
+                for chunk in in_chunks(paths)
                 for image_id in session.scalars(
                     select(Image.id)
                     .outerjoin(Label, Label.image_id == Image.id)
-                    .where(Image.folder_id == folder_id, Image.rel_path.in_(paths[start : start + 900]),
+                    .where(Image.folder_id == folder_id, Image.rel_path.in_(chunk),
                            Image.error.is_(None), Label.image_id.is_(None))
                 )
             ]

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Label
+from desktop.db.queries import in_chunks
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ def labels_of(project: Project, image_ids: Iterable[int]) -> dict[int, int | Non
     ids = list(image_ids)
     result: dict[int, int | None] = dict.fromkeys(ids)
     with project.sessions() as session:
-        for start in range(0, len(ids), 900):  # SQLite limits bound parameters per statement
-            chunk = ids[start : start + 900]
+        for chunk in in_chunks(ids):
             for image_id, class_id in session.execute(
                 select(Label.image_id, Label.class_id).where(Label.image_id.in_(chunk))
             ):
@@ -60,8 +60,8 @@ def redo(project: Project, change: LabelChange) -> None:
 def _write(project: Project, state: Mapping[int, int | None], source: str) -> None:
     with transaction(project.sessions) as session:
         ids = list(state)
-        for start in range(0, len(ids), 900):
-            session.execute(delete(Label).where(Label.image_id.in_(ids[start : start + 900])))
+        for chunk in in_chunks(ids):
+            session.execute(delete(Label).where(Label.image_id.in_(chunk)))
         session.add_all(
             Label(image_id=image_id, class_id=class_id, source=source)
             for image_id, class_id in state.items()

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from desktop.core.models_registry import ModelInfo, active_model, list_models
 from desktop.core.predictions import store_predictions
 from desktop.core.project import Project
-from desktop.db.models import Folder, Image, Label, Prediction
+from desktop.db.models import Image, Label, Prediction
+from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import PigeonholeError
 from desktop.ml.predict import Predictor
 from desktop.ml.progress import CancelToken, Notice, Progress, RateTimer, check_cancel
@@ -117,33 +118,29 @@ def _in_scope(query, scope: str | int):
 def _photos_to_predict(project: Project, model_id: int, scope: str | int,
                        force: bool) -> tuple[list[tuple[int, Path, str]], int]:
     """(image id, path, content hash) of the photos to predict, and how many in scope are already done."""
-    current = and_(Prediction.image_id == Image.id, Prediction.model_id == model_id,
-                   Prediction.content_hash == Image.content_hash)
-    query = _in_scope(select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Prediction.id)
-                      .join(Folder, Folder.id == Image.folder_id)
-                      .outerjoin(Prediction, current)
+    query = _in_scope(with_folder(select(Image.id, IMAGE_PATH, Image.content_hash, Prediction.id))
+                      .outerjoin(Prediction, current_prediction(model_id))
                       .where(Image.error.is_(None), Image.missing.is_(False))
                       .order_by(Image.id), scope)
     with project.sessions() as session:
         rows = session.execute(query).all()
-    todo = [(image_id, Path(root) / rel, content_hash) for image_id, root, rel, content_hash, done in rows
+    todo = [(image_id, path, content_hash) for image_id, path, content_hash, done in rows
             if force or done is None]
     return todo, len(rows) - len(todo)
 
 
 def predictions_json(project: Project, model: ModelInfo, scope: str | int = "all") -> list[dict]:
     """The model's current predictions for the photos in ``scope``, as the CLI prints them (absolute paths)."""
-    query = _in_scope(select(Folder.root, Image.rel_path, Prediction.probabilities)
-                      .join(Image, Image.id == Prediction.image_id).join(Folder, Folder.id == Image.folder_id)
-                      .where(Prediction.model_id == model.id, Prediction.content_hash == Image.content_hash,
-                             Image.missing.is_(False))
-                      .order_by(Folder.root, Image.rel_path), scope)
+    query = _in_scope(with_folder(select(IMAGE_PATH, Prediction.probabilities).select_from(Image))
+                      .join(Prediction, current_prediction(model.id))
+                      .where(Image.missing.is_(False))
+                      .order_by(*BY_PATH), scope)
     with project.sessions() as session:
         rows = session.execute(query).all()
     result = []
-    for root, rel, probabilities in rows:
+    for path, probabilities in rows:
         best = max(range(len(probabilities)), key=probabilities.__getitem__)
-        result.append({"path": str(Path(root) / rel), "predicted": model.class_names[best],
+        result.append({"path": str(path), "predicted": model.class_names[best],
                        "confidence": round(float(probabilities[best]), 6),
                        "probabilities": {name: round(float(p), 6)
                                          for name, p in zip(model.class_names, probabilities, strict=True)}})

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from desktop.core.project import Project
 from desktop.db.engine import transaction
 from desktop.db.models import Image, Prediction, TrainedModel
+from desktop.db.queries import in_chunks, prediction_on_this_file
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ def prediction_for(project: Project, image_id: int, model_id: int | None = None)
         row = session.execute(
             select(Prediction.model_id, TrainedModel.class_names, Prediction.probabilities)
             .join(TrainedModel, TrainedModel.id == Prediction.model_id)
-            .join(Image, Image.id == Prediction.image_id)
-            .where(Prediction.image_id == image_id, model_filter, Prediction.content_hash == Image.content_hash)
+            .join(Image, prediction_on_this_file())
+            .where(Prediction.image_id == image_id, model_filter)
         ).first()
     return ImagePrediction(row[0], list(row[1]), list(row[2])) if row else None
 
@@ -63,9 +64,8 @@ def store_predictions(project: Project, model_id: int,
     margins = margin_of(probabilities)
     with transaction(project.sessions) as session:
         ids = [image_id for image_id, _, _ in rows]
-        for start in range(0, len(ids), 900):
-            session.execute(delete(Prediction).where(Prediction.model_id == model_id,
-                                                     Prediction.image_id.in_(ids[start : start + 900])))
+        for chunk in in_chunks(ids):
+            session.execute(delete(Prediction).where(Prediction.model_id == model_id, Prediction.image_id.in_(chunk)))
         session.add_all(
             Prediction(model_id=model_id, image_id=image_id, content_hash=content_hash,
                        probabilities=[round(float(p), 6) for p in probs], predicted_index=int(index),

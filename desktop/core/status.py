@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 
 from desktop.core.project import Project
-from desktop.db.models import Folder, Image, ImageClass, Label
+from desktop.db.models import Image, ImageClass, Label
+from desktop.db.queries import BY_PATH, IMAGE_PATH, with_folder
 
 
 @dataclass
@@ -56,10 +56,9 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
             ).all()
         )
         broken_rows = session.execute(
-            select(Folder.root, Image.rel_path, Image.error)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(IMAGE_PATH, Image.error).select_from(Image))
             .where(broken_present)
-            .order_by(Folder.root, Image.rel_path)
+            .order_by(*BY_PATH)
             .limit(broken_limit)
         ).all()
     return ProjectStatus(
@@ -69,5 +68,5 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
         broken=broken,
         missing=missing,
         classes=per_class,
-        broken_files=[{"path": str(Path(root) / rel), "reason": error} for root, rel, error in broken_rows],
+        broken_files=[{"path": str(path), "reason": error} for path, error in broken_rows],
     )

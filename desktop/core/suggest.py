@@ -17,6 +17,7 @@ from desktop.core.browse import ImageFilter, Show, list_images
 from desktop.core.models_registry import ModelInfo, active_model
 from desktop.core.project import Project
 from desktop.db.models import Prediction
+from desktop.db.queries import in_chunks
 
 ORDERS = ("margin", "entropy")
 
@@ -54,8 +55,7 @@ def suggest_next(project: Project, n: int | None = None,
 def _entropies(project: Project, model_id: int, image_ids: list[int]) -> dict[int, float]:
     result: dict[int, float] = {}
     with project.sessions() as session:
-        for start in range(0, len(image_ids), 900):
-            chunk = image_ids[start:start + 900]
+        for chunk in in_chunks(image_ids):
             for image_id, probabilities in session.execute(
                     select(Prediction.image_id, Prediction.probabilities)
                     .where(Prediction.model_id == model_id, Prediction.image_id.in_(chunk))):
