@@ -30,7 +30,7 @@ from desktop.ml.options import DEFAULT_BACKBONE, TrainingOptions
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
 from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassView
-from desktop.ui.workers import Worker
+from desktop.ui.workers import WorkerGroup, WorkerSlot
 
 MODE_CHOICES = (  # (key, short text that fits the combo, the explanation as its tooltip)
     ("auto", "Automatic", "Chosen from how many photos you labelled and whether there is a GPU"),
@@ -297,7 +297,7 @@ class TrainPanel(QWidget):
         # The run is over: its x axis spans the epochs it ran (a warm-started retrain stops well before the plan).
         self.loss_chart.set_series(self.loss_chart.series)
         self.accuracy_chart.set_series(self.accuracy_chart.series)
-        self.per_class.set_rows(summary.per_class)
+        self.per_class.set_per_class(summary.per_class)
         self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
         self.reliability.set_reliability(summary.reliability, summary.ece)
         if summary.ece is not None:
@@ -322,14 +322,14 @@ class TrainingController(QObject):
         super().__init__(parent)
         self.context = context
         self.panel = panel
-        self.worker: Worker | None = None
+        self.task = WorkerSlot(self)  # the training run
         self.last_summary: TrainingSummary | None = None
         self._started = 0.0
         panel.train_requested.connect(self.start)
         panel.cancel_requested.connect(self.cancel)
         panel.import_weights_button.clicked.connect(self.choose_weights_file)
         panel.download_button.clicked.connect(self.download_weights)
-        self._helpers: list[Worker] = []
+        self.helpers = WorkerGroup(self)  # backbone list, weights import and download, side by side
         context.status_changed.connect(lambda _status: self.refresh_readiness())
         context.project_changed.connect(self.refresh_readiness)
         context.project_changed.connect(self._reset_new_labels)
@@ -338,7 +338,7 @@ class TrainingController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.task.busy
 
     def _reset_new_labels(self) -> None:
         self.new_labels = 0
@@ -347,21 +347,16 @@ class TrainingController(QObject):
         self.new_labels += count
         panel = self.panel
         if (panel.auto_retrain.isChecked() and self.new_labels >= panel.auto_retrain_count.value()
-                and self.worker is None and panel.train_button.isEnabled()):
+                and not self.task.busy and panel.train_button.isEnabled()):
             self.message.emit(f"{self.new_labels} new labels: retraining in the background…")
             self.start(panel.options())
 
     def _run_helper(self, job, on_result, busy_text: str = "") -> None:
         """A short background job (backbone list, weights import or download) that must not block the GUI."""
-        worker = Worker(job, self)
-        worker.succeeded.connect(on_result)
-        worker.failed.connect(lambda error: self.panel.weights_hint.setText(error))
-        worker.progress.connect(self._on_helper_progress)
-        worker.finished.connect(lambda: self._helpers.remove(worker) if worker in self._helpers else None)
-        self._helpers.append(worker)
         if busy_text:
             self.panel.weights_hint.setText(busy_text)
-        worker.start()
+        self.helpers.start(job, on_done=on_result, on_failed=self.panel.weights_hint.setText,
+                           on_progress=self._on_helper_progress)
 
     def _on_helper_progress(self, event) -> None:
         done, total = getattr(event, "done", 0), getattr(event, "total", 0)
@@ -406,7 +401,7 @@ class TrainingController(QObject):
 
     def train_now(self) -> bool:
         """Train with the panel's options if the project is ready; otherwise say why (Ctrl+T)."""
-        if self.worker is not None:
+        if self.task.busy:
             self.message.emit("Training is already running (Cancel on the Train tab stops it).")
             return False
         self.refresh_readiness()
@@ -418,7 +413,7 @@ class TrainingController(QObject):
         return True
 
     def start(self, options: TrainingOptions) -> None:
-        if self.worker is not None or self.context.project is None:
+        if self.task.busy or self.context.project is None:
             return
         project = self.context.project
 
@@ -427,20 +422,15 @@ class TrainingController(QObject):
 
             return train_project(project, options, on_progress=emit, cancel=cancel)
 
-        self.worker = Worker(job, self)
-        self.worker.progress.connect(self.panel.show_progress)
-        self.worker.succeeded.connect(self._on_done)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
         self.panel.set_running(True)
         self.new_labels = 0
         self._started = time.monotonic()
-        self.worker.start()
+        self.task.start(job, on_progress=self.panel.show_progress, on_done=self._on_done, on_failed=self._on_failed,
+                        on_cancelled=self._on_cancelled, on_finished=self._on_finished)
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        if self.task.busy:
+            self.task.cancel()
             self.panel.phase.setText("Cancelling…")
 
     def _on_done(self, summary: TrainingSummary) -> None:
@@ -460,13 +450,9 @@ class TrainingController(QObject):
         self.message.emit("Training cancelled.")
 
     def _on_finished(self) -> None:
-        if self.worker is not None:
-            self.worker.deleteLater()
-        self.worker = None
         self.panel.set_running(False)
         self.refresh_readiness()
 
     def shutdown(self) -> None:
-        for worker in [self.worker, *self._helpers]:
-            if worker is not None:
-                worker.stop(10_000)
+        self.task.shutdown(10_000)  # a training run stops between batches: give it longer than a helper
+        self.helpers.shutdown(10_000)

@@ -58,8 +58,8 @@ def test_cancel_stops_training_and_keeps_the_active_model(window, trained_projec
             controller.cancel()
 
     controller.start(TrainingOptions(mode="frozen", epochs=200))
-    controller.worker.progress.connect(cancel_once_training)
-    with qtbot.waitSignal(controller.worker.cancelled, timeout=60_000):
+    controller.task.worker.progress.connect(cancel_once_training)
+    with qtbot.waitSignal(controller.task.worker.cancelled, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: not controller.busy, timeout=10_000)
     assert "cancelled" in window.train_panel.phase.text().lower()
