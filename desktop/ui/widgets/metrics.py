@@ -2,69 +2,74 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from dataclasses import dataclass
+
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from desktop.ui.models.table import RIGHT, SORT_ROLE, Column, TableModel
 from desktop.ui.style import ACCENT
 
-IDS_ROLE = Qt.ItemDataRole.UserRole + 1
+IDS_ROLE = SORT_ROLE + 1  # the ids of the validation photos behind a confusion-matrix cell
 
 
-class ConfusionMatrixModel(QAbstractTableModel):
-    """Rows are true classes, columns predicted classes; each cell knows which validation images it holds."""
+@dataclass(frozen=True)
+class TrueClass:
+    """One row of the confusion matrix: a true class and how many of its photos went to each predicted class."""
+
+    index: int
+    name: str
+    counts: tuple[int, ...]
+
+
+class ConfusionMatrixModel(TableModel[TrueClass]):
+    """Rows are true classes, columns predicted classes; each cell knows which validation images it holds.
+
+    The columns are the classes, so they are declared per matrix: "1", "2", … (the row's number), the full name
+    as the tooltip, so the matrix fits a narrow pane without cutting a name or scrolling sideways."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.class_names: list[str] = []
-        self.counts: list[list[int]] = []
         self.image_ids: dict[tuple[int, int], list[int]] = {}
 
     def set_matrix(self, class_names: list[str], counts: list[list[int]],
                    image_ids: dict[tuple[int, int], list[int]] | None = None) -> None:
-        self.beginResetModel()
-        self.class_names, self.counts, self.image_ids = list(class_names), counts, image_ids or {}
-        self.endResetModel()
+        self.class_names, self.image_ids = list(class_names), image_ids or {}
+        self.COLUMNS = tuple(Column(str(number), f"predicted as: {name}", Qt.AlignmentFlag.AlignCenter)
+                             for number, name in enumerate(self.class_names, 1))
+        self.set_rows(TrueClass(index, self.class_names[index], tuple(row)) for index, row in enumerate(counts))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.counts)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.class_names)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        row, column = index.row(), index.column()
-        count = self.counts[row][column]
+    def cell(self, row: TrueClass, column: int, role: int):
+        count = row.counts[column]
         match role:
             case Qt.ItemDataRole.DisplayRole:
                 return str(count) if count else ""
-            case Qt.ItemDataRole.TextAlignmentRole:
-                return int(Qt.AlignmentFlag.AlignCenter)
             case Qt.ItemDataRole.BackgroundRole:
-                total = sum(self.counts[row]) or 1
-                colour = QColor(ACCENT if row == column else "#D55E00")
+                total = sum(row.counts) or 1
+                colour = QColor(ACCENT if row.index == column else "#D55E00")
                 colour.setAlphaF(0.08 + 0.6 * count / total if count else 0.0)
                 return colour
             case Qt.ItemDataRole.ToolTipRole:
-                truth, guess = self.class_names[row], self.class_names[column]
-                what = "correct" if row == column else f"{truth} taken for {guess}"
+                guess = self.class_names[column]
+                what = "correct" if row.index == column else f"{row.name} taken for {guess}"
                 return f"{count} photos: {what} (predicted by a model that had not seen them). Click to show them."
             case _ if role == IDS_ROLE:
-                return self.image_ids.get((row, column), [])
+                return self.image_ids.get((row.index, column), [])
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        """Rows: "1  monuments"; columns: "1", the same number, so the matrix fits a narrow pane without cutting
-        a name or scrolling sideways (the full name is the column's tooltip)."""
+        """Rows: "1  monuments" (the columns: the base, from ``COLUMNS``)."""
+        if orientation == Qt.Orientation.Horizontal:
+            return super().headerData(section, orientation, role)
         if section >= len(self.class_names):
             return None
         name = self.class_names[section]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{section + 1}  {name}" if orientation == Qt.Orientation.Vertical else str(section + 1)
+            return f"{section + 1}  {name}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"true class: {name}" if orientation == Qt.Orientation.Vertical else f"predicted as: {name}"
+            return f"true class: {name}"
         return None
 
 
@@ -106,39 +111,33 @@ class ConfusionMatrixView(QTableView):
             self.cell_images_requested.emit(title, list(ids))
 
 
-class PerClassModel(QAbstractTableModel):
-    COLUMNS = ("Class", "Precision", "Recall", "F1", "Photos")
+@dataclass(frozen=True)
+class ClassScores:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    photos: int
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.rows: list[tuple[str, float, float, float, int]] = []
 
-    def set_rows(self, per_class: dict[str, dict[str, float]]) -> None:
-        self.beginResetModel()
-        self.rows = [(name, v["precision"], v["recall"], v["f1"], int(v["support"])) for name, v in per_class.items()]
-        self.endResetModel()
+class PerClassModel(TableModel[ClassScores]):
+    COLUMNS = (Column("Class"), Column("Precision", alignment=RIGHT), Column("Recall", alignment=RIGHT),
+               Column("F1", alignment=RIGHT), Column("Photos", alignment=RIGHT))
+    NAME, PRECISION, RECALL, F1, PHOTOS = range(5)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
+    def set_per_class(self, per_class: dict[str, dict[str, float]]) -> None:
+        self.set_rows(ClassScores(name, v["precision"], v["recall"], v["f1"], int(v["support"]))
+                      for name, v in per_class.items())
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        value = self.rows[index.row()][index.column()]
+    def cell(self, row: ClassScores, column: int, role: int):
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{value:.0%}" if isinstance(value, float) else str(value)
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
-            return value  # the full class name where the column elides it
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
+            if column == self.NAME:
+                return row.name
+            if column == self.PHOTOS:
+                return str(row.photos)
+            return f"{(row.precision, row.recall, row.f1)[column - self.PRECISION]:.0%}"
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.NAME:
+            return row.name  # the full class name where the column elides it
         return None
 
 
