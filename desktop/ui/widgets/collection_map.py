@@ -53,20 +53,22 @@ def rasterise(size: QSize, positions: np.ndarray, colours: np.ndarray, backgroun
     """An ARGB32 image of ``size`` with a dot per row of ``positions`` (float pixel coordinates) in its ARGB
     colour; dots in ``selected`` (a boolean mask) get a dark ring and are drawn last, on top."""
     width, height = max(1, size.width()), max(1, size.height())
-    pixels = np.full((height, width), background, dtype=np.uint32)
-    centres = np.rint(positions).astype(np.int64) if len(positions) else np.zeros((0, 2), np.int64)
+    pixels = np.full(height * width + 1, background, dtype=np.uint32)  # the last one takes what falls outside
+    centres = np.rint(positions).astype(np.int32) if len(positions) else np.zeros((0, 2), np.int32)
 
     def stamp(which: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
-        for dx, dy in offsets:
-            xs, ys = centres[which, 0] + dx, centres[which, 1] + dy
-            ok = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-            pixels[ys[ok], xs[ok]] = values[ok] if values.ndim else values
+        # Every (offset, dot) pixel in one assignment: numpy's fancy indexing is the whole cost.
+        xs = centres[which, 0][None, :] + offsets[:, 0, None].astype(np.int32)
+        ys = centres[which, 1][None, :] + offsets[:, 1, None].astype(np.int32)
+        flat = np.where((xs >= 0) & (xs < width) & (ys >= 0) & (ys < height), ys * width + xs, height * width)
+        pixels[flat.ravel()] = np.broadcast_to(values, flat.shape).ravel()
 
     everyone = np.ones(len(centres), bool) if selected is None else ~selected
     stamp(everyone, _DOT, colours[everyone])
     if selected is not None and selected.any():
-        stamp(selected, _RING, np.uint32(_argb(SELECTED_RING)))
+        stamp(selected, _RING, np.full(int(selected.sum()), _argb(SELECTED_RING), np.uint32))
         stamp(selected, _DOT, colours[selected])
+    pixels = pixels[:-1].reshape(height, width)
     image = QImage(pixels.data, width, height, width * 4, QImage.Format.Format_ARGB32)
     return image.copy()  # own the pixels: the numpy buffer goes away
 
