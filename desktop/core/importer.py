@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import insert
@@ -27,6 +26,7 @@ from desktop.io import images
 from desktop.io.locks import exclusive_lock
 from desktop.io.scan import FoundFile, scan_images
 from desktop.io.thumbnails import ThumbnailStore
+from desktop.ml.progress import CancelToken, NeverCancel
 
 COMMIT_EVERY = 200
 IMPORT_BUSY = "Another Pigeonhole is importing into this project; try again when it has finished."
@@ -34,15 +34,6 @@ IMPORT_BUSY = "Another Pigeonhole is importing into this project; try again when
 
 class FolderNotFound(PigeonholeError, FileNotFoundError):
     """The folder to import is not there (or is not a folder)."""
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
-
-
-class NeverCancel:
-    def is_set(self) -> bool:
-        return False
 
 
 @dataclass

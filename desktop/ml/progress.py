@@ -17,7 +17,16 @@ from desktop.errors import Cancelled  # re-exported: the ML layer's jobs raise i
 
 
 class CancelToken(Protocol):
+    """How every long job (import, training, prediction, sorting) is told to stop: polled, never pushed."""
+
     def is_set(self) -> bool: ...
+
+
+class NeverCancel:
+    """The token of a job nobody can stop, so loops poll one object instead of testing for None."""
+
+    def is_set(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
