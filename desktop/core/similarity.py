@@ -123,7 +123,7 @@ class SimilarityIndex:
 def project_backbone(project: Project) -> str:
     """The backbone whose features describe the collection: the active model's, else the default."""
     from desktop.core.models_registry import active_model
-    from desktop.core.training_types import DEFAULT_BACKBONE
+    from desktop.ml.options import DEFAULT_BACKBONE
 
     model = active_model(project)
     return model.backbone if model is not None else DEFAULT_BACKBONE

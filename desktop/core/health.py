@@ -1,0 +1,505 @@
+"""Check Photos: a health scan of the collection that flags, and never excludes, photos worth a look.
+
+Public API (Qt-free; the GUI runs ``check_photos`` in a worker):
+
+- ``check_photos(project, on_progress=None, cancel=None, index=None) -> HealthReport``: ``report.findings`` is a
+  list of ``Finding`` (``kind``, ``title``, ``summary``, ``photos``: ``FlaggedPhoto`` with a one-line
+  ``reason`` each). Duplicates come one finding per group with a suggested ``keeper_id`` and the
+  ``keeper_rule`` that chose it; every other kind is one finding holding all its photos.
+  ``report.count(kind)`` and ``report.of_kind(kind)`` feed the sidebar.
+- ``dismiss(project, kind, keys)`` / ``undismiss(...)``: "not a problem", stored for good in the project
+  (table ``dismissed_findings``) per (kind, photo content hash), so the photo stays dismissed after a move or a
+  re-import; ``Finding.keys`` are the keys to pass (class imbalance: one key per class).
+- ``keep_one(project, image_ids, keeper_id) -> RemovedPhotos`` removes the other photos of a duplicate group
+  FROM THE PROJECT (their rows, labels and predictions; the files stay on disk); ``undo(project, removed)``
+  puts them back as they were. A later import of the same folder would add them again.
+
+Kinds (``KINDS``): exact and near duplicates (desktop.core.duplicates), duplicates straddling the
+train/validation split, blurry (variance of the Laplacian of the contrast-stretched picture at most 512 px
+long, far below the collection's median), too dark / too bright (mean luminance), low information (a 64 px
+grey version that is nearly uniform), odd-sized (tiny or an extreme aspect ratio), outliers (far in feature
+space from every class, or from the collection when there are no classes; robust median + MAD threshold), and
+class imbalance. Blur and darkness misfire on uniform, night or high-key pictures: hence flags only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from desktop.core.project import Project
+from desktop.db.engine import transaction
+from desktop.db.models import (
+    DismissedFinding,
+    Folder,
+    Image,
+    ImageClass,
+    Label,
+    Prediction,
+    SortOperation,
+    TrainedModel,
+)
+from desktop.errors import PigeonholeError
+from desktop.ml.progress import CancelToken, Progress, ProgressCallback, RateTimer, check_cancel, emit
+
+KINDS = {
+    "exact_duplicates": "Exact duplicates",
+    "near_duplicates": "Near duplicates",
+    "split_leak": "Duplicates across train/validation",
+    "blurry": "Blurry",
+    "dark": "Too dark",
+    "bright": "Too bright",
+    "low_information": "Low information",
+    "odd_size": "Odd size",
+    "outlier": "Outliers",
+    "class_imbalance": "Class imbalance",
+}
+PHASE_CHECKING = "checking photos"
+
+STATS_SIDE = 512  # blur is measured on the picture at most this long, so a 12 MP photo and a 0.3 MP one compare
+GREY_SIDE = 64  # the small grey version whose spread and entropy say "nothing to see"
+BLUR_Z = -3.0  # robust z-score of log sharpness below which a photo is blurry...
+BLUR_FACTOR = 4.0  # ...and at least this many times softer than the collection's median
+UNIFORM_STD = 4.0  # grey levels: below this there are no edges to judge blur by
+DARK_MEAN, BRIGHT_MEAN = 40.0, 220.0  # mean luminance of 255
+LOW_ENTROPY_BITS = 2.0
+TINY_SIDE = 48  # px: the backbone sees 224; a picture this small is mostly invented detail
+EXTREME_ASPECT = 4.0
+OUTLIER_Z = 4.0  # robust z-score of the distance to the nearest class centre
+MIN_FOR_STATISTICS = 8  # photos needed before "unlike the others" means anything
+MIN_CLASS_PHOTOS = 3
+IMBALANCE_RATIO = 5.0  # the largest class this many times the smallest
+SHARPER_BY = 1.10  # a keeper "sharpest" only when 10 % sharper than the runner-up
+CHUNK = 900  # SQLite's bound-parameter limit per statement, with room to spare
+
+
+class HealthError(PigeonholeError):
+    """A health-scan action was refused; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class FlaggedPhoto:
+    image_id: int
+    path: Path
+    content_hash: str
+    reason: str  # one line
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # a key of KINDS
+    summary: str  # one line for the whole finding
+    photos: list[FlaggedPhoto]
+    keeper_id: int | None = None  # duplicate groups: the photo to keep
+    keeper_rule: str | None = None  # "largest", "sharpest" or "oldest": the rule that chose the keeper
+    keys: list[str] = field(default_factory=list)  # what "not a problem" stores (content hashes, or a class key)
+
+    @property
+    def title(self) -> str:
+        return KINDS[self.kind]
+
+
+@dataclass
+class HealthReport:
+    findings: list[Finding]
+    photos_checked: int
+    dismissed: int  # flags not shown because the user said "not a problem"
+    notes: list[str] = field(default_factory=list)  # checks skipped and why, photos that could not be read
+
+    def of_kind(self, kind: str) -> list[Finding]:
+        return [finding for finding in self.findings if finding.kind == kind]
+
+    def count(self, kind: str) -> int:
+        """Photos flagged with ``kind`` (classes, for class imbalance)."""
+        return sum(len(f.photos) or len(f.keys) for f in self.of_kind(kind))
+
+
+@dataclass(frozen=True)
+class PhotoStats:
+    sharpness: float  # variance of the Laplacian of the contrast-stretched grey picture, at <= STATS_SIDE px
+    brightness: float  # mean luminance, 0-255
+    spread: float  # standard deviation of the small grey version
+    entropy: float  # bits, of the small grey version's histogram
+
+
+def photo_stats(rgb: np.ndarray) -> PhotoStats:
+    """Pixel statistics of one picture (RGB uint8)."""
+    height, width = rgb.shape[:2]
+    scale = STATS_SIDE / max(height, width)
+    if scale < 1:
+        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # Stretched to its own 1st-99th percentile range, so a dim but sharp photo is not called blurry.
+    low, high = np.percentile(grey, (1, 99))
+    stretched = (grey.astype(np.float32) - low) * (255.0 / max(float(high - low), 1.0))
+    sharpness = float(cv2.Laplacian(np.clip(stretched, 0, 255).astype(np.float32), cv2.CV_32F).var())
+    small = cv2.resize(grey, (GREY_SIDE, GREY_SIDE), interpolation=cv2.INTER_AREA)
+    counts = np.bincount(small.ravel(), minlength=256) / small.size
+    entropy = float(-(counts[counts > 0] * np.log2(counts[counts > 0])).sum())
+    return PhotoStats(sharpness, float(grey.mean()), float(small.std()), entropy)
+
+
+@dataclass(frozen=True)
+class _Photo:
+    image_id: int
+    path: Path
+    content_hash: str
+    width: int
+    height: int
+    mtime: float
+    split: str | None
+    class_name: str | None
+
+
+def check_photos(project: Project, on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                 index=None) -> HealthReport:
+    """Scan every readable photo; ``index`` (a desktop.core.similarity.SimilarityIndex) saves recomputing
+    the features when the caller has one."""
+    from desktop.core.duplicates import find_duplicates
+    from desktop.core.similarity import build_index
+
+    photos = _photos(project)
+    dismissed = dismissed_keys(project)
+    notes: list[str] = []
+    stats = _pixel_stats(photos, notes, on_progress, cancel)
+    if index is None:
+        index = build_index(project, on_progress=on_progress, cancel=cancel)
+    check_cancel(cancel)
+    by_id = {photo.image_id: photo for photo in photos}
+    findings: list[Finding] = []
+    for group in find_duplicates(project, backbone=index.backbone, cancel=cancel):
+        findings.extend(_duplicate_findings([by_id[i] for i in group.image_ids if i in by_id], group, stats))
+    findings.extend(_pixel_findings(photos, stats, notes))
+    findings.extend(_outliers(photos, index, notes))
+    findings.extend(_imbalance(photos))
+
+    shown, hidden = [], 0
+    for finding in findings:
+        kept = [p for p in finding.photos if (finding.kind, p.content_hash) not in dismissed]
+        keys = [k for k in finding.keys if (finding.kind, k) not in dismissed]
+        hidden += len(finding.photos) - len(kept) if finding.photos else len(finding.keys) - len(keys)
+        grouped = finding.kind in ("exact_duplicates", "near_duplicates", "split_leak")
+        if (grouped and len(kept) < 2) or not (kept or keys):
+            continue
+        shown.append(Finding(finding.kind, finding.summary, kept, finding.keeper_id, finding.keeper_rule,
+                             keys if not finding.photos else [p.content_hash for p in kept]))
+    return HealthReport(shown, len(photos), hidden, notes)
+
+
+def _photos(project: Project) -> list[_Photo]:
+    with project.sessions() as session:
+        rows = session.execute(
+            select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.width, Image.height,
+                   Image.mtime, Image.split, ImageClass.name)
+            .join(Folder, Folder.id == Image.folder_id)
+            .outerjoin(Label, Label.image_id == Image.id).outerjoin(ImageClass, ImageClass.id == Label.class_id)
+            .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
+    return [_Photo(r[0], Path(r[1]) / r[2], r[3], r[4] or 0, r[5] or 0, r[6], r[7], r[8]) for r in rows]
+
+
+def _pixel_stats(photos: list[_Photo], notes: list[str], on_progress, cancel) -> dict[str, PhotoStats]:
+    """Statistics per distinct content, decoded at reduced size in two threads (OpenCV releases the GIL)."""
+    from desktop.io.images import load_rgb
+
+    first = {}
+    for photo in photos:
+        first.setdefault(photo.content_hash, photo)
+    todo = list(first.values())
+    timer = RateTimer(len(todo))
+    emit(on_progress, Progress(PHASE_CHECKING, 0, len(todo)))
+
+    def measure(photo: _Photo) -> PhotoStats | None:
+        if cancel is not None and cancel.is_set():
+            return None
+        try:
+            return photo_stats(load_rgb(photo.path, min_long_side=STATS_SIDE))
+        except Exception:  # unreadable since it was imported: noted, not fatal
+            return None
+
+    stats: dict[str, PhotoStats] = {}
+    unreadable = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done, (photo, result) in enumerate(zip(todo, pool.map(measure, todo), strict=True), start=1):
+            check_cancel(cancel)
+            if result is None:
+                unreadable += 1
+            else:
+                stats[photo.content_hash] = result
+            if done % 64 == 0 or done == len(todo):
+                emit(on_progress, Progress(PHASE_CHECKING, done, len(todo), timer.eta(done)))
+    if unreadable:
+        notes.append(f"{unreadable} photo(s) could not be read for the pixel checks.")
+    return stats
+
+
+def _robust_z(values: np.ndarray) -> np.ndarray:
+    """(value − median) / (1.4826 · MAD): a z-score that a few extreme values cannot drag along."""
+    median = float(np.median(values))
+    mad = 1.4826 * float(np.median(np.abs(values - median)))
+    return (values - median) / max(mad, 1e-9)
+
+
+def _duplicate_findings(members: list[_Photo], group, stats: dict[str, PhotoStats]) -> list[Finding]:
+    if len(members) < 2:
+        return []
+    keeper, rule = suggest_keeper(members, stats)
+    exact = len({m.content_hash for m in members}) == 1
+    kind = "exact_duplicates" if exact else "near_duplicates"
+    reasons = []
+    for member in members:
+        if member is keeper:
+            reasons.append(f"suggested keeper ({rule}: {_keeper_detail(member, rule, stats)})")
+        elif member.content_hash == keeper.content_hash:
+            reasons.append(f"the same file content as {keeper.path.name}")
+        else:
+            reasons.append(f"looks like {keeper.path.name} (similarity at least {group.similarity:.3f})")
+    flagged = [FlaggedPhoto(m.image_id, m.path, m.content_hash, r) for m, r in zip(members, reasons, strict=True)]
+    summary = (f"{len(members)} copies of the same file" if exact else
+               f"{len(members)} photos of nearly the same picture (similarity {group.similarity:.3f})")
+    findings = [Finding(kind, summary + f"; keep {keeper.path.name} ({rule})", flagged, keeper.image_id, rule,
+                        [m.content_hash for m in members])]
+    if group.straddles_split:
+        leak = [FlaggedPhoto(m.image_id, m.path, m.content_hash,
+                             f"in {'validation' if m.split == 'val' else 'training'}; a copy is in "
+                             f"{'training' if m.split == 'val' else 'validation'}")
+                for m in members if m.split in ("train", "val")]
+        findings.append(Finding("split_leak", f"{len(leak)} copies on both sides of the train/validation split: "
+                                "validation accuracy is flattered", leak, keys=[p.content_hash for p in leak]))
+    return findings
+
+
+def suggest_keeper(members: Sequence[_Photo], stats: dict[str, PhotoStats]) -> tuple[_Photo, str]:
+    """The photo to keep and the rule that decided: largest (pixels), then sharpest, then oldest (file time)."""
+    def sharpness(photo: _Photo) -> float:
+        found = stats.get(photo.content_hash)
+        return found.sharpness if found else 0.0
+
+    ranked = sorted(members, key=lambda m: (-m.width * m.height, -sharpness(m), m.mtime, m.image_id))
+    best, runner_up = ranked[0], ranked[1]
+    if best.width * best.height > runner_up.width * runner_up.height:
+        return best, "largest"
+    if sharpness(best) > SHARPER_BY * sharpness(runner_up):
+        return best, "sharpest"
+    oldest = min((m for m in members if m.width * m.height == best.width * best.height),
+                 key=lambda m: (m.mtime, m.image_id))
+    return oldest, "oldest"
+
+
+def _keeper_detail(photo: _Photo, rule: str, stats: dict[str, PhotoStats]) -> str:
+    if rule == "largest":
+        return f"{photo.width}×{photo.height}"
+    if rule == "sharpest":
+        return f"Laplacian variance {stats[photo.content_hash].sharpness:.0f}"
+    return "the earliest file time"
+
+
+def _pixel_findings(photos: list[_Photo], stats: dict[str, PhotoStats], notes: list[str]) -> list[Finding]:
+    flagged: dict[str, list[FlaggedPhoto]] = {kind: [] for kind in ("blurry", "dark", "bright", "low_information",
+                                                                    "odd_size")}
+    measured = [p for p in photos if p.content_hash in stats]
+    textured = [p for p in measured if stats[p.content_hash].spread >= UNIFORM_STD]
+    blur_z = {}
+    if len(textured) >= MIN_FOR_STATISTICS:
+        logs = np.log(np.array([max(stats[p.content_hash].sharpness, 1e-9) for p in textured]))
+        median = math.exp(float(np.median(logs)))
+        blur_z = {p.image_id: (z, median) for p, z in zip(textured, _robust_z(logs).tolist(), strict=True)}
+    elif textured:
+        notes.append(f"The blur check needs at least {MIN_FOR_STATISTICS} photos with detail; skipped.")
+
+    def flag(kind: str, photo: _Photo, reason: str) -> None:
+        flagged[kind].append(FlaggedPhoto(photo.image_id, photo.path, photo.content_hash, reason))
+
+    for photo in photos:
+        short, long = sorted((photo.width, photo.height))
+        if 0 < short < TINY_SIDE:
+            flag("odd_size", photo, f"tiny: {photo.width}×{photo.height} px")
+        elif short and long / short > EXTREME_ASPECT:
+            flag("odd_size", photo, f"extreme aspect ratio {long / short:.1f}:1 ({photo.width}×{photo.height} px)")
+        found = stats.get(photo.content_hash)
+        if found is None:
+            continue
+        if found.brightness < DARK_MEAN:
+            flag("dark", photo, f"mean brightness {found.brightness:.0f} of 255")
+        elif found.brightness > BRIGHT_MEAN:
+            flag("bright", photo, f"mean brightness {found.brightness:.0f} of 255")
+        if found.spread < UNIFORM_STD or found.entropy < LOW_ENTROPY_BITS:
+            flag("low_information", photo, f"nearly uniform (spread {found.spread:.1f} grey levels, "
+                                           f"{found.entropy:.1f} bits)")
+        z, median = blur_z.get(photo.image_id, (0.0, 0.0))
+        if z < BLUR_Z and found.sharpness * BLUR_FACTOR < median:
+            flag("blurry", photo, f"edges {median / max(found.sharpness, 1e-9):.0f}× softer than the collection's "
+                                  "typical photo")
+    summaries = {
+        "blurry": "soft edges compared with the rest of the collection (or intentionally soft: have a look)",
+        "dark": f"mean brightness under {DARK_MEAN:.0f} of 255",
+        "bright": f"mean brightness over {BRIGHT_MEAN:.0f} of 255",
+        "low_information": "nearly uniform pictures: little for the model to learn from",
+        "odd_size": f"smaller than {TINY_SIDE} px or longer than {EXTREME_ASPECT:.0f}:1",
+    }
+    return [Finding(kind, f"{len(items)} photo(s): {summaries[kind]}", items, keys=[p.content_hash for p in items])
+            for kind, items in flagged.items() if items]
+
+
+def _outliers(photos: list[_Photo], index, notes: list[str]) -> list[Finding]:
+    """Photos whose features are far from every class's centre (from the collection's, with no classes)."""
+    rows = [(p, index.row(p.image_id)) for p in photos if p.image_id in index]
+    if len(rows) < MIN_FOR_STATISTICS:
+        notes.append(f"The outlier check needs at least {MIN_FOR_STATISTICS} photos with features; skipped.")
+        return []
+    vectors = index.vectors[[row for _, row in rows]]
+    by_class: dict[str, list[int]] = {}
+    for position, (photo, _) in enumerate(rows):
+        if photo.class_name is not None:
+            by_class.setdefault(photo.class_name, []).append(position)
+    classes = {name: members for name, members in by_class.items() if len(members) >= MIN_CLASS_PHOTOS}
+    if len(classes) >= 2:
+        names = list(classes)
+        centres = np.stack([vectors[classes[name]].mean(axis=0) for name in names])
+        against = "every class"
+    else:
+        names, centres, against = ["the collection"], vectors.mean(axis=0, keepdims=True), "the collection"
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    similarity = vectors @ centres.T
+    nearest = similarity.argmax(axis=1)
+    distance = 1.0 - similarity.max(axis=1)
+    z = _robust_z(distance)
+    items = [FlaggedPhoto(photo.image_id, photo.path, photo.content_hash,
+                          f"far from {against} (nearest: {names[nearest[i]]}, distance {distance[i]:.2f}, "
+                          f"typical {float(np.median(distance)):.2f})")
+             for i, (photo, _) in enumerate(rows) if z[i] > OUTLIER_Z]
+    if not items:
+        return []
+    return [Finding("outlier", f"{len(items)} photo(s) unlike {against} in the backbone's features", items,
+                    keys=[p.content_hash for p in items])]
+
+
+def class_key(name: str) -> str:
+    """The dismissal key of a class-level finding (a class has no content hash)."""
+    return "class:" + hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+
+
+def _imbalance(photos: list[_Photo]) -> list[Finding]:
+    counts: dict[str, int] = {}
+    for photo in photos:
+        if photo.class_name is not None:
+            counts[photo.class_name] = counts.get(photo.class_name, 0) + 1
+    if len(counts) < 2:
+        return []
+    largest_name = max(counts, key=lambda name: (counts[name], name))
+    largest = counts[largest_name]
+    small = sorted((name for name, count in counts.items() if count * IMBALANCE_RATIO <= largest),
+                   key=lambda name: (counts[name], name))
+    if not small:
+        return []
+    listed = ", ".join(f"'{name}' {counts[name]}" for name in small)
+    return [Finding("class_imbalance", f"{listed} photos against '{largest_name}' {largest}: the model will lean "
+                    f"to the big classes (label more of the small ones)", [], keys=[class_key(n) for n in small])]
+
+
+# --- "not a problem" -------------------------------------------------------------------------------------------
+
+def dismissed_keys(project: Project) -> set[tuple[str, str]]:
+    with project.sessions() as session:
+        return {(kind, key) for kind, key in
+                session.execute(select(DismissedFinding.kind, DismissedFinding.content_hash))}
+
+
+def dismiss(project: Project, kind: str, keys: Iterable[str]) -> None:
+    """Mark ``kind`` as not a problem for these photos (content hashes) or classes (``class_key``), for good."""
+    if kind not in KINDS:
+        raise HealthError(f"There is no check called '{kind}' (one of: {', '.join(KINDS)}).")
+    rows = [{"kind": kind, "content_hash": key} for key in dict.fromkeys(keys)]
+    if rows:
+        with transaction(project.sessions) as session:
+            session.execute(sqlite_insert(DismissedFinding).values(rows).on_conflict_do_nothing())
+
+
+def undismiss(project: Project, kind: str, keys: Iterable[str]) -> None:
+    keys = list(keys)
+    with transaction(project.sessions) as session:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            session.execute(delete(DismissedFinding).where(DismissedFinding.kind == kind,
+                                                           DismissedFinding.content_hash.in_(chunk)))
+
+
+# --- "keep one" ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RemovedPhotos:
+    """What ``keep_one`` removed, row for row, so ``undo`` can put it back."""
+
+    images: list[dict]
+    labels: list[dict]
+    predictions: list[dict]
+    sort_operations: dict[int, int]  # sort operation id -> the image id it pointed at
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [row["id"] for row in self.images]
+
+
+def _rows(session, model, column, ids: list[int]) -> list[dict]:
+    table = model.__table__
+    found = []
+    for start in range(0, len(ids), CHUNK):
+        found.extend(dict(row._mapping) for row in
+                     session.execute(select(table).where(column.in_(ids[start:start + CHUNK]))))
+    return found
+
+
+def keep_one(project: Project, image_ids: Iterable[int], keeper_id: int) -> RemovedPhotos:
+    """Remove every photo of ``image_ids`` but ``keeper_id`` from the project; their files are not touched."""
+    others = [int(i) for i in dict.fromkeys(image_ids) if int(i) != keeper_id]
+    if keeper_id not in {int(i) for i in image_ids}:
+        raise HealthError("The photo to keep must be one of the group.")
+    with transaction(project.sessions) as session:
+        images = _rows(session, Image, Image.id, others)
+        labels = _rows(session, Label, Label.image_id, others)
+        predictions = _rows(session, Prediction, Prediction.image_id, others)
+        operations = {row["id"]: row["image_id"] for row in _rows(session, SortOperation, SortOperation.image_id,
+                                                                   others)}
+        for start in range(0, len(others), CHUNK):
+            session.execute(delete(Image).where(Image.id.in_(others[start:start + CHUNK])))
+    return RemovedPhotos(images, labels, predictions, operations)
+
+
+def undo(project: Project, removed: RemovedPhotos) -> int:
+    """Put back what ``keep_one`` removed; returns how many photos came back. A photo imported again since
+    (same folder and path) or whose folder was removed stays as it is now."""
+    with transaction(project.sessions) as session:
+        folders = set(session.scalars(select(Folder.id)))
+        present = {tuple(row) for row in session.execute(select(Image.folder_id, Image.rel_path))}
+        restore = [row for row in removed.images
+                   if row["folder_id"] in folders and (row["folder_id"], row["rel_path"]) not in present]
+        taken = set(session.scalars(select(Image.id).where(Image.id.in_([row["id"] for row in restore]))))
+        if taken:  # an id reused by a newer photo: the removed ones cannot come back under their own ids
+            raise HealthError("Cannot undo: the project changed since these photos were removed.")
+        restored = {row["id"] for row in restore}
+        if restore:
+            session.execute(insert(Image), restore)
+        classes = set(session.scalars(select(ImageClass.id)))
+        models = set(session.scalars(select(TrainedModel.id)))
+        labels = [row for row in removed.labels if row["image_id"] in restored and row["class_id"] in classes]
+        predictions = [row for row in removed.predictions
+                       if row["image_id"] in restored and row["model_id"] in models]
+        if labels:
+            session.execute(insert(Label), labels)
+        if predictions:
+            session.execute(insert(Prediction).prefix_with("OR IGNORE"), predictions)
+        for operation_id, image_id in removed.sort_operations.items():
+            if image_id in restored:
+                session.execute(update(SortOperation).where(SortOperation.id == operation_id,
+                                                            SortOperation.image_id.is_(None))
+                                .values(image_id=image_id))
+    return len(restore)
