@@ -128,6 +128,8 @@ def _selection(project, folder: Path | None) -> dict:
 
 
 def _sort_text(result, project_path: Path) -> str:
+    from desktop.core.sorting import SortStatus
+
     lines = [result.message]
     for name, count in result.per_class.items():
         lines.append(f"  {name}: {count}")
@@ -142,7 +144,7 @@ def _sort_text(result, project_path: Path) -> str:
     if result.rule.get("precision") is not None and result.expected_mistakes is not None:
         lines.append(f"Sorted by precision {result.rule['precision']:.0%}: about {result.expected_mistakes:.1f} "
                      "photos sorted by prediction are expected in the wrong folder (sum of 1 - confidence).")
-    if result.sort_id is not None and result.status != "done":
+    if result.sort_id is not None and result.status != SortStatus.DONE:
         lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
     return _safe("\n".join(lines))
 
@@ -200,17 +202,17 @@ def _sort(args: argparse.Namespace) -> int:
 @command("resume-sort")
 def _resume_sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
-    from desktop.core.sorting import interrupted_sorts, resume_sort
+    from desktop.core.sorting import SortStatus, interrupted_sorts, run_sort
 
     show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         sort_id = args.sort_id
         if sort_id is None:
-            unfinished = [s for s in interrupted_sorts(project) if s.status != "undoing"]
+            unfinished = [s for s in interrupted_sorts(project) if s.status != SortStatus.UNDOING]
             if not unfinished:
                 raise UserError("There is no interrupted sort to resume.")
             sort_id = unfinished[0].id
-        result = _until_interrupted(lambda: resume_sort(project, sort_id, show, threading.Event()), finish,
+        result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
                                     _how_to_continue(args.project, sort_id))
         if result is None:
             return 130

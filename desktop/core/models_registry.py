@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from desktop.core.project import Project
 from desktop.db.engine import transaction
@@ -44,9 +45,15 @@ def list_models(project: Project) -> list[ModelInfo]:
         return [_info(project, row) for row in session.scalars(select(TrainedModel).order_by(TrainedModel.id))]
 
 
+def active_model_row(session: Session) -> TrainedModel | None:
+    """The active model's row: the one home of "which model is active" (the newest, should several be marked)."""
+    return session.scalar(select(TrainedModel).where(TrainedModel.is_active.is_(True))
+                          .order_by(TrainedModel.id.desc()).limit(1))
+
+
 def active_model(project: Project) -> ModelInfo | None:
     with project.sessions() as session:
-        row = session.scalar(select(TrainedModel).where(TrainedModel.is_active.is_(True)))
+        row = active_model_row(session)
         return _info(project, row) if row is not None else None
 
 

@@ -68,7 +68,7 @@ def main() -> int:
             while not args.release.exists():
                 time.sleep(0.02)
 
-    run = sorting.undo_sort if args.undo else sorting.resume_sort if args.resume else sorting.run_sort
+    run = sorting.undo_sort if args.undo else sorting.run_sort  # --resume runs the sort again, like a first run
     with open_project(args.project, create=False) as project:
         result = run(project, args.sort_id, on_progress=slow)
     print(json.dumps(result.as_json()))

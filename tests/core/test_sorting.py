@@ -18,6 +18,7 @@ from pathlib import Path
 
 import imagemakers as mk
 import pytest
+from sorting_helpers import sort_photos
 from sqlalchemy import func, select, update
 
 from desktop.core import sorting
@@ -29,16 +30,17 @@ from desktop.core.sorting import (
     UNSURE,
     SortError,
     SortRequest,
+    execute,
     interrupted_sorts,
+    journal,
     plan_sort,
-    resume_sort,
     run_sort,
-    sort_photos,
     start_sort,
     undo_sort,
 )
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, Prediction, Sort, SortOperation, TrainedModel
+from desktop.io import safe_files
 from desktop.io.images import content_hash
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +125,7 @@ def _leftovers(*roots: Path) -> list[Path]:
 
 def _temp_file(project: Project, sort_id: int, op_id: int, folder: Path) -> Path:
     """Where the sort writes operation ``op_id``'s temp file in ``folder`` (what a crash leaves behind)."""
-    worker = sorting._Worker(project, sorting._load_sort(project, sort_id))
+    worker = execute._SortRun(project, journal._load_sort(project, sort_id))
     with worker.journal:
         return worker.temp_for(next(op for op in worker.ops if op.id == op_id), folder)
 
@@ -385,7 +387,7 @@ def test_sort_killed_halfway_is_resumed_then_undone(project: Project, tmp_path: 
     _assert_nothing_lost(before, root, dest, move=True)
     assert [s.id for s in interrupted_sorts(project)] == [sort_id]
 
-    result = resume_sort(project, sort_id)
+    result = run_sort(project, sort_id)
 
     assert (result.done, result.failed, result.status) == (36, [], "done")
     assert not _leftovers(root, dest)
@@ -433,7 +435,7 @@ def test_copy_killed_with_a_written_temp_file_is_resumed(project: Project, tmp_p
     assert _states(project, sort_id) == Counter(done=3, started=1, planned=8)
     assert len([path for path in _files(dest) if path.name.startswith(".pigeonhole-")]) == 1
 
-    result = resume_sort(project, sort_id)
+    result = run_sort(project, sort_id)
 
     assert (result.done, result.status) == (12, "done")
     assert _files(root) == before and not _leftovers(dest)
@@ -463,7 +465,7 @@ def test_half_done_operations_are_reconciled_from_the_disk(project: Project, tmp
         session.execute(update(SortOperation).where(SortOperation.id.in_([linked, placeholder, copied, untouched]))
                         .values(state="started"))
 
-    result = resume_sort(project, sort_id)
+    result = run_sort(project, sort_id)
 
     assert (result.done, result.failed) == (5, [])
     assert {source.name: destination.name for source, destination in result.operations} == {
@@ -485,7 +487,7 @@ def test_half_done_operations_are_reconciled_from_the_disk(project: Project, tmp
     with transaction(project.sessions) as session:
         session.execute(update(SortOperation).where(SortOperation.id.in_([ops[0][0], ops[1][0]]))
                         .values(state="started"))
-    result = resume_sort(project, sort_id)
+    result = run_sort(project, sort_id)
     assert result.done == 5 and len(_files(dest)) == 6
     assert Path(ops[1][2]).read_bytes() == b"a stranger's file"
     assert Path(ops[1][2]).with_name(Path(ops[1][2]).stem + " (2).jpg").read_bytes() == Path(ops[1][1]).read_bytes()
@@ -507,7 +509,7 @@ def _two_drives(source: Path, target: Path) -> None:
 @pytest.mark.parametrize("failure", ["no hard links", "another drive"])
 def test_moves_without_hard_links_or_across_drives(project: Project, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
-    monkeypatch.setattr(sorting, "_hard_link", _no_hard_links if failure == "no hard links" else _two_drives)
+    monkeypatch.setattr(safe_files, "hard_link", _no_hard_links if failure == "no hard links" else _two_drives)
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _cats_and_dogs(project, root, cats=2, dogs=2)
     before, places_before = _tree(root), _image_places(project)
@@ -529,11 +531,11 @@ def test_moves_without_hard_links_or_across_drives(project: Project, tmp_path: P
 def test_disk_full_stops_cleanly_and_resumes(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              mode: str) -> None:
     if mode == "move":  # a move only copies when the destination is on another drive
-        monkeypatch.setattr(sorting, "_hard_link", _two_drives)
+        monkeypatch.setattr(safe_files, "hard_link", _two_drives)
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _many_photos(project, root, 10)
     before = _tree(root)
-    real_copy = sorting._copy_file
+    real_copy = safe_files.copy_file
     calls: list[Path] = []
 
     def fill_up(source: Path, target: Path) -> tuple[int, str]:
@@ -543,7 +545,7 @@ def test_disk_full_stops_cleanly_and_resumes(project: Project, tmp_path: Path, m
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_copy(source, target)
 
-    monkeypatch.setattr(sorting, "_copy_file", fill_up)
+    monkeypatch.setattr(safe_files, "copy_file", fill_up)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode=mode)))
 
     result = run_sort(project, sort_id)
@@ -558,8 +560,8 @@ def test_disk_full_stops_cleanly_and_resumes(project: Project, tmp_path: Path, m
         assert _tree(root) == before
     assert [s.id for s in interrupted_sorts(project)] == [sort_id]
 
-    monkeypatch.setattr(sorting, "_copy_file", real_copy)  # space was freed
-    resumed = resume_sort(project, sort_id)
+    monkeypatch.setattr(safe_files, "copy_file", real_copy)  # space was freed
+    resumed = run_sort(project, sort_id)
 
     assert (resumed.status, resumed.done, resumed.failed) == ("done", 10, [])
     assert sorted(_tree(dest).values()) == sorted(before.values())
@@ -646,7 +648,7 @@ def test_cancel_leaves_a_resumable_sort_and_undo_puts_back_beside_a_new_file(pro
     assert "cancelled" in result.message
     [summary] = interrupted_sorts(project)
     assert (summary.id, summary.total, summary.done, summary.mode) == (sort_id, 6, 2, "move")
-    assert resume_sort(project, sort_id).done == 6
+    assert run_sort(project, sort_id).done == 6
 
     newcomer = mk.write_jpeg(root / "cats" / "00.jpg", 48, 32, seed=7)  # a new photo took an old name
     newcomer_bytes = newcomer.read_bytes()
@@ -676,7 +678,7 @@ def test_undo_of_an_older_sort_waits_for_a_newer_one_that_moved_its_output(proje
 
 def test_hash_matches_the_import_hash(tmp_path: Path) -> None:
     photo = mk.write_jpeg(tmp_path / "p.jpg", 64, 48)
-    assert sorting._hash_file(photo) == content_hash(photo.read_bytes())
+    assert safe_files.hash_file(photo) == content_hash(photo.read_bytes())
 
 
 @needs_sigkill
@@ -694,7 +696,7 @@ def test_undo_killed_halfway_is_finished_by_undoing_again(project: Project, tmp_
     assert _states(project, sort_id) == Counter(undone=5, undoing=1, done=4)
     assert [s.status for s in interrupted_sorts(project)] == ["undoing"]
     with pytest.raises(SortError, match="cannot be resumed"):
-        resume_sort(project, sort_id)
+        run_sort(project, sort_id)
 
     undone = undo_sort(project, sort_id)
 
@@ -740,7 +742,7 @@ def test_permission_problems_are_one_clear_sentence(project: Project, tmp_path: 
         raise PermissionError(errno.EACCES, "Permission denied")
 
     with monkeypatch.context() as patch:
-        patch.setattr(sorting.tempfile, "mkstemp", denied)
+        patch.setattr(execute.tempfile, "mkstemp", denied)
         with pytest.raises(SortError) as caught:
             start_sort(project, plan)
     assert str(caught.value) == f"Cannot write to {dest}: permission denied. Choose another destination."
@@ -748,7 +750,7 @@ def test_permission_problems_are_one_clear_sentence(project: Project, tmp_path: 
 
     # The drive turns read-only half way: the run stops, nothing is lost, and it resumes later.
     sort_id = start_sort(project, plan)
-    real_link, calls = sorting._hard_link, []
+    real_link, calls = safe_files.hard_link, []
 
     def read_only_after_two(source: Path, target: Path) -> None:
         calls.append(source)
@@ -757,14 +759,14 @@ def test_permission_problems_are_one_clear_sentence(project: Project, tmp_path: 
         real_link(source, target)
 
     with monkeypatch.context() as patch:
-        patch.setattr(sorting, "_hard_link", read_only_after_two)
+        patch.setattr(safe_files, "hard_link", read_only_after_two)
         result = run_sort(project, sort_id)
     assert result.status == "partial" and result.done == 2
     assert result.stopped.startswith("Cannot write to ") and "the drive is read-only" in result.stopped
     assert result.stopped.endswith("2 of 6 photos were sorted and nothing was lost. Make the folder writable, "
                                    "then resume.")
     _assert_nothing_lost(before, root, dest, move=True)
-    assert resume_sort(project, sort_id).done == 6
+    assert run_sort(project, sort_id).done == 6
     undo_sort(project, sort_id)
     assert _tree(root) == before
 

@@ -18,7 +18,8 @@ from test_sorting_safety import _case_sensitive
 
 from desktop.core.importer import import_folder
 from desktop.core.project import Project
-from desktop.core.sorting import UNSURE, SortRequest, _name_key, plan_sort, run_sort, start_sort, undo_sort
+from desktop.core.sorting import UNSURE, SortRequest, plan_sort, run_sort, start_sort, undo_sort
+from desktop.core.sorting.plan import _name_key
 from desktop.db.models import Folder
 from desktop.io.images import content_hash
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import imagemakers as mk
 import pytest
+from sorting_helpers import sort_photos
 from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from test_sorting import (
@@ -45,15 +46,17 @@ from desktop.core.project import Project, open_project
 from desktop.core.sorting import (
     SortError,
     SortRequest,
+    execute,
+    journal,
     plan_sort,
-    resume_sort,
     run_sort,
-    sort_photos,
     start_sort,
     undo_sort,
 )
+from desktop.core.sorting.plan import _name_key
 from desktop.db.engine import transaction
 from desktop.db.models import SortOperation
+from desktop.io import safe_files
 from desktop.io.locks import Busy
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and symlinks without privileges are POSIX")
@@ -158,7 +161,7 @@ def test_files_and_class_folders_differing_only_by_case_are_all_sorted(project: 
     result = run_sort(project, start_sort(project, plan))
     assert (result.done, result.failed, result.skipped) == (4, [], 0)
     assert sorted(_tree(dest).values()) == sorted(before.values())
-    assert len({sorting._name_key(str(d)) for _s, d in result.operations}) == 4  # distinct on any file system
+    assert len({_name_key(str(d)) for _s, d in result.operations}) == 4  # distinct on any file system
     undo_sort(project)
     assert _tree(root) == before and not dest.exists()
 
@@ -179,7 +182,7 @@ def test_a_crash_placeholder_in_an_already_listed_folder_keeps_its_name(project:
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _cats_and_dogs(project, root, cats=2, dogs=0)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="copy")))
-    first, second = sorting._load_ops(project, sort_id)
+    first, second = journal._load_ops(project, sort_id)
     second.destination.parent.mkdir(parents=True)
     second.destination.touch()  # a crash left the second photo's placeholder (a drive without hard links)
     with transaction(project.sessions) as session:
@@ -286,7 +289,7 @@ def test_a_full_project_disk_stops_the_sort_in_one_sentence(project: Project, tm
     assert result.stopped == result.message
     assert result.stopped in {PROJECT_FULL.format(done=n, total=8) for n in (2, 3)}
     _assert_nothing_lost(before, root, dest, move=mode == "move")
-    resumed = resume_sort(project, sort_id)  # space was freed
+    resumed = run_sort(project, sort_id)  # space was freed
     assert (resumed.done, resumed.failed, resumed.status) == (8, [], "done")
     assert sorted(_tree(dest).values()) == sorted(before.values()) and not _leftovers(root, dest)
     assert undo_sort(project, sort_id).status == "undone"
@@ -299,7 +302,7 @@ def test_a_disk_holding_both_project_and_destination_fills_during_a_copy(project
     _many_photos(project, root, 6)
     before = _tree(root)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="copy")))
-    real_copy, copies = sorting._copy_file, []
+    real_copy, copies = safe_files.copy_file, []
 
     def fill_up(source: Path, target: Path) -> tuple[int, str]:
         copies.append(source)
@@ -308,13 +311,13 @@ def test_a_disk_holding_both_project_and_destination_fills_during_a_copy(project
         return real_copy(source, target)
 
     with monkeypatch.context() as patch, _project_disk_full(statement="UPDATE", when=lambda: len(copies) >= 3):
-        patch.setattr(sorting, "_copy_file", fill_up)
+        patch.setattr(safe_files, "copy_file", fill_up)
         result = run_sort(project, sort_id)  # the copy fails, and so does journalling the failure
 
     assert result.stopped == ("The destination disk is full: 2 of 6 photos were sorted and nothing was lost. "
                               "Free some space, then resume.")
     assert not _leftovers(dest)
-    resumed = resume_sort(project, sort_id)
+    resumed = run_sort(project, sort_id)
     assert (resumed.done, resumed.status) == (6, "done") and _tree(root) == before
     undo_sort(project, sort_id)
     assert _tree(root) == before and not dest.exists()
@@ -353,7 +356,7 @@ def test_a_busy_project_database_is_one_sentence_too(project: Project, tmp_path:
         result = run_sort(project, sort_id)
     assert result.stopped == ("The project's database is busy with another program: 1 of 4 photos were sorted "
                               "and nothing was lost. When it has finished, resume.")
-    assert resume_sort(project, sort_id).done == 4
+    assert run_sort(project, sort_id).done == 4
 
 
 # --- 7. links, FIFOs, swapped folders, two projects, one file twice -------------------------------------------------
@@ -381,9 +384,9 @@ def test_reading_a_fifo_never_blocks(tmp_path: Path, hang_guard: None) -> None:
     fifo = tmp_path / "photo.jpg"
     os.mkfifo(fifo)
     with pytest.raises(OSError, match="Not a regular file"):
-        sorting._hash_file(fifo)
-    with pytest.raises(sorting._SourceError, match="Not a regular file"):
-        sorting._copy_file(fifo, tmp_path / "copy")
+        safe_files.hash_file(fifo)
+    with pytest.raises(safe_files.SourceError, match="Not a regular file"):
+        safe_files.copy_file(fifo, tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
 
 
@@ -415,15 +418,15 @@ def test_a_symlink_swapped_in_after_the_check_is_moved_as_a_link(project: Projec
     _cats_and_dogs(project, root, cats=1, dogs=0)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="move")))
     source, elsewhere = root / "cats" / "00.jpg", tmp_path / "private.jpg"
-    real_check = sorting._Worker._check_source
+    real_check = execute._SortRun._check_source
 
-    def swap_after_check(worker: sorting._Worker, op: sorting._Op):
+    def swap_after_check(worker: execute._SortRun, op: journal._Op):
         info = real_check(worker, op)
         source.rename(elsewhere)
         source.symlink_to(elsewhere)
         return info
 
-    monkeypatch.setattr(sorting._Worker, "_check_source", swap_after_check)
+    monkeypatch.setattr(execute._SortRun, "_check_source", swap_after_check)
     run_sort(project, sort_id)
     assert elsewhere.stat().st_nlink == 1  # the private file has no name in the destination
     assert not (dest / "cats" / "00.jpg").exists() or (dest / "cats" / "00.jpg").is_symlink()
@@ -455,7 +458,7 @@ def test_a_folder_swapped_for_a_symlink_mid_sort_is_not_written_through(project:
     _assert_nothing_lost(before, root, dest, aside, move=True)
     link.unlink()
     aside.rename(link)
-    assert resume_sort(project, sort_id).done == 8
+    assert run_sort(project, sort_id).done == 8
     undo_sort(project, sort_id)
     assert _tree(root) == before
 
@@ -470,7 +473,7 @@ def test_two_projects_sorting_into_one_destination(tmp_path: Path) -> None:
         assert [op.destination for op in plans[0].operations] == [op.destination for op in plans[1].operations]
         ids = [start_sort(project, plan) for project, plan in zip((first, second), plans, strict=True)]
         # The first project's sort #1 is half way through a copy: its temp file is in the class folder.
-        op = sorting._load_ops(first, ids[0])[0]
+        op = journal._load_ops(first, ids[0])[0]
         temp = _temp_file(first, ids[0], op.id, op.destination.parent)
         temp.parent.mkdir(parents=True)
         temp.write_bytes(b"half a photo of the first project")

@@ -255,10 +255,12 @@ def test_cancelled_sort_is_resumed_from_the_dialog(sortable, qtbot, tmp_path: Pa
     import desktop.ui.sorting.dialog as sort_dialog
 
     window, photos = sortable
-    real_run = sort_dialog.run_sort
+    real_run, runs = sort_dialog.run_sort, []
 
     def cancelled_at_once(project, sort_id, emit, cancel):
-        cancel.set()  # the user pressed Cancel before the first photo
+        if not runs:  # the first run: the user pressed Cancel before the first photo; the resume runs on
+            cancel.set()
+        runs.append(sort_id)
         return real_run(project, sort_id, emit, cancel)
 
     monkeypatch.setattr(sort_dialog, "run_sort", cancelled_at_once)

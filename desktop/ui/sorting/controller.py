@@ -21,7 +21,7 @@ from desktop.core.sorting import (
     UndoResult,
     interrupted_sorts,
     list_sorts,
-    resume_sort,
+    run_sort,
     sort_result,
     undo_sort,
 )
@@ -170,7 +170,7 @@ class SortController(QObject):
         if self.busy or self.context.project is None:
             return False
         project = self.context.project
-        self._run(lambda emit, cancel: resume_sort(project, sort_id, emit, cancel), f"Resuming sort #{sort_id}…",
+        self._run(lambda emit, cancel: run_sort(project, sort_id, emit, cancel), f"Resuming sort #{sort_id}…",
                   parent or self.window)
         return True
 

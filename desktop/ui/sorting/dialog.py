@@ -1,7 +1,7 @@
 """Sort ▸ Sort photos: choose photos, destination and options; a live preview; run, cancel, resume.
 
 Everything that touches the disk or reads many rows runs in a worker, one ``WorkerSlot`` each: the preview
-(``plan_sort``) and the sort itself (``start_sort`` + ``run_sort``, or ``resume_sort`` after it stopped early). The
+(``plan_sort``) and the sort itself (``start_sort`` + ``run_sort``, or ``run_sort`` again after it stopped early). The
 views read from the table models in ``desktop.ui.sorting.models``; no widget holds data of its own.
 """
 
@@ -49,7 +49,6 @@ from desktop.core.sorting import (
     SortResult,
     exclusive_sorting,
     plan_sort,
-    resume_sort,
     run_sort,
     start_sort,
 )
@@ -608,7 +607,7 @@ class SortDialog(QDialog):
             # One lock from journalling to the last photo (as the CLI): no other sort can slip in between.
             with exclusive_sorting(project):
                 if resume_id is not None:
-                    return resume_sort(project, resume_id, emit, cancel)
+                    return run_sort(project, resume_id, emit, cancel)
                 return run_sort(project, start_sort(project, plan), emit, cancel)
 
         self.result = None

@@ -1,0 +1,430 @@
+"""Planning a sort (reads only): which photo goes to which class folder under which free name, by label,
+by prediction and the confidence or precision rule, and what it needs on the destination disk."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from desktop.core.models_registry import active_model_row
+from desktop.core.project import Project
+from desktop.core.sorting.model import (
+    COPY,
+    MAX_RENAMES,
+    MOVE,
+    UNSURE,
+    PlannedOperation,
+    SortError,
+    SortPlan,
+    SortRequest,
+    _why,
+)
+from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
+from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
+from desktop.errors import PigeonholeError
+from desktop.io.safe_files import hash_file
+
+_UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    root: str
+    rel_path: str
+    size: int
+    mtime: float
+    content_hash: str
+    error: str | None
+    missing: bool
+    label: str | None
+
+
+def plan_sort(project: Project, request: SortRequest) -> SortPlan:
+    """Decide where every selected photo would go. Reads the project and the disk; writes nothing."""
+    mode = _checked_mode(request.mode)
+    if not 0.0 <= request.threshold <= 1.0:
+        raise SortError("The confidence threshold must be between 0 and 1 (for example 0.6).")
+    if request.precision is not None and not 0.0 < request.precision < 1.0:
+        raise SortError("The precision must be between 0 and 1 (for example 0.95).")
+    destination = _checked_destination(project, request.destination)
+    with project.sessions() as session:
+        model = _chosen_model(session, request.model_id)
+        model_classes = list(model.class_names) if model else []
+        rows = _selected_images(session, request)
+        predictions = _predictions(session, model.id, request.image_ids) if model else {}
+        label_classes = list(session.scalars(select(ImageClass.name).order_by(ImageClass.position, ImageClass.id)))
+        names = _Names(_indexed_names(session, _Folders.load(session), destination))
+        model_file = project.path / model.file if model else None
+    plan = SortPlan(destination, mode, request.threshold, request.follow_labels, model.id if model else None)
+    if model is None:
+        plan.warnings.append("No trained model is active: only labelled photos can go to a class folder; "
+                             f"the others go to {UNSURE}.")
+    thresholds: list[float | None] | None = None
+    if request.precision is not None and model is not None and model_file is not None:
+        thresholds = precision_thresholds(model_file, len(model_classes), request.precision)
+        if thresholds is None:
+            plan.warnings.append(f"Model #{model.id} has no calibrated thresholds (it was trained before they "
+                                 f"were kept), so photos are sorted by the confidence threshold "
+                                 f"{request.threshold:.2f} instead.")
+        else:
+            plan.precision = request.precision
+            plan.class_thresholds = dict(zip(model_classes, thresholds, strict=True))
+    folders = _class_folders(destination, (*model_classes, *label_classes))
+    output_folders = {_name_key(name) for name in (*folders.values(), *map(_folder_name, folders))}
+    destination_device = _device_of(destination)
+    counts: Counter[str] = Counter()
+    seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
+    for row in rows:
+        source = image_path(row.root, row.rel_path)
+        if row.error:
+            plan.skipped.append((source, f"it cannot be read as an image ({row.error})"))
+            continue
+        if row.missing:
+            plan.skipped.append((source, "it was missing when its folder was last scanned"))
+            continue
+        if _in_output_folder(source, destination, output_folders):
+            plan.already_sorted += 1  # the output of an earlier sort into this destination: never re-sorted
+            continue
+        try:
+            info = os.stat(source)
+            if not stat.S_ISREG(info.st_mode):
+                plan.skipped.append((source, "it is not a regular file"))
+                continue
+            if mode == MOVE and os.path.islink(source):
+                plan.skipped.append((source, "it is a symbolic link; sort it with “copy” instead"))
+                continue
+            # Nested project folders, or a folder added again through a link, list one file twice. Told by
+            # identity, not by name: IMG_1.jpg and img_1.JPG are two photos on a case-sensitive drive.
+            if (info.st_dev, info.st_ino) in seen:
+                plan.skipped.append((source, "it is the same file as another selected image"))
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            # Size and time unchanged since the import: the stored hash is current, no need to read the file.
+            unchanged = info.st_size == row.size and info.st_mtime == row.mtime
+            digest = row.content_hash if unchanged else hash_file(source)
+        except FileNotFoundError:
+            plan.skipped.append((source, "the file no longer exists"))
+            continue
+        except OSError as exc:
+            plan.skipped.append((source, f"cannot read it: {_why(exc)}"))
+            continue
+        class_name, why, confidence = _decide(row, digest, model_classes, predictions.get(row.id), request,
+                                              thresholds)
+        if why == "label":
+            plan.from_labels += 1
+        elif why == "prediction" and confidence is not None:
+            plan.expected_mistakes += 1.0 - confidence
+        elif why in ("unsure", "unreachable"):
+            plan.below_threshold += 1
+        elif why == "unpredicted":
+            plan.unpredicted += 1
+        target = names.allocate(destination / folders.get(class_name, _folder_name(class_name)), source.name)
+        plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
+                                                confidence))
+        counts[class_name] += 1
+        if mode == COPY or info.st_dev != destination_device:
+            plan.bytes_to_write += info.st_size
+    order = {name: index for index, name in enumerate((*model_classes, *label_classes))}
+    plan.per_class = dict(sorted(counts.items(), key=lambda item: (item[0] == UNSURE, order.get(item[0], len(order)),
+                                                                   item[0].casefold())))
+    plan.free_bytes = _free_space(destination)
+    if plan.free_bytes is not None and plan.bytes_to_write > plan.free_bytes:
+        plan.warnings.append(f"The photos need {_size(plan.bytes_to_write)} but only {_size(plan.free_bytes)} is "
+                             f"free at {destination}: sorting will stop when the disk is full.")
+    return plan
+
+
+def _decide(row: _Row, digest: str, model_classes: list[str], prediction: tuple[str, int, float] | None,
+            request: SortRequest, thresholds: list[float | None] | None) -> tuple[str, str, float | None]:
+    if request.follow_labels and row.label is not None:
+        return row.label, "label", None
+    # A prediction counts only if it was made on exactly these bytes.
+    if prediction is None or prediction[0] != digest or not 0 <= prediction[1] < len(model_classes):
+        return UNSURE, "unpredicted", None
+    _hash, index, confidence = prediction
+    if thresholds is not None:
+        if thresholds[index] is None:
+            return UNSURE, "unreachable", confidence
+        if confidence < thresholds[index]:
+            return UNSURE, "unsure", confidence
+    elif confidence < request.threshold:
+        return UNSURE, "unsure", confidence
+    return model_classes[index], "prediction", confidence
+
+
+_thresholds_cache: dict[tuple[str, int, int, float], list[float | None] | None] = {}
+
+
+def precision_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
+    """Per class of the model, the lowest calibrated confidence at which its held-out predictions were right at
+    least ``precision`` of the time (None: never); None when the model file keeps no such data (an older model,
+    or one that cannot be read). A precision the trainer stored is read as stored; any other is computed from
+    the calibrated out-of-fold predictions the file keeps, the same way (``calibration.thresholds_for_precision``).
+    """
+    try:
+        info = os.stat(model_file)
+    except OSError:
+        return None
+    key = (str(model_file), info.st_mtime_ns, info.st_size, precision)
+    if key not in _thresholds_cache:  # the preview plans again on every option change: read the file once
+        if len(_thresholds_cache) > 32:
+            _thresholds_cache.clear()
+        _thresholds_cache[key] = _read_thresholds(model_file, class_count, precision)
+    return _thresholds_cache[key]
+
+
+def _read_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
+    import numpy as np
+    import torch
+
+    from desktop.ml.calibration import thresholds_for_precision
+    from desktop.ml.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(model_file)
+    except PigeonholeError:
+        return None
+    stored = checkpoint.get("precision_thresholds")
+    if isinstance(stored, dict):
+        found = next((value for key, value in stored.items() if _same_precision(key, precision)), None)
+        if _valid_thresholds(found, class_count):
+            return [None if t is None else float(t) for t in found]
+    held_out = checkpoint.get("out_of_fold")
+    if not isinstance(held_out, dict):
+        return None
+    probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
+    if not (isinstance(probabilities, torch.Tensor) and isinstance(labels, torch.Tensor)
+            and probabilities.ndim == 2 and probabilities.shape[1] == class_count and labels.ndim == 1
+            and labels.shape[0] == probabilities.shape[0] and labels.shape[0] > 0):
+        return None
+    probs = probabilities.detach().to(torch.float64).numpy()
+    targets = labels.detach().to(torch.int64).numpy()
+    if not np.isfinite(probs).all() or targets.min() < 0 or targets.max() >= class_count:
+        return None  # not what a trainer writes: no promise can rest on it
+    return thresholds_for_precision(probs, targets, precision)
+
+
+def _same_precision(key: Any, precision: float) -> bool:
+    try:
+        return abs(float(key) - precision) < 1e-9
+    except (TypeError, ValueError):
+        return False
+
+
+def _valid_thresholds(values: Any, class_count: int) -> bool:
+    return isinstance(values, list) and len(values) == class_count and all(
+        value is None or (isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0)
+        for value in values)
+
+
+def _checked_mode(mode: str) -> str:
+    if mode not in (COPY, MOVE):
+        raise SortError(f"Unknown sort mode “{mode}”: use “copy” or “move”.")
+    return mode
+
+
+def _checked_destination(project: Project, raw: Path | str) -> Path:
+    if not str(raw).strip():  # Path("") would be the current folder
+        raise SortError("The destination is empty: name the folder to sort into.")
+    destination = Path(raw).expanduser().resolve()
+    if destination == project.path or destination.is_relative_to(project.path):
+        raise SortError(f"{destination} is inside the project folder; choose a destination outside it.")
+    for path in (destination, *destination.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "it is a file" if path == destination else f"{path} is a file"
+                raise SortError(f"Cannot write to {destination}: {where}, not a folder. Choose another destination.")
+            break
+    return destination
+
+
+def _chosen_model(session: Session, model_id: int | None) -> TrainedModel | None:
+    if model_id is not None:
+        model = session.get(TrainedModel, model_id)
+        if model is None:
+            raise SortError(f"There is no model #{model_id} in this project.")
+        return model
+    return active_model_row(session)
+
+
+def _selected_images(session: Session, request: SortRequest) -> list[_Row]:
+    query = (
+        with_folder(select(Image.id, Folder.root, Image.rel_path, Image.size, Image.mtime, Image.content_hash,
+                           Image.error, Image.missing, ImageClass.name))
+        .outerjoin(Label, Label.image_id == Image.id)
+        .outerjoin(ImageClass, ImageClass.id == Label.class_id)
+        .order_by(*BY_PATH)
+    )
+    if request.image_ids is None:
+        if request.folder_id is not None:
+            query = query.where(Image.folder_id == request.folder_id)
+        return [_Row(*row) for row in session.execute(query)]
+    rows: list[_Row] = []
+    for chunk in in_chunks(list(dict.fromkeys(request.image_ids))):
+        rows.extend(_Row(*row) for row in session.execute(query.where(Image.id.in_(chunk))))
+    return sorted(rows, key=lambda row: (row.root, row.rel_path))
+
+
+def _predictions(session: Session, model_id: int,
+                 image_ids: Sequence[int] | None) -> dict[int, tuple[str, int, float]]:
+    """Each image's prediction by the model, with the content hash it was made on: ``_decide`` accepts it only
+    for the bytes on disk now (hashed while planning, which may be newer than the project's stored hash)."""
+    query = select(Prediction.image_id, Prediction.content_hash, Prediction.predicted_index,
+                   Prediction.confidence).where(Prediction.model_id == model_id)
+    if image_ids is None:
+        return {row[0]: (row[1], row[2], row[3]) for row in session.execute(query)}
+    found: dict[int, tuple[str, int, float]] = {}
+    for chunk in in_chunks(list(dict.fromkeys(image_ids))):
+        for row in session.execute(query.where(Prediction.image_id.in_(chunk))):
+            found[row[0]] = (row[1], row[2], row[3])
+    return found
+
+
+def _in_output_folder(source: Path, destination: Path, output_folders: set[str]) -> bool:
+    if not source.is_relative_to(destination):
+        return False
+    parts = source.relative_to(destination).parts
+    return len(parts) >= 2 and _name_key(parts[0]) in output_folders
+
+
+def _folder_name(class_name: str) -> str:
+    """A folder name safe on every common file system (class names are checked already; models may be older)."""
+    name = _UNSAFE_IN_NAMES.sub("_", class_name).strip().rstrip(". ")
+    return name if name not in ("", ".", "..") else "_unnamed"
+
+
+def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, str]:
+    """One folder name per class, no two alike on any file system: classes "Cat" and "cat" (or "a/b" and "a_b")
+    get "Cat" and "cat (2)". A folder already in the destination under another case ("CATS" for "cats") is
+    used as it is spelled, so a sort lands in the same folders on every drive; a file or a link with a class
+    folder's name is never written through: that class takes the next free name."""
+    on_disk: dict[str, tuple[str, bool]] = {}
+    with contextlib.suppress(OSError):  # a destination that does not exist yet holds nothing
+        for entry in os.scandir(destination):
+            on_disk.setdefault(_name_key(entry.name), (entry.name, entry.is_dir(follow_symlinks=False)))
+    folders: dict[str, str] = {}
+    used: set[str] = set()
+    for class_name in dict.fromkeys((UNSURE, *class_names)):  # _unsure first: it is always "_unsure"
+        base = candidate = _folder_name(class_name)
+        for number in range(2, MAX_RENAMES + 2):
+            key = _name_key(candidate)
+            there = on_disk.get(key)
+            if key not in used and (there is None or there[1]):
+                candidate = there[0] if there else candidate
+                break
+            candidate = f"{base} ({number})"
+        used.add(_name_key(candidate))
+        folders[class_name] = candidate
+    return folders
+
+
+def _name_key(name: str) -> str:
+    # Names that macOS, Windows and FAT drives treat as the same file: case- and composition-insensitive.
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _numbered(name: str, number: int) -> str:
+    stem, suffix = os.path.splitext(name)
+    return f"{stem} ({number}){suffix}"
+
+
+class _Names:
+    """Free file names per folder: never one that exists on disk, in the project, or earlier in the plan."""
+
+    def __init__(self, indexed: dict[str, set[str]]) -> None:
+        self._indexed = indexed
+        self._taken: dict[str, set[str]] = {}
+
+    def allocate(self, directory: Path, name: str) -> Path:
+        key = _name_key(str(directory))
+        taken = self._taken.get(key)
+        if taken is None:
+            taken = set(self._indexed.get(key, ()))
+            with contextlib.suppress(OSError):  # a folder that does not exist yet holds nothing
+                taken.update(_name_key(entry) for entry in os.listdir(directory))
+            self._taken[key] = taken
+        candidate, number = name, 1
+        while _name_key(candidate) in taken:
+            number += 1
+            candidate = _numbered(name, number)
+        taken.add(_name_key(candidate))
+        return directory / candidate
+
+
+class _Folders:
+    """The project's folders, to find which one holds a path (the deepest one, when folders nest)."""
+
+    def __init__(self, rows: Sequence[tuple[int, str]]) -> None:
+        self._roots = [(Path(root), folder_id) for folder_id, root in rows]
+        self._roots.sort(key=lambda item: len(item[0].parts), reverse=True)
+
+    @classmethod
+    def load(cls, session: Session) -> _Folders:
+        return cls([(folder_id, root) for folder_id, root in session.execute(select(Folder.id, Folder.root))])
+
+    def add(self, folder_id: int, root: Path) -> None:
+        self._roots.append((root, folder_id))
+        self._roots.sort(key=lambda item: len(item[0].parts), reverse=True)
+
+    def owner(self, path: Path) -> tuple[int, str] | None:
+        return next(iter(self.owners(path)), None)
+
+    def owners(self, path: Path) -> list[tuple[int, str]]:
+        """Every folder holding ``path`` (nested project folders), deepest first, with the relative path."""
+        return [(folder_id, path.relative_to(root).as_posix()) for root, folder_id in self._roots
+                if path != root and path.is_relative_to(root)]
+
+    def root_of(self, path: Path) -> Path | None:
+        return next((root for root, _folder_id in self._roots if path != root and path.is_relative_to(root)), None)
+
+    def touching(self, destination: Path) -> list[tuple[int, Path]]:
+        return [(folder_id, root) for root, folder_id in self._roots
+                if root.is_relative_to(destination) or destination.is_relative_to(root)]
+
+
+def _indexed_names(session: Session, folders: _Folders, destination: Path) -> dict[str, set[str]]:
+    """Names the project already uses below the destination, even for files now missing: a photo moved there
+    must not take the path of another image row (and inherit its label when the folder is scanned again)."""
+    names: dict[str, set[str]] = {}
+    for folder_id, root in folders.touching(destination):
+        for rel_path in session.scalars(select(Image.rel_path).where(Image.folder_id == folder_id)):
+            path = root / rel_path
+            if path.is_relative_to(destination):
+                names.setdefault(_name_key(str(path.parent)), set()).add(_name_key(path.name))
+    return names
+
+
+def _device_of(path: Path) -> int | None:
+    for candidate in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return os.stat(candidate).st_dev
+    return None
+
+
+def _free_space(path: Path) -> int | None:
+    for candidate in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(candidate).free
+    return None
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
