@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from desktop.core.models_registry import ModelInfo, active_model, list_models
-from desktop.core.predictions import store_predictions
+from desktop.core.prediction_store import store_predictions
 from desktop.core.project import Project
 from desktop.db.models import Image, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder

@@ -58,7 +58,7 @@ def run_self_test(say: Callable[[str], None] = lambda _line: None) -> dict:
     """Run every step; returns a summary whose "ok" says whether all checks passed (never raises for a failed
     check — it reports it)."""
     from desktop.core.predicting import predict_project  # torch: imported here, not at module load
-    from desktop.core.predictions import prediction_for
+    from desktop.core.prediction_store import prediction_for
     from desktop.core.training import train_project
 
     started = time.perf_counter()

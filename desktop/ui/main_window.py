@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.core.browse import ImageFilter, Show, count_matching
 from desktop.core.folders import FolderError, FolderInfo, relink_folder, remove_folder
-from desktop.core.predictions import prediction_for
+from desktop.core.prediction_store import prediction_for
 from desktop.core.project import ProjectError, open_project
 from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path

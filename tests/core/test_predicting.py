@@ -15,7 +15,7 @@ from desktop.core.folders import list_folders
 from desktop.core.importer import import_folder
 from desktop.core.models_registry import active_model
 from desktop.core.predicting import CHUNK, NoModel, predict_project
-from desktop.core.predictions import prediction_for
+from desktop.core.prediction_store import prediction_for
 from desktop.core.suggest import suggest_next
 from desktop.db.models import Folder, Image, Prediction
 from desktop.errors import Cancelled

@@ -16,7 +16,7 @@ from desktop.cli import main
 from desktop.core.export import DestinationError, NoActiveModel, export_csv, export_imagefolder, export_model
 from desktop.core.importer import import_folder
 from desktop.core.models_registry import active_model
-from desktop.core.predictions import store_predictions
+from desktop.core.prediction_store import store_predictions
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageClass, Label
 

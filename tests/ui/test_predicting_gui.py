@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.importer import import_folder
-from desktop.core.predictions import prediction_for
+from desktop.core.prediction_store import prediction_for
 from desktop.db.models import Prediction
 from desktop.ml.options import TrainingOptions
 from desktop.ui.models.images import Role

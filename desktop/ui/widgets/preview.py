@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.core.browse import ImageRow
 from desktop.core.classes import ClassInfo
-from desktop.core.predictions import ImagePrediction
+from desktop.core.prediction_store import ImagePrediction
 from desktop.io import images
 from desktop.ui.widgets.charts import Bar, ProbabilityChart
 from desktop.ui.widgets.grid import readable_text_colour
