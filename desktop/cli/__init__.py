@@ -16,6 +16,7 @@ from pathlib import Path
 
 from desktop import __version__
 from desktop.cli import (
+    collection_commands,
     export_commands,
     model_commands,
     predict_commands,
@@ -28,7 +29,7 @@ from desktop.cli.common import COMMANDS, UserError, command, error_line, os_erro
 from desktop.errors import PigeonholeError
 
 TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands,
-          quality_commands)
+          quality_commands, collection_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main", "user_message"]
 

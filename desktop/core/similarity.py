@@ -12,7 +12,8 @@ Public API (Qt-free; the GUI runs ``build_index`` in a worker and keeps the inde
   bench/similarity_bench.py).
 - ``similar_to(project, image_id, n, index=None)`` and ``grow_selection(project, image_ids, n_per_photo,
   index=None)``: the same, building the index when none is given.
-- ``find_image(project, reference) -> image_id``: an image id or a photo's path, as the CLI takes it.
+- ``find_image(project, reference) -> image_id``: an image id or a photo's path, as the CLI takes it;
+  ``paths_of(project, image_ids) -> {image_id: Path}``.
 
 Copies with the same content share one vector, so an exact copy scores 1.0. Imports torch (via the features).
 """
@@ -28,6 +29,7 @@ from sqlalchemy import select
 
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image
+from desktop.db.queries import IMAGE_PATH, in_chunks, with_folder
 from desktop.errors import PigeonholeError
 from desktop.ml.progress import CancelToken, ProgressCallback
 
@@ -138,14 +140,13 @@ def build_index(project: Project, backbone: str | None = None, on_progress: Prog
     backbone = backbone or project_backbone(project)
     with project.sessions() as session:
         rows = session.execute(
-            select(Image.id, Folder.root, Image.rel_path, Image.content_hash)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(Image.id, IMAGE_PATH, Image.content_hash))
             .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
     first_of: dict[str, int] = {}  # one feature computation per distinct content
     for index, row in enumerate(rows):
         first_of.setdefault(row.content_hash, index)
     firsts = list(first_of.values())
-    feature_set = backbone_features(project, [Path(rows[i].root) / rows[i].rel_path for i in firsts],
+    feature_set = backbone_features(project, [rows[i].path for i in firsts],
                                     [rows[i].content_hash for i in firsts], backbone, on_progress, cancel)
     dim = feature_set.features.shape[-1]
     vector_of = {rows[i].content_hash: feature_set.features[k, ORIGINAL] for k, i in enumerate(firsts)
@@ -190,3 +191,14 @@ def find_image(project: Project, reference: str | int) -> int:
                 return int(found)
     raise NotInIndex(f"{reference} is not a photo of the project (give its path inside an added folder, or its "
                      "id).")
+
+
+def paths_of(project: Project, image_ids: Iterable[int]) -> dict[int, Path]:
+    """Each photo's file."""
+    ids = list(dict.fromkeys(int(i) for i in image_ids))
+    paths: dict[int, Path] = {}
+    with project.sessions() as session:
+        for chunk in in_chunks(ids):
+            query = with_folder(select(Image.id, IMAGE_PATH)).where(Image.id.in_(chunk))
+            paths.update((image_id, path) for image_id, path in session.execute(query))
+    return paths
