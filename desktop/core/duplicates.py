@@ -17,11 +17,11 @@ import numpy as np
 from sqlalchemy import select
 
 from desktop.core.project import Project
+from desktop.core.similarity import SimilarityIndex, build_index
 from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
 from desktop.ml.features import ORIGINAL, FeatureSet, extract_features, open_feature_cache
-from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import CancelToken, ProgressCallback
 
 DEFAULT_THRESHOLD = 0.95
@@ -59,19 +59,18 @@ def backbone_features(project: Project, paths: list[Path], content_hashes: list[
 
 
 def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, backbone: str | None = None,
-                    on_progress: Callable | None = None, cancel: CancelToken | None = None) -> list[DuplicateGroup]:
-    """Groups of two or more readable photos that are the same or nearly the same picture, biggest first."""
-    from desktop.core.models_registry import active_model
-
-    if backbone is None:
-        model = active_model(project)
-        backbone = model.backbone if model is not None else DEFAULT_BACKBONE
+                    on_progress: Callable | None = None, cancel: CancelToken | None = None,
+                    index: SimilarityIndex | None = None) -> list[DuplicateGroup]:
+    """Groups of two or more readable photos that are the same or nearly the same picture, biggest first.
+    ``index`` (the photos' features, ``similarity.build_index``) saves reading the feature cache again."""
     with project.sessions() as session:
         rows = session.execute(
             with_folder(select(Image.id, IMAGE_PATH, Image.content_hash, Image.split))
             .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
     if len(rows) < 2:
         return []
+    if index is None:
+        index = build_index(project, backbone, on_progress, cancel)
     parent = list(range(len(rows)))
     link = [1.0] * len(rows)
 
@@ -88,19 +87,15 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
             link[ra] = min(link[ra], link[rb], similarity)
 
     by_hash: dict[str, list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        by_hash[row.content_hash].append(index)
-    for indices in by_hash.values():
-        for other in indices[1:]:
-            join(indices[0], other, 1.0)
+    for position, row in enumerate(rows):
+        by_hash[row.content_hash].append(position)
+    for positions in by_hash.values():
+        for other in positions[1:]:
+            join(positions[0], other, 1.0)
 
     # One feature vector per distinct content.
-    firsts = [indices[0] for indices in by_hash.values()]
-    feature_set = backbone_features(project, [rows[i].path for i in firsts],
-                                    [rows[i].content_hash for i in firsts], backbone, on_progress, cancel)
-    vectors = feature_set.features[:, ORIGINAL][feature_set.ok]
-    owners = np.array(firsts)[feature_set.ok]
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    owners = np.array([positions[0] for positions in by_hash.values() if rows[positions[0]].id in index], np.int64)
+    vectors = index.vectors[[index.row(rows[i].id) for i in owners.tolist()]]
     for start in range(0, len(vectors), BLOCK):
         similarity = vectors[start:start + BLOCK] @ vectors.T
         rows_, cols = np.nonzero(similarity >= threshold)
@@ -109,8 +104,8 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
                 join(int(owners[start + r]), int(owners[c]), float(similarity[r, c]))
 
     groups: dict[int, list[int]] = defaultdict(list)
-    for index in range(len(rows)):
-        groups[root(index)].append(index)
+    for position in range(len(rows)):
+        groups[root(position)].append(position)
     result = [DuplicateGroup([rows[i].id for i in members], [rows[i].path for i in members],
                              [rows[i].split for i in members], round(link[key], 4))
               for key, members in groups.items() if len(members) > 1]

@@ -177,7 +177,7 @@ def check_photos(project: Project, on_progress: ProgressCallback | None = None, 
     check_cancel(cancel)
     by_id = {photo.image_id: photo for photo in photos}
     findings: list[Finding] = []
-    for group in find_duplicates(project, backbone=index.backbone, cancel=cancel):
+    for group in find_duplicates(project, cancel=cancel, index=index):
         findings.extend(_duplicate_findings([by_id[i] for i in group.image_ids if i in by_id], group, stats))
     findings.extend(_pixel_findings(photos, stats, notes))
     findings.extend(_outliers(photos, index, notes))

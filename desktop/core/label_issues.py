@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from desktop.core.duplicates import backbone_features
-from desktop.core.models_registry import active_model
 from desktop.core.project import Project
+from desktop.core.similarity import project_backbone
 from desktop.core.training import gather_training_data
 from desktop.ml.features import ORIGINAL
 from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
-from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import CancelToken
 
 
@@ -37,8 +36,7 @@ def find_label_issues(project: Project, n: int | None = None, on_progress: Calla
                       cancel: CancelToken | None = None, folds: int = 5) -> list[LabelIssue]:
     """Labelled photos whose label is most likely wrong, most suspicious first."""
     data = gather_training_data(project)
-    model = active_model(project)
-    backbone = model.backbone if model is not None else DEFAULT_BACKBONE
+    backbone = project_backbone(project)
     items = data.items
     feature_set = backbone_features(project, [i.path for i in items], [i.content_hash for i in items], backbone,
                                     on_progress, cancel)
