@@ -48,6 +48,7 @@ from desktop.db.models import (
     SortOperation,
     TrainedModel,
 )
+from desktop.db.queries import IMAGE_PATH, in_chunks, with_folder
 from desktop.errors import PigeonholeError
 from desktop.ml.progress import CancelToken, Progress, ProgressCallback, RateTimer, check_cancel, emit
 
@@ -79,7 +80,6 @@ MIN_FOR_STATISTICS = 8  # photos needed before "unlike the others" means anythin
 MIN_CLASS_PHOTOS = 3
 IMBALANCE_RATIO = 5.0  # the largest class this many times the smallest
 SHARPER_BY = 1.10  # a keeper "sharpest" only when 10 % sharper than the runner-up
-CHUNK = 900  # SQLite's bound-parameter limit per statement, with room to spare
 
 
 class HealthError(PigeonholeError):
@@ -199,12 +199,11 @@ def check_photos(project: Project, on_progress: ProgressCallback | None = None, 
 def _photos(project: Project) -> list[_Photo]:
     with project.sessions() as session:
         rows = session.execute(
-            select(Image.id, Folder.root, Image.rel_path, Image.content_hash, Image.width, Image.height,
-                   Image.mtime, Image.split, ImageClass.name)
-            .join(Folder, Folder.id == Image.folder_id)
+            with_folder(select(Image.id, IMAGE_PATH, Image.content_hash, Image.width, Image.height, Image.mtime,
+                               Image.split, ImageClass.name))
             .outerjoin(Label, Label.image_id == Image.id).outerjoin(ImageClass, ImageClass.id == Label.class_id)
             .where(Image.error.is_(None), Image.missing.is_(False)).order_by(Image.id)).all()
-    return [_Photo(r[0], Path(r[1]) / r[2], r[3], r[4] or 0, r[5] or 0, r[6], r[7], r[8]) for r in rows]
+    return [_Photo(r[0], r[1], r[2], r[3] or 0, r[4] or 0, r[5], r[6], r[7]) for r in rows]
 
 
 def _pixel_stats(photos: list[_Photo], notes: list[str], on_progress, cancel) -> dict[str, PhotoStats]:
@@ -427,8 +426,7 @@ def dismiss(project: Project, kind: str, keys: Iterable[str]) -> None:
 def undismiss(project: Project, kind: str, keys: Iterable[str]) -> None:
     keys = list(keys)
     with transaction(project.sessions) as session:
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start:start + CHUNK]
+        for chunk in in_chunks(keys):
             session.execute(delete(DismissedFinding).where(DismissedFinding.kind == kind,
                                                            DismissedFinding.content_hash.in_(chunk)))
 
@@ -452,9 +450,8 @@ class RemovedPhotos:
 def _rows(session, model, column, ids: list[int]) -> list[dict]:
     table = model.__table__
     found = []
-    for start in range(0, len(ids), CHUNK):
-        found.extend(dict(row._mapping) for row in
-                     session.execute(select(table).where(column.in_(ids[start:start + CHUNK]))))
+    for chunk in in_chunks(ids):
+        found.extend(dict(row._mapping) for row in session.execute(select(table).where(column.in_(chunk))))
     return found
 
 
@@ -469,21 +466,22 @@ def keep_one(project: Project, image_ids: Iterable[int], keeper_id: int) -> Remo
         predictions = _rows(session, Prediction, Prediction.image_id, others)
         operations = {row["id"]: row["image_id"] for row in _rows(session, SortOperation, SortOperation.image_id,
                                                                    others)}
-        for start in range(0, len(others), CHUNK):
-            session.execute(delete(Image).where(Image.id.in_(others[start:start + CHUNK])))
+        for chunk in in_chunks(others):
+            session.execute(delete(Image).where(Image.id.in_(chunk)))
     return RemovedPhotos(images, labels, predictions, operations)
 
 
 def undo(project: Project, removed: RemovedPhotos) -> int:
     """Put back what ``keep_one`` removed; returns how many photos came back. A photo imported again since
-    (same folder and path) or whose folder was removed stays as it is now."""
+    (same folder and path) or whose folder was removed stays as it is now; so do labels of deleted classes."""
     with transaction(project.sessions) as session:
         folders = set(session.scalars(select(Folder.id)))
         present = {tuple(row) for row in session.execute(select(Image.folder_id, Image.rel_path))}
         restore = [row for row in removed.images
                    if row["folder_id"] in folders and (row["folder_id"], row["rel_path"]) not in present]
-        taken = set(session.scalars(select(Image.id).where(Image.id.in_([row["id"] for row in restore]))))
-        if taken:  # an id reused by a newer photo: the removed ones cannot come back under their own ids
+        ids = [row["id"] for row in restore]
+        # An id reused by a newer photo: the removed ones cannot come back under their own ids.
+        if any(session.scalar(select(Image.id).where(Image.id.in_(chunk)).limit(1)) for chunk in in_chunks(ids)):
             raise HealthError("Cannot undo: the project changed since these photos were removed.")
         restored = {row["id"] for row in restore}
         if restore:
