@@ -119,3 +119,18 @@ def test_keep_one_removes_the_others_from_the_project_and_undo_puts_them_back(tr
     assert state() == (images, label)
     with pytest.raises(HealthError):
         keep_one(trained_project, [keeper, copy], 10_000)
+
+
+def test_a_cancelled_scan_stops_and_a_missing_photo_is_noted(problem_project):
+    import threading
+
+    from desktop.errors import Cancelled
+
+    project, _, extras = problem_project
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        check_photos(project, cancel=cancel)
+    (extras / "noise.png").unlink()  # gone since the import: not readable for the pixel checks
+    report = check_photos(project)
+    assert any("could not be read" in note for note in report.notes)
