@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -340,16 +339,3 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
             extractor.to(memory_format=torch.contiguous_format)
     return [outcome if outcome is not None else "not processed" for outcome in outcomes]
 
-
-def cache_size_bytes(cache_dir: Path) -> int:
-    """Disk used by every feature cache under ``cache_dir`` (for a "clear cache" button)."""
-    return sum(path.stat().st_size for path in Path(cache_dir).rglob("*") if path.is_file())
-
-
-def remove_other_keys(cache_dir: Path, keep: Sequence[str]) -> None:
-    """Delete feature folders of other backbones or weights (after the user switches), keeping ``keep``."""
-    for folder in Path(cache_dir).iterdir():
-        if folder.is_dir() and folder.name not in keep:
-            for path in folder.iterdir():
-                path.unlink(missing_ok=True)
-            os.rmdir(folder)
