@@ -21,7 +21,9 @@ from desktop.ml.checkpoint import (
     load_checkpoint,
     new_checkpoint,
     save_checkpoint,
+    training_options,
 )
+from desktop.ml.options import TrainingOptions
 
 
 def _checkpoint(**overrides) -> dict:
@@ -49,6 +51,19 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert torch.equal(loaded["state_dict"]["head.linear.weight"], checkpoint["state_dict"]["head.linear.weight"])
     assert load_checkpoint(checkpoint_bytes(checkpoint))["created"] == checkpoint["created"]
     assert [p.name for p in tmp_path.iterdir()] == ["model.pigeonhole-model"], "no temporary file left behind"
+
+
+
+def test_training_options_are_read_from_new_and_older_files(tmp_path: Path) -> None:
+    """Today's files keep TrainingOptions.as_dict(); older ones kept TrainConfig's fields ("lr"), still read."""
+    ran = TrainingOptions(mode="frozen", epochs=4, learning_rate=0.01, seed=7).resolved("frozen", "cpu")
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, _checkpoint(training={"options": ran.as_dict()}))
+    assert training_options(load_checkpoint(path)) == ran
+    older = _checkpoint(training={"config": {"mode": "auto", "epochs": 3, "lr": 1e-3, "batch_size": 16,
+                                             "settings_no_longer_kept": 1}})
+    assert training_options(older) == TrainingOptions(mode="auto", epochs=3, learning_rate=1e-3, batch_size=16)
+    assert training_options(_checkpoint()) is None  # the oldest: no options recorded
 
 
 def test_a_failed_save_leaves_the_previous_file_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
