@@ -134,18 +134,13 @@ class HealthController(QObject):
             for photo in photos:
                 ids.append(photo.image_id)
                 notes[photo.image_id] = f"{view.title}: {photo.reason}"
-        self.notes_changed.emit(notes)
         self.active_changed.emit(view)
         if not ids:  # class imbalance flags classes, not photos
             self.message.emit(view.tooltip)
             return
         self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(ids), review=True,
                                                title=f"{view.title}: {view.count:,} — {view.tooltip}"))
-
-    def _selected_ids(self) -> list[int]:
-        images = self.context.images
-        selection = self.grid.selectionModel()
-        return [images.row_at(index.row()).id for index in selection.selectedIndexes()] if selection else []
+        self.notes_changed.emit(notes)  # after the filter: a new filter clears the notes
 
     # -- not a problem ---------------------------------------------------------------------------------
     def dismiss_selected(self) -> None:
@@ -153,7 +148,7 @@ class HealthController(QObject):
         kind = self.active_kind
         if kind is None or self.context.project is None:
             return
-        chosen = set(self._selected_ids())
+        chosen = set(self.grid.selected_ids())
         found = [finding for finding in self.findings if finding.kind == kind]
         keys = [key for finding in found for key in (
             [photo.content_hash for photo in finding.photos if not chosen or photo.image_id in chosen]
@@ -190,7 +185,7 @@ class HealthController(QObject):
         if self.active_kind not in GROUPED or self.context.project is None:
             self.message.emit("Keep One is for duplicate groups: show Exact or Near duplicates first.")
             return
-        chosen = set(self._selected_ids())
+        chosen = set(self.grid.selected_ids())
         plan = []
         for finding in self.findings:
             if finding.kind != self.active_kind:
@@ -203,6 +198,12 @@ class HealthController(QObject):
             plan.append((finding, members, keeper))
         if plan:
             self.undo_stack.push(_KeepOneCommand(self, plan))
+
+    def leave(self) -> None:
+        """The grid shows something else now: no finding is active."""
+        if self.active_kind is not None:
+            self.active_kind = None
+            self.active_changed.emit(None)
 
     def _refresh(self, kind: str | None = None) -> None:
         self.findings_changed.emit(self.views())

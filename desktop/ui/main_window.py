@@ -30,9 +30,11 @@ from desktop.core.project import ProjectError, open_project
 from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path
 from desktop.ui.class_actions import ClassActions
+from desktop.ui.collection_map import CollectionMapDock
 from desktop.ui.context import ProjectContext
 from desktop.ui.duplicates import DuplicatesController
 from desktop.ui.explain import ExplainController
+from desktop.ui.health import HealthController
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
@@ -40,8 +42,10 @@ from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
 from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_GEOMETRY, WINDOW_SPLITTER
 from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
+from desktop.ui.similar import SimilarController
 from desktop.ui.sorting import SortController
 from desktop.ui.training_panel import TrainingController, TrainPanel
+from desktop.ui.widgets.finding_bar import FindingBar
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
@@ -91,6 +95,16 @@ class MainWindow(QMainWindow):
         self.duplicates = DuplicatesController(self.context, self)
         self.label_review = LabelReviewController(self.context, self)
         self.sorting = SortController(self.context, self)
+        # Seeing the collection (issue #13): each has its own progress line, shown only while it works.
+        self.similar_progress, self.health_progress, self.map_progress = (StatusProgress(self) for _ in range(3))
+        for progress in (self.similar_progress, self.health_progress, self.map_progress):
+            self.statusBar().addPermanentWidget(progress)
+        self.similar = SimilarController(self.context, self.grid, self.similar_progress, self)
+        self.health = HealthController(self.context, self.grid, self.labelling.undo_stack, self.health_progress, self)
+        self.finding_bar = FindingBar(self)
+        self.collection_map = CollectionMapDock(self.context, self.map_progress, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.collection_map)
+        self.collection_map.hide()
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
@@ -150,6 +164,15 @@ class MainWindow(QMainWindow):
                                "Labelled photos whose label the data suggests is wrong, most suspicious first")
         keep = action("Keep Label and Next", self.labelling.keep_and_next, "keep",
                       "Reviewing labels: this one is right, go on")
+        self.more_like_this_action = action("More Like This", self.similar.more_like_this, "more_like_this",
+                                            "The photos most like this one, most alike first")
+        self.select_similar_action = action("Select Similar", self.similar.select_similar, "select_similar",
+                                            "Add the photos most like the selected ones to the selection")
+        self.check_photos_action = action("Check Photos", self.health.check, None,
+                                          "Duplicates, blurry, dark, bright, odd and outlying photos, class "
+                                          "imbalance: flagged in the sidebar, nothing excluded")
+        self.map_action = action("Collection Map", self.show_collection_map, None,
+                                 "Every photo on one map, similar photos close together; lasso some to label them")
         find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
                                  "Photos that are (nearly) the same picture; warns when they straddle the split")
         explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "explain",
@@ -175,6 +198,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.undo_action, self.redo_action, accept, clear, keep])
         select_all = action("Select All", self.grid.selectAll, "select_all")
         edit_menu.addAction(select_all)
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.more_like_this_action, self.select_similar_action])
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
         model_menu = self.menuBar().addMenu("&Model")
@@ -184,9 +209,12 @@ class MainWindow(QMainWindow):
         model_menu.addAction(explain)
         model_menu.addAction(review_labels)
         model_menu.addAction(find_duplicates)
+        model_menu.addAction(self.check_photos_action)
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
+        view_menu.addSeparator()
+        view_menu.addAction(self.map_action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(shortcuts)
         help_menu.addAction(f"About {APP_NAME}", self.show_about)
@@ -215,6 +243,21 @@ class MainWindow(QMainWindow):
         self.class_actions.filter_requested.connect(self._on_filter)
         self.duplicates.filter_requested.connect(self._on_filter)
         self.label_review.filter_requested.connect(self._on_filter)
+        self.similar.filter_requested.connect(self._on_filter)
+        self.similar.notes_changed.connect(self.context.images.set_notes)
+        self.collection_map.filter_requested.connect(self._on_filter)
+        self.collection_map.select_requested.connect(self.grid.select_ids)
+        self.health.filter_requested.connect(self._on_finding_filter)
+        self.health.notes_changed.connect(self.context.images.set_notes)
+        self.health.findings_changed.connect(self.sidebar.set_findings)
+        self.health.active_changed.connect(self.finding_bar.show_finding)
+        self.health.photos_removed.connect(self.similar.forget_index)
+        self.sidebar.finding_selected.connect(self.health.show)
+        self.finding_bar.dismiss_requested.connect(self.health.dismiss_selected)
+        self.finding_bar.keep_one_requested.connect(self.health.keep_one)
+        self.importer.finished.connect(lambda _summary: self.similar.forget_index())
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
         self.sidebar.folder_menu_requested.connect(self._folder_menu)
         self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
@@ -226,7 +269,8 @@ class MainWindow(QMainWindow):
         self.train_panel.show_images_requested.connect(
             lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
-                       self.predicting, self.duplicates, self.label_review):
+                       self.predicting, self.duplicates, self.label_review, self.similar, self.health,
+                       self.collection_map):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
@@ -340,6 +384,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.view_bar)
+        layout.addWidget(self.finding_bar)
         layout.addWidget(self.grid, 1)
         return container
 
@@ -349,14 +394,50 @@ class MainWindow(QMainWindow):
 
     def _on_sidebar_filter(self, image_filter: ImageFilter) -> None:
         self.view_bar.hide()
+        self.health.leave()
         self.context.images.set_filter(image_filter)
 
     def _on_filter(self, image_filter: ImageFilter) -> None:
         """A view from elsewhere than the sidebar: the sidebar no longer describes it, the bar does."""
         self.sidebar.clear_selection()
+        self.health.leave()
+        self._show_view(image_filter)
+
+    def _on_finding_filter(self, image_filter: ImageFilter) -> None:
+        """A Check Photos finding: its sidebar entry stays marked, the finding bar offers what to do."""
+        self._show_view(image_filter)
+        self.sidebar.select_finding(self.health.active_kind)
+
+    def _show_view(self, image_filter: ImageFilter) -> None:
         self.view_title.setText(f"<b>{image_filter.title}</b>" if image_filter.title else "Filtered view")
         self.view_bar.show()
         self.context.images.set_filter(image_filter)
+
+    def _grid_menu(self, position) -> None:
+        """Right-click on a photo: what can be done from it (it becomes the current photo unless selected)."""
+        index = self.grid.indexAt(position)
+        if not index.isValid():
+            return
+        if not self.grid.selectionModel().isSelected(index):
+            self.grid.setCurrentIndex(index)
+        menu = QMenu(self)
+        menu.addActions([self.more_like_this_action, self.select_similar_action])
+        if self.finding_bar.isVisible():
+            menu.addSeparator()
+            menu.addAction("Not a Problem", self.health.dismiss_selected)
+            if self.finding_bar.keep_button.isVisible():
+                menu.addAction("Keep One", self.health.keep_one)
+        menu.exec(self.grid.viewport().mapToGlobal(position))
+
+    def show_collection_map(self) -> None:
+        """The map opens as a window of its own the first time (small screens keep the grid); it can be docked."""
+        dock = self.collection_map
+        if not dock.isVisible() and not getattr(self, "_map_placed", False):
+            self._map_placed = True
+            dock.setFloating(True)
+            dock.resize(min(820, int(self.width() * 0.7)), min(640, int(self.height() * 0.8)))
+            dock.move(self.geometry().center() - dock.rect().center())
+        dock.show_map()
 
     def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         count = len(self.grid.selectionModel().selectedIndexes())
@@ -480,6 +561,9 @@ class MainWindow(QMainWindow):
         self.duplicates.shutdown()
         self.label_review.shutdown()
         self.sorting.shutdown()
+        self.similar.shutdown()
+        self.health.shutdown()
+        self.collection_map.shutdown()
         WINDOW_GEOMETRY.write(self.settings, self.saveGeometry())
         WINDOW_SPLITTER.write(self.settings, self.splitter.saveState())
         THUMBNAIL_SIZE.write(self.settings, self.grid.preferred_tile)

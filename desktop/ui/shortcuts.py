@@ -29,6 +29,9 @@ SHORTCUTS: dict[str, Shortcut] = {
     "add_folder": Shortcut("Ctrl+O", "add a folder of photos (or drop folders on the window)", ("Ctrl+O",)),
     "rescan": Shortcut("F5", "re-scan every folder: new, changed and missing photos", ("F5",)),
     "add_class": Shortcut("Ctrl+K", "add a class", ("Ctrl+K",)),
+    "more_like_this": Shortcut("M", "more like this: the photos most like the current one, most alike first",
+                               ("M",)),
+    "select_similar": Shortcut("S", "select similar: add the photos most like the selected ones", ("S",)),
     "explain": Shortcut("G", "show or hide the heatmap: where the model sees its class", ("G",)),
     "train": Shortcut("Ctrl+T", "train (on the Train tab, where the curves grow)", ("Ctrl+T",)),
     "predict": Shortcut("Ctrl+P", "predict every photo with the active model (also runs after each training "

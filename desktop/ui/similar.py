@@ -7,7 +7,7 @@ later queries answer at once; it is dropped when the photos or the active model'
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QObject, Signal
+from PySide6.QtCore import QObject, Signal
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.ui.context import ProjectContext
@@ -30,11 +30,9 @@ class SimilarController(QObject):
         self.context, self.grid, self.progress = context, grid, progress
         self.task = WorkerSlot(self)
         self._index = None  # desktop.core.similarity.SimilarityIndex once built
-        self._select_after_reset: list[int] = []
         progress.cancel_button.clicked.connect(self.cancel)
         context.project_changed.connect(self.forget_index)
         context.model_changed.connect(self.forget_index)  # another backbone may describe the photos
-        context.images.modelReset.connect(self._on_images_reset)
 
     @property
     def busy(self) -> bool:
@@ -61,9 +59,9 @@ class SimilarController(QObject):
                 self.message.emit("No other photo to compare with yet.")
                 return
             ids = (row.id, *(image_id for image_id, _score in neighbours))
-            self.notes_changed.emit({image_id: f"{score:.0%} alike {row.name}" for image_id, score in neighbours})
             self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=ids, review=True,
                                                    title=f"Similar to {row.name} — most alike first"))
+            self.notes_changed.emit({image_id: f"{score:.0%} alike {row.name}" for image_id, score in neighbours})
             self.message.emit(f"The {len(neighbours)} photos most like {row.name}, most alike first: select a "
                               "run of them and press a class key.")
 
@@ -89,33 +87,12 @@ class SimilarController(QObject):
                 return
             self.message.emit(f"Added {added} photos like the {len(chosen)} selected: a class key labels all "
                               f"{len(grown)}.")
-            if all(images.row_of(image_id) is not None for image_id in grown):
-                self.select_ids(grown)
-                return
-            self._select_after_reset = grown  # some are not in this view: show the selection with them
-            self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(grown), review=True,
-                                                   title=f"{len(chosen)} selected and {added} photos like them"))
+            if any(images.row_of(image_id) is None for image_id in grown):  # not all in view: show them
+                self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(grown), review=True,
+                                                       title=f"{len(chosen)} selected and {added} photos like them"))
+            self.grid.select_ids(grown)
 
         self._with_index(present)
-
-    def select_ids(self, image_ids: list[int]) -> None:
-        """Select these photos in the grid (those it shows), the first one current."""
-        images = self.context.images
-        rows = [row for row in (images.row_of(image_id) for image_id in image_ids) if row is not None]
-        if not rows:
-            return
-        selection = QItemSelection()
-        for row in rows:
-            selection.select(images.index(row), images.index(row))
-        model = self.grid.selectionModel()
-        model.setCurrentIndex(images.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
-        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        self.grid.scrollTo(images.index(rows[0]))
-
-    def _on_images_reset(self) -> None:
-        if self._select_after_reset:
-            ids, self._select_after_reset = self._select_after_reset, []
-            self.select_ids(ids)
 
     def _with_index(self, present) -> None:
         """Run ``present(index)`` now if the index is built, else after building it in the background."""

@@ -43,7 +43,7 @@ def _photo(controller, name: str) -> int:
 
 
 def _select(controller, image_ids: list[int]) -> None:
-    controller.select_ids(image_ids)
+    controller.grid.select_ids(image_ids)
     assert sorted(_selected(controller)) == sorted(image_ids)
 
 

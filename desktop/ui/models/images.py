@@ -89,6 +89,9 @@ class ImageListModel(QAbstractListModel):
         self._class_by_name: dict[str, ClassInfo] = {}
         self.prediction_classes: list[str] = []  # the active model's class names, in its output order
         self.image_filter = ImageFilter()
+        # One line per photo saying why this view shows it ("Blurry: …", "92% alike …"); the view's, so a new
+        # filter clears it.
+        self.notes: dict[int, str] = {}
         self._thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.loaded.connect(self._on_thumbnail_loaded)
@@ -104,7 +107,14 @@ class ImageListModel(QAbstractListModel):
 
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.image_filter = image_filter
+        self.notes = {}
         self.reload()
+
+    def set_notes(self, notes: dict[int, str]) -> None:
+        """Why each photo of the current view is in it, shown first in its tooltip."""
+        self.notes = dict(notes)
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Qt.ItemDataRole.ToolTipRole])
 
     def set_prediction_classes(self, class_names: list[str]) -> None:
         self.prediction_classes = list(class_names)
@@ -151,7 +161,8 @@ class ImageListModel(QAbstractListModel):
                 size = f"{row.width}×{row.height}" if row.width else ""
                 predicted = self._predicted(row)
                 guess = f"Predicted: {predicted.name} ({predicted.confidence:.0%})" if predicted else ""
-                return "\n".join(filter(None, [str(row.path), size, f"Label: {label.name}" if label else "", guess,
+                return "\n".join(filter(None, [self.notes.get(row.id), str(row.path), size,
+                                               f"Label: {label.name}" if label else "", guess,
                                                row.error or "", "Missing on disk" if row.missing else ""]))
             case Role.ROW:
                 return row

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -140,6 +150,40 @@ class ThumbnailGrid(QListView):
         self.preferred_tile = self.delegate.tile
         self.empty_title = ""
         self.empty_hint = ""
+
+    def setModel(self, model) -> None:
+        super().setModel(model)
+        self._pending_selection: list[int] = []
+        self._model_loading = False
+        model.loading_changed.connect(self._on_loading_changed)
+
+    def select_ids(self, image_ids: list[int]) -> None:
+        """Select these photos (the ones shown), the first one current; when the grid is loading a new view,
+        once it has loaded."""
+        if self._model_loading:
+            self._pending_selection = list(image_ids)
+            return
+        model = self.model()
+        rows = [row for row in (model.row_of(image_id) for image_id in image_ids) if row is not None]
+        if not rows:
+            return
+        selection = QItemSelection()
+        for row in rows:
+            selection.select(model.index(row), model.index(row))
+        self.selectionModel().setCurrentIndex(model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.scrollTo(model.index(rows[0]))
+
+    def _on_loading_changed(self, loading: bool) -> None:
+        self._model_loading = loading
+        if not loading and self._pending_selection:
+            ids, self._pending_selection = self._pending_selection, []
+            # After every reset handler (the window puts the current photo back first), then select.
+            QTimer.singleShot(0, lambda: self.select_ids(ids))
+
+    def selected_ids(self) -> list[int]:
+        model = self.model()
+        return [model.row_at(index.row()).id for index in self.selectionModel().selectedIndexes()]
 
     def set_empty_text(self, title: str, hint: str) -> None:
         self.empty_title, self.empty_hint = title, hint

@@ -1,4 +1,5 @@
-"""Sidebar: what to show (all, unlabelled, broken), the classes with counts and keys, and the folders."""
+"""Sidebar: what to show (all, unlabelled, broken), Check Photos' findings, the classes with counts and keys, and
+the folders."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from desktop.ui.models.classes import CLASS_ROLE, ClassListModel
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 10
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 11
 KEY_ROLE = Qt.ItemDataRole.UserRole + 12
+FINDING_ROLE = Qt.ItemDataRole.UserRole + 13  # the kind of a Check Photos finding
 
 
 @dataclass
@@ -73,6 +75,34 @@ class FilterListModel(QAbstractListModel):
                 "Disagrees with label": "Labelled photos the active model puts in another class: a label "
                                         "mistake, or a hard photo.",
             }.get(entry.title)
+        return None
+
+
+class FindingListModel(QAbstractListModel):
+    """Check Photos' findings (desktop.ui.health.FindingView), one row per kind with its count."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.views: list = []
+
+    def set_views(self, views: list) -> None:
+        self.beginResetModel()
+        self.views = list(views)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.views)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        view = self.views[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return view.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return view.tooltip
+        if role == COUNT_ROLE:
+            return view.count
+        if role == FINDING_ROLE:
+            return view.kind
         return None
 
 
@@ -191,6 +221,7 @@ class Sidebar(QWidget):
     add_folder_requested = Signal()
     class_menu_requested = Signal(object, object)  # ClassInfo, global QPoint
     folder_menu_requested = Signal(object, object)  # FolderInfo, global QPoint
+    finding_selected = Signal(str)  # the kind of a Check Photos finding
 
     def __init__(self, classes: ClassListModel, parent=None) -> None:
         super().__init__(parent)
@@ -202,6 +233,10 @@ class Sidebar(QWidget):
         self.filter_view = _list(self.filters, delegate)
         self.class_view = _list(classes, delegate)
         self.folder_view = _list(self.folders, delegate)
+        self.findings = FindingListModel(self)
+        self.finding_view = _list(self.findings, delegate)
+        self.finding_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.finding_header = _section_header("Check", None)
         self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(self.filters.entries) + 4)
         self.filter_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
@@ -222,27 +257,54 @@ class Sidebar(QWidget):
         layout.setSpacing(0)
         layout.addWidget(_section_header("Show", None))
         layout.addWidget(self.filter_view)
+        layout.addWidget(self.finding_header)
+        layout.addWidget(self.finding_view)
         layout.addWidget(_section_header("Classes", add_class))
         layout.addWidget(self.class_hint)
         layout.addWidget(self.class_view, 3)
         layout.addWidget(_section_header("Folders", add_folder))
         layout.addWidget(self.folder_view, 1)
 
-        for view in (self.filter_view, self.class_view, self.folder_view):
+        for view in self._views():
             view.clicked.connect(lambda index, view=view: self._on_clicked(view, index))
         self.class_view.customContextMenuRequested.connect(self._on_class_menu)
         self.folder_view.customContextMenuRequested.connect(self._on_folder_menu)
         classes.modelReset.connect(self._update_hint)
         self.filter_view.setCurrentIndex(self.filters.index(0))
         self._update_hint()
+        self.set_findings([])
+
+    def _views(self) -> tuple[QListView, ...]:
+        return self.filter_view, self.finding_view, self.class_view, self.folder_view
+
+    def set_findings(self, views: list) -> None:
+        """Check Photos' findings as views with counts; the section shows only after a scan found something."""
+        self.findings.set_views(views)
+        self.finding_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(views) + 4)
+        self.finding_header.setVisible(bool(views))
+        self.finding_view.setVisible(bool(views))
+
+    def select_finding(self, kind: str | None) -> None:
+        """Mark the finding shown in the grid (None: none is)."""
+        row = next((i for i, view in enumerate(self.findings.views) if view.kind == kind), None)
+        if row is None:
+            self.finding_view.clearSelection()
+            return
+        for other in self._views():
+            if other is not self.finding_view:
+                other.clearSelection()
+        self.finding_view.setCurrentIndex(self.findings.index(row))
 
     def _update_hint(self) -> None:
         self.class_hint.setVisible(self.classes.rowCount() == 0)
 
     def _on_clicked(self, view: QListView, index: QModelIndex) -> None:
-        for other in (self.filter_view, self.class_view, self.folder_view):
+        for other in self._views():
             if other is not view:
                 other.clearSelection()
+        if view is self.finding_view:
+            self.finding_selected.emit(index.data(FINDING_ROLE))
+            return
         image_class = index.data(CLASS_ROLE)
         if image_class is not None:
             self.filter_selected.emit(ImageFilter(Show.CLASS, class_id=image_class.id))
@@ -263,9 +325,10 @@ class Sidebar(QWidget):
     def select_all_photos(self) -> None:
         self.class_view.clearSelection()
         self.folder_view.clearSelection()
+        self.finding_view.clearSelection()
         self.filter_view.setCurrentIndex(self.filters.index(0))
 
     def clear_selection(self) -> None:
         """The grid shows a view none of the entries describes."""
-        for view in (self.filter_view, self.class_view, self.folder_view):
+        for view in self._views():
             view.clearSelection()
