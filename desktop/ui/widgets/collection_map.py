@@ -240,7 +240,7 @@ class CollectionMapView(QWidget):
         metrics = painter.fontMetrics()
         counts = self.category_counts()
         lines = [f"{entry.name}  {count:,}" for entry, count in zip(self.legend, counts, strict=True)]
-        width = max(metrics.horizontalAdvance(line) for line in lines) + 30
+        width = max(metrics.horizontalAdvance(line) for line in lines) + 40  # room to spare: no eliding
         row = metrics.height() + 4
         box = QRect(8, 8, min(width, self.width() - 16), row * len(lines) + 8)
         painter.setPen(QColor("#DADDE3"))

@@ -236,6 +236,7 @@ class Sidebar(QWidget):
         self.findings = FindingListModel(self)
         self.finding_view = _list(self.findings, delegate)
         self.finding_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.finding_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.finding_header = _section_header("Check", None)
         self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(self.filters.entries) + 4)
         self.filter_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
