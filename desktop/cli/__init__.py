@@ -18,6 +18,7 @@ from desktop import __version__
 from desktop.cli import (
     collection_commands,
     export_commands,
+    folder_commands,
     model_commands,
     predict_commands,
     project_commands,
@@ -28,8 +29,8 @@ from desktop.cli import (
 from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence
 from desktop.errors import PigeonholeError
 
-TOPICS = (project_commands, training_commands, predict_commands, model_commands, sort_commands, export_commands,
-          quality_commands, collection_commands)
+TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
+          export_commands, quality_commands, collection_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main", "user_message"]
 
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error_line(_unknown_command(argv[0])), file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what `--nproc N` hands torchrun again (desktop.cli.launch)
     if args.self_test:
         return self_test()
     if args.command is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop.cli.common import UserError, command, emit_result, positive_int, terminal_safe
+from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
 from desktop.cli.progress import ProgressBar, progress_bar
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", type=Path, help="only this folder of the project")
     p.add_argument("--unlabelled", action="store_true", help="only photos without a label")
     p.add_argument("--force", action="store_true", help="predict again even photos predicted before")
+    add_nproc_argument(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("suggest", help="unlabelled photos the model is least sure of: label these next")
@@ -59,15 +61,20 @@ def show_prediction(bar: ProgressBar, label: str, progress: PredictProgress) -> 
 
 @command("predict")
 def _predict(args: argparse.Namespace) -> int:
+    if needs_launch(args):
+        return relaunch(args)
     from desktop.core.models_registry import active_model
     from desktop.core.predicting import predict_project, predictions_json
     from desktop.core.project import open_project
+    from desktop.ml.distributed import process_group
 
-    with open_project(args.project, create=False) as project:
+    with process_group(), open_project(args.project, create=False) as project:
         scope = folder_id_for(project, args.folder) if args.folder else ("unlabelled" if args.unlabelled else "all")
-        with progress_bar(args, "Predicting", unit="photos") as bar:
+        with rank_progress_bar(args, "Predicting", unit="photos") as bar:
             summary = predict_project(project, scope, force=args.force,
                                       on_progress=partial(show_prediction, bar, "Predicting"), cancel=threading.Event())
+        if not is_output_rank():
+            return 0
         images = predictions_json(project, active_model(project), scope)
     for path, reason in summary.unreadable:
         print(f"pigeonhole: cannot read {terminal_safe(path)}: {terminal_safe(reason)}", file=sys.stderr)

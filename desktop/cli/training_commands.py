@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 
 from desktop.cli.common import command, emit_result, positive_float, positive_int, seed_value, terminal_safe
-from desktop.cli.progress import ProgressBar, progress_bar
+from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
+from desktop.cli.progress import ProgressBar
 from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
 
@@ -28,6 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed for a reproducible run (default 0)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu")
+    add_nproc_argument(p)
     p.add_argument("--json", action="store_true")
 
 
@@ -83,8 +85,11 @@ def summary_text(summary: TrainingSummary) -> str:
 
 @command("train")
 def _train(args: argparse.Namespace) -> int:
+    if needs_launch(args):
+        return relaunch(args)
     from desktop.core.project import open_project
     from desktop.core.training import train_project
+    from desktop.ml.distributed import process_group
     from desktop.ml.options import TrainingOptions
 
     options = TrainingOptions(backbone=args.backbone, mode=args.mode, epochs=args.epochs, learning_rate=args.lr,
@@ -96,8 +101,11 @@ def _train(args: argparse.Namespace) -> int:
             shown.add(progress.message)
         show_training(bar, progress)
 
-    with open_project(args.project, create=False) as project, progress_bar(args, "Preparing") as bar:
+    with process_group(args.device), open_project(args.project, create=False) as project, \
+            rank_progress_bar(args, "Preparing") as bar:
         summary = train_project(project, options, on_progress=show, cancel=threading.Event())
+    if not is_output_rank():
+        return 0
     for note in summary.notes:  # what the run found out after (left-out classes, duplicates across the split)
         if note not in shown:
             print(f"note: {terminal_safe(note)}", file=sys.stderr)

@@ -59,6 +59,35 @@ def relink_folder(project: Project, folder_id: int, new_root: Path | str) -> int
     return len(present)
 
 
+@dataclass(frozen=True, slots=True)
+class Relinked:
+    folder_id: int
+    old_root: Path
+    new_root: Path
+    photos: int  # the folder's indexed photos
+    found: int  # of them, present under new_root (the others are marked missing)
+
+
+def relink_root(project: Project, old_root: Path | str, new_root: Path | str) -> Relinked:
+    """The folder indexed as ``old_root`` is now at ``new_root`` (the project copied to a server, a renamed
+    disk): one update, labels and predictions kept. Refused with one sentence when ``old_root`` is no folder of
+    the project, or ``new_root`` does not exist or is already indexed (the same folder, or inside or around one)."""
+    folders = list_folders(project)
+    old = Path(old_root).expanduser()
+    spellings = {str(old), str(old.absolute()), str(old.resolve())}  # OLD may be gone: no resolving it strictly
+    folder = next((info for info in folders if str(info.root) in spellings), None)
+    if folder is None:
+        raise FolderError(f"{old} is not a folder of this project (`pigeonhole folders PROJECT` lists them).")
+    new = Path(new_root).expanduser().resolve()
+    if not new.exists():
+        raise FolderError(f"{new} does not exist.")
+    for other in folders:
+        if other.id != folder.id and (other.root == new or other.root in new.parents or new in other.root.parents):
+            raise FolderError(f"{new} is already indexed by this project (with the folder {other.root}).")
+    found = relink_folder(project, folder.id, new)
+    return Relinked(folder.id, folder.root, new, folder.images, found)
+
+
 def remove_folder(project: Project, folder_id: int) -> None:
     """Forget a folder and its images' labels in this project; files on disk are not touched."""
     with transaction(project.sessions) as session:

@@ -21,6 +21,7 @@ from desktop.core.project import Project
 from desktop.db.models import Image, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import PigeonholeError
+from desktop.ml import distributed
 from desktop.ml.predict import Predictor
 from desktop.ml.progress import CancelToken, Notice, Progress, RateTimer, check_cancel
 
@@ -54,10 +55,14 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
                     on_progress: Callable[[PredictProgress], None] | None = None,
                     cancel: CancelToken | None = None) -> PredictSummary:
     """Predict the readable photos in ``scope`` ("all", "unlabelled" or a folder id) with the active (or given)
-    model. Raises NoModel, CheckpointError, or Cancelled (finished chunks are kept)."""
+    model. Raises NoModel, CheckpointError, or Cancelled (finished chunks are kept).
+
+    In a distributed run (torchrun) every rank predicts its share of each chunk and rank 0 alone stores the
+    chunk; rank 0's summary counts them all."""
     started = time.perf_counter()
+    ranks = distributed.current()
     model = _model(project, model_id)
-    todo, already = _photos_to_predict(project, model.id, scope, force)
+    todo, already = distributed.main_first(lambda: _photos_to_predict(project, model.id, scope, force))
     summary = PredictSummary(model.id, 0, already)
     if not todo:
         _report(on_progress, PredictProgress(0, 0, 0.0, "Every photo is already predicted."))
@@ -67,14 +72,17 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
     predictor = Predictor.from_checkpoint(model.file)
     timer = RateTimer(len(todo))  # from here: loading the model is not part of the rate
     cache_dir = project.cache_dir / "features"
-    for start in range(0, len(todo), CHUNK):
+    step = CHUNK * ranks.world_size  # a chunk per rank, stored together
+    for start in range(0, len(todo), step):
         check_cancel(cancel)
-        chunk = todo[start:start + CHUNK]
+        block = todo[start:start + step]
+        chunk = distributed.shard(block, ranks)
         unreadable: dict[int, str] = {}
+        size = len(block)
 
-        def relay(event, offset=start) -> None:
+        def relay(event, offset=start, size=size) -> None:
             if isinstance(event, Progress) and event.total:
-                done = offset + event.done
+                done = offset + min(size, event.done * ranks.world_size)  # every rank about as far as this one
                 _report(on_progress, PredictProgress(done, len(todo), timer.eta(done), "Predicting"))
             elif isinstance(event, Notice):
                 _report(on_progress, PredictProgress(offset, len(todo), None, event.message))
@@ -84,9 +92,11 @@ def predict_project(project: Project, scope: str | int = "all", *, model_id: int
             on_progress=relay, cancel=cancel, on_error=unreadable.__setitem__)
         rows = [(image_id, content_hash, probabilities[i]) for i, (image_id, _, content_hash) in enumerate(chunk)
                 if i not in unreadable]
-        summary.predicted += store_predictions(project, model.id, rows)
-        summary.unreadable.extend((str(chunk[i][1]), reason) for i, reason in sorted(unreadable.items()))
-        done = start + len(chunk)
+        failed = [(str(chunk[i][1]), reason) for i, reason in sorted(unreadable.items())]
+        for rank_rows, rank_failed in distributed.gather_to_main((rows, failed)) or ():  # rank 0 stores
+            summary.predicted += store_predictions(project, model.id, rank_rows)
+            summary.unreadable.extend(rank_failed)
+        done = start + len(block)
         _report(on_progress, PredictProgress(done, len(todo), timer.eta(done), "Predicting"))
     summary.seconds = time.perf_counter() - started
     _report(on_progress, PredictProgress(len(todo), len(todo), 0.0, "Done"))

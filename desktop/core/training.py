@@ -26,6 +26,7 @@ from desktop.core.project import Project
 from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel
+from desktop.ml import distributed
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, training_options
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
@@ -152,7 +153,9 @@ def train_project(project: Project, options: TrainingOptions,
     started = time.perf_counter()
     # "fast", "accurate": the registry name is what models and warm starts compare.
     options = replace(options, backbone=get_backbone(options.backbone).name)
-    data = gather_training_data(project, seed=options.seed)
+    # In a distributed run (torchrun) rank 0 alone reads the photos and stores new splits, then hands every rank
+    # the same list; each trains its share, and rank 0 alone saves the model and makes it active.
+    data = distributed.main_first(lambda: gather_training_data(project, seed=options.seed))
     reporter = _ProgressReporter(on_progress)
     notes = []
     if data.left_out:
@@ -165,7 +168,7 @@ def train_project(project: Project, options: TrainingOptions,
     result = train(options, data.items, data.class_names, project.cache_dir / "features",
                    on_progress=reporter, cancel=cancel, warm_start=warm_start)
     notes.extend(result.notices)
-    if result.evaluation == "validation" and result.mode == "frozen":
+    if result.evaluation == "validation" and result.mode == "frozen" and distributed.is_main():
         # Its features are all cached now: the check is one small matrix product. (Out-of-fold metrics have no
         # fixed split to leak across.)
         leaks = duplicates_across_split(project, data.items, options.backbone)
@@ -173,7 +176,7 @@ def train_project(project: Project, options: TrainingOptions,
             notes.append(f"{len(leaks)} validation photo(s) have a near-duplicate among the training photos, so the "
                          "validation accuracy is flattered: see `pigeonhole duplicates` or Model ▸ Find "
                          "Near-Duplicates.")
-    model_id = _save_model(project, result, data.class_ids)
+    model_id = distributed.main_first(lambda: _save_model(project, result, data.class_ids))
     seconds = time.perf_counter() - started
     return _summary(model_id, options, data, result, reporter.history, notes, seconds)
 

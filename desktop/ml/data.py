@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from desktop.io.images import ImageError, load_rgb
 from desktop.ml.progress import CancelToken, check_cancel
@@ -65,14 +65,15 @@ def default_num_workers() -> int:
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False, num_workers: int | None = None,
                 generator: torch.Generator | None = None, device: torch.device | None = None,
-                persistent: bool = False) -> DataLoader:
-    """A DataLoader decoding in worker processes; ``persistent`` keeps them between epochs."""
+                persistent: bool = False, sampler: Sampler | None = None) -> DataLoader:
+    """A DataLoader decoding in worker processes; ``persistent`` keeps them between epochs. ``sampler``: which
+    samples, in which order (a distributed run's share; ``shuffle`` must then be False)."""
     workers = default_num_workers() if num_workers is None else num_workers
-    batches = math.ceil(len(dataset) / batch_size)
+    batches = math.ceil((len(sampler) if sampler is not None else len(dataset)) / batch_size)
     if batches <= 1 and not persistent:
         workers = 0  # starting a worker costs more than decoding one batch in this thread
     workers = min(workers, batches)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, num_workers=workers,
                       worker_init_fn=seed_worker, generator=generator,
                       pin_memory=device is not None and device.type == "cuda",
                       persistent_workers=persistent and workers > 0, prefetch_factor=2 if workers else None,

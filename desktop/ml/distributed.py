@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset, DistributedSampler
 
 from desktop.errors import PigeonholeError
 from desktop.ml.device import resolve_device
@@ -214,3 +216,47 @@ def _collective(function, *args, **kwargs) -> None:
         if peer_gone(exc):
             raise RankFailed(RANK_FAILED) from exc
         raise
+
+
+def main_first(work: Callable[[], T]) -> T:
+    """``work()`` on rank 0 alone (it may write: the database, a file), its result on every rank. When it fails
+    with a PigeonholeError every rank raises that sentence, so the whole job ends with the same one."""
+    if not current().distributed:
+        return work()
+    outcome: tuple[bool, Any] = (True, None)
+    try:
+        if is_main():
+            outcome = (True, work())
+    except PigeonholeError as error:
+        broadcast_from_main((False, str(error)))
+        raise
+    ok, value = broadcast_from_main(outcome)
+    if not ok:
+        raise PigeonholeError(value)
+    return value
+
+
+def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel (gradients averaged across ranks at every step, rank 0's
+    weights copied to the others first); ``module`` itself in a single process."""
+    if not current().distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def sampler_for(dataset: Dataset, seed: int) -> DistributedSampler | None:
+    """A shuffling sampler giving this rank its disjoint share of ``dataset`` (every rank the same number of
+    batches, as DistributedDataParallel needs); None in a single process (the loader shuffles)."""
+    ranks = current()
+    if not ranks.distributed:
+        return None
+    return DistributedSampler(dataset, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=seed)
+
+
+def start_epoch(loader: Iterable, epoch: int) -> None:
+    """A new shuffle of the shares for ``epoch`` (a DistributedSampler repeats its order otherwise)."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DistributedSampler):
+        sampler.set_epoch(epoch)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.ml.atomic import TEMP_PREFIX, atomic_write
+from desktop.io.safe_files import TEMP_PREFIX, atomic_write
+from desktop.ml import distributed
 from desktop.ml.backbones import BackboneSpec, backbone_units
 from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
 from desktop.ml.device import (
@@ -262,6 +263,32 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
         features[index] = row
     ok = np.array([index in rows for index in range(len(paths))], dtype=bool)
     return FeatureSet(features, ok, errors, computed, reused)
+
+
+def extract_features_across_ranks(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[str | Path],
+                                  content_hashes: Sequence[str] | None, **options) -> FeatureSet:
+    """``extract_features`` shared out over the ranks of a distributed run: each rank computes its shard
+    (``distributed.shard``) and every rank gets the whole set, rows in the order of ``paths``. In a single
+    process it is ``extract_features``. ``options``: those of ``extract_features``."""
+    ranks = distributed.current()
+    if not ranks.distributed:
+        return extract_features(extractor, spec, paths, content_hashes, **options)
+    mine = distributed.shard_indices(len(paths), ranks)
+    part = extract_features(extractor, spec, [paths[i] for i in mine],
+                            None if content_hashes is None else [content_hashes[i] for i in mine], **options)
+    parts = distributed.all_gather((mine, part))
+    views = len(options.get("views", (ORIGINAL,)))
+    dim = max(part.features.shape[-1] for _, part in parts)
+    features = np.zeros((len(paths), views, dim), np.float32)
+    ok = np.zeros(len(paths), dtype=bool)
+    errors: dict[int, str] = {}
+    for indices, part in parts:
+        if part.ok.any():  # a shard of unreadable images only has zero-width rows
+            features[indices] = part.features
+        ok[indices] = part.ok
+        errors.update({int(indices[index]): reason for index, reason in part.errors.items()})
+    return FeatureSet(features, ok, errors, sum(part.computed for _, part in parts),
+                      sum(part.reused for _, part in parts))
 
 
 def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Path], hashes: list[str | None], *,

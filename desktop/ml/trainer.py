@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.errors import PigeonholeError
+from desktop.ml import distributed
 from desktop.ml.backbones import (
     BackboneSpec,
     WeightsError,
@@ -57,7 +59,6 @@ from desktop.ml.device import (
     describe_device,
     empty_cache,
     is_out_of_memory,
-    resolve_device,
     use_channels_last,
 )
 from desktop.ml.engine import (
@@ -68,7 +69,7 @@ from desktop.ml.engine import (
     evaluate,
     train_one_epoch,
 )
-from desktop.ml.features import MIRRORED, ORIGINAL, extract_features, feature_key, open_feature_cache
+from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, feature_key, open_feature_cache
 from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
@@ -191,7 +192,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
 
     for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
         notice(warning)
-    device = resolve_device(options.device)
+    device = distributed.device_for(distributed.current(), options.device)
     generator = seed_everything(options.seed)
     spec = get_backbone(options.backbone)
     train_counts = Counter(item.label for item in items if item.split == TRAIN)
@@ -226,7 +227,9 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
         # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
         mirror = options.mirror_features
         cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
-        feature_set = extract_features(
+        # In a distributed run each rank computes its share and gets everyone's: every rank then fits the same
+        # head on the same features (rank 0 alone saves it).
+        feature_set = extract_features_across_ranks(
             model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
             views=(ORIGINAL, MIRRORED) if mirror else (ORIGINAL,), device=device,
             batch_size=options.batch_size, num_workers=options.num_workers, on_progress=on_progress, cancel=cancel,
@@ -476,6 +479,7 @@ class _Job:
         self.channels_last = use_channels_last(device)
         self.batch_size = options.batch_size
         self.warm_start: WarmStart | None = None
+        self.trained: nn.Module = model  # what fine-tuning steps: the model, or its DistributedDataParallel
 
     def criterion(self, items: Sequence[TrainItem]) -> nn.Module:
         weight = None
@@ -615,6 +619,7 @@ class _Job:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         trainable = model.freeze_backbone(fraction, freeze_batchnorm=options.pretrained)
+        self.trained = distributed.data_parallel(model, self.device)  # after freezing: DDP syncs what trains
         lr = options.learning_rate
         optimizer = torch.optim.AdamW([
             {"params": list(model.head.parameters()), "lr": lr},
@@ -636,6 +641,7 @@ class _Job:
         stage_best_loss, stage_best_epoch = math.inf, 0
         with cancel_between_blocks(model.units, self.cancel):
             for epoch in range(1, epochs + 1):
+                distributed.start_epoch(train_loader, epoch)
                 while True:
                     try:
                         stats = self._finetune_epoch(train_loader, criterion, optimizer, schedule, epoch, epochs,
@@ -644,13 +650,18 @@ class _Job:
                     except Exception as exc:
                         if self.device.type == "cpu" or not is_out_of_memory(exc) or self.batch_size == 1:
                             raise
+                        if distributed.current().distributed:  # the other ranks wait in this step: no retry alone
+                            raise PigeonholeError(
+                                f"The GPU ran out of memory with batches of {self.batch_size} per process; run "
+                                "again with a smaller --batch-size.") from exc
                         optimizer.zero_grad(set_to_none=True)
                         self.batch_size = max(1, self.batch_size // 2)
                         empty_cache(self.device)
                         self.notice(f"The GPU ran out of memory; retrying this epoch with batches of "
                                     f"{self.batch_size}.")
                         train_loader, val_loader = self._train_loader(train_set), self._val_loader(items)
-                evaluation = self._evaluate_images(val_loader, criterion)
+                # Rank 0's verdict for every rank: the same best epoch and the same early stop keep them in step.
+                evaluation = distributed.broadcast_from_main(self._evaluate_images(val_loader, criterion))
                 improved = evaluation.loss < best.val_loss
                 if improved:
                     best = _Best("finetune", epoch, evaluation.loss, _copy_state(model), evaluation)
@@ -666,8 +677,10 @@ class _Job:
 
     def _train_loader(self, dataset: ImageDataset):
         # Persistent workers: spawning them again every epoch costs seconds on macOS and Windows.
-        return make_loader(dataset, self.batch_size, shuffle=True, num_workers=self.options.num_workers,
-                           generator=self.generator, device=self.device, persistent=True)
+        sampler = distributed.sampler_for(dataset, self.options.seed)  # a distributed run: this rank's share
+        return make_loader(dataset, self.batch_size, shuffle=sampler is None, sampler=sampler,
+                           num_workers=self.options.num_workers, generator=self.generator, device=self.device,
+                           persistent=True)
 
     def _val_loader(self, items: Sequence[TrainItem]):
         val_items = [item for item in items if item.split == VAL]
@@ -689,7 +702,7 @@ class _Job:
             eta = (time.perf_counter() - start) / done * (steps - done)
             emit(self.on_progress, Progress(PHASE_TRAINING, done, steps, eta))
 
-        return train_one_epoch(self.model, criterion, optimizer, valid_batches(loader, unreadable, self.cancel),
+        return train_one_epoch(self.trained, criterion, optimizer, valid_batches(loader, unreadable, self.cancel),
                                self.device, autocast=self.autocast, scaler=self.scaler,
                                clip_grad_norm=self.options.clip_grad_norm, channels_last=self.channels_last,
                                before_step=before_step, after_step=after_step, cancel=self.cancel)

@@ -1,0 +1,189 @@
+"""`--nproc N`: a command run as N processes by torchrun, the engine PyTorch ships for distributed jobs.
+
+``pigeonhole train PROJECT --nproc 4`` starts
+``python -m torch.distributed.run --standalone --nproc-per-node 4 -m desktop.cli train PROJECT`` (as Ultralytics
+does) and waits for it; each of the 4 processes finds torchrun's ``RANK``/``WORLD_SIZE`` in its environment and
+runs its share (``desktop.ml.distributed``). Several machines: run torchrun yourself on each, with
+``--nnodes M --rdzv-backend c10d --rdzv-endpoint HOST:PORT`` (README, "Bigger than a laptop").
+
+What reaches the terminal: rank 0's output and progress, any rank's error sentence once, and none of
+torchrun's own log lines or its report of a failed child; when a process died without a sentence (killed, out of
+memory), one sentence says which and how. Torch is not imported here: the launching process only waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from desktop.cli.common import ERROR_PREFIX, error_line, positive_int
+from desktop.cli.progress import ProgressBar, progress_bar
+
+ENTRY = ("-m", "desktop.cli")
+# Set by the launcher for its workers: rank 0 may draw the bar although its stderr is a pipe to torchrun.
+TERMINAL_ENV = "PIGEONHOLE_PROGRESS_TERMINAL"
+# torchrun's own log lines (glog format: "W1202 04:58:16.703000 5355 torch/distributed/...] ...").
+_TORCHRUN_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ ")
+_CHILD_FAILED = re.compile(r"failed \(exitcode: (?P<code>-?\d+)\) local_rank: (?P<rank>\d+)")
+
+
+def add_nproc_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=positive_int, default=1, metavar="N",
+                        help="run as N processes on this machine (one per GPU), through torchrun; default 1")
+
+
+def worker_rank() -> int | None:
+    """This process's rank inside a torchrun launch of several processes; None outside one."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return int(os.environ.get("RANK", "0"))
+
+
+def needs_launch(args: argparse.Namespace) -> bool:
+    """``--nproc`` above 1, and not already one of torchrun's processes."""
+    return args.nproc > 1 and worker_rank() is None
+
+
+def is_output_rank() -> bool:
+    """Only rank 0 (or a process outside torchrun) prints results."""
+    return (worker_rank() or 0) == 0
+
+
+def rank_progress_bar(args: argparse.Namespace, label: str, unit: str = "") -> ProgressBar:
+    """The command's progress bar; inside torchrun rank 0's is drawn when the launcher is on a terminal, the
+    other ranks' are silent (their notes repeat rank 0's)."""
+    bar = progress_bar(args, label, unit=unit)
+    rank = worker_rank()
+    if rank is None:
+        return bar
+    if rank:
+        bar.stream, bar.enabled = open(os.devnull, "w"), False  # noqa: SIM115 - lives as long as the process
+    elif os.environ.get(TERMINAL_ENV) == "1" and not getattr(args, "json", False):
+        bar.enabled = True
+    return bar
+
+
+def without_nproc(argv: Sequence[str]) -> list[str]:
+    """``argv`` less ``--nproc N`` / ``--nproc=N``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
+
+
+def torchrun_command(nproc: int, argv: Sequence[str], entry: Sequence[str] = ENTRY) -> list[str]:
+    """The torchrun command line that runs ``argv`` (a pigeonhole command) as ``nproc`` local processes;
+    ``entry``: ``-m desktop.cli`` or a script."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *entry,
+            *without_nproc(argv)]
+
+
+def worker_environment(nproc: int, stderr: TextIO) -> dict[str, str]:
+    env = dict(os.environ)
+    # torchrun's default is one thread per process (and a banner saying so): share the cores out instead.
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    if _is_terminal(stderr):
+        env[TERMINAL_ENV] = "1"
+        env.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    return env
+
+
+def relaunch(args: argparse.Namespace, entry: Sequence[str] = ENTRY) -> int:
+    """Run this command (``args.argv``) under torchrun with ``args.nproc`` processes; its exit code."""
+    command = torchrun_command(args.nproc, args.argv, entry)
+    stderr = sys.stderr
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, env=worker_environment(args.nproc, stderr))
+    relay = _StderrRelay(stderr)
+    try:
+        assert process.stderr is not None
+        for segment in _segments(process.stderr):
+            relay.feed(segment)
+        code = process.wait()
+    except KeyboardInterrupt:  # the workers got the same Ctrl+C: let them end, then report it once
+        code = process.wait()
+        if not relay.said_something:
+            print("pigeonhole: interrupted", file=stderr)
+        return 130
+    if code and not relay.said_something:
+        print(error_line(relay.failure_sentence(code)), file=stderr)
+    return 130 if relay.interrupted else (1 if code else 0)
+
+
+def _segments(stream):
+    """The bytes of ``stream`` cut after every newline or carriage return (a bar redraw is its own segment)."""
+    pending = b""
+    while chunk := os.read(stream.fileno(), 65536):
+        pending += chunk
+        while (cut := _first_break(pending)) >= 0:
+            yield pending[:cut + 1]
+            pending = pending[cut + 1:]
+    if pending:
+        yield pending
+
+
+def _first_break(data: bytes) -> int:
+    positions = [p for p in (data.find(b"\n"), data.find(b"\r")) if p >= 0]
+    return min(positions) if positions else -1
+
+
+class _StderrRelay:
+    """Passes the workers' stderr through and keeps torchrun's own diagnostics out.
+
+    Before torchrun logs anything, everything is the workers' (rank 0's bar and notes, tracebacks of bugs).
+    From torchrun's first log line on (a child failed, it is tearing the job down) only the workers' error
+    sentences still pass, each once: every rank reports the same failure."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tearing_down = False
+        self.sentences: set[str] = set()
+        self.said_something = False
+        self.interrupted = False
+        self.failed_rank: int | None = None
+        self.failed_code: int | None = None
+
+    def feed(self, segment: bytes) -> None:
+        text = segment.decode("utf-8", "surrogateescape")
+        line = text.strip()
+        if _TORCHRUN_LOG.match(line):
+            self.tearing_down = True
+            if (failed := _CHILD_FAILED.search(line)) and self.failed_rank is None:
+                self.failed_rank, self.failed_code = int(failed["rank"]), int(failed["code"])
+            return
+        if line.startswith(ERROR_PREFIX) or line == "pigeonhole: interrupted":
+            if line in self.sentences:
+                return
+            self.sentences.add(line)
+            self.said_something = True
+            self.interrupted |= line == "pigeonhole: interrupted"
+        elif self.tearing_down:
+            return
+        self.stream.write(text)
+        self.stream.flush()
+
+    def failure_sentence(self, code: int) -> str:
+        if self.failed_rank is None:
+            return f"The distributed run failed (torchrun exited with code {code})."
+        how = (f"was killed by signal {-self.failed_code}" if self.failed_code is not None and self.failed_code < 0
+               else f"ended with exit code {self.failed_code}")
+        return f"Process {self.failed_rank} of the distributed run on this machine {how}, so the whole run stopped."
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
