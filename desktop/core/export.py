@@ -35,7 +35,7 @@ from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
-from desktop.ml.atomic import atomic_create, atomic_write
+from desktop.io.safe_files import atomic_create, atomic_write
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
 MODEL_FORMATS = ("torchscript", "onnx")

@@ -29,7 +29,7 @@ from torch import nn
 
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
-from desktop.ml.atomic import atomic_write, temporary_beside
+from desktop.io.safe_files import atomic_write, temporary_beside
 from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
 from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import (

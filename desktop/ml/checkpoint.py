@@ -41,7 +41,7 @@ import torch
 import desktop
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, describe_size, read_regular_file
-from desktop.ml.atomic import atomic_write
+from desktop.io.safe_files import atomic_write
 from desktop.ml.options import TRAINED_MODES, InvalidTrainingOptions, TrainingOptions
 
 FORMAT_VERSION = 1

@@ -45,7 +45,7 @@ import desktop
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.images import ImageError, load_rgb
-from desktop.ml.atomic import atomic_create, atomic_write
+from desktop.io.safe_files import atomic_create, atomic_write
 from desktop.ml.checkpoint import (
     MAX_CLASS_NAME_CHARS,
     MAX_CLASSES,

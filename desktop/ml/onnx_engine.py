@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from desktop.io.locks import exclusive_lock
-from desktop.ml.atomic import atomic_write
+from desktop.io.safe_files import atomic_write
 from desktop.ml.backbones import BackboneSpec
 from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ImageSet, file_hash
 
+from desktop.io.safe_files import TEMP_PREFIX
 from desktop.ml import features as features_module
-from desktop.ml.atomic import TEMP_PREFIX
 from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
 from desktop.ml.features import MIRRORED, ORIGINAL, FeatureCache, extract_features, feature_key, open_feature_cache
 
