@@ -313,7 +313,7 @@ def test_a_sort_running_in_another_process_is_one_sentence_and_nothing_half_done
     project = window.context.project
     other = sorting.start_sort(project, plan_sort(project, SortRequest(tmp_path / "other", mode="copy")))
     release = tmp_path / "release"
-    helper = Path(__file__).resolve().parents[1] / "core" / "sort_crash_helper.py"
+    helper = Path(__file__).resolve().parents[1] / "core" / "sorting" / "sort_crash_helper.py"
     first = subprocess.Popen([sys.executable, str(helper), str(project.path), str(other), "--resume",
                               "--pause-after", "1", "--release", str(release)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -43,7 +43,7 @@ from desktop.db.models import Folder, Image, Prediction, Sort, SortOperation, Tr
 from desktop.io import safe_files
 from desktop.io.images import content_hash
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HELPER = Path(__file__).with_name("sort_crash_helper.py")
 JSON_KEYS = {"sort_id", "planned", "done", "per_class", "operations"}
 needs_sigkill = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX-only")
