@@ -6,6 +6,7 @@ sys.path while pytest runs).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,23 @@ def trained_project(trained_template: Path, tmp_path: Path) -> Iterator[Project]
     with open_project(copy / "shapes.pigeonhole", create=False) as opened:
         relink_folder(opened, list_folders(opened)[0].id, copy / "photos")
         yield opened
+
+
+@pytest.fixture
+def hang_guard() -> Iterator[None]:
+    """A hang (the bug some tests guard against: open() on a FIFO waits for a writer forever) fails the test
+    after 20 s instead of stalling the suite. POSIX only; elsewhere it guards nothing."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def hung(_signum, _frame):
+        raise AssertionError("hung: a read or open did not return")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

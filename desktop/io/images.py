@@ -7,7 +7,6 @@ decoded; OpenCV does the decoding because it releases the GIL and decodes JPEGs 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from desktop.io.files import FileReadError, read_regular_file
+from desktop.io.safe_files import content_hash  # noqa: F401  (one definition; re-exported for the importer)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif"})
 # Photos a scan lists although they cannot be read yet, so the user learns why they are left out.
@@ -57,10 +57,6 @@ class ImageInfo:
 
 def is_image_path(path: Path | str) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def is_listed_path(path: Path | str) -> bool:

@@ -11,18 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` then rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from desktop.io.safe_files import atomic_write
 
 
 class ThumbnailStore:
@@ -38,7 +27,8 @@ class ThumbnailStore:
 
     def put(self, content_hash: str, jpeg: bytes) -> None:
         """Raises OSError when the cache cannot be written."""
-        write_atomically(self.path_for(content_hash), jpeg)
+        # durable=False: a crash may lose a thumbnail (the next import remakes it), never leave half of one.
+        atomic_write(self.path_for(content_hash), lambda handle: handle.write(jpeg), durable=False)
 
     def existing(self) -> set[str]:
         """The content hashes that have a thumbnail, from one listing of the cache (cheaper than a stat each)."""

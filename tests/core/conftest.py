@@ -1,10 +1,8 @@
-"""Fixtures shared by the import and file-safety tests (tests/conftest.py has the project-wide ones)."""
+"""Fixtures shared by the import tests (tests/conftest.py has the project-wide ones, hang_guard among them)."""
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,23 +23,3 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(importer, "_process", counting)
     return reads
-
-
-@pytest.fixture
-def hang_guard() -> Iterator[None]:
-    """A hang (the bug some tests guard against: open() on a FIFO waits for a writer forever) fails the test
-    after 20 s instead of stalling the suite. POSIX only; elsewhere it guards nothing."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def hung(_signum, _frame):
-        raise AssertionError("hung: a read or open did not return")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(20)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
