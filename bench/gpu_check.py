@@ -78,8 +78,8 @@ def run_checks(work: Path, args: argparse.Namespace) -> dict:
 
     from desktop.ml import trainer
     from desktop.ml.device import autocast_for, use_channels_last
-    from desktop.ml.predict import Predictor
     from desktop.ml.options import TrainingOptions
+    from desktop.ml.predict import Predictor
     from desktop.ml.trainer import train
 
     items, classes = _items(work / "photos", args.per_class)
