@@ -21,7 +21,6 @@ import csv
 import io
 import os
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
+from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import atomic_create, atomic_write
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
@@ -42,7 +42,6 @@ MODEL_FORMATS = ("torchscript", "onnx")
 TRAIN, VAL = "train", "val"
 MAX_RENAMES = 1000
 CHUNK_SIZE = 1 << 20
-_UNSAFE_IN_NAMES = str.maketrans({c: "_" for c in '/\\:*?"<>|' + "".join(map(chr, range(32)))})
 
 
 class ExportFailed(PigeonholeError):
@@ -176,25 +175,14 @@ def _class_folder_names(class_names: list[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     used: set[str] = set()
     for class_name in class_names:
-        base = class_name.translate(_UNSAFE_IN_NAMES).strip().rstrip(". ")
-        base = base if base not in ("", ".", "..") else "_unnamed"
+        base = safe_folder_name(class_name)
         name, number = base, 1
-        while _name_key(name) in used:
+        while name_key(name) in used:
             number += 1
             name = f"{base} ({number})"
-        used.add(_name_key(name))
+        used.add(name_key(name))
         result[class_name] = name
     return result
-
-
-def _name_key(name: str) -> str:
-    # Names that macOS, Windows and FAT drives treat as the same file: case- and composition-insensitive.
-    return unicodedata.normalize("NFC", name).casefold()
-
-
-def _numbered(name: str, number: int) -> str:
-    stem, suffix = os.path.splitext(name)
-    return f"{stem} ({number}){suffix}"
 
 
 def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Path:
@@ -208,22 +196,22 @@ def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Pat
         if names is None:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                names = taken[directory] = {_name_key(entry.name) for entry in os.scandir(directory)}
+                names = taken[directory] = {name_key(entry.name) for entry in os.scandir(directory)}
             except OSError as exc:
                 raise DestinationError(f"Cannot create the folder {directory}: {_why(exc)}.") from exc
         for number in range(1, MAX_RENAMES + 1):
-            name = source.name if number == 1 else _numbered(source.name, number)
-            if _name_key(name) in names:
+            name = source.name if number == 1 else numbered(source.name, number)
+            if name_key(name) in names:
                 continue
             target = directory / name
             try:
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
             except FileExistsError:
-                names.add(_name_key(name))
+                names.add(name_key(name))
                 continue
             except OSError as exc:
                 raise DestinationError(f"Cannot write to {directory}: {_why(exc)}.") from exc
-            names.add(_name_key(name))
+            names.add(name_key(name))
             _fill(reader, fd, source, target)
             return target
     raise DestinationError(f"No free name for {source.name} in {directory} after {MAX_RENAMES} tries.")
@@ -357,7 +345,7 @@ def _real(path: Path) -> Path:
 def _same(a: Path, b: Path) -> bool:
     # Case-insensitive file systems (Windows, macOS by default) see Photos and photos as one folder.
     if sys.platform in ("win32", "darwin"):
-        return _name_key(str(a)) == _name_key(str(b))
+        return name_key(str(a)) == name_key(str(b))
     return a == b
 
 

@@ -40,9 +40,10 @@ from desktop.core.sorting.model import (
     UndoResult,
     _why,
 )
-from desktop.core.sorting.plan import _Folders, _name_key, _numbered
+from desktop.core.sorting.plan import _Folders
 from desktop.db.models import Sort, SortOperation
 from desktop.io import safe_files
+from desktop.io.file_names import name_key, numbered
 from desktop.io.safe_files import Settled
 from desktop.ml.progress import CancelToken, NeverCancel
 
@@ -290,8 +291,8 @@ class _SortRun(_JournalledSort):
     def free_name(self, op: _Op, wanted: Path) -> Path:
         """The first "name (n).ext" beside ``wanted`` that no file, image row or other operation has."""
         for number in range(2, MAX_RENAMES):
-            candidate = wanted.parent / _numbered(op.source.name, number)
-            if _name_key(str(candidate)) in self._claimed or self._name_taken(candidate) \
+            candidate = wanted.parent / numbered(op.source.name, number)
+            if name_key(str(candidate)) in self._claimed or self._name_taken(candidate) \
                     or self._indexed(candidate, op):
                 continue
             return candidate
@@ -303,11 +304,11 @@ class _SortRun(_JournalledSort):
         is still never overwritten (links and O_EXCL see to that), it may only differ from ours by case."""
         if os.path.lexists(path):
             return True
-        folder, name = _name_key(str(path.parent)), _name_key(path.name)
+        folder, name = name_key(str(path.parent)), name_key(path.name)
         if folder in self._listed and name not in self._listed[folder]:
             return False
         try:  # listed for the first time, or listed with this name (which may be gone: a crash's placeholder)
-            self._listed[folder] = {_name_key(entry) for entry in os.listdir(path.parent)}
+            self._listed[folder] = {name_key(entry) for entry in os.listdir(path.parent)}
         except OSError:
             self._listed[folder] = set()
         return name in self._listed[folder]

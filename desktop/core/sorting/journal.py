@@ -30,9 +30,10 @@ from desktop.core.sorting.model import (
     SortSummary,
     describe_rule,
 )
-from desktop.core.sorting.plan import _Folders, _name_key
+from desktop.core.sorting.plan import _Folders
 from desktop.db.models import Folder, Image, Sort, SortOperation
 from desktop.errors import PigeonholeError
+from desktop.io.file_names import name_key
 from desktop.io.locks import exclusive_lock, is_locked
 
 
@@ -252,7 +253,7 @@ class _JournalledSort:
         self.settings = dict(sort.settings)
         self._pending: list[tuple[_Op, str, str | None, tuple[Path, Path] | None]] = []
         # Every place of this sort, so a renamed photo never takes a name another operation holds or returns to.
-        self._claimed = {_name_key(str(path)) for op in self.ops for path in (op.source, op.destination)}
+        self._claimed = {name_key(str(path)) for op in self.ops for path in (op.source, op.destination)}
         self._folders: _Folders | None = None
 
     def record(self, op: _Op, state: str, error: str | None = None,
@@ -295,7 +296,7 @@ class _JournalledSort:
                 self.settings = {**self.settings, "restored_to": restored_to}
                 session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings))
         if destination is not None and destination != op.destination:
-            self._claimed.add(_name_key(str(destination)))
+            self._claimed.add(name_key(str(destination)))
             op.destination = destination
         op.state, op.error = state, None
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +32,8 @@ from desktop.core.sorting.model import (
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
 from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
 from desktop.errors import PigeonholeError
+from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import hash_file
-
-_UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +80,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             plan.precision = request.precision
             plan.class_thresholds = dict(zip(model_classes, thresholds, strict=True))
     folders = _class_folders(destination, (*model_classes, *label_classes))
-    output_folders = {_name_key(name) for name in (*folders.values(), *map(_folder_name, folders))}
+    output_folders = {name_key(name) for name in (*folders.values(), *map(safe_folder_name, folders))}
     destination_device = _device_of(destination)
     counts: Counter[str] = Counter()
     seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
@@ -131,7 +128,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             plan.below_threshold += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
-        target = names.allocate(destination / folders.get(class_name, _folder_name(class_name)), source.name)
+        target = names.allocate(destination / folders.get(class_name, safe_folder_name(class_name)), source.name)
         plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
                                                 confidence))
         counts[class_name] += 1
@@ -297,13 +294,7 @@ def _in_output_folder(source: Path, destination: Path, output_folders: set[str])
     if not source.is_relative_to(destination):
         return False
     parts = source.relative_to(destination).parts
-    return len(parts) >= 2 and _name_key(parts[0]) in output_folders
-
-
-def _folder_name(class_name: str) -> str:
-    """A folder name safe on every common file system (class names are checked already; models may be older)."""
-    name = _UNSAFE_IN_NAMES.sub("_", class_name).strip().rstrip(". ")
-    return name if name not in ("", ".", "..") else "_unnamed"
+    return len(parts) >= 2 and name_key(parts[0]) in output_folders
 
 
 def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, str]:
@@ -314,31 +305,21 @@ def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, s
     on_disk: dict[str, tuple[str, bool]] = {}
     with contextlib.suppress(OSError):  # a destination that does not exist yet holds nothing
         for entry in os.scandir(destination):
-            on_disk.setdefault(_name_key(entry.name), (entry.name, entry.is_dir(follow_symlinks=False)))
+            on_disk.setdefault(name_key(entry.name), (entry.name, entry.is_dir(follow_symlinks=False)))
     folders: dict[str, str] = {}
     used: set[str] = set()
     for class_name in dict.fromkeys((UNSURE, *class_names)):  # _unsure first: it is always "_unsure"
-        base = candidate = _folder_name(class_name)
+        base = candidate = safe_folder_name(class_name)
         for number in range(2, MAX_RENAMES + 2):
-            key = _name_key(candidate)
+            key = name_key(candidate)
             there = on_disk.get(key)
             if key not in used and (there is None or there[1]):
                 candidate = there[0] if there else candidate
                 break
             candidate = f"{base} ({number})"
-        used.add(_name_key(candidate))
+        used.add(name_key(candidate))
         folders[class_name] = candidate
     return folders
-
-
-def _name_key(name: str) -> str:
-    # Names that macOS, Windows and FAT drives treat as the same file: case- and composition-insensitive.
-    return unicodedata.normalize("NFC", name).casefold()
-
-
-def _numbered(name: str, number: int) -> str:
-    stem, suffix = os.path.splitext(name)
-    return f"{stem} ({number}){suffix}"
 
 
 class _Names:
@@ -349,18 +330,18 @@ class _Names:
         self._taken: dict[str, set[str]] = {}
 
     def allocate(self, directory: Path, name: str) -> Path:
-        key = _name_key(str(directory))
+        key = name_key(str(directory))
         taken = self._taken.get(key)
         if taken is None:
             taken = set(self._indexed.get(key, ()))
             with contextlib.suppress(OSError):  # a folder that does not exist yet holds nothing
-                taken.update(_name_key(entry) for entry in os.listdir(directory))
+                taken.update(name_key(entry) for entry in os.listdir(directory))
             self._taken[key] = taken
         candidate, number = name, 1
-        while _name_key(candidate) in taken:
+        while name_key(candidate) in taken:
             number += 1
-            candidate = _numbered(name, number)
-        taken.add(_name_key(candidate))
+            candidate = numbered(name, number)
+        taken.add(name_key(candidate))
         return directory / candidate
 
 
@@ -403,7 +384,7 @@ def _indexed_names(session: Session, folders: _Folders, destination: Path) -> di
         for rel_path in session.scalars(select(Image.rel_path).where(Image.folder_id == folder_id)):
             path = root / rel_path
             if path.is_relative_to(destination):
-                names.setdefault(_name_key(str(path.parent)), set()).add(_name_key(path.name))
+                names.setdefault(name_key(str(path.parent)), set()).add(name_key(path.name))
     return names
 
 

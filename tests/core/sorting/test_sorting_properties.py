@@ -19,8 +19,8 @@ from test_sorting_safety import _case_sensitive
 from desktop.core.importer import import_folder
 from desktop.core.project import Project
 from desktop.core.sorting import UNSURE, SortRequest, plan_sort, run_sort, start_sort, undo_sort
-from desktop.core.sorting.plan import _name_key
 from desktop.db.models import Folder
+from desktop.io.file_names import name_key as _name_key
 from desktop.io.images import content_hash
 
 STEMS = ["a", "a (2)", "a (2) (2)", "img_1", "\u00e9t\u00e9", "stra\u00dfe", "strasse", "\u03c9", "x.y", "\u65e5\u672c"]

@@ -53,10 +53,10 @@ from desktop.core.sorting import (
     start_sort,
     undo_sort,
 )
-from desktop.core.sorting.plan import _name_key
 from desktop.db.engine import transaction
 from desktop.db.models import SortOperation
 from desktop.io import safe_files
+from desktop.io.file_names import name_key as _name_key
 from desktop.io.locks import Busy
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and symlinks without privileges are POSIX")
