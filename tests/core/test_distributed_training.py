@@ -20,6 +20,7 @@ from desktop.core.models_registry import active_model, list_models
 from desktop.core.predicting import predict_project
 from desktop.core.project import Project
 from desktop.core.training import train_project
+from desktop.ml.checkpoint import load_checkpoint
 from desktop.ml.options import TrainingOptions
 
 HELPER = Path(__file__).with_name("distributed_crash_helper.py")
@@ -52,6 +53,33 @@ def test_two_processes_train_the_model_one_process_trains(trained_project: Proje
     assert len(list_models(trained_project)) == models_before + 1
     assert len(_model_files(trained_project)) == files_before + 1
     assert active_model(trained_project).id == two["model_id"]
+    assert "Traceback" not in err
+
+
+def _state_dict_keys(checkpoint: dict) -> list[str]:
+    return [key for value in checkpoint.values() if isinstance(value, dict)
+            for key in value if isinstance(key, str)]
+
+
+def test_two_processes_fine_tune_one_model_that_predicts(trained_project: Project,
+                                                         capfd: pytest.CaptureFixture) -> None:
+    """Fine-tuning is the DDP path (the backbone's gradients averaged across ranks): one epoch on tiny photos."""
+    files_before = _model_files(trained_project)
+    capfd.readouterr()
+
+    code, out, err = _run(capfd, ["train", str(trained_project.path), "--mode", "finetune", "--epochs", "1",
+                                  "--seed", "3", "--nproc", "2", "--json"])
+
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["mode"] == "finetune" and result["classes"] == ["checks", "discs", "stripes"]
+    assert 0.0 <= result["val_accuracy"] <= 1.0 and result["val_images"] > 0
+    added = sorted(set(_model_files(trained_project)) - set(files_before))
+    assert len(added) == 1 and active_model(trained_project).id == result["model_id"]
+    checkpoint = load_checkpoint(added[0])
+    # Rank 0 saved the plain module, not DDP's wrapper: no "module." prefix a later load would trip on.
+    assert not [key for key in _state_dict_keys(checkpoint) if key.startswith("module.")]
+    assert predict_project(trained_project).predicted == 24  # the fine-tuned model loads and predicts
     assert "Traceback" not in err
 
 
