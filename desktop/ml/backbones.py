@@ -23,13 +23,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import nn
 
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
-from desktop.io.safe_files import atomic_write, temporary_beside
+from desktop.io.safe_files import CHUNK_SIZE, atomic_write, file_digest, open_regular
 from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
 from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import (
@@ -287,11 +288,8 @@ def weights_identity(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _identity_memo:
-        digest = hashlib.blake2b(digest_size=16)
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _identity_memo[key] = f"blake2b:{digest.hexdigest()}"
+        # Named here, not safe_files.hash_file: the "blake2b:" label must stay true if photos' hash changes.
+        _identity_memo[key] = f"blake2b:{file_digest(path, hashlib.blake2b(digest_size=16))}"
     return _identity_memo[key]
 
 
@@ -394,21 +392,14 @@ def _expected_sha256_prefix(file_name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def import_weights_file(name: str, source: Path) -> WeightsStatus:
     """Check that ``source`` fits backbone ``name`` and copy it into the hub cache under the expected name."""
     spec = get_backbone(name)
     source = Path(source)
     load_pretrained(spec, spec.build(), source)  # raises WeightsError with a readable reason
-    with source.open("rb") as src:
-        atomic_write(hub_weights_path(spec), lambda out: shutil.copyfileobj(src, out, 1 << 20))
+    # open_regular: a FIFO swapped in after the check is refused rather than blocking the copy.
+    with os.fdopen(open_regular(source), "rb") as src:
+        atomic_write(hub_weights_path(spec), lambda out: shutil.copyfileobj(src, out, CHUNK_SIZE))
     return weights_status(name)
 
 
@@ -423,26 +414,36 @@ def download_weights(name: str, on_progress: ProgressCallback | None = None, can
     url = url or spec.weights_url
     if url is None:
         raise WeightsError(f"{spec.display_name} has no download: its weights come with Pigeonhole.")
-    target = hub_weights_path(spec)
-    with temporary_beside(target) as temp:
-        with temp.open("wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)
-            except OSError as exc:
-                raise WeightsError(f"Could not download {spec.weights_file}: {exc}.") from exc
-            with response:
-                total = int(response.headers.get("Content-Length") or 0)
-                timer, done = RateTimer(total), 0
-                while chunk := response.read(1 << 16):
-                    check_cancel(cancel)
-                    out.write(chunk)
-                    done += len(chunk)
-                    emit(on_progress, Progress(PHASE_DOWNLOADING, done, total, timer.eta(done) if total else None))
-            out.flush()
-            os.fsync(out.fileno())
+
+    def failed(exc: OSError) -> WeightsError:
+        return WeightsError(f"Could not download {spec.weights_file}: {exc}.")
+
+    def receive(response) -> bytes:
+        try:
+            return response.read(1 << 16)
+        except OSError as exc:  # the connection dropped mid-way; a full disk (writing) is not the download's fault
+            raise failed(exc) from exc
+
+    def stream(out: BinaryIO) -> None:
+        try:
+            response = urllib.request.urlopen(url, timeout=timeout)
+        except OSError as exc:
+            raise failed(exc) from exc
+        with response:
+            total = int(response.headers.get("Content-Length") or 0)
+            timer, done = RateTimer(total), 0
+            while chunk := receive(response):
+                check_cancel(cancel)
+                out.write(chunk)
+                done += len(chunk)
+                emit(on_progress, Progress(PHASE_DOWNLOADING, done, total, timer.eta(done) if total else None))
+
+    def verify(temp: Path) -> None:  # raising here leaves the target as it was and removes the temp file
         expected = _expected_sha256_prefix(spec.weights_file)
-        if expected and not _sha256(temp).startswith(expected):
+        if expected and not file_digest(temp, hashlib.sha256()).startswith(expected):
             raise WeightsError(f"The downloaded {spec.weights_file} is damaged (checksum mismatch); try again.")
         load_pretrained(spec, spec.build(), temp)
-        os.replace(temp, target)
+
+    target = hub_weights_path(spec)
+    atomic_write(target, stream, check=verify)
     return target

@@ -166,3 +166,46 @@ def test_download_succeeds_reports_progress_and_can_be_cancelled(tmp_path: Path,
     assert path == hub_weights_path(spec) and weights_status("resnet18").available
     assert events[-1].done == events[-1].total == source.stat().st_size
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+class _DroppedConnection:
+    """A download response that sends half the file and then loses the connection (no network involved)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.headers = {"Content-Length": str(len(data))}
+        self.chunks = [data[: len(data) // 2]]
+
+    def read(self, size: int) -> bytes:
+        if not self.chunks:
+            raise ConnectionResetError("Connection reset by peer")
+        return self.chunks.pop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_download_cut_off_halfway_leaves_the_old_file_and_no_half_file(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = get_backbone("resnet18")
+    target = hub_weights_path(spec)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"the weights from before")
+    data = _fake_weights("resnet18", tmp_path / "mirror" / "resnet18.pth").read_bytes()
+    monkeypatch.setattr(backbones.urllib.request, "urlopen", lambda url, timeout: _DroppedConnection(data))
+    with pytest.raises(WeightsError, match=r"^Could not download resnet18-f37072fd.pth: Connection reset by peer.$"):
+        download_weights("resnet18", url="https://mirror.invalid/resnet18.pth")
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    assert target.read_bytes() == b"the weights from before"
+
+
+def test_weights_identity_is_the_blake2b_of_the_bytes_and_notices_a_replaced_file(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"first")
+    assert backbones.weights_identity(path) == "blake2b:" + hashlib.blake2b(b"first", digest_size=16).hexdigest()
+    path.write_bytes(b"second, longer")
+    assert backbones.weights_identity(path) == "blake2b:" + hashlib.blake2b(b"second, longer",
+                                                                            digest_size=16).hexdigest()
