@@ -72,11 +72,16 @@ def test_two_processes_fine_tune_one_model_that_predicts(trained_project: Projec
 
     assert code == 0, err
     result = json.loads(out)
-    assert result["mode"] == "finetune" and result["classes"] == ["checks", "discs", "stripes"]
+    # One epoch on tiny photos may not beat the linear head on validation, and then the head is kept: both
+    # are right answers. What must hold is that the fine-tuning epoch ran (under DDP) and was recorded.
+    assert result["mode"] in ("finetune", "frozen") and result["classes"] == ["checks", "discs", "stripes"]
     assert 0.0 <= result["val_accuracy"] <= 1.0 and result["val_images"] > 0
     added = sorted(set(_model_files(trained_project)) - set(files_before))
     assert len(added) == 1 and active_model(trained_project).id == result["model_id"]
     checkpoint = load_checkpoint(added[0])
+    training = checkpoint["training"]
+    assert training["options"]["mode"] == "finetune"
+    assert [record["epoch"] for record in training["history"] if record["stage"] == "finetune"] == [1]
     # Rank 0 saved the plain module, not DDP's wrapper: no "module." prefix a later load would trip on.
     assert not [key for key in _state_dict_keys(checkpoint) if key.startswith("module.")]
     assert predict_project(trained_project).predicted == 24  # the fine-tuned model loads and predicts
