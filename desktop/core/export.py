@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -35,13 +36,21 @@ from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
 from desktop.io.file_names import name_key, numbered, safe_folder_name
-from desktop.io.safe_files import atomic_create, atomic_write
+from desktop.io.safe_files import (
+    TEMP_PREFIX,
+    SourceError,
+    atomic_create,
+    atomic_write,
+    copy_file,
+    copy_times,
+    publish,
+    remove_leftover,
+)
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
 MODEL_FORMATS = ("torchscript", "onnx")
 TRAIN, VAL = "train", "val"
 MAX_RENAMES = 1000
-CHUNK_SIZE = 1 << 20
 
 
 class ExportFailed(PigeonholeError):
@@ -186,59 +195,42 @@ def _class_folder_names(class_names: list[str]) -> dict[str, str]:
 
 
 def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Path:
-    """Copy ``source`` into ``directory`` under its name or the first free "name (n)"; never replaces a file."""
+    """Copy ``source`` into ``directory`` under its name or the first free "name (n)"; never replaces a file.
+
+    The bytes go to a temp file first (fsynced, then published under the free name), so a crash or a full disk
+    mid-copy never leaves a half photo under a real name; the source is opened as a regular file only, so a
+    FIFO in a photo's place is skipped instead of hanging the export."""
+    names = taken.get(directory)
+    if names is None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            names = taken[directory] = {name_key(entry.name) for entry in os.scandir(directory)}
+        except OSError as exc:
+            raise DestinationError(f"Cannot create the folder {directory}: {_why(exc)}.") from exc
+    temp = directory / f"{TEMP_PREFIX}export-{secrets.token_hex(8)}.part"
     try:
-        reader = source.open("rb")
-    except OSError as exc:
-        raise _SourceError(f"cannot read the file: {_why(exc)}") from exc
-    with reader:
-        names = taken.get(directory)
-        if names is None:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-                names = taken[directory] = {name_key(entry.name) for entry in os.scandir(directory)}
-            except OSError as exc:
-                raise DestinationError(f"Cannot create the folder {directory}: {_why(exc)}.") from exc
+        try:
+            copy_file(source, temp)
+        except SourceError as exc:
+            raise _SourceError(f"cannot read the file: {_why(exc.error)}") from exc.error
+        except OSError as exc:
+            raise DestinationError(f"Cannot write to {directory}: {_why(exc)}.") from exc
+        copy_times(source, temp)
         for number in range(1, MAX_RENAMES + 1):
             name = source.name if number == 1 else numbered(source.name, number)
             if name_key(name) in names:
                 continue
-            target = directory / name
+            names.add(name_key(name))
             try:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+                publish(temp, directory / name)
             except FileExistsError:
-                names.add(name_key(name))
-                continue
+                continue  # created since the folder was listed
             except OSError as exc:
                 raise DestinationError(f"Cannot write to {directory}: {_why(exc)}.") from exc
-            names.add(name_key(name))
-            _fill(reader, fd, source, target)
-            return target
+            return directory / name
+    finally:
+        remove_leftover(temp)  # after publishing it is gone already (or a second name of the photo)
     raise DestinationError(f"No free name for {source.name} in {directory} after {MAX_RENAMES} tries.")
-
-
-def _fill(reader: io.BufferedReader, fd: int, source: Path, target: Path) -> None:
-    """Copy the bytes into the new file; a failed copy leaves no partial file behind."""
-    try:
-        with os.fdopen(fd, "wb") as writer:
-            while chunk := _read(reader):
-                writer.write(chunk)
-        stat = source.stat()
-        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    except BaseException as exc:
-        target.unlink(missing_ok=True)
-        if isinstance(exc, _SourceError):
-            raise
-        if isinstance(exc, OSError):
-            raise DestinationError(f"Cannot write {target}: {_why(exc)}.") from exc
-        raise
-
-
-def _read(reader: io.BufferedReader) -> bytes:
-    try:
-        return reader.read(CHUNK_SIZE)
-    except OSError as exc:
-        raise _SourceError(f"cannot read the file: {_why(exc)}") from exc
 
 
 def _why(exc: OSError) -> str:

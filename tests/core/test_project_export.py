@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import imagemakers
@@ -114,6 +116,39 @@ def test_imagefolder_skips_broken_and_missing_photos_with_a_reason(trained_proje
     assert reasons[str(rows[0][1])] == "truncated: the file ends early"
     assert reasons[str(rows[1][1])] == "the file is missing"
     assert reasons[str(rows[2][1])].startswith("cannot read the file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_imagefolder_skips_a_named_pipe_in_a_photos_place_without_hanging(trained_project, tmp_path, hang_guard):
+    rows = labelled(trained_project)
+    rows[0][1].unlink()
+    os.mkfifo(rows[0][1])  # opening it for reading would wait for a writer forever
+    result = export_imagefolder(trained_project, tmp_path / "out")
+    assert result.copied == 23
+    assert dict(result.skipped)[str(rows[0][1])].startswith("cannot read the file")
+    assert not (tmp_path / "out" / rows[0][2] / rows[0][1].name).exists()
+
+
+def test_a_copy_that_fails_halfway_leaves_no_half_photo_under_a_real_name(trained_project, tmp_path, monkeypatch):
+    rows = labelled(trained_project)
+    real_write = os.write
+    written = {"calls": 0}
+
+    def disk_full_on_the_fifth_photo(fd, data):
+        written["calls"] += 1
+        if written["calls"] == 5:
+            real_write(fd, bytes(data)[: len(data) // 2])  # half the bytes reach the disk, then it is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", disk_full_on_the_fifth_photo)
+    with pytest.raises(DestinationError, match="No space left on device"):
+        export_imagefolder(trained_project, tmp_path / "out")
+    monkeypatch.undo()
+    sources = {path.name: path.read_bytes() for _, path, _, _, _ in rows}
+    left = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert len(left) == 4  # the four photos before it, whole; no fifth file, no temp file
+    assert all(path.read_bytes() == sources[path.name] for path in left)
 
 
 def test_unwritable_destination_is_one_clear_error(trained_project, tmp_path):
