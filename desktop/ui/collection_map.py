@@ -128,8 +128,7 @@ class CollectionMapDock(QDockWidget):
         self._computed = computed
         self._row_of_id = {row.id: i for i, row in enumerate(computed.rows)}
         self.view.empty_text = "No photos to place yet."
-        categories, legend = self._categories()
-        self.view.set_points(computed.image_ids, computed.xy, categories, legend)
+        self.view.set_points(computed.image_ids, computed.xy, *self._categories())
         self.summary.setText(f"{len(computed.rows):,} photos placed by {computed.method}: similar photos lie close "
                              "together. Drag a loop around photos to show them in the grid.")
 
@@ -162,7 +161,7 @@ class CollectionMapDock(QDockWidget):
                           on_done=recolour)
 
     # -- colours ---------------------------------------------------------------------------------------
-    def _categories(self) -> tuple[np.ndarray, list[LegendEntry]]:
+    def _categories(self) -> tuple[np.ndarray, list[LegendEntry], str]:
         rows = self._computed.rows if self._computed else []
         classes = self.context.classes.classes
         if self.colour_by.currentData() == BY_PREDICTION:
@@ -175,7 +174,8 @@ class CollectionMapDock(QDockWidget):
             position = {c.id: i for i, c in enumerate(classes)}
             legend = [LegendEntry(c.name, c.colour) for c in classes]
             values = [position.get(row.class_id, -1) for row in rows]
-        return np.array(values, np.int64), legend
+        uncategorised = "Not predicted" if self.colour_by.currentData() == BY_PREDICTION else "Unlabelled"
+        return np.array(values, np.int64), legend, uncategorised
 
     def _colour(self) -> None:
         self.view.set_colouring(*self._categories())

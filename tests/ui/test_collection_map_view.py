@@ -81,3 +81,14 @@ def test_legend_counts_and_cached_dots(view):
     assert view._cached_image() is first  # repaints reuse the rasterised dots
     view.resize(500, 300)
     assert view._cached_image() is not first
+
+
+def test_the_legend_counts_the_grey_dots_too(view):
+    """Dots with no class are grey; the legend named only the classes, so 15 unlabelled photos of 57 looked
+    like an unexplained colour."""
+    assert view.legend_lines()[-1] == ("#B8BEC8", "Unlabelled  3")
+    assert [line for _, line in view.legend_lines()[:2]] == ["cat  47", "dog  50"]
+    view.set_colouring(np.zeros(100, np.int64), view.legend, "Not predicted")
+    assert [line for _, line in view.legend_lines()] == ["cat  100", "dog  0"]  # no grey dot, no grey row
+    view.set_colouring(np.full(100, -1), view.legend, "Not predicted")
+    assert view.legend_lines()[-1] == ("#B8BEC8", "Not predicted  100")

@@ -35,3 +35,22 @@ def test_many_classes_fold_into_other(qtbot):
     assert other.marked  # the human label is among the folded ones
     chart.clear("Train a model")
     assert chart.bars == [] and chart.message == "Train a model"
+
+
+def test_the_predicted_label_keeps_its_whole_name_in_a_narrow_pane(qtbot):
+    """The predicted class is bold and, when it is the label, ticked: the name column was measured on the plain
+    name in the plain font, so "✔ coffee" came out as "✔ co…" in a 330 px pane."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    chart = ProbabilityChart(limit=10)
+    qtbot.addWidget(chart)
+    chart.set_bars([Bar("coffee", 1.0, "#0af", highlighted=True, marked=True), Bar("cats", 0.0, "#fa0"),
+                    Bar("space", 0.0, "#0a6")])
+    chart.resize(330, chart.sizeHint().height())
+    names, width = chart.name_column()
+    bold = QFont(chart.font())
+    bold.setBold(True)
+    assert names[0][0] == "✔ coffee"
+    assert width - 6 >= QFontMetrics(bold).horizontalAdvance("✔ coffee")
+    assert names[0][2].elidedText(names[0][0], Qt.TextElideMode.ElideRight, width - 6) == "✔ coffee"

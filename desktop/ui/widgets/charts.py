@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 GRID = QColor("#E5E7EB")
@@ -165,6 +165,18 @@ class ProbabilityChart(QWidget):
     def minimumSizeHint(self) -> QSize:
         return self.sizeHint()
 
+    def name_column(self) -> tuple[list[tuple[str, QFont, QFontMetrics]], int]:
+        """Each bar's name as drawn (ticked when it is the label, bold when predicted: both make it wider) and
+        the width of the column they are drawn in, measured on those fonts so no name is cut needlessly."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        names = []
+        for bar in self.bars:
+            font = bold if bar.highlighted else self.font()
+            names.append((("✔ " if bar.marked else "") + bar.name, font, QFontMetrics(font)))
+        widest = max((m.horizontalAdvance(text) for text, _, m in names), default=0)
+        return names, min(self.width() // 3, widest + 16)
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -175,15 +187,12 @@ class ProbabilityChart(QWidget):
             painter.end()
             return
         metrics = painter.fontMetrics()
-        name_width = min(self.width() // 3, max(metrics.horizontalAdvance(b.name) for b in self.bars) + 16)
+        names, name_width = self.name_column()
         value_width = metrics.horizontalAdvance("100.0%") + 8
         track_width = max(10, self.width() - name_width - value_width - 8)
-        for row, bar in enumerate(self.bars):
+        for row, (bar, (text, font, font_metrics)) in enumerate(zip(self.bars, names, strict=True)):
             top = 4 + row * self.ROW
-            name = metrics.elidedText(("✔ " if bar.marked else "") + bar.name, Qt.TextElideMode.ElideRight,
-                                      name_width - 6)
-            font = QFont(self.font())
-            font.setBold(bar.highlighted)
+            name = font_metrics.elidedText(text, Qt.TextElideMode.ElideRight, name_width - 6)
             painter.setFont(font)
             painter.setPen(palette.color(QPalette.ColorRole.Text))
             painter.drawText(QRectF(0, top, name_width - 6, self.ROW - 4),

@@ -136,6 +136,7 @@ class CollectionMapView(QWidget):
         self._xy = np.zeros((0, 2), np.float32)  # the layout's coordinates, any scale
         self._categories = np.zeros(0, np.int64)  # index into the legend; -1 = none
         self.legend: list[LegendEntry] = []
+        self.uncategorised = "Unlabelled"
         self._selected = np.zeros(0, bool)
         self._positions = np.zeros((0, 2), np.float32)  # pixel coordinates for the current size
         self._grid = PointGrid(self._positions)
@@ -149,17 +150,21 @@ class CollectionMapView(QWidget):
 
     # -- data ------------------------------------------------------------------------------------------
     def set_points(self, image_ids: np.ndarray, xy: np.ndarray, categories: np.ndarray,
-                   legend: list[LegendEntry]) -> None:
+                   legend: list[LegendEntry], uncategorised: str = "Unlabelled") -> None:
         self.image_ids = np.asarray(image_ids, np.int64)
         self._xy = np.asarray(xy, np.float32).reshape(-1, 2)
         self._selected = np.zeros(len(self.image_ids), bool)
         self._hover = None
-        self.set_colouring(categories, legend)
+        self.set_colouring(categories, legend, uncategorised)
         self._layout()
 
-    def set_colouring(self, categories: np.ndarray, legend: list[LegendEntry]) -> None:
+    def set_colouring(self, categories: np.ndarray, legend: list[LegendEntry],
+                      uncategorised: str = "Unlabelled") -> None:
+        """``categories``: an index into ``legend`` per dot, -1 for none (grey, and named ``uncategorised`` in the
+        legend)."""
         self._categories = np.asarray(categories, np.int64)
         self.legend = list(legend)
+        self.uncategorised = uncategorised
         self._invalidate()
 
     def select_ids(self, image_ids) -> None:
@@ -178,6 +183,15 @@ class CollectionMapView(QWidget):
     def category_counts(self) -> list[int]:
         counts = np.bincount(self._categories[self._categories >= 0], minlength=len(self.legend))
         return counts[: len(self.legend)].tolist()
+
+    def legend_lines(self) -> list[tuple[str, str]]:
+        """(colour, "name  count") per legend row, the grey dots last when there are any."""
+        counts = self.category_counts()
+        rows = [(entry.colour, f"{entry.name}  {count:,}") for entry, count in zip(self.legend, counts, strict=True)]
+        grey = len(self._categories) - sum(counts)
+        if grey:
+            rows.append((UNKNOWN_COLOUR, f"{self.uncategorised}  {grey:,}"))
+        return rows
 
     # -- layout and painting ---------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -235,21 +249,20 @@ class CollectionMapView(QWidget):
         painter.end()
 
     def _paint_legend(self, painter: QPainter) -> None:
-        if not self.legend:
+        rows = self.legend_lines()
+        if not self.legend or not rows:
             return
         metrics = painter.fontMetrics()
-        counts = self.category_counts()
-        lines = [f"{entry.name}  {count:,}" for entry, count in zip(self.legend, counts, strict=True)]
-        width = max(metrics.horizontalAdvance(line) for line in lines) + 40  # room to spare: no eliding
+        width = max(metrics.horizontalAdvance(line) for _, line in rows) + 40  # room to spare: no eliding
         row = metrics.height() + 4
-        box = QRect(8, 8, min(width, self.width() - 16), row * len(lines) + 8)
+        box = QRect(8, 8, min(width, self.width() - 16), row * len(rows) + 8)
         painter.setPen(QColor("#DADDE3"))
         painter.setBrush(QColor(255, 255, 255, 230))
         painter.drawRoundedRect(box, 6, 6)
-        for i, (entry, line) in enumerate(zip(self.legend, lines, strict=True)):
+        for i, (colour, line) in enumerate(rows):
             y = box.y() + 4 + i * row
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(entry.colour))
+            painter.setBrush(QColor(colour))
             painter.drawEllipse(QRectF(box.x() + 8, y + row / 2 - 5, 10, 10))
             painter.setPen(self.palette().color(QPalette.ColorRole.Text))
             text = metrics.elidedText(line, Qt.TextElideMode.ElideRight, box.width() - 30)
