@@ -55,7 +55,7 @@ from desktop.ml.progress import CancelToken, Progress, ProgressCallback, RateTim
 KINDS = {
     "exact_duplicates": "Exact duplicates",
     "near_duplicates": "Near duplicates",
-    "split_leak": "Duplicates across train/validation",
+    "split_leak": "Train/val duplicates",
     "blurry": "Blurry",
     "dark": "Too dark",
     "bright": "Too bright",
@@ -63,6 +63,22 @@ KINDS = {
     "odd_size": "Odd size",
     "outlier": "Outliers",
     "class_imbalance": "Class imbalance",
+}
+# What each kind means and what to do about it: the one sentence over the grid while its photos are shown.
+EXPLANATIONS = {
+    "exact_duplicates": "Copies of the same file, the suggested keeper first in each group. Keep one removes the "
+                        "others from the project; the files stay on disk.",
+    "near_duplicates": "Photos of nearly the same picture, the suggested keeper first in each group: keep one, or "
+                       "select the ones that are fine.",
+    "split_leak": "Copies on both sides of the train/validation split: validation accuracy is flattered until "
+                  "one copy of each is removed.",
+    "blurry": "Soft edges compared with the rest of the collection — or intentionally soft: have a look.",
+    "dark": "Photos that are nearly black: underexposed, or a lens cap.",
+    "bright": "Photos that are nearly white: overexposed, or a blank page.",
+    "low_information": "Nearly uniform pictures: little for the model to learn from.",
+    "odd_size": "Tiny photos or very long strips: thumbnails, banners, or a crop gone wrong.",
+    "outlier": "Photos far from every class in the model's features: mislabelled, or something new.",
+    "class_imbalance": "Some classes have far fewer photos than the largest: the model will lean to the big ones.",
 }
 PHASE_CHECKING = "checking photos"
 
@@ -237,7 +253,7 @@ def _pixel_stats(photos: list[_Photo], notes: list[str], on_progress, cancel) ->
             if done % 64 == 0 or done == len(todo):
                 emit(on_progress, Progress(PHASE_CHECKING, done, len(todo), timer.eta(done)))
     if unreadable:
-        notes.append(f"{unreadable} photo(s) could not be read for the pixel checks.")
+        notes.append(f"{_count_photos(unreadable)} could not be read for the pixel checks.")
     return stats
 
 
@@ -345,7 +361,8 @@ def _pixel_findings(photos: list[_Photo], stats: dict[str, PhotoStats], notes: l
         "low_information": "nearly uniform pictures: little for the model to learn from",
         "odd_size": f"smaller than {TINY_SIDE} px or longer than {EXTREME_ASPECT:.0f}:1",
     }
-    return [Finding(kind, f"{len(items)} photo(s): {summaries[kind]}", items, keys=[p.content_hash for p in items])
+    return [Finding(kind, f"{_count_photos(len(items))}: {summaries[kind]}", items,
+                    keys=[p.content_hash for p in items])
             for kind, items in flagged.items() if items]
 
 
@@ -378,8 +395,12 @@ def _outliers(photos: list[_Photo], index, notes: list[str]) -> list[Finding]:
              for i, (photo, _) in enumerate(rows) if z[i] > OUTLIER_Z]
     if not items:
         return []
-    return [Finding("outlier", f"{len(items)} photo(s) unlike {against} in the backbone's features", items,
+    return [Finding("outlier", f"{_count_photos(len(items))} unlike {against} in the backbone's features", items,
                     keys=[p.content_hash for p in items])]
+
+
+def _count_photos(count: int) -> str:
+    return f"{count:,} photo" if count == 1 else f"{count:,} photos"
 
 
 def class_key(name: str) -> str:

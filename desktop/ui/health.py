@@ -31,6 +31,15 @@ class FindingView:
     count: int
     tooltip: str
     grouped: bool  # duplicate groups with a suggested keeper: "Keep one" applies
+    explanation: str = ""  # what the kind means and what to do, over the grid
+    groups: int = 1  # how many findings (duplicate groups) the view holds
+
+    @property
+    def heading(self) -> str:
+        """The grid's title while the view is shown: "Near duplicates — 26 photos in 5 groups"."""
+        noun = ("class", "classes") if self.kind == "class_imbalance" else ("photo", "photos")
+        groups = f" in {self.groups:,} groups" if self.grouped and self.groups > 1 else ""
+        return f"{self.title} — {self.count:,} {noun[self.count != 1]}{groups}"
 
 
 class HealthController(QObject):
@@ -106,7 +115,7 @@ class HealthController(QObject):
     # -- views -----------------------------------------------------------------------------------------
     def views(self) -> list[FindingView]:
         """One entry per kind present, in the core's order of kinds."""
-        from desktop.core.health import KINDS
+        from desktop.core.health import EXPLANATIONS, KINDS
 
         entries = []
         for kind, title in KINDS.items():
@@ -114,8 +123,8 @@ class HealthController(QObject):
             if not found:
                 continue
             count = sum(len(f.photos) or len(f.keys) for f in found)
-            tooltip = found[0].summary if len(found) == 1 else f"{len(found)} groups: {found[0].summary}; …"
-            entries.append(FindingView(kind, title, count, tooltip, kind in GROUPED))
+            tooltip = found[0].summary if len(found) == 1 else EXPLANATIONS[kind]
+            entries.append(FindingView(kind, title, count, tooltip, kind in GROUPED, EXPLANATIONS[kind], len(found)))
         return entries
 
     def view_of(self, kind: str) -> FindingView | None:
@@ -139,7 +148,7 @@ class HealthController(QObject):
             self.message.emit(view.tooltip)
             return
         self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(ids), review=True,
-                                               title=f"{view.title}: {view.count:,} — {view.tooltip}"))
+                                               title=view.heading))
         self.notes_changed.emit(notes)  # after the filter: a new filter clears the notes
 
     # -- not a problem ---------------------------------------------------------------------------------

@@ -51,13 +51,15 @@ from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
 from desktop.ui.widgets.status_progress import StatusProgress
 
+GRID_MIN_WIDTH = 360
+
 
 def splitter_sizes(width: int) -> list[int]:
     """Sidebar, grid, photo/train pane: the right pane about a third (never under the Train tab's 360 px), the
     sidebar wide enough for class names, the grid the rest."""
-    sidebar = max(190, min(240, width // 6))
+    sidebar = max(210, min(250, width // 6))  # room for the names beside its scroll bar
     side = max(360, min(520, int(width * 0.34)))
-    return [sidebar, max(200, width - sidebar - side), side]
+    return [sidebar, max(GRID_MIN_WIDTH, width - sidebar - side), side]
 
 
 class MainWindow(QMainWindow):
@@ -109,7 +111,10 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.sidebar)
-        splitter.addWidget(self._grid_with_view_title())
+        grid_pane = self._grid_with_view_title()
+        # Shrinking the window takes from the grid until two columns of thumbnails are left, then from the panes.
+        grid_pane.setMinimumWidth(GRID_MIN_WIDTH)
+        splitter.addWidget(grid_pane)
         splitter.addWidget(self.side_tabs)
         # Only the grid takes what the window gains or loses; the panes keep a readable width.
         splitter.setStretchFactor(0, 0)
@@ -369,8 +374,9 @@ class MainWindow(QMainWindow):
         doubtful labels, near-duplicates), with a way back to every photo."""
         self.view_title = QLabel()
         self.view_title.setObjectName("hint")
-        # A long view name is cut, never allowed to push the splitter (a confusion-matrix cell's title).
+        # A long view name wraps, never allowed to push the splitter (a confusion-matrix cell's title).
         self.view_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.view_title.setWordWrap(True)
         back = QPushButton("Show all photos")
         back.clicked.connect(self._show_all_photos)
         self.view_bar = QWidget()

@@ -11,6 +11,7 @@ STYLE_SHEET = f"""
 QMainWindow {{ background: #F4F5F7; }}
 #sidebar {{ background: #ECEEF2; border-right: 1px solid #DADDE3; }}
 #sidebar QListView {{ background: transparent; }}
+#sidebar QScrollArea, #sidebar #qt_scrollarea_viewport, #sidebarContent {{ background: transparent; }}
 #sectionTitle {{ color: #6B7280; font-size: 11px; font-weight: 600; letter-spacing: 1px; }}
 #hint {{ color: #6B7280; padding: 4px 12px 8px 12px; }}
 #thumbnailGrid {{ background: #FFFFFF; border: none; }}

@@ -17,6 +17,20 @@ from desktop.core.similarity import find_image
 from desktop.db.models import Image, Label
 
 
+def _summary(report, kind: str) -> str:
+    [finding] = report.of_kind(kind)
+    return finding.summary
+
+
+def test_every_kind_of_finding_has_a_title_and_one_sentence_saying_what_to_do():
+    from desktop.core.health import EXPLANATIONS, KINDS
+
+    assert set(EXPLANATIONS) == set(KINDS)
+    for kind, sentence in EXPLANATIONS.items():
+        assert sentence.endswith(".") and "\n" not in sentence and len(sentence) < 160, kind
+    assert max(len(title) for title in KINDS.values()) <= 20  # the sidebar's width at 1024 px, with its count
+
+
 def test_photo_stats_tell_blur_darkness_and_uniformity_apart():
     rng = np.random.default_rng(1)
     sharp = imagemakers.draw_shape("checks", rng, 200)
@@ -80,6 +94,8 @@ def test_known_problems_are_flagged_with_a_reason(problem_project):
     for finding in report.findings:
         assert all(p.reason and "\n" not in p.reason for p in finding.photos)
         assert finding.title and finding.summary
+        assert "(s)" not in finding.summary  # "1 photo: …", "2 photos: …", never "1 photo(s)"
+    assert _summary(report, "dark").startswith("1 photo: ")
 
 
 def test_not_a_problem_lasts_across_reopening(problem_project):

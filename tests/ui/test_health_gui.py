@@ -95,3 +95,37 @@ def test_keep_one_removes_the_copy_from_the_project_and_undo_restores_it(health)
     health.undo_stack.undo()
     assert project_status(health.context.project).images == before
     assert sorted(_shown(health)) == ["copy_of_discs_01.jpg", "discs_01.jpg"]
+
+
+def test_a_finding_view_shows_only_its_photos_under_a_short_heading(health):
+    """Clicking a finding in the sidebar filters the grid to exactly its photos; the grid's title is the kind and
+    its count (it used to repeat the whole summary and was cut off at 1024 px)."""
+    exact = health.view_of("exact_duplicates")
+    health.show("exact_duplicates")
+    assert sorted(_shown(health)) == ["copy_of_discs_01.jpg", "discs_01.jpg"]
+    assert health.context.images.image_filter.title == exact.heading == "Exact duplicates — 2 photos"
+
+
+def test_the_finding_bar_says_what_the_kind_means_and_moves_its_buttons_under_it_when_narrow(qtbot):
+    from desktop.core.health import EXPLANATIONS
+    from desktop.ui.app import make_application
+    from desktop.ui.health import FindingView
+    from desktop.ui.widgets.finding_bar import BUTTONS_BESIDE_MIN_WIDTH, FindingBar
+
+    make_application()
+    bar = FindingBar()
+    qtbot.addWidget(bar)
+    view = FindingView("near_duplicates", "Near duplicates", 26, "", True, EXPLANATIONS["near_duplicates"], 5)
+    assert view.heading == "Near duplicates — 26 photos in 5 groups"
+    bar.show_finding(view)
+    assert bar.text.text().startswith(EXPLANATIONS["near_duplicates"]) and bar.keep_button.isVisibleTo(bar)
+    bar.resize(BUTTONS_BESIDE_MIN_WIDTH + 200, 60)
+    qtbot.waitUntil(lambda: bar.buttons_beside)
+    bar.resize(BUTTONS_BESIDE_MIN_WIDTH - 200, 80)  # the grid at 1024 px: the sentence keeps the full width
+    qtbot.waitUntil(lambda: not bar.buttons_beside)
+    qtbot.waitUntil(lambda: bar.text.geometry().width() > bar.width() - 40)
+    assert bar.dismiss_button.geometry().top() >= bar.text.geometry().bottom()
+    imbalance = FindingView("class_imbalance", "Class imbalance", 1, "", False, EXPLANATIONS["class_imbalance"])
+    assert imbalance.heading == "Class imbalance — 1 class"
+    bar.show_finding(imbalance)
+    assert "Hover a photo" not in bar.text.text() and not bar.keep_button.isVisibleTo(bar)

@@ -70,3 +70,41 @@ def test_class_rename_merge_delete_from_gui(qtbot, main_window, tmp_path, monkey
     assert window.context.classes.rowCount() == 0
     assert window.sidebar.filters.entries[1].count == 3  # all unlabelled again; files untouched
     assert all(p.exists() for p in (tmp_path / "pets").rglob("*.jpg"))
+
+
+def test_a_short_window_scrolls_the_sidebar_never_one_squeezed_list(qtbot, main_window):
+    """With Check Photos' findings and a dozen classes, a 1024 x 600 window used to squeeze the class list into
+    two rows with scroll bars of its own (and a horizontal one). Now every list is as tall as its rows and the
+    sidebar scrolls as a whole."""
+    from desktop.core.classes import add_class
+    from desktop.core.health import EXPLANATIONS, KINDS
+    from desktop.ui.health import FindingView
+    from desktop.ui.widgets.sidebar import SidebarDelegate
+
+    for name in [f"class {i:02d} with a long name" for i in range(12)]:
+        add_class(main_window.context.project, name)
+    main_window.context.refresh_classes()
+    main_window.sidebar.set_findings([FindingView(kind, title, 3, "", False, EXPLANATIONS[kind])
+                                      for kind, title in KINDS.items()])
+    main_window.resize(1024, 600)
+    sidebar = main_window.sidebar
+    qtbot.waitUntil(lambda: sidebar.scroll_area.verticalScrollBar().maximum() > 0)
+    for view in (sidebar.filter_view, sidebar.finding_view, sidebar.class_view, sidebar.folder_view):
+        assert view.height() == SidebarDelegate.ROW_HEIGHT * view.model().rowCount() + 4
+        assert not view.verticalScrollBar().isVisible() and not view.horizontalScrollBar().isVisible()
+    assert sidebar.class_view.model().rowCount() == 12
+    assert not sidebar.scroll_area.horizontalScrollBar().isVisible()
+    sidebar.set_findings([])  # a new project: the Check section goes, the lists close up
+    assert not sidebar.finding_view.isVisibleTo(sidebar) and sidebar.finding_view.height() == 4
+
+
+def test_shrinking_the_window_leaves_the_grid_two_columns_wide(qtbot, main_window):
+    """The grid took every pixel of a resize, down to one column of 300 px at 1024 wide; the panes give way
+    once it is at its minimum."""
+    from desktop.ui.main_window import GRID_MIN_WIDTH
+
+    main_window.resize(1400, 900)
+    qtbot.wait(50)
+    main_window.resize(1024, 700)
+    qtbot.waitUntil(lambda: main_window.splitter.sizes()[0] + main_window.splitter.sizes()[2] < 1024 - GRID_MIN_WIDTH)
+    assert main_window.splitter.sizes()[1] >= GRID_MIN_WIDTH

@@ -1,10 +1,13 @@
-"""The bar over the grid while a Check Photos finding is shown: what it flags, "Not a problem" and, for duplicate
-groups, "Keep one"."""
+"""The bar over the grid while a Check Photos finding is shown: what the kind means, "Not a problem" and, for
+duplicate groups, "Keep one"."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+# Narrower than this, the buttons go under the sentence instead of squeezing it into a column of single words.
+BUTTONS_BESIDE_MIN_WIDTH = 560
 
 
 class FindingBar(QWidget):
@@ -25,22 +28,45 @@ class FindingBar(QWidget):
         self.keep_button.setToolTip("Remove the other copies of each group from the project, keeping the "
                                     "suggested photo (or the one you selected). The files stay on disk; Ctrl+Z "
                                     "brings them back.")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 0, 8, 4)
-        layout.addWidget(self.text, 1)
-        layout.addWidget(self.keep_button)
-        layout.addWidget(self.dismiss_button)
+        self._layout = QGridLayout(self)
+        self._layout.setContentsMargins(8, 0, 8, 4)
+        self._beside: bool | None = None
+        self._arrange(beside=True)
         self.dismiss_button.clicked.connect(self.dismiss_requested)
         self.keep_button.clicked.connect(self.keep_one_requested)
         self.hide()
+
+    @property
+    def buttons_beside(self) -> bool:
+        """Whether the buttons sit to the right of the sentence (wide) or under it (narrow)."""
+        return bool(self._beside)
+
+    def _arrange(self, beside: bool) -> None:
+        if beside == self._beside:
+            return
+        self._beside = beside
+        for widget in (self.text, self.keep_button, self.dismiss_button):
+            self._layout.removeWidget(widget)
+        self._layout.setColumnStretch(0, 1)
+        if beside:
+            self._layout.addWidget(self.text, 0, 0)
+            self._layout.addWidget(self.keep_button, 0, 1)
+            self._layout.addWidget(self.dismiss_button, 0, 2)
+        else:
+            self._layout.addWidget(self.text, 0, 0, 1, 3)
+            self._layout.addWidget(self.keep_button, 1, 1)
+            self._layout.addWidget(self.dismiss_button, 1, 2)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange(beside=event.size().width() >= BUTTONS_BESIDE_MIN_WIDTH)
 
     def show_finding(self, view) -> None:
         """``view``: a desktop.ui.health.FindingView, or None to hide the bar."""
         if view is None:
             self.hide()
             return
-        grouped = view.grouped
-        hint = "Hover a photo for its reason. Select the ones that are fine, or pick the copy to keep."
-        self.text.setText(f"{view.tooltip}. {hint}" if grouped else f"{view.tooltip}. Hover a photo for its reason.")
-        self.keep_button.setVisible(grouped)
+        hover = "" if view.kind == "class_imbalance" else " Hover a photo for its reason."  # it flags classes
+        self.text.setText(view.explanation + hover)
+        self.keep_button.setVisible(view.grouped)
         self.show()

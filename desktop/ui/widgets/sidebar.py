@@ -9,9 +9,11 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
+    QScrollArea,
     QStyle,
     QStyledItemDelegate,
     QToolButton,
@@ -209,10 +211,24 @@ def _list(model: QAbstractListModel, delegate: SidebarDelegate) -> QListView:
     view.setObjectName("sidebarList")
     view.setFrameShape(QListView.Shape.NoFrame)
     view.setMouseTracking(True)
-    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    # The sidebar's scroll area scrolls; a list never does (_fit_to_rows), and rows elide instead of widening.
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
     return view
+
+
+def _fit_to_rows(view: QListView) -> None:
+    """Keep ``view`` exactly as tall as its rows, whatever the model does later."""
+    model = view.model()
+
+    def fit(*_args) -> None:
+        view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * model.rowCount() + 4)
+
+    for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved, model.layoutChanged):
+        signal.connect(fit)
+    fit()
 
 
 class Sidebar(QWidget):
@@ -235,11 +251,7 @@ class Sidebar(QWidget):
         self.folder_view = _list(self.folders, delegate)
         self.findings = FindingListModel(self)
         self.finding_view = _list(self.findings, delegate)
-        self.finding_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.finding_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.finding_header = _section_header("Check", None)
-        self.filter_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(self.filters.entries) + 4)
-        self.filter_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         add_class = QToolButton(text="+ Class")
         add_class.setObjectName("addClassButton")
@@ -253,7 +265,11 @@ class Sidebar(QWidget):
         self.class_hint.setObjectName("hint")
         self.class_hint.setWordWrap(True)
 
-        layout = QVBoxLayout(self)
+        # One scroll area for the whole sidebar, each list as tall as its rows: a short window scrolls the
+        # sidebar, never squeezes one list into a box with scroll bars of its own.
+        content = QWidget()
+        content.setObjectName("sidebarContent")
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 8)
         layout.setSpacing(0)
         layout.addWidget(_section_header("Show", None))
@@ -262,9 +278,20 @@ class Sidebar(QWidget):
         layout.addWidget(self.finding_view)
         layout.addWidget(_section_header("Classes", add_class))
         layout.addWidget(self.class_hint)
-        layout.addWidget(self.class_view, 3)
+        layout.addWidget(self.class_view)
         layout.addWidget(_section_header("Folders", add_folder))
-        layout.addWidget(self.folder_view, 1)
+        layout.addWidget(self.folder_view)
+        layout.addStretch(1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(content)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll_area)
+        for view in self._views():
+            _fit_to_rows(view)
 
         for view in self._views():
             view.clicked.connect(lambda index, view=view: self._on_clicked(view, index))
@@ -281,7 +308,6 @@ class Sidebar(QWidget):
     def set_findings(self, views: list) -> None:
         """Check Photos' findings as views with counts; the section shows only after a scan found something."""
         self.findings.set_views(views)
-        self.finding_view.setFixedHeight(SidebarDelegate.ROW_HEIGHT * len(views) + 4)
         self.finding_header.setVisible(bool(views))
         self.finding_view.setVisible(bool(views))
 
