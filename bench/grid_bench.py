@@ -16,17 +16,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-
-def _best(repeat: int, run) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from bench.map_view_bench import best_seconds
 
 
 def _make_project(path: Path, photos: int):
@@ -54,62 +46,68 @@ def _make_project(path: Path, photos: int):
     return project, ids
 
 
+def _measure(photos: int, repeat: int) -> tuple[float, float, float, float, float]:
+    """Seconds for (a) to (e) over a fresh project of ``photos`` rows."""
+    from PySide6.QtCore import Qt
+
+    from desktop.core.browse import ImageFilter, Show, list_images
+    from desktop.core.health import EXPLANATIONS, KINDS
+    from desktop.core.status import project_status
+    from desktop.ui.health import FindingView
+    from desktop.ui.models.classes import ClassListModel
+    from desktop.ui.models.images import ImageListModel, Role, _load
+    from desktop.ui.widgets.sidebar import Sidebar
+
+    with tempfile.TemporaryDirectory() as folder:
+        project, ids = _make_project(Path(folder) / "bench.pigeonhole", photos)
+        model = ImageListModel()
+        model._project = project
+        sidebar = Sidebar(ClassListModel())
+        flagged = tuple(ids[::50][::-1])
+        similar = tuple(reversed(ids))
+        views = [FindingView(kind, title, photos // 50, "", False, EXPLANATIONS[kind])
+                 for kind, title in KINDS.items()]
+
+        def show(image_filter):
+            model._generation += 1
+            model._apply(model._generation, _load(project, image_filter))
+
+        def scroll():
+            for row in range(min(2000, model.rowCount())):
+                index = model.index(row)
+                for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Role.LABEL, Role.PREDICTION):
+                    model.data(index, role)
+
+        def counts():
+            project_status(project)
+            sidebar.set_findings(views)
+
+        everything = best_seconds(repeat, lambda: show(ImageFilter(Show.ALL)))
+        finding = best_seconds(repeat, lambda: show(ImageFilter(Show.IDS, image_ids=flagged, review=True)))
+        assert model.rowCount() == len(flagged)
+        alike = best_seconds(repeat, lambda: show(ImageFilter(Show.IDS, image_ids=similar, review=True)))
+        assert model.rowCount() == photos and model.row_at(0).id == similar[0]
+        sidebar_time = best_seconds(repeat, counts)
+        scrolled = best_seconds(repeat, scroll)
+        assert len(list_images(project, ImageFilter(Show.ALL))) == photos
+        project.close()
+    return everything, finding, alike, sidebar_time, scrolled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from PySide6.QtCore import Qt
-
-    from desktop.core.browse import ImageFilter, Show, list_images
-    from desktop.core.health import EXPLANATIONS, KINDS
-    from desktop.core.status import project_status
     from desktop.ui.app import make_application
-    from desktop.ui.health import FindingView
-    from desktop.ui.models.classes import ClassListModel
-    from desktop.ui.models.images import ImageListModel, Role, _load
-    from desktop.ui.widgets.sidebar import Sidebar
 
     make_application()
     print("| photos | (a) All photos | (b) finding view | ratio | (c) more like this | ratio | (d) counts + Check "
           "list | ratio | (e) 2,000 rows' data() | ratio |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for photos in args.photos:
-        with tempfile.TemporaryDirectory() as folder:
-            project, ids = _make_project(Path(folder) / "bench.pigeonhole", photos)
-            model = ImageListModel()
-            model._project = project
-            sidebar = Sidebar(ClassListModel())
-            flagged = tuple(ids[::50][::-1])
-            similar = tuple(reversed(ids))
-            views = [FindingView(kind, title, photos // 50, "", False, EXPLANATIONS[kind])
-                     for kind, title in KINDS.items()]
-
-            def show(image_filter):
-                model._generation += 1
-                model._apply(model._generation, _load(project, image_filter))
-
-            def scroll():
-                for row in range(min(2000, model.rowCount())):
-                    index = model.index(row)
-                    for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Role.LABEL,
-                                 Role.PREDICTION):
-                        model.data(index, role)
-
-            def counts():
-                project_status(project)
-                sidebar.set_findings(views)
-
-            everything = _best(args.repeat, lambda: show(ImageFilter(Show.ALL)))
-            finding = _best(args.repeat, lambda: show(ImageFilter(Show.IDS, image_ids=flagged, review=True)))
-            assert model.rowCount() == len(flagged)
-            alike = _best(args.repeat, lambda: show(ImageFilter(Show.IDS, image_ids=similar, review=True)))
-            assert model.rowCount() == photos and model.row_at(0).id == similar[0]
-            sidebar_time = _best(args.repeat, counts)
-            scrolled = _best(args.repeat, scroll)
-            assert len(list_images(project, ImageFilter(Show.ALL))) == photos
-            project.close()
+        everything, finding, alike, sidebar_time, scrolled = _measure(photos, args.repeat)
         print(f"| {photos:,} | {everything * 1000:.0f} ms | {finding * 1000:.0f} ms | {finding / everything:.2f} | "
               f"{alike * 1000:.0f} ms | {alike / everything:.2f} | {sidebar_time * 1000:.0f} ms | "
               f"{sidebar_time / everything:.2f} | {scrolled * 1000:.0f} ms | {scrolled / everything:.2f} |",
