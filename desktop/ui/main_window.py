@@ -57,7 +57,8 @@ GRID_MIN_WIDTH = 360
 def splitter_sizes(width: int) -> list[int]:
     """Sidebar, grid, photo/train pane: the right pane about a third (never under the Train tab's 360 px), the
     sidebar wide enough for class names, the grid the rest."""
-    sidebar = max(210, min(250, width // 6))  # room for the names beside its scroll bar
+    # 196: the grid keeps most of a 1024 px window; a few more px when the sidebar scrolls would elide less.
+    sidebar = max(196, min(250, width // 6))
     side = max(360, min(520, int(width * 0.34)))
     return [sidebar, max(GRID_MIN_WIDTH, width - sidebar - side), side]
 
