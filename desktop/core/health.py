@@ -37,6 +37,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from desktop.core.project import Project
+from desktop.core.wording import plural
 from desktop.db.engine import transaction
 from desktop.db.models import (
     DismissedFinding,
@@ -253,7 +254,7 @@ def _pixel_stats(photos: list[_Photo], notes: list[str], on_progress, cancel) ->
             if done % 64 == 0 or done == len(todo):
                 emit(on_progress, Progress(PHASE_CHECKING, done, len(todo), timer.eta(done)))
     if unreadable:
-        notes.append(f"{_count_photos(unreadable)} could not be read for the pixel checks.")
+        notes.append(f"{plural(unreadable, 'photo')} could not be read for the pixel checks.")
     return stats
 
 
@@ -361,7 +362,7 @@ def _pixel_findings(photos: list[_Photo], stats: dict[str, PhotoStats], notes: l
         "low_information": "nearly uniform pictures: little for the model to learn from",
         "odd_size": f"smaller than {TINY_SIDE} px or longer than {EXTREME_ASPECT:.0f}:1",
     }
-    return [Finding(kind, f"{_count_photos(len(items))}: {summaries[kind]}", items,
+    return [Finding(kind, f"{plural(len(items), 'photo')}: {summaries[kind]}", items,
                     keys=[p.content_hash for p in items])
             for kind, items in flagged.items() if items]
 
@@ -395,12 +396,8 @@ def _outliers(photos: list[_Photo], index, notes: list[str]) -> list[Finding]:
              for i, (photo, _) in enumerate(rows) if z[i] > OUTLIER_Z]
     if not items:
         return []
-    return [Finding("outlier", f"{_count_photos(len(items))} unlike {against} in the backbone's features", items,
+    return [Finding("outlier", f"{plural(len(items), 'photo')} unlike {against} in the backbone's features", items,
                     keys=[p.content_hash for p in items])]
-
-
-def _count_photos(count: int) -> str:
-    return f"{count:,} photo" if count == 1 else f"{count:,} photos"
 
 
 def class_key(name: str) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.browse import ImageFilter, Show
+from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
@@ -35,11 +36,18 @@ class FindingView:
     groups: int = 1  # how many findings (duplicate groups) the view holds
 
     @property
+    def flags_classes(self) -> bool:
+        """Class imbalance flags classes, not photos: nothing to hover or to show in the grid."""
+        return self.kind == "class_imbalance"
+
+    @property
     def heading(self) -> str:
         """The grid's title while the view is shown: "Near duplicates — 26 photos in 5 groups"."""
-        noun = ("class", "classes") if self.kind == "class_imbalance" else ("photo", "photos")
+        counted = plural(self.count, "photo")
+        if self.flags_classes:
+            counted = f"{self.count:,} class{'es' * (self.count != 1)}"
         groups = f" in {self.groups:,} groups" if self.grouped and self.groups > 1 else ""
-        return f"{self.title} — {self.count:,} {noun[self.count != 1]}{groups}"
+        return f"{self.title} — {counted}{groups}"
 
 
 class HealthController(QObject):

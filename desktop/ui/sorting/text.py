@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from desktop.core.sorting import COPY
+from desktop.core.wording import plural
 
-
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'s' * (count != 1)}"
+__all__ = ["ing", "percent", "plural", "verb"]
 
 
 def verb(mode: str, past: bool = False) -> str:

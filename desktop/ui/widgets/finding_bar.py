@@ -66,7 +66,7 @@ class FindingBar(QWidget):
         if view is None:
             self.hide()
             return
-        hover = "" if view.kind == "class_imbalance" else " Hover a photo for its reason."  # it flags classes
+        hover = "" if view.flags_classes else " Hover a photo for its reason."
         self.text.setText(view.explanation + hover)
         self.keep_button.setVisible(view.grouped)
         self.show()

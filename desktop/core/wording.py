@@ -1,0 +1,8 @@
+"""Words shared by the CLI, the GUI and the core's own messages: counts with their plural."""
+
+from __future__ import annotations
+
+
+def plural(count: int, word: str) -> str:
+    """``plural(1, "photo")`` is "1 photo", ``plural(1200, "photo")`` "1,200 photos" (regular plurals only)."""
+    return f"{count:,} {word}{'s' * (count != 1)}"
