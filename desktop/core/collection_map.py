@@ -80,7 +80,7 @@ def points_in_polygon(points: np.ndarray, polygon) -> np.ndarray:
 def compute_map(project: Project, backbone: str | None = None, on_progress: ProgressCallback | None = None,
                 cancel: CancelToken | None = None, index=None) -> CollectionMap:
     """Map every readable photo; ``index`` (a desktop.core.similarity.SimilarityIndex) saves recomputing."""
-    from desktop.core.similarity import build_index
+    from desktop.core.collection_features import build_index
 
     if index is None:
         index = build_index(project, backbone, on_progress, cancel)

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from desktop.core.collection_features import SimilarityIndex, backbone_features, build_index
 from desktop.core.project import Project
-from desktop.core.similarity import SimilarityIndex, build_index
 from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
-from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
-from desktop.ml.features import ORIGINAL, FeatureSet, extract_features, open_feature_cache
-from desktop.ml.progress import CancelToken, ProgressCallback
+from desktop.ml.features import ORIGINAL
+from desktop.ml.progress import CancelToken
 
 DEFAULT_THRESHOLD = 0.95
 BLOCK = 2048  # rows of the similarity matrix computed at once: 2048 × N floats
@@ -39,23 +38,6 @@ class DuplicateGroup:
     def straddles_split(self) -> bool:
         """Photos of the group in both training and validation: validation accuracy is flattered."""
         return "train" in self.splits and "val" in self.splits
-
-
-def backbone_features(project: Project, paths: list[Path], content_hashes: list[str], backbone: str,
-                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
-    """Pretrained ``backbone`` features (the training cache's) for these photos: FeatureSet (.features, .ok)."""
-    spec = get_backbone(backbone)
-    weights = require_weights(spec.name)
-    identity = weights_identity(weights)
-    cache = open_feature_cache(project.cache_dir / "features", spec, identity)
-    missing = [h for h in content_hashes if not cache.has(h)]
-    extractor = build_feature_extractor(spec, weights)[0] if missing else None
-    if extractor is None:  # everything cached: no need to build the network
-        features = np.stack([cache.get(h)[None] for h in content_hashes]) if content_hashes else \
-            np.zeros((0, 1, 0), np.float32)
-        return FeatureSet(features, np.ones(len(paths), bool), {}, 0, len(paths))
-    return extract_features(extractor, spec, paths, content_hashes, cache=cache, on_progress=on_progress,
-                            cancel=cancel, weights_identity=identity)
 
 
 def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, backbone: str | None = None,

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.core.duplicates import backbone_features
+from desktop.core.collection_features import backbone_features, project_backbone
 from desktop.core.project import Project
-from desktop.core.similarity import project_backbone
 from desktop.core.training import gather_training_data
 from desktop.ml.features import ORIGINAL
 from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects

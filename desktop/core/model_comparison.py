@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desktop.core.duplicates import backbone_features
+from desktop.core.collection_features import backbone_features
 from desktop.core.models_registry import ModelInfo, list_models
 from desktop.core.project import Project
 from desktop.core.training import TrainingData, gather_training_data
