@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
 
 from desktop.core.sorting import SortStatus, SortSummary
+from desktop.ui.sorting.actions import SortActions
 from desktop.ui.sorting.text import ing
-
-if TYPE_CHECKING:
-    from desktop.ui.sorting.controller import SortController
 
 
 class InterruptedBanner(QFrame):
     """A quiet bar in the status bar: a sort did not finish; resume or undo it, or leave it for later."""
 
-    def __init__(self, controller: SortController, parent=None) -> None:
+    def __init__(self, controller: SortActions, parent=None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.sort_id: int | None = None

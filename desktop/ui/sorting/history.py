@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -17,16 +15,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.sorting import SortStatus, SortSummary, list_sorts
+from desktop.ui.sorting.actions import SortActions
 from desktop.ui.sorting.models import RESUMABLE, SortHistoryModel
-
-if TYPE_CHECKING:
-    from desktop.ui.sorting.controller import SortController
 
 
 class SortHistoryDialog(QDialog):
     """Every sort, newest first: undo any of them, resume the ones that did not finish."""
 
-    def __init__(self, controller: SortController, parent=None) -> None:
+    def __init__(self, controller: SortActions, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sort history")
         self.controller = controller
