@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,8 @@ from desktop.cli import (
     sort_commands,
     training_commands,
 )
-from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence
+from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence, path_argument
+from desktop.cli.launch import check_launch_environment
 from desktop.errors import PigeonholeError
 
 TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     for topic in TOPICS:
         topic.add_parsers(sub)
     p = sub.add_parser("gui", help="open the app (the default)")
-    p.add_argument("project", type=Path, nargs="?")
+    p.add_argument("project", type=path_argument, nargs="?")
     return parser
 
 
@@ -58,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main([])
     if argv[0] not in COMMANDS and not argv[0].startswith("-"):
         if _names_a_project(argv[0]):  # `pigeonhole PROJECT` opens that project in the app
+            try:
+                path_argument(argv[0])
+            except argparse.ArgumentTypeError as exc:
+                print(error_line(exc), file=sys.stderr)
+                return 2
             return gui_main(argv[:1])
         print(error_line(_unknown_command(argv[0])), file=sys.stderr)
         return 2
@@ -68,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         return gui_main([])
     try:
+        check_launch_environment()
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("pigeonhole: interrupted", file=sys.stderr)
@@ -90,8 +98,11 @@ def _names_a_project(arg: str) -> bool:
     mistyped command must not become a new project folder."""
     from desktop.core.project import PROJECT_SUFFIX
 
-    path = Path(arg).expanduser()
-    return path.exists() or arg.endswith(PROJECT_SUFFIX) or not re.fullmatch(r"[A-Za-z][\w-]*", arg)
+    try:
+        exists = os.path.exists(os.path.expanduser(arg))
+    except (OSError, ValueError):  # a name too long for the system
+        exists = False
+    return exists or arg.endswith(PROJECT_SUFFIX) or not re.fullmatch(r"[A-Za-z][\w-]*", arg)
 
 
 def _unknown_command(word: str) -> str:
@@ -113,6 +124,8 @@ def user_message(exc: BaseException) -> str | None:
         return os_error_sentence(exc)
     if isinstance(exc, FileNotFoundError):
         return str(exc)
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from "):  # Path.resolve, Python 3.11
+        return f"{str(exc).removeprefix('Symlink loop from ')} goes through a loop of symbolic links."
     driver = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
     if isinstance(driver, sqlite3.DatabaseError):
         return f"The project database failed: {driver}."

@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import argparse
 import threading
-from pathlib import Path
 
-from desktop.cli.common import command, emit_result, positive_int, terminal_safe
+from desktop.cli.common import (
+    UserError,
+    command,
+    emit_result,
+    image_reference,
+    path_argument,
+    positive_int,
+    terminal_safe,
+)
 from desktop.cli.progress import progress_bar
 from desktop.cli.quality_commands import show_features
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("similar", help="the photos most like one photo (cosine similarity of the features)")
-    p.add_argument("project", type=Path)
-    p.add_argument("image", help="the photo: its path (inside an added folder) or its image id")
+    p.add_argument("project", type=path_argument)
+    p.add_argument("image", type=image_reference, help="the photo: its path (inside an added folder) or its image id")
     p.add_argument("--n", type=positive_int, default=20, metavar="N", help="how many (default 20)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("check", help="check the photos: duplicates, blurry, dark, odd-sized, outliers, imbalance")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--dismiss", nargs=2, metavar=("KIND", "IMAGE"),
                    help="mark KIND as not a problem for IMAGE (a path or an image id; a class name for "
                         "class_imbalance), for good, instead of checking")
@@ -87,7 +94,11 @@ def _dismiss(args: argparse.Namespace, project, kind: str, image: str) -> int:
     if kind == "class_imbalance":
         key, what = class_key(image), f"class '{image}'"
     else:
-        image_id = find_image(project, image)
+        try:
+            reference = image_reference(image)
+        except argparse.ArgumentTypeError as exc:  # nargs=2 takes no per-value type: parsed here instead
+            raise UserError(f"The photo to dismiss: {exc}.") from None
+        image_id = find_image(project, reference)
         with project.sessions() as session:
             key = session.scalar(select(Image.content_hash).where(Image.id == image_id))
         what = f"photo {image_id}"

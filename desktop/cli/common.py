@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from desktop.ml.options import MAX_SEED
 
@@ -93,6 +95,50 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text!r}")
     return value
+
+
+# SQLite stores integers in 8 bytes: a larger id is no row of any table (and the driver refuses to send it).
+MAX_ID = 2**63 - 1
+
+
+def record_id(text: str) -> int:
+    """A row's id as the user types it: ASCII digits only (``int`` would take "²"'s siblings "٣" or "1_0"), 1 to
+    SQLite's largest integer."""
+    if not re.fullmatch(r"[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected an id (a whole number such as 12), not {text!r}")
+    value = int(text)
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"there is no id {text.strip()}: ids run from 1 to {MAX_ID}")
+    return value
+
+
+def path_argument(text: str) -> Path:
+    """A file or folder the user names, ``~`` expanded, refused in one sentence when it cannot name anything:
+    empty, the home of a user this computer does not know (``~nobody/x``), or a loop of symbolic links. The
+    one place the command line turns a word into a path, so every command gets the same answers."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, not an empty word")
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):  # expanduser leaves an unknown user's ~ as it is
+        user = expanded[1:].split(os.sep, 1)[0]
+        raise argparse.ArgumentTypeError(f"{text!r} starts with the home folder of {user or 'the current user'}, "
+                                         "which this computer does not know")
+    path = Path(expanded)
+    try:
+        path.resolve()
+    except RuntimeError:  # Python 3.11's resolve() says "Symlink loop"; later ones raise OSError(ELOOP)
+        raise argparse.ArgumentTypeError(f"{text!r} goes through a loop of symbolic links") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def image_reference(text: str) -> int | Path:
+    """A photo as the user names it: its id (ASCII digits) or its path, made absolute (so that a name of other
+    digits, "²", is only ever a file name)."""
+    if re.fullmatch(r"\s*[0-9]+\s*", text):
+        return record_id(text)
+    return path_argument(text).absolute()
 
 
 def command(name: str) -> Callable[[Handler], Handler]:

@@ -7,9 +7,8 @@ import contextlib
 import math
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, terminal_safe
 from desktop.cli.progress import progress_bar
 
 WHAT = ("imagefolder", "csv", "torchscript", "onnx")
@@ -17,12 +16,12 @@ WHAT = ("imagefolder", "csv", "torchscript", "onnx")
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export labelled photos (class folders), a CSV, or the active model")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--what", required=True, choices=WHAT,
                    help="imagefolder: copies of the labelled photos as CLASS/FILE; csv: paths, labels, predictions "
                         "and probabilities; torchscript/onnx: the active model, preprocessing included, "
                         "with NAME.labels.json beside it")
-    p.add_argument("--out", required=True, type=Path,
+    p.add_argument("--out", required=True, type=path_argument,
                    help="folder (imagefolder; a model file name is chosen inside a folder) or file to write")
     p.add_argument("--split", action="store_true",
                    help="imagefolder: train/ and val/ subfolders following each photo's split")
@@ -33,10 +32,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("predict-file", help="classify image files with an exported model or a model file, "
                                             "no project needed (exit code 1 when an image cannot be read)")
-    p.add_argument("model", type=Path,
+    p.add_argument("model", type=path_argument,
                    help="ONNX (.onnx) file from `export`, or a model file from a project's models folder "
                         "(TorchScript only with --trust-code)")
-    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    p.add_argument("images", type=path_argument, nargs="+", metavar="IMAGE")
     p.add_argument("--trust-code", action="store_true",
                    help="also run TorchScript files: a TorchScript file is a program and runs with your rights "
                         "(it can read, change and delete your files); pass this only for a file you made")

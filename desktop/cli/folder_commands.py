@@ -4,15 +4,14 @@ copied to a server, a renamed disk)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from desktop.cli.common import command, emit_result, terminal_safe
+from desktop.cli.common import command, emit_result, path_argument, terminal_safe
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("folders", help="list the project's photo folders, or re-link one that moved")
-    p.add_argument("project", type=Path)
-    p.add_argument("--relink", nargs=2, type=Path, metavar=("OLD", "NEW"),
+    p.add_argument("project", type=path_argument)
+    p.add_argument("--relink", nargs=2, type=path_argument, metavar=("OLD", "NEW"),
                    help="the folder indexed as OLD is now at NEW (its photos keep their labels and predictions)")
     p.add_argument("--json", action="store_true")
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from desktop.cli.common import ERROR_PREFIX, error_line, positive_int
+from desktop.cli.common import ERROR_PREFIX, UserError, error_line, positive_int
 from desktop.cli.progress import ProgressBar, progress_bar
 
 ENTRY = ("-m", "desktop.cli")
@@ -38,11 +38,38 @@ def add_nproc_argument(parser: argparse.ArgumentParser) -> None:
                         help="run as N processes on this machine (one per GPU), through torchrun; default 1")
 
 
+def check_launch_environment() -> None:
+    """Refuse, in one sentence, torchrun's variables when they cannot describe a place in a job (``RANK=x``, a
+    rank beyond ``WORLD_SIZE``): every later reader (here, ``desktop.ml.distributed``) may then trust them."""
+    values = {}
+    for name, default in (("WORLD_SIZE", "1"), ("RANK", "0"), ("LOCAL_RANK", "0")):
+        text = os.environ.get(name, "").strip() or default
+        if not re.fullmatch(r"[0-9]{1,9}", text):
+            raise UserError(f"The environment variable {name} is {text!r}, but it must be a whole number (it is "
+                            "set by torchrun; unset it to run as one process).")
+        values[name] = int(text)
+    if values["WORLD_SIZE"] < 1 or values["RANK"] >= values["WORLD_SIZE"]:
+        raise UserError(f"The environment variables say process {values['RANK']} of {values['WORLD_SIZE']}, "
+                        "which cannot be (they are set by torchrun; unset RANK and WORLD_SIZE to run as one process).")
+
+
 def worker_rank() -> int | None:
-    """This process's rank inside a torchrun launch of several processes; None outside one."""
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+    """This process's rank inside a torchrun launch of several processes; None outside one (the environment is
+    checked first: ``check_launch_environment``)."""
+    if int(os.environ.get("WORLD_SIZE", "").strip() or 1) <= 1:
         return None
-    return int(os.environ.get("RANK", "0"))
+    return int(os.environ.get("RANK", "").strip() or 0)
+
+
+def most_processes() -> int:
+    """The most processes ``--nproc`` may start here: one per CPU core this process may use (a machine has at
+    least as many cores as GPUs, and more processes than cores only fight over them), and 2 on a one-core
+    machine, so a distributed run can still be tried there."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(2, cores)
 
 
 def needs_launch(args: argparse.Namespace) -> bool:
@@ -102,6 +129,9 @@ def worker_environment(nproc: int, stderr: TextIO) -> dict[str, str]:
 
 def relaunch(args: argparse.Namespace, entry: Sequence[str] = ENTRY) -> int:
     """Run this command (``args.argv``) under torchrun with ``args.nproc`` processes; its exit code."""
+    if args.nproc > (most := most_processes()):  # 1000 for 10 would fork until the machine gives out
+        raise UserError(f"--nproc {args.nproc} is more processes than this computer has CPU cores ({most}); give "
+                        f"at most {most} (one per GPU is usual).")
     command = torchrun_command(args.nproc, args.argv, entry)
     stderr = sys.stderr
     process = subprocess.Popen(command, stderr=subprocess.PIPE, env=worker_environment(args.nproc, stderr))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result, positive_int, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, positive_int, terminal_safe
 from desktop.cli.progress import progress_bar
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list trained models (versions) and which one is active")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--evaluate", action="store_true",
                    help="also score every model the same way on today's labelled photos (comparable across versions)")
     p.add_argument("--activate", type=positive_int, metavar="ID", help="make this model the active one first")

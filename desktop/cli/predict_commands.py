@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop.cli.common import UserError, command, emit_result, positive_int, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, positive_int, terminal_safe
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
 from desktop.cli.progress import ProgressBar, progress_bar
 
@@ -20,15 +20,15 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict every photo (or one folder's) with the active model")
-    p.add_argument("project", type=Path)
-    p.add_argument("--folder", type=Path, help="only this folder of the project")
+    p.add_argument("project", type=path_argument)
+    p.add_argument("--folder", type=path_argument, help="only this folder of the project")
     p.add_argument("--unlabelled", action="store_true", help="only photos without a label")
     p.add_argument("--force", action="store_true", help="predict again even photos predicted before")
     add_nproc_argument(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("suggest", help="unlabelled photos the model is least sure of: label these next")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--n", type=positive_int, default=20, metavar="N", help="how many (default 20)")
     p.add_argument("--by", choices=("margin", "entropy"), default="margin",
                    help="margin: torn between two classes (default); entropy: unsure across all classes")

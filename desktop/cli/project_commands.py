@@ -7,20 +7,20 @@ import threading
 from functools import partial
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, terminal_safe
 from desktop.cli.progress import progress_bar, show_import
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="add image folders to a project (created if needed)")
-    p.add_argument("project", type=Path)
-    p.add_argument("folders", type=Path, nargs="+")
+    p.add_argument("project", type=path_argument)
+    p.add_argument("folders", type=path_argument, nargs="+")
     p.add_argument("--labels-from-subfolders", action="store_true",
                    help="use each image's top subfolder name (class_name/image.jpg) as its label")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("status", help="counts of images, labels and broken files")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--json", action="store_true")
 
 

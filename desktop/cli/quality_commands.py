@@ -4,22 +4,21 @@ they straddle the train/validation split), and labels that are likely wrong."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from desktop.cli.common import command, emit_result, fraction, positive_int, terminal_safe
+from desktop.cli.common import command, emit_result, fraction, path_argument, positive_int, terminal_safe
 from desktop.cli.progress import ProgressBar, progress_bar
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("duplicates", help="groups of identical or nearly identical photos")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--threshold", type=fraction, default=None, metavar="T",
                    help="cosine similarity of the backbone's features above which photos count as the same "
                         "picture (default 0.95)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("label-issues", help="labelled photos whose label is likely wrong, most suspicious first")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--n", type=positive_int, default=None, metavar="N", help="at most this many")
     p.add_argument("--json", action="store_true")
 

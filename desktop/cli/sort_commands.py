@@ -13,15 +13,15 @@ import sys
 import threading
 from pathlib import Path
 
-from desktop.cli.common import UserError, command, emit_result, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, record_id, terminal_safe
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sort", help="copy or move photos into DEST/<class>/ folders by label and prediction")
-    p.add_argument("project", type=Path)
-    p.add_argument("--dest", required=True, metavar="DIR",  # a string: Path("") would be the current folder
+    p.add_argument("project", type=path_argument)
+    p.add_argument("--dest", required=True, metavar="DIR", type=path_argument,  # refuses "" (not ".")
                    help="destination root: one folder per class is made inside it, plus _unsure")
-    p.add_argument("--folder", type=Path, metavar="PATH",
+    p.add_argument("--folder", type=path_argument, metavar="PATH",
                    help="only the photos in this project folder (or a folder inside one); default: every photo")
     p.add_argument("--move", action="store_true", help="move the photos (default: copy them)")
     p.add_argument("--precision", type=float, metavar="P",
@@ -37,13 +37,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("resume-sort", help="finish a sort that was interrupted (cancelled, disk full, crash)")
-    p.add_argument("project", type=Path)
-    p.add_argument("--sort-id", type=int, metavar="ID", help="which sort (default: the newest interrupted one)")
+    p.add_argument("project", type=path_argument)
+    p.add_argument("--sort-id", type=record_id, metavar="ID", help="which sort (default: the newest interrupted one)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("undo-sort", help="put a sort's photos back (moves) or delete its copies")
-    p.add_argument("project", type=Path)
-    p.add_argument("--sort-id", type=int, metavar="ID", help="which sort (default: the newest one not undone)")
+    p.add_argument("project", type=path_argument)
+    p.add_argument("--sort-id", type=record_id, metavar="ID", help="which sort (default: the newest one not undone)")
     p.add_argument("--json", action="store_true")
 
 

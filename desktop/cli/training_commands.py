@@ -6,9 +6,16 @@ import argparse
 import re
 import sys
 import threading
-from pathlib import Path
 
-from desktop.cli.common import command, emit_result, positive_float, positive_int, seed_value, terminal_safe
+from desktop.cli.common import (
+    command,
+    emit_result,
+    path_argument,
+    positive_float,
+    positive_int,
+    seed_value,
+    terminal_safe,
+)
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
 from desktop.cli.progress import ProgressBar
 from desktop.core.training_types import TrainingProgress, TrainingSummary
@@ -17,7 +24,7 @@ from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a classifier on the labelled photos (it becomes the active model)")
-    p.add_argument("project", type=Path)
+    p.add_argument("project", type=path_argument)
     p.add_argument("--backbone", default=DEFAULT_BACKBONE,
                    help=f"pretrained network (default {DEFAULT_BACKBONE}, built in; see the app's Train tab)")
     p.add_argument("--mode", choices=MODES, default="auto",
