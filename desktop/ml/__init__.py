@@ -4,15 +4,22 @@ Importing this package is free; its modules import torch, so the GUI imports the
 
     splits       train/val assignment and the minimum-data check (pure Python, no torch)
     progress     progress events, Cancelled, the cancel-token protocol
+    options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
     backbones    registry of pretrained networks and where their weights come from
+    onnx_engine  CPU inference of a backbone's feature extractor in ONNX Runtime (torch when that fails)
     model        backbone + linear head, partial freezing
     transforms   train / eval preprocessing presets from a backbone's spec
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)
     features     on-disk cache of frozen-backbone features
     engine       train_one_epoch / evaluate / metrics / LR schedule
-    options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
+    crossval     stratified folds, the logistic-regression head and its L2 grid
+    calibration  temperature scaling, reliability, per-class thresholds for a precision
     trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
+    distributed  ranks under torchrun: process group, shards, gathers, DDP
     checkpoint   versioned model files, atomic save, safe load
     predict      Predictor: probabilities for image files or arrays
-    device, seed, atomic   helpers
+    export       TorchScript / ONNX export and loading
+    gradcam      Grad-CAM heatmaps
+    label_issues  out-of-fold ranking of likely label mistakes
+    device, seed   helpers
 """
