@@ -1,12 +1,21 @@
-"""Keyboard labelling: class keys label the selection and advance; every change is undoable."""
+"""Keyboard labelling: class keys label the selection and advance; every change is undoable.
+
+Labelling many photos at once never overwrites a label silently: the photos without one are labelled, the ones
+with another label stay selected (their label on their caption) and the status bar says so; the same key again,
+on them, relabels them. One photo is relabelled at once: it is the one in the preview.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from PySide6.QtCore import QItemSelectionModel, QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core import labels
+from desktop.core.browse import ImageRow
 from desktop.core.labels import LabelChange
+from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.images import Role
 from desktop.ui.widgets.grid import ThumbnailGrid
@@ -42,7 +51,11 @@ class LabellingController(QObject):
         self.grid = grid
         self.undo_stack = QUndoStack(self)
         self.auto_advance = True
+        # What a repeated key would confirm: (the photos kept, what they would become). Set when a bulk
+        # labelling kept labels, and good for the very next key on exactly those photos.
+        self._relabel_offer: tuple[frozenset[int], object] | None = None
         context.project_changed.connect(self.undo_stack.clear)
+        grid.selectionModel().selectionChanged.connect(self._forget_offer)
 
     def selected_rows(self) -> list[int]:
         selection = self.grid.selectionModel()
@@ -61,38 +74,90 @@ class LabellingController(QObject):
     def label_selection(self, class_id: int | None, class_name: str | None = None) -> bool:
         rows = self.selected_rows()
         model = self.context.images
-        ids = [model.row_at(row).id for row in rows if not model.row_at(row).error]
-        if not ids or self.context.project is None:
+        photos = [model.row_at(row) for row in rows if not model.row_at(row).error]
+        if not photos or self.context.project is None:
             return False
-        what = f"{len(ids)} photos" if len(ids) > 1 else model.row_at(rows[0]).name
-        text = f"Label {what} as {class_name}" if class_id is not None else f"Clear the label of {what}"
+        offer = self._take_offer()
+        if class_id is not None and len(photos) > 1:
+            kept = [photo for photo in photos if photo.class_id not in (None, class_id)]
+            if kept and offer != (frozenset(photo.id for photo in photos), class_id):
+                new = [photo.id for photo in photos if photo.class_id is None]
+                if new:
+                    self.undo_stack.push(LabelCommand(self.context, new, class_id,
+                                                      f"Label {plural(len(new), 'photo')} as {class_name}"))
+                self._keep_labels(kept, class_id, class_name, len(new))
+                return True
+        ids = [photo.id for photo in photos]
+        relabel = len(ids) > 1 and any(photo.class_id not in (None, class_id) for photo in photos)
+        what = f"{len(ids)} photos" if len(ids) > 1 else photos[0].name
+        verb = "Relabel" if relabel else "Label"
+        text = f"{verb} {what} as {class_name}" if class_id is not None else f"Clear the label of {what}"
         self.undo_stack.push(LabelCommand(self.context, ids, class_id, text))
         if self.auto_advance and class_id is not None:
             self.advance(rows[-1])
         return True
 
+    def _forget_offer(self, *_args) -> None:
+        self._relabel_offer = None
+
+    def _take_offer(self) -> tuple[frozenset[int], object] | None:
+        """The relabel offer is good for one key only."""
+        offer, self._relabel_offer = self._relabel_offer, None
+        return offer
+
+    def _keep_labels(self, kept: list[ImageRow], becomes: object, becomes_name: str | None, labelled: int) -> None:
+        """Leave the photos that have another label selected, marked by their caption, and say how to relabel
+        them (the same key again, or A again: ``becomes`` is the class id, or "prediction")."""
+        names = {c.id: c.name for c in self.context.classes.classes}
+        had = Counter(names.get(photo.class_id, "another class") for photo in kept)
+        had_text = ", ".join(f"{count} {name}" for name, count in had.most_common())
+        image_class = next((c for c in self.context.classes.classes if c.id == becomes), None)
+        if image_class is not None:
+            again = f"press {image_class.shortcut} again" if image_class.shortcut else "choose it again"
+            how = f"{again} to relabel them as {becomes_name}"
+        else:
+            how = "press A again to give them the predicted class"
+        done = f"Labelled {plural(labelled, 'photo')}. " if labelled else ""
+        self.message.emit(f"{done}{plural(len(kept), 'selected photo')} already had a label ({had_text}) and "
+                          f"kept it — still selected: {how}.")
+        self.grid.select_ids([photo.id for photo in kept])
+        self._relabel_offer = (frozenset(photo.id for photo in kept), becomes)  # after the selection moved
+
     def accept_prediction(self) -> bool:
-        """Label each selected photo with its own predicted class (one undo step), then advance."""
+        """Label each selected photo with its own predicted class (one undo step), then advance; of many, the ones
+        labelled otherwise keep their label until A comes again."""
         model = self.context.images
         rows = self.selected_rows()
-        by_class: dict[str, list[int]] = {}
+        offer = self._take_offer()
+        classes = {c.name: c for c in self.context.classes.classes}
+        predicted_of: dict[int, str] = {}  # row -> predicted class name
         for row in rows:
             predicted = model.index(row).data(Role.PREDICTION)
-            if predicted is not None:
-                by_class.setdefault(predicted.name, []).append(model.row_at(row).id)
-        if not by_class:
+            if predicted is not None and not model.row_at(row).error:
+                predicted_of[row] = predicted.name
+        if not predicted_of:
             self.message.emit("No prediction for the selected photos yet.")
             return False
-        classes = {c.name: c for c in self.context.classes.classes}
-        missing = [name for name in by_class if name not in classes]
+        missing = sorted({name for name in predicted_of.values() if name not in classes})
         if missing:
             self.message.emit(f"The class {', '.join(missing)} no longer exists; retrain or label by key.")
             return False
-        self.undo_stack.beginMacro("Accept predictions")
-        for name, ids in by_class.items():
-            self.undo_stack.push(LabelCommand(self.context, ids, classes[name].id, f"Label as {name}"))
-        self.undo_stack.endMacro()
-        if self.auto_advance:
+        chosen = frozenset(model.row_at(row).id for row in predicted_of)
+        kept = [model.row_at(row) for row, name in predicted_of.items()
+                if model.row_at(row).class_id not in (None, classes[name].id)]
+        keep = len(predicted_of) > 1 and bool(kept) and offer != (chosen, "prediction")
+        by_class: dict[str, list[int]] = {}
+        for row, name in predicted_of.items():
+            if not (keep and model.row_at(row).class_id is not None):
+                by_class.setdefault(name, []).append(model.row_at(row).id)
+        if by_class:
+            self.undo_stack.beginMacro("Accept predictions")
+            for name, ids in by_class.items():
+                self.undo_stack.push(LabelCommand(self.context, ids, classes[name].id, f"Label as {name}"))
+            self.undo_stack.endMacro()
+        if keep:
+            self._keep_labels(kept, "prediction", None, sum(len(ids) for ids in by_class.values()))
+        elif self.auto_advance:
             self.advance(rows[-1])
         return True
 

@@ -34,6 +34,7 @@ from desktop.ui.collection_map import CollectionMapDock
 from desktop.ui.context import ProjectContext
 from desktop.ui.duplicates import DuplicatesController
 from desktop.ui.explain import ExplainController
+from desktop.ui.grid_keys import GridKeys
 from desktop.ui.health import HealthController
 from desktop.ui.importing import ImportController, ImportProgressWidget
 from desktop.ui.label_review import LabelReviewController
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
         self.context.status_changed.connect(self._show_counts)
         self.context.folders_changed.connect(self.sidebar.folders.set_folders)
         self.sidebar.filter_selected.connect(self._on_sidebar_filter)
+        self.grid_keys = GridKeys(self, self.grid, [self.sidebar.view_clicked])  # keys act where the user looks
         self.sidebar.add_class_requested.connect(lambda: self.class_actions.add())
         self.sidebar.add_folder_requested.connect(self.choose_folders)
         self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)

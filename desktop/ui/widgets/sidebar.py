@@ -216,6 +216,9 @@ def _list(model: QAbstractListModel, delegate: SidebarDelegate) -> QListView:
     view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    # A click chooses a view; the keys stay with the grid, so arrows and class keys act on the same photos
+    # (arrows in the sidebar used to move its highlight while 1-9 labelled the grid's selection).
+    view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     return view
 
 
@@ -238,6 +241,7 @@ class Sidebar(QWidget):
     class_menu_requested = Signal(object, object)  # ClassInfo, global QPoint
     folder_menu_requested = Signal(object, object)  # FolderInfo, global QPoint
     finding_selected = Signal(str)  # the kind of a Check Photos finding
+    view_clicked = Signal()  # after any view was chosen: the window gives the keyboard back to the grid
 
     def __init__(self, classes: ClassListModel, parent=None) -> None:
         super().__init__(parent)
@@ -331,12 +335,11 @@ class Sidebar(QWidget):
                 other.clearSelection()
         if view is self.finding_view:
             self.finding_selected.emit(index.data(FINDING_ROLE))
-            return
-        image_class = index.data(CLASS_ROLE)
-        if image_class is not None:
+        elif (image_class := index.data(CLASS_ROLE)) is not None:
             self.filter_selected.emit(ImageFilter(Show.CLASS, class_id=image_class.id))
         else:
             self.filter_selected.emit(index.data(FILTER_ROLE))
+        self.view_clicked.emit()
 
     def _on_class_menu(self, position) -> None:
         index = self.class_view.indexAt(position)
