@@ -11,7 +11,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.safe_files import atomic_write
+
+# A 256-px JPEG is tens of KB; anything far larger in the cache is not one of ours.
+MAX_THUMBNAIL_BYTES = 4 << 20
 
 
 class ThumbnailStore:
@@ -22,6 +26,16 @@ class ThumbnailStore:
         # Two-character fan-out keeps directories small with 100,000 images.
         return self.directory / content_hash[:2] / f"{content_hash}.jpg"
 
+    def read(self, content_hash: str) -> bytes | None:
+        """The cached JPEG's bytes; None when there is none or what is there is no regular file of a thumbnail's
+        size. The cache folder is writable by anyone who can write the project: a named pipe put there would
+        block a plain open() (a loader thread, and quitting, waiting for ever), so it is opened non-blocking and
+        checked on the descriptor (``read_regular_file``)."""
+        try:
+            return read_regular_file(self.path_for(content_hash), MAX_THUMBNAIL_BYTES)
+        except FileReadError:
+            return None
+
     def has(self, content_hash: str) -> bool:
         return self.path_for(content_hash).is_file()
 
@@ -31,7 +45,8 @@ class ThumbnailStore:
         atomic_write(self.path_for(content_hash), lambda handle: handle.write(jpeg), durable=False)
 
     def existing(self) -> set[str]:
-        """The content hashes that have a thumbnail, from one listing of the cache (cheaper than a stat each)."""
+        """The content hashes that have a thumbnail, from one listing of the cache (cheaper than a stat each);
+        an entry that is no regular file (a pipe, a folder) does not count, so the next import replaces it."""
         hashes: set[str] = set()
         try:
             fans = [entry.path for entry in os.scandir(self.directory) if entry.is_dir() and len(entry.name) == 2]
@@ -39,7 +54,10 @@ class ThumbnailStore:
             return hashes
         for fan in fans:
             try:
-                hashes.update(name[:-4] for name in os.listdir(fan) if name.endswith(".jpg") and name[0] != ".")
+                with os.scandir(fan) as entries:
+                    hashes.update(entry.name[:-4] for entry in entries
+                                  if entry.name.endswith(".jpg") and entry.name[0] != "."
+                                  and entry.is_file(follow_symlinks=False))
             except OSError:
                 continue
         return hashes

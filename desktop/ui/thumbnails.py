@@ -1,7 +1,9 @@
 """Thumbnails for the grid, read from the project's on-disk cache off the GUI thread.
 
 Requests are served newest first, so when the user scrolls fast the rows now on screen load before
-rows scrolled past; an LRU of QImages keeps memory bounded with 100,000 images.
+rows scrolled past; an LRU of QImages keeps memory bounded with 100,000 images. Cache files are read as bytes
+through ``ThumbnailStore.read`` (regular files only, opened non-blocking: a named pipe in the cache cannot stall
+a loader thread, or quitting), then decoded.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ class _LoadNewest(QRunnable):
 
     def run(self) -> None:
         while (content_hash := self._loader._next_request()) is not None:
-            image = QImage(str(self._loader.store.path_for(content_hash)))
+            # Bytes first, then decode: QImage(path) would open a named pipe in the cache and wait for ever.
+            data = self._loader.store.read(content_hash)
+            image = QImage.fromData(data) if data else QImage()
             self._loader._signals.loaded.emit(content_hash, image)
 
 
