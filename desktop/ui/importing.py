@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.core.importer import ImportProgress, ImportSummary, import_folder
+from desktop.core.wording import plural
 from desktop.io.scan import class_subfolders
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
@@ -22,13 +23,13 @@ class ImportProgressWidget(StatusProgress):
 
     def show_progress(self, progress: ImportProgress, queued: int) -> None:
         name = Path(progress.folder).name
-        more = f" (+{queued} more folders)" if queued else ""
+        more = f" (+{plural(queued, 'more folder')})" if queued else ""
         if progress.scanning:
-            self.text.setText(f"Looking for photos in {name}… {progress.seen:,} found{more}")
+            self.set_text(f"Looking for photos in {name}… {progress.seen:,} found{more}")
             self.bar.setRange(0, 0)
         else:
             broken = f", {progress.broken} cannot be read" if progress.broken else ""
-            self.text.setText(f"Importing {name}: {progress.processed:,} of {progress.to_process:,}{broken}{more}")
+            self.set_text(f"Importing {name}: {progress.processed:,} of {progress.to_process:,}{broken}{more}")
             self.bar.setRange(0, max(1, progress.to_process))
             self.bar.setValue(progress.processed)
 
@@ -98,7 +99,7 @@ class ImportController(QObject):
             return import_folder(project, folder, labels_from_subfolders=from_subfolders,
                                  on_progress=throttled, cancel=cancel)
 
-        self.widget.text.setText(f"Looking for photos in {folder.name}…")
+        self.widget.set_text(f"Looking for photos in {folder.name}…")
         self.widget.show()
         self.task.start(job, on_progress=lambda p: self.widget.show_progress(p, len(self.queue)),
                         on_done=self._on_done, on_failed=self._on_failed, on_finished=self._on_thread_finished)

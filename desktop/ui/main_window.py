@@ -45,12 +45,12 @@ from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_GEOMETRY, W
 from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
 from desktop.ui.similar import SimilarController
 from desktop.ui.sorting import SortController
+from desktop.ui.status_bar import TrainingStatus, progress_lines
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.finding_bar import FindingBar
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
-from desktop.ui.widgets.status_progress import StatusProgress
 
 GRID_MIN_WIDTH = 360
 
@@ -87,22 +87,20 @@ class MainWindow(QMainWindow):
         self.counts_label = QLabel()
         self.statusBar().addWidget(self.counts_label)
         self.statusBar().addPermanentWidget(self.import_progress)
+        # Each kind of background work has its own line, shown while it works, whatever tab is open.
+        self.predict_progress, self.similar_progress, self.health_progress, self.map_progress = progress_lines(
+            self.statusBar(), 4)
 
         self.labelling = LabellingController(self.context, self.grid, self)
         self.importer = ImportController(self.context, self.import_progress, self)
         self.class_actions = ClassActions(self.context, self)
         self.training = TrainingController(self.context, self.train_panel, self)
+        self.training_status = TrainingStatus(self.training, self.statusBar(), open_tab=self.show_training)
         self.explain = ExplainController(self.context, self.preview, self)
-        self.predict_progress = StatusProgress(self)
-        self.statusBar().addPermanentWidget(self.predict_progress)
         self.predicting = PredictController(self.context, self.predict_progress, self)
         self.duplicates = DuplicatesController(self.context, self)
         self.label_review = LabelReviewController(self.context, self)
         self.sorting = SortController(self.context, self)
-        # Seeing the collection (issue #13): each has its own progress line, shown only while it works.
-        self.similar_progress, self.health_progress, self.map_progress = (StatusProgress(self) for _ in range(3))
-        for progress in (self.similar_progress, self.health_progress, self.map_progress):
-            self.statusBar().addPermanentWidget(progress)
         self.similar = SimilarController(self.context, self.grid, self.similar_progress, self)
         self.health = HealthController(self.context, self.grid, self.labelling.undo_stack, self.health_progress, self)
         self.finding_bar = FindingBar(self)

@@ -317,6 +317,9 @@ class TrainingController(QObject):
 
     message = Signal(str)
     trained = Signal(object)  # TrainingSummary
+    # For the status bar, which shows a run whatever tab is open: each TrainingProgress, and start/end.
+    progress = Signal(object)
+    running_changed = Signal(bool)
 
     def __init__(self, context: ProjectContext, panel: TrainPanel, parent=None) -> None:
         super().__init__(parent)
@@ -425,8 +428,13 @@ class TrainingController(QObject):
         self.panel.set_running(True)
         self.new_labels = 0
         self._started = time.monotonic()
-        self.task.start(job, on_progress=self.panel.show_progress, on_done=self._on_done, on_failed=self._on_failed,
+        self.task.start(job, on_progress=self._on_progress, on_done=self._on_done, on_failed=self._on_failed,
                         on_cancelled=self._on_cancelled, on_finished=self._on_finished)
+        self.running_changed.emit(True)
+
+    def _on_progress(self, progress: TrainingProgress) -> None:
+        self.panel.show_progress(progress)
+        self.progress.emit(progress)
 
     def cancel(self) -> None:
         if self.task.busy:
@@ -452,6 +460,7 @@ class TrainingController(QObject):
     def _on_finished(self) -> None:
         self.panel.set_running(False)
         self.refresh_readiness()
+        self.running_changed.emit(False)
 
     def shutdown(self) -> None:
         self.task.shutdown(10_000)  # a training run stops between batches: give it longer than a helper
