@@ -1,9 +1,11 @@
 """Why this prediction: a Grad-CAM heatmap of where in the photo the evidence for a class lies.
 
 Grad-CAM (Selvaraju et al., 2017): weight the last spatial feature map of the backbone by the gradient of
-the class score, averaged per channel, keep the positive part. The map covers the centre crop the model
-sees (eval preprocessing: shorter side resized, centre cropped), so it is placed back into the photo's own
-coordinates; the margins outside the crop get zero.
+the class score, averaged per channel, keep the positive part. The class and its probability come from the centre
+crop the prediction was made on (eval preprocessing: shorter side resized, centre cropped); the map itself is
+computed over the whole photo at the same scale — the backbone is convolutional — so it covers all of the photo
+instead of ending in a hard rectangle at the crop's edge. A panorama longer than ``MAX_VIEW_ASPECT`` is explained
+over its centre part of that shape, and the heat fades out beyond it.
 """
 
 from __future__ import annotations
@@ -15,48 +17,79 @@ import numpy as np
 import torch
 
 from desktop.ml.predict import Predictor
-from desktop.ml.transforms import eval_transform
+from desktop.ml.transforms import eval_transform, whole_view_transform
+
+MAX_VIEW_ASPECT = 3.0  # longer views cost more than they show; the rest of a panorama gets the faded edge
+FADE = 0.25  # beyond the explained part, the heat fades out over this fraction of its shorter side
 
 
 @dataclass(frozen=True)
 class Heatmap:
     values: np.ndarray  # (H, W) float32 in [0, 1], same size as the photo given
     class_index: int  # the class explained
-    probability: float  # the model's probability for it
-    crop: tuple[int, int, int, int]  # x, y, width, height of the part of the photo the model looked at
+    probability: float  # the model's probability for it (on the centre crop, as predicted)
+    crop: tuple[int, int, int, int]  # x, y, width, height of the centre crop the prediction looked at
 
 
 def grad_cam(predictor: Predictor, rgb: np.ndarray, class_index: int | None = None) -> Heatmap:
     """Heatmap for ``class_index`` (default: the predicted class) over the RGB uint8 (H, W, 3) photo."""
+    model, spec = predictor.model, predictor.spec
+    with torch.no_grad():
+        logits = model(eval_transform(spec)(rgb).unsqueeze(0).to(predictor.device).float())
+    probabilities = logits.softmax(1)[0]
+    index = int(probabilities.argmax()) if class_index is None else class_index
+    height, width = rgb.shape[:2]
+    x, y, w, h = _view(width, height)
+    cam = _class_activation(predictor, whole_view_transform(spec)(rgb[y:y + h, x:x + w]), index)
+    values = _fade_beyond(cv2.resize(cam, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1), (x, y), (width, height))
+    scale = spec.resize_size / min(height, width)
+    side = min(round(spec.input_size / scale), height, width)
+    crop = ((width - side) // 2, (height - side) // 2, side, side)
+    return Heatmap(values, index, float(probabilities[index]), crop)
+
+
+def _view(width: int, height: int) -> tuple[int, int, int, int]:
+    """The centred part of the photo explained: all of it, unless longer than MAX_VIEW_ASPECT."""
+    w = min(width, round(height * MAX_VIEW_ASPECT))
+    h = min(height, round(width * MAX_VIEW_ASPECT))
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def _class_activation(predictor: Predictor, image: torch.Tensor, index: int) -> np.ndarray:
+    """Grad-CAM of class ``index`` for one preprocessed image (C, H, W): (h, w) float32 in [0, 1]."""
     model = predictor.model
-    spec = predictor.spec
-    image = eval_transform(spec)(rgb).unsqueeze(0).to(predictor.device)
     maps: list[torch.Tensor] = []
     hooks = [unit.register_forward_hook(lambda _m, _i, output: maps.append(output)) for unit in model.units]
     try:
         with torch.enable_grad():
-            logits = model(image.float())
+            logits = model(image.unsqueeze(0).to(predictor.device).float())
             spatial = [m for m in maps if m.dim() == 4]
             if not spatial:
-                raise ValueError(f"{spec.name} has no spatial feature map to explain")
+                raise ValueError(f"{predictor.spec.name} has no spatial feature map to explain")
             activation = spatial[-1]
-            probabilities = logits.softmax(1)[0]
-            index = int(probabilities.argmax()) if class_index is None else class_index
             (gradient,) = torch.autograd.grad(logits[0, index], activation)
     finally:
         for hook in hooks:
             hook.remove()
     weights = gradient.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * activation).sum(1))[0].detach().float().cpu().numpy()
-    if cam.max() > 0:
-        cam /= cam.max()
-    height, width = rgb.shape[:2]
-    scale = spec.resize_size / min(height, width)
-    side = min(round(spec.input_size / scale), height, width)
-    x, y = (width - side) // 2, (height - side) // 2
-    values = np.zeros((height, width), dtype=np.float32)
-    values[y:y + side, x:x + side] = cv2.resize(cam, (side, side), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-    return Heatmap(values, index, float(probabilities[index].detach()), (x, y, side, side))
+    return cam / cam.max() if cam.max() > 0 else cam
+
+
+def _fade_beyond(values: np.ndarray, origin: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """``values`` placed at ``origin`` in a map of ``size`` (width, height); outside, the nearest edge's heat
+    fading linearly to nothing, so no hard edge is drawn."""
+    (x, y), (width, height) = origin, size
+    h, w = values.shape
+    if (w, h) == (width, height):
+        return values.astype(np.float32)
+    padded = np.pad(values, ((y, height - y - h), (x, width - x - w)), mode="edge")
+    margin = max(1.0, FADE * min(w, h))
+    columns, rows = np.arange(width), np.arange(height)
+    outside_x = np.maximum(x - columns, columns - (x + w - 1)).clip(0)
+    outside_y = np.maximum(y - rows, rows - (y + h - 1)).clip(0)
+    fade = np.clip(1 - np.maximum.outer(outside_y, outside_x) / margin, 0, 1)
+    return (padded * fade).astype(np.float32)
 
 
 def overlay_rgba(heatmap: Heatmap, opacity: float = 0.55) -> np.ndarray:

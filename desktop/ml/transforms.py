@@ -51,6 +51,13 @@ def eval_transform(spec: BackboneSpec, *, flip: bool = False) -> v2.Compose:
     return v2.Compose(steps + _to_normalised_tensor(spec))
 
 
+def whole_view_transform(spec: BackboneSpec) -> v2.Compose:
+    """Like ``eval_transform`` without the crop: the whole picture at the scale the model sees its centre (Grad-CAM
+    over all of a photo, the network being convolutional)."""
+    return v2.Compose([v2.ToImage(), v2.Resize(spec.resize_size, interpolation=_interpolation(spec), antialias=True),
+                       *_to_normalised_tensor(spec)])
+
+
 def eval_preprocessing_id(spec: BackboneSpec) -> str:
     """Everything about evaluation preprocessing that changes the features (part of the feature-cache key)."""
     return json.dumps({"version": EVAL_PREPROCESSING_VERSION, "resize": spec.resize_size, "crop": spec.input_size,

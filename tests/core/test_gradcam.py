@@ -20,18 +20,38 @@ def test_heatmap_points_at_the_disc_for_discs_and_at_the_stripes_for_stripes(tra
     discs = grad_cam(predictor, rgb, predictor.class_names.index("discs"))
     stripes = grad_cam(predictor, rgb, predictor.class_names.index("stripes"))
     assert discs.values.shape == (128, 256) and discs.class_index == predictor.class_names.index("discs")
-    x, y, w, h = discs.crop
-    # The centre square the model sees: 224 of the 256 px the shorter side is resized to.
-    assert (x, y, w, h) == (72, 8, 112, 112)
-    assert discs.values[:, :x].max() == 0 and discs.values[:, x + w:].max() == 0 and discs.values[:y].max() == 0
+    # The centre square the prediction sees: 224 of the 256 px the shorter side is resized to.
+    assert discs.crop == (72, 8, 112, 112)
 
     def left_share(heatmap) -> float:
-        seen = heatmap.values[:, x:x + w]
-        return float(seen[:, : w // 2].sum() / seen.sum())
+        return float(heatmap.values[:, :128].sum() / heatmap.values.sum())
 
     assert left_share(discs) > 0.7 > 0.3 > left_share(stripes)
-    rgba = overlay_rgba(discs)
-    assert rgba.shape == (128, 256, 4) and rgba[..., 3].max() > 0
+
+
+def test_the_heatmap_covers_the_whole_photo_not_just_the_centre_crop(trained_project):
+    """It used to end in a hard rectangle: nothing outside the centre crop, though the disc lay there."""
+    predictor = Predictor.from_checkpoint(active_model(trained_project).file)
+    rng = np.random.default_rng(1)
+    rgb = np.clip(130 + rng.normal(0, 10, (128, 256, 3)), 0, 255).astype(np.uint8)
+    cv2.circle(rgb, (36, 64), 30, (200, 40, 40), -1, cv2.LINE_AA)  # mostly left of the crop (x from 72)
+    discs = grad_cam(predictor, rgb, predictor.class_names.index("discs"))
+    x = discs.crop[0]
+    assert discs.values[:, :x].max() > 0.5  # the disc outside the crop is where the heat is
+    assert overlay_rgba(discs)[:, :x, 3].max() > 0
+    # No step anywhere: neighbouring columns differ little (a crop's edge jumped from heat to nothing).
+    assert np.abs(np.diff(discs.values, axis=1)).max() < 0.2
+
+
+def test_a_panorama_is_explained_over_its_centre_and_fades_out_beyond(trained_project):
+    predictor = Predictor.from_checkpoint(active_model(trained_project).file)
+    rgb = np.clip(130 + np.random.default_rng(2).normal(0, 10, (60, 400, 3)), 0, 255).astype(np.uint8)
+    for centre in range(20, 400, 60):
+        cv2.circle(rgb, (centre, 30), 18, (200, 40, 40), -1, cv2.LINE_AA)
+    heatmap = grad_cam(predictor, rgb, predictor.class_names.index("discs"))
+    assert heatmap.values.shape == (60, 400)
+    assert heatmap.values[:, 0].max() == heatmap.values[:, -1].max() == 0  # 15 px past the 180 px explained
+    assert np.abs(np.diff(heatmap.values, axis=1)).max() < 0.2
 
 
 def test_default_class_is_the_predicted_one(trained_project):
