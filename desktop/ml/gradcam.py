@@ -65,7 +65,7 @@ def _class_activation(predictor: Predictor, image: torch.Tensor, index: int) -> 
             logits = model(image.unsqueeze(0).to(predictor.device).float())
             spatial = [m for m in maps if m.dim() == 4]
             if not spatial:
-                raise ValueError(f"{predictor.spec.name} has no spatial feature map to explain")
+                raise ValueError(f"{predictor.spec.display_name} has no spatial map of the photo to explain")
             activation = spatial[-1]
             (gradient,) = torch.autograd.grad(logits[0, index], activation)
     finally:
