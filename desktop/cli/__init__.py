@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
+        from desktop.db.engine import is_interrupted
+
+        if is_interrupted(exc):  # Ctrl+C that stopped a query inside SQLite (desktop.db.engine)
+            print("pigeonhole: interrupted", file=sys.stderr)
+            return 130
         message = user_message(exc)
         if message is None:
             raise  # a bug: its traceback is what a developer needs

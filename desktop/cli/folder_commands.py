@@ -31,7 +31,7 @@ def _folders(args: argparse.Namespace) -> int:
     from desktop.core.folders import list_folders, relink_root
     from desktop.core.project import open_project
 
-    with open_project(args.project, create=False) as project:
+    with open_project(args.project, create=False, writes=bool(args.relink)) as project:
         if args.relink:
             old, new = args.relink
             relinked = relink_root(project, old, new)

@@ -22,7 +22,8 @@ def _models(args: argparse.Namespace) -> int:
     from desktop.core.models_registry import list_models, set_active
     from desktop.core.project import open_project
 
-    with open_project(args.project, create=False) as project:
+    writes = args.activate is not None or args.evaluate  # listing only reads: a read-only project too
+    with open_project(args.project, create=False, writes=writes) as project:
         if args.activate is not None:
             if args.activate not in {m.id for m in list_models(project)}:
                 raise UserError(f"There is no model {args.activate} in this project.")

@@ -61,7 +61,7 @@ def _status(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.status import project_status
 
-    with open_project(args.project, create=False) as project:
+    with open_project(args.project, create=False, writes=False) as project:  # a read-only project too
         status = project_status(project)
     emit_result(args, status.as_json(), status_text(status))
     return 0

@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from desktop.db.engine import explain_database_error, make_engine, make_session_factory
-from desktop.db.migrate import upgrade_to_head
+from desktop.db.migrate import current_revision, head_revision, known_revisions, upgrade_to_head
+from desktop.db.models import Base
+from desktop.db.schema import check_before_open, check_tables
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_head
 from desktop.io.locks import exclusive_lock
@@ -71,11 +73,13 @@ def is_project_dir(path: Path) -> bool:
     return (path / DB_FILE_NAME).is_file()
 
 
-def open_project(path: Path | str, *, create: bool = True) -> Project:
+def open_project(path: Path | str, *, create: bool = True, writes: bool = True) -> Project:
     """Open (or create) the project at ``path`` and migrate its database to the current schema.
 
     Refused with one sentence: a path that is a file or anything but a folder, a read-only folder or database,
-    and a project.db that is empty, not SQLite or not a regular file (a new schema is never created over it).
+    a project.db that is empty, not SQLite or not a regular file (a new schema is never created over it), and
+    a database Pigeonhole did not make or a newer Pigeonhole made (``desktop.db.schema``). ``writes=False``
+    (commands that only read, `status`): a read-only project is opened read-only instead of refused.
     """
     path = Path(path).expanduser().resolve()
     if path.is_file() and path.name == DB_FILE_NAME:
@@ -94,6 +98,8 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ProjectError(f"Cannot create the project folder {path}: {exc.strerror or exc}.") from exc
+    if not writes and os.path.lexists(db_path) and not _writable(path, db_path):
+        return _open_read_only(path, db_path)
     if not os.access(path, os.W_OK):
         raise ProjectError(f"The project folder {path} is read-only.")
     # Under the lock, a second process opening the same project at once waits for the first one to finish
@@ -103,12 +109,14 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
         created = not os.path.lexists(db_path)
         if not created:
             _check_database_file(db_path, path / BACKUPS_DIR_NAME)
+            check_before_open(db_path, known_revisions())
             if not os.access(db_path, os.W_OK):
                 raise ProjectError(f"The project database {db_path} is read-only; make it writable (or copy the "
                                    "project somewhere writable) and open it again.")
         engine = make_engine(db_path)
         try:
             upgrade_to_head(engine, db_path, path / BACKUPS_DIR_NAME)
+            check_tables(engine, Base.metadata)
         except Exception as exc:
             engine.dispose()
             if created:  # a half-made new database would read as a damaged project next time
@@ -127,6 +135,40 @@ def open_project(path: Path | str, *, create: bool = True) -> Project:
 
 
 _LOCK_NAMES = frozenset({IMPORT_LOCK_NAME, OPEN_LOCK_NAME})
+
+
+def _writable(path: Path, db_path: Path) -> bool:
+    """The folder and its database can be written (chmod or a read-only disk; root passes os.access, so the
+    immutable flag and read-only mounts are tried for real)."""
+    if not (os.access(path, os.W_OK) and os.access(db_path, os.W_OK)):
+        return False
+    try:
+        os.close(os.open(db_path, os.O_WRONLY | getattr(os, "O_NONBLOCK", 0)))
+    except OSError:
+        return False
+    return True
+
+
+def _open_read_only(path: Path, db_path: Path) -> Project:
+    """A project the user cannot write, for reading: no lock file (none can be made), no upgrade (none can be
+    written), so only a database at this version's schema."""
+    _check_database_file(db_path, path / BACKUPS_DIR_NAME)
+    check_before_open(db_path, known_revisions())
+    engine = make_engine(db_path, read_only=True)
+    try:
+        if current_revision(engine) != head_revision():
+            raise ProjectError(f"The project {path} is read-only and was made by an older Pigeonhole: make it "
+                               "writable and open it once, so its database can be upgraded.")
+        check_tables(engine, Base.metadata)
+    except Exception as exc:
+        engine.dispose()
+        if isinstance(exc, PigeonholeError):
+            raise
+        explained = explain_database_error(exc, db_path)
+        if explained is None:
+            raise
+        raise ProjectError(str(explained)) from exc
+    return Project(path, engine, make_session_factory(engine), ThumbnailStore(path / "thumbnails"))
 
 
 def _check_database_file(db_path: Path, backups: Path) -> None:

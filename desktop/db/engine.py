@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,17 +23,47 @@ class DatabaseError(PigeonholeError):
     """The project database cannot be written or read (disk full, read-only, damaged, busy); one sentence."""
 
 
-def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+def _set_sqlite_pragmas(dbapi_connection, _record, *, read_only: bool = False) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets the GUI read while a worker writes; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    if not read_only:
+        # WAL lets the GUI read while a worker writes; foreign keys are off by default in SQLite.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # A schema (views, triggers, defaults) may not call functions that have side effects.
+    cursor.execute("PRAGMA trusted_schema=OFF")
     cursor.close()
+    # Python only handles Ctrl+C between its own instructions: a query that runs for ever inside SQLite (a
+    # hostile schema) would never see it. A callback now and then lets the signal in; SQLite then stops the
+    # query with SQLITE_INTERRUPT (``is_interrupted``).
+    dbapi_connection.set_progress_handler(_let_signals_in, PROGRESS_EVERY)
 
 
-def make_engine(db_path: Path) -> Engine:
+PROGRESS_EVERY = 100_000  # SQLite virtual-machine steps between two calls: microseconds of work
+
+
+def _let_signals_in() -> int:
+    return 0  # 0: go on. A pending KeyboardInterrupt raised here aborts the statement instead
+
+
+def is_interrupted(exc: BaseException) -> bool:
+    """The statement was stopped by Ctrl+C (through ``_let_signals_in``)."""
+    driver = exc.orig if isinstance(exc, DBAPIError) else exc
+    return isinstance(driver, sqlite3.Error) and getattr(driver, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
+
+
+def make_engine(db_path: Path, *, read_only: bool = False) -> Engine:
+    """The engine of one project database; ``read_only`` for a project the user cannot write (a read-only
+    folder or disk): its commands that only read still work."""
+    if read_only:
+        from desktop.db.schema import read_only_connection
+
+        # The URL still names the file (messages, ``database_path``); the creator opens it read-only.
+        engine = create_engine(f"sqlite:///{db_path}", future=True,
+                               creator=lambda: read_only_connection(db_path, check_same_thread=False))
+        event.listen(engine, "connect", partial(_set_sqlite_pragmas, read_only=True))
+        return engine
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
