@@ -15,27 +15,34 @@ Public API (Qt-free; the GUI runs ``check_photos`` in a worker):
   puts them back as they were. A later import of the same folder would add them again.
 
 Kinds (``KINDS``): exact and near duplicates (desktop.core.duplicates), duplicates straddling the
-train/validation split, blurry (variance of the Laplacian of the contrast-stretched picture at most 512 px
-long, far below the collection's median), too dark / too bright (mean luminance), low information (a 64 px
-grey version that is nearly uniform), odd-sized (tiny or an extreme aspect ratio), outliers (far in feature
-space from every class, or from the collection when there are no classes; robust median + MAD threshold), and
-class imbalance. Blur and darkness misfire on uniform, night or high-key pictures: hence flags only.
+train/validation split, the per-photo rules of ``desktop.core.health_rules`` (blurry, too dark, too bright, low
+information, odd size: tuned so a clean set raises few flags), outliers (far in feature space from every class,
+or from the collection when there are no classes; robust median + MAD threshold), and class imbalance. Every
+rule can misfire on a picture that is meant to look that way: hence flags only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from desktop.core.health_rules import (
+    MIN_FOR_STATISTICS,
+    STATS_SIDE,
+    PhotoStats,
+    Sized,
+    per_photo_flags,
+    photo_stats,
+    robust_z,
+    summary,
+)
 from desktop.core.project import Project
 from desktop.core.wording import plural
 from desktop.db.engine import transaction
@@ -74,8 +81,8 @@ EXPLANATIONS = {
     "split_leak": "Copies on both sides of the train/validation split: validation accuracy is flattered until "
                   "one copy of each is removed.",
     "blurry": "Soft edges compared with the rest of the collection — or intentionally soft: have a look.",
-    "dark": "Photos that are nearly black: underexposed, or a lens cap.",
-    "bright": "Photos that are nearly white: overexposed, or a blank page.",
+    "dark": "Photos with no bright parts at all: underexposed, or a lens cap.",
+    "bright": "Photos with no dark parts at all: washed out, overexposed, or a blank page.",
     "low_information": "Nearly uniform pictures: little for the model to learn from.",
     "odd_size": "Tiny photos or very long strips: thumbnails, banners, or a crop gone wrong.",
     "outlier": "Photos far from every class in the model's features: mislabelled, or something new.",
@@ -83,17 +90,7 @@ EXPLANATIONS = {
 }
 PHASE_CHECKING = "checking photos"
 
-STATS_SIDE = 512  # blur is measured on the picture at most this long, so a 12 MP photo and a 0.3 MP one compare
-GREY_SIDE = 64  # the small grey version whose spread and entropy say "nothing to see"
-BLUR_Z = -3.0  # robust z-score of log sharpness below which a photo is blurry...
-BLUR_FACTOR = 4.0  # ...and at least this many times softer than the collection's median
-UNIFORM_STD = 2.0  # grey levels of spread: below this there is nothing to see, no edges to judge blur by
-DARK_MEAN, BRIGHT_MEAN = 40.0, 220.0  # mean luminance of 255
-LOW_ENTROPY_BITS = 2.0
-TINY_SIDE = 48  # px: the backbone sees 224; a picture this small is mostly invented detail
-EXTREME_ASPECT = 4.0
 OUTLIER_Z = 4.0  # robust z-score of the distance to the nearest class centre
-MIN_FOR_STATISTICS = 8  # photos needed before "unlike the others" means anything
 MIN_CLASS_PHOTOS = 3
 IMBALANCE_RATIO = 5.0  # the largest class this many times the smallest
 SHARPER_BY = 1.10  # a keeper "sharpest" only when 10 % sharper than the runner-up
@@ -138,32 +135,6 @@ class HealthReport:
     def count(self, kind: str) -> int:
         """Photos flagged with ``kind`` (classes, for class imbalance)."""
         return sum(len(f.photos) or len(f.keys) for f in self.of_kind(kind))
-
-
-@dataclass(frozen=True)
-class PhotoStats:
-    sharpness: float  # variance of the Laplacian of the contrast-stretched grey picture, at <= STATS_SIDE px
-    brightness: float  # mean luminance, 0-255
-    spread: float  # standard deviation of the small grey version
-    entropy: float  # bits, of the small grey version's histogram
-
-
-def photo_stats(rgb: np.ndarray) -> PhotoStats:
-    """Pixel statistics of one picture (RGB uint8)."""
-    height, width = rgb.shape[:2]
-    scale = STATS_SIDE / max(height, width)
-    if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                         interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    # Stretched to its own 1st-99th percentile range, so a dim but sharp photo is not called blurry.
-    low, high = np.percentile(grey, (1, 99))
-    stretched = (grey.astype(np.float32) - low) * (255.0 / max(float(high - low), 1.0))
-    sharpness = float(cv2.Laplacian(np.clip(stretched, 0, 255).astype(np.float32), cv2.CV_32F).var())
-    small = cv2.resize(grey, (GREY_SIDE, GREY_SIDE), interpolation=cv2.INTER_AREA)
-    counts = np.bincount(small.ravel(), minlength=256) / small.size
-    entropy = float(-(counts[counts > 0] * np.log2(counts[counts > 0])).sum())
-    return PhotoStats(sharpness, float(grey.mean()), float(small.std()), entropy)
 
 
 @dataclass(frozen=True)
@@ -258,13 +229,6 @@ def _pixel_stats(photos: list[_Photo], notes: list[str], on_progress, cancel) ->
     return stats
 
 
-def _robust_z(values: np.ndarray) -> np.ndarray:
-    """(value − median) / (1.4826 · MAD): a z-score that a few extreme values cannot drag along."""
-    median = float(np.median(values))
-    mad = 1.4826 * float(np.median(np.abs(values - median)))
-    return (values - median) / max(mad, 1e-9)
-
-
 def _duplicate_findings(members: list[_Photo], group, stats: dict[str, PhotoStats]) -> list[Finding]:
     if len(members) < 2:
         return []
@@ -320,51 +284,14 @@ def _keeper_detail(photo: _Photo, rule: str, stats: dict[str, PhotoStats]) -> st
 
 
 def _pixel_findings(photos: list[_Photo], stats: dict[str, PhotoStats], notes: list[str]) -> list[Finding]:
-    flagged: dict[str, list[FlaggedPhoto]] = {kind: [] for kind in ("blurry", "dark", "bright", "low_information",
-                                                                    "odd_size")}
-    measured = [p for p in photos if p.content_hash in stats]
-    textured = [p for p in measured if stats[p.content_hash].spread >= UNIFORM_STD]
-    blur_z = {}
-    if len(textured) >= MIN_FOR_STATISTICS:
-        logs = np.log(np.array([max(stats[p.content_hash].sharpness, 1e-9) for p in textured]))
-        median = math.exp(float(np.median(logs)))
-        blur_z = {p.image_id: (z, median) for p, z in zip(textured, _robust_z(logs).tolist(), strict=True)}
-    elif textured:
-        notes.append(f"The blur check needs at least {MIN_FOR_STATISTICS} photos with detail; skipped.")
-
-    def flag(kind: str, photo: _Photo, reason: str) -> None:
-        flagged[kind].append(FlaggedPhoto(photo.image_id, photo.path, photo.content_hash, reason))
-
-    for photo in photos:
-        short, long = sorted((photo.width, photo.height))
-        if 0 < short < TINY_SIDE:
-            flag("odd_size", photo, f"tiny: {photo.width}×{photo.height} px")
-        elif short and long / short > EXTREME_ASPECT:
-            flag("odd_size", photo, f"extreme aspect ratio {long / short:.1f}:1 ({photo.width}×{photo.height} px)")
-        found = stats.get(photo.content_hash)
-        if found is None:
-            continue
-        if found.brightness < DARK_MEAN:
-            flag("dark", photo, f"mean brightness {found.brightness:.0f} of 255")
-        elif found.brightness > BRIGHT_MEAN:
-            flag("bright", photo, f"mean brightness {found.brightness:.0f} of 255")
-        if found.spread < UNIFORM_STD or found.entropy < LOW_ENTROPY_BITS:
-            flag("low_information", photo, f"nearly uniform (spread {found.spread:.1f} grey levels, "
-                                           f"{found.entropy:.1f} bits)")
-        z, median = blur_z.get(photo.image_id, (0.0, 0.0))
-        if z < BLUR_Z and found.sharpness * BLUR_FACTOR < median:
-            flag("blurry", photo, f"edges {median / max(found.sharpness, 1e-9):.0f}× softer than the collection's "
-                                  "typical photo")
-    summaries = {
-        "blurry": "soft edges compared with the rest of the collection (or intentionally soft: have a look)",
-        "dark": f"mean brightness under {DARK_MEAN:.0f} of 255",
-        "bright": f"mean brightness over {BRIGHT_MEAN:.0f} of 255",
-        "low_information": "nearly uniform pictures: little for the model to learn from",
-        "odd_size": f"smaller than {TINY_SIDE} px or longer than {EXTREME_ASPECT:.0f}:1",
-    }
-    return [Finding(kind, f"{plural(len(items), 'photo')}: {summaries[kind]}", items,
-                    keys=[p.content_hash for p in items])
-            for kind, items in flagged.items() if items]
+    sized = [Sized(p.width, p.height, stats.get(p.content_hash)) for p in photos]
+    findings = []
+    for kind, flags in per_photo_flags(sized, notes).items():
+        items = [FlaggedPhoto(photos[i].image_id, photos[i].path, photos[i].content_hash, reason)
+                 for i, reason in flags]
+        if items:
+            findings.append(Finding(kind, summary(kind, len(items)), items, keys=[p.content_hash for p in items]))
+    return findings
 
 
 def _outliers(photos: list[_Photo], index, notes: list[str]) -> list[Finding]:
@@ -389,7 +316,7 @@ def _outliers(photos: list[_Photo], index, notes: list[str]) -> list[Finding]:
     similarity = vectors @ centres.T
     nearest = similarity.argmax(axis=1)
     distance = 1.0 - similarity.max(axis=1)
-    z = _robust_z(distance)
+    z = robust_z(distance)
     items = [FlaggedPhoto(photo.image_id, photo.path, photo.content_hash,
                           f"far from {against} (nearest: {names[nearest[i]]}, distance {distance[i]:.2f}, "
                           f"typical {float(np.median(distance)):.2f})")

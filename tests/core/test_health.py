@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from desktop.core.health import HealthError, check_photos, dismiss, keep_one, photo_stats, undo
+from desktop.core.health import HealthError, check_photos, dismiss, keep_one, undo
+from desktop.core.health_rules import photo_stats
 from desktop.core.importer import import_folder
 from desktop.core.project import open_project
 from desktop.core.similarity import find_image
@@ -38,7 +39,7 @@ def test_photo_stats_tell_blur_darkness_and_uniformity_apart():
     assert photo_stats(blurred).sharpness * 10 < photo_stats(sharp).sharpness
     black = np.zeros((100, 100, 3), np.uint8)
     stats = photo_stats(black)
-    assert stats.brightness == 0 and stats.spread == 0 and stats.entropy == 0 and stats.sharpness == 0
+    assert stats.brightness == stats.spread == stats.colour_spread == stats.sharpness == stats.highlights == 0
     # Size-normalised: the same picture 4x larger (and downscaled back to 512 px) scores about the same.
     big = cv2.resize(sharp, (2048, 2048), interpolation=cv2.INTER_NEAREST)
     assert 0.2 < photo_stats(big).sharpness / photo_stats(cv2.resize(sharp, (512, 512),
