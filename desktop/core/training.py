@@ -21,11 +21,12 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from desktop.core.duplicates import duplicates_across_split
+from desktop.core.model_results import results_fields
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
-from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
+from desktop.core.training_types import CurvePoint, HeldOutPrediction, TrainingProgress, TrainingSummary
 from desktop.db.engine import transaction
-from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel
+from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel, utcnow
 from desktop.ml import distributed
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, training_options
 from desktop.ml.options import TrainingOptions
@@ -173,12 +174,14 @@ def train_project(project: Project, options: TrainingOptions,
         # fixed split to leak across.)
         leaks = duplicates_across_split(project, data.items, options.backbone)
         if leaks:
-            notes.append(f"{len(leaks)} validation photo(s) have a near-duplicate among the training photos, so the "
-                         "validation accuracy is flattered: see `pigeonhole duplicates` or Model ▸ Find "
-                         "Near-Duplicates.")
-    model_id = distributed.main_first(lambda: _save_model(project, result, data.class_ids))
+            notes.append(f"{len(leaks)} validation photo(s) have a near-copy among the training photos, so this "
+                         "fine-tuned model's validation accuracy is flattered: Model ▸ Find Near-Duplicates shows "
+                         "them.")
+    held_out = held_out_predictions(result)
+    results = results_fields(reporter.history, held_out, notes)  # what the Train tab shows again on reopening
+    model_id = distributed.main_first(lambda: _save_model(project, result, data.class_ids, results))
     seconds = time.perf_counter() - started
-    return _summary(model_id, options, data, result, reporter.history, notes, seconds)
+    return _summary(model_id, options, data, result, reporter.history, notes, seconds, held_out)
 
 
 def _warm_start(project: Project, options: TrainingOptions, data: TrainingData, notes: list[str]) -> WarmStart | None:
@@ -203,9 +206,9 @@ def _warm_start(project: Project, options: TrainingOptions, data: TrainingData, 
     return warm
 
 
-def _save_model(project: Project, result: TrainResult, class_ids: list[int]) -> int:
+def _save_model(project: Project, result: TrainResult, class_ids: list[int], results: dict) -> int:
     """Write the checkpoint, then record it and make it the active model in one transaction; the row shows the
-    checkpoint's options (as they ran)."""
+    checkpoint's options (as they ran) and keeps ``results`` (model_results.results_fields) with its metrics."""
     project.models_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     file = project.models_dir / f"model-{stamp}-{secrets.token_hex(3)}.pt"
@@ -220,7 +223,7 @@ def _save_model(project: Project, result: TrainResult, class_ids: list[int]) -> 
                 weights_source=checkpoint["weights"]["source"], class_names=list(checkpoint["class_names"]),
                 train_images=result.train_count, val_images=result.val_count,
                 val_accuracy=result.metrics.accuracy if result.val_count else None,
-                metrics={**result.metrics.to_dict(), **_evaluation_fields(result)},
+                metrics={**result.metrics.to_dict(), **_evaluation_fields(result), **results},
                 settings={"options": training_options(checkpoint).as_dict(), "class_ids": class_ids,
                           "training": training},
                 device=_device_type(result), seconds=result.duration_seconds, is_active=True)
@@ -240,6 +243,17 @@ def _evaluation_fields(result: TrainResult) -> dict:
             "reliability": result.reliability}
 
 
+def held_out_predictions(result: TrainResult) -> dict[int, HeldOutPrediction]:
+    """Image id -> the held-out prediction that put it in its confusion-matrix cell, with its confidence from
+    the checkpoint's held-out probabilities (aligned with ``val_items``) when they are there."""
+    probabilities = result.checkpoint.get("out_of_fold", {}).get("probabilities")
+    rows = probabilities.tolist() if probabilities is not None else []
+    aligned = len(rows) == len(result.val_items)
+    return {item.key: HeldOutPrediction(item.label, predicted,
+                                        float(rows[index][predicted]) if aligned else None)
+            for index, (item, predicted) in enumerate(zip(result.val_items, result.val_predicted, strict=True))}
+
+
 def _device_type(result: TrainResult) -> str:
     """"cpu", "cuda" or "mps": what tools reading the JSON compare; the UI words it."""
     return str(result.checkpoint["training"]["device"]).split(":")[0]
@@ -257,7 +271,8 @@ def _plain(value):
 
 
 def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result: TrainResult,
-             history: list[CurvePoint], notes: list[str], seconds: float) -> TrainingSummary:
+             history: list[CurvePoint], notes: list[str], seconds: float,
+             held_out: dict[int, HeldOutPrediction]) -> TrainingSummary:
     metrics = result.metrics
     per_class = {
         name: {"precision": round(metrics.precision[i], 4), "recall": round(metrics.recall[i], 4),
@@ -265,8 +280,8 @@ def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result
         for i, name in enumerate(data.class_names)
     }
     confusion_images: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for item, predicted in zip(result.val_items, result.val_predicted, strict=True):
-        confusion_images[(item.label, predicted)].append(item.key)
+    for image_id, prediction in held_out.items():
+        confusion_images[(prediction.true_index, prediction.predicted_index)].append(image_id)
     top_k = {str(metrics.top_k): metrics.top_k_accuracy} if metrics.top_k and metrics.top_k_accuracy is not None \
         else {}
     return TrainingSummary(
@@ -277,7 +292,7 @@ def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result
         confusion_images=dict(confusion_images), notes=notes, evaluation=result.evaluation, folds=result.folds,
         temperature=round(result.temperature, 4), ece=None if result.ece is None else round(result.ece, 4),
         ece_uncalibrated=None if result.ece_uncalibrated is None else round(result.ece_uncalibrated, 4),
-        reliability=result.reliability)
+        reliability=result.reliability, held_out=held_out, trained_at=utcnow())
 
 
 class _ProgressReporter:

@@ -4,6 +4,7 @@ for is ``desktop.ml.options.TrainingOptions``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,16 @@ class TrainingProgress:
     epochs: int = 0
     eta_seconds: float | None = None
     history: tuple[CurvePoint, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeldOutPrediction:
+    """What a model that had not seen a photo predicted for it: the reason it sits in its confusion-matrix cell
+    (frozen: out-of-fold; fine-tuning: the validation split)."""
+
+    true_index: int
+    predicted_index: int
+    confidence: float | None  # the predicted class's probability; None when it was not recorded
 
 
 @dataclass
@@ -55,6 +66,11 @@ class TrainingSummary:
     ece: float | None = None  # expected calibration error (10 bins), calibrated, on the evaluated photos
     ece_uncalibrated: float | None = None
     reliability: dict = field(default_factory=dict)  # per confidence bin: counts, confidence, accuracy
+    # image id -> its held-out prediction (what put it in its confusion-matrix cell)
+    held_out: dict[int, HeldOutPrediction] = field(default_factory=dict)
+    trained_at: datetime | None = None
+    # What an older models row lacks, in words ("the training curves"): the panel says it was not recorded.
+    not_recorded: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
