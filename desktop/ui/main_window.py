@@ -272,8 +272,10 @@ class MainWindow(QMainWindow):
         # A new model: re-read it, then predict every photo with it (the grid, the bars, "Label next").
         self.training.trained.connect(lambda _summary: (self.context.models_changed(), self.predicting.predict()))
         self.importer.finished.connect(self._on_imported)
-        self.train_panel.show_images_requested.connect(
-            lambda title, ids: self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)))
+        self.train_panel.show_images_requested.connect(  # a confusion cell: each photo says what put it there
+            lambda title, ids, badges, notes: (
+                self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)),
+                self.context.images.set_badges(badges), self.context.images.set_notes(notes)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
                        self.predicting, self.duplicates, self.label_review, self.similar, self.health,
                        self.collection_map):

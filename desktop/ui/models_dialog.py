@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from desktop.core.model_results import backbone_name, device_name, mode_name, trained_when
 from desktop.core.models_registry import ModelInfo, delete_model, list_models, set_active, set_note
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.table import RIGHT, Column, TableModel
@@ -74,11 +75,11 @@ class ModelsTableModel(TableModel[ModelInfo]):
             case self.ID:
                 return str(model.id)
             case self.TRAINED:
-                return model.created.strftime("%Y-%m-%d %H:%M")
+                return trained_when(model.created)
             case self.BACKBONE:
-                return model.backbone
+                return backbone_name(model.backbone)
             case self.MODE:
-                return model.mode
+                return mode_name(model.mode)
             case self.PHOTOS:
                 return str(model.train_images) if _out_of_fold(model) else f"{model.train_images} + {model.val_images}"
             case self.THEN:
@@ -93,6 +94,13 @@ class ModelsTableModel(TableModel[ModelInfo]):
     def _tooltip(self, model: ModelInfo, column: int) -> str | None:
         if column == self.ACTIVE:
             return "The active model: its predictions are shown and used for sorting." if model.is_active else None
+        if column == self.MODE:
+            return f"Trained {device_name(model.device)} in {model.seconds:.0f} s"
+        if column == self.THEN:
+            if _out_of_fold(model):
+                return (f"Out-of-fold, when it was trained: each of its {model.val_images} labelled photos predicted "
+                        "by a model trained without it")
+            return f"On its {model.val_images} validation photos, which it did not train on"
         if column == self.PHOTOS:
             if _out_of_fold(model):
                 return f"Trained on all {model.train_images} labelled photos; accuracy measured out-of-fold on each"
@@ -130,7 +138,7 @@ class ModelsDialog(QDialog):
         header.setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _index: self.make_active())
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.chart = LineChart("Validation accuracy by version", y_max=1.0, percent=True, x_label="version",
+        self.chart = LineChart("Accuracy by version", y_max=1.0, percent=True, x_label="version",
                                empty_text="Train a model to see its versions here")
         self.chart.setMinimumHeight(190)
         self.hint = QLabel("")

@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -25,11 +24,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.training_types import TrainingProgress, TrainingSummary
-from desktop.ml.options import DEFAULT_BACKBONE, TrainingOptions
+from desktop.core.model_results import backbone_name, summary_of
+from desktop.core.models_registry import ModelInfo
+from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
+from desktop.ml.options import DEFAULT_BACKBONE, FINETUNE_EPOCHS, FINETUNE_LEARNING_RATE, TrainingOptions
 from desktop.ui.context import ProjectContext
-from desktop.ui.widgets.charts import LineChart, ReliabilityDiagram, Series
-from desktop.ui.widgets.metrics import ConfusionMatrixView, PerClassView
+from desktop.ui.training_results import TrainingResults, format_seconds
+from desktop.ui.widgets.charts import LineChart, Series
 from desktop.ui.workers import WorkerGroup, WorkerSlot
 
 MODE_CHOICES = (  # (key, short text that fits the combo, the explanation as its tooltip)
@@ -47,10 +48,6 @@ def format_eta(seconds: float | None) -> str:
     if whole < 1:
         return ""
     return f"about {whole // 60} min {whole % 60:02d} s left" if whole >= 60 else f"about {whole} s left"
-
-
-def format_seconds(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,8 @@ def list_backbone_choices(_emit=None, _cancel=None) -> list[BackboneChoice]:
 class TrainPanel(QWidget):
     train_requested = Signal(object)  # TrainingOptions
     cancel_requested = Signal()
-    show_images_requested = Signal(str, list)  # title, image ids
+    # title, image ids, and per image id: a badge for its tile and a tooltip line (why it is in the view)
+    show_images_requested = Signal(str, list, object, object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -161,31 +159,13 @@ class TrainPanel(QWidget):
         charts.addWidget(self.loss_chart)
         charts.addWidget(self.accuracy_chart)
 
-        self.result = QLabel("")
-        self.result.setWordWrap(True)
-        self.result.setObjectName("resultSummary")
-        per_class_view = PerClassView()
-        self.per_class = per_class_view.per_class
-        self.confusion = ConfusionMatrixView()
-        self.confusion.cell_images_requested.connect(self.show_images_requested)
-        self.reliability = ReliabilityDiagram()
-        self.reliability.setToolTip("For the photos the model was, say, 80–90 % sure about, how many it got right. "
-                                    "Bars on the dashed diagonal: its confidence can be taken at its word.")
-        self.calibration = QLabel("")
-        self.calibration.setWordWrap(True)
-        self.calibration.setObjectName("hint")
-        self.results_box = QGroupBox("Results")
-        results_layout = QVBoxLayout(self.results_box)
-        results_layout.addWidget(self.result)
-        results_layout.addWidget(per_class_view)
-        confusion_hint = QLabel("Confusion matrix — rows: true class, columns: predicted. Click a cell to see "
-                                "its photos.")
-        confusion_hint.setWordWrap(True)
-        results_layout.addWidget(confusion_hint)
-        results_layout.addWidget(self.confusion)
-        results_layout.addWidget(self.reliability)
-        results_layout.addWidget(self.calibration)
+        self.results_box = TrainingResults()
+        self.results_box.show_images_requested.connect(self.show_images_requested)
+        results = self.results_box
+        self.result, self.per_class, self.confusion = results.result, results.per_class, results.confusion
+        self.reliability, self.calibration = results.reliability, results.calibration
         self.results_box.hide()
+        self.shown_model: int | None = None  # the model whose results show (None: none)
         self.ready = False
 
         content = QWidget()
@@ -262,54 +242,73 @@ class TrainPanel(QWidget):
             self.phase.setText(progress.message)
             return
         eta = format_eta(progress.eta_seconds)
-        epoch = f"Epoch {progress.epoch} of {progress.epochs}. " if progress.phase == "training" else ""
+        epoch = ""
+        # Only fine-tuning has epochs (frozen training fits once, after cross-validation); during an epoch's
+        # batches the epoch under way is the one after the last finished.
+        if progress.phase == "training" and progress.epochs and progress.message.startswith("Fine-tuning"):
+            under_way = progress.epoch + (1 if ": batch" in progress.message else 0)
+            epoch = f"Epoch {max(1, min(under_way, progress.epochs))} of {progress.epochs}. "
         self.phase.setText(f"{epoch}{progress.message}" + (f" — {eta}" if eta else ""))
         if progress.total:
             self.progress.setRange(0, progress.total)
             self.progress.setValue(progress.done)
         else:
             self.progress.setRange(0, 0)
-        history = progress.history
-        epochs = progress.epochs
+        self._show_curves(progress.history, progress.epochs)
+
+    def _show_curves(self, history: tuple[CurvePoint, ...] | list[CurvePoint], epochs: int = 0) -> None:
+        """``epochs``: the planned span of the x axis; 0 spans the points (a finished or reopened run)."""
         self.loss_chart.set_series([
             Series("train", TRAIN_COLOUR, [h.train_loss for h in history]),
             Series("held out", VAL_COLOUR, [h.val_loss for h in history], dashed=True),
-        ], epochs)
+        ] if history else [], epochs)
         self.accuracy_chart.set_series([
             Series("train", TRAIN_COLOUR, [h.train_accuracy for h in history]),
             Series("held out", VAL_COLOUR, [h.val_accuracy for h in history], dashed=True),
-        ], epochs)
+        ] if history else [], epochs)
 
     def show_summary(self, summary: TrainingSummary) -> None:
-        accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
-        chance = 1 / max(1, len(summary.classes))
-        top = "".join(f" · top-{k}: {v:.1%}" for k, v in summary.top_k.items())
-        notes = "".join(f"<br><i>{note}</i>" for note in summary.notes)
-        if summary.evaluation == "out-of-fold":
-            measured = (f"<b>{accuracy}</b> right, out-of-fold over {summary.val_images} labelled photos "
-                        f"(each predicted by a model that had not seen it, {summary.folds} folds; chance: "
-                        f"{chance:.0%}){top}<br>The model learnt from all {summary.train_images} photos: ")
-        else:
-            measured = (f"<b>{accuracy}</b> of {summary.val_images} validation photos right (chance: "
-                        f"{chance:.0%}){top}<br>{summary.train_images} training photos: ")
-        self.result.setText(f"{measured}{summary.backbone}, {summary.mode}, {summary.device}, "
-                            f"{format_seconds(summary.seconds)}{notes}")
-        # The run is over: its x axis spans the epochs it ran (a warm-started retrain stops well before the plan).
-        self.loss_chart.set_series(self.loss_chart.series)
-        self.accuracy_chart.set_series(self.accuracy_chart.series)
-        self.per_class.set_per_class(summary.per_class)
-        self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
-        self.reliability.set_reliability(summary.reliability, summary.ece)
-        if summary.ece is not None:
-            before = (f" (before calibration {summary.ece_uncalibrated:.1%})"
-                      if summary.ece_uncalibrated is not None else "")
-            self.calibration.setText(
-                f"Calibration error {summary.ece:.1%}{before}: how far, on average, the model's confidence is "
-                f"from how often it is right (temperature {summary.temperature:.2f}).")
-        else:
-            self.calibration.setText("")
+        """One model's results and curves: after a run, and for the active model when a project opens."""
+        self.shown_model = summary.model_id
+        self._show_curves(summary.history)
+        self.results_box.show_summary(summary)
         self.results_box.show()
-        self.phase.setText(f"Done: model #{summary.model_id} is now active.")
+
+    def show_model(self, model: ModelInfo | None) -> None:
+        """The active model's results as its row recorded them (no torch), or an empty tab without one."""
+        if model is None:
+            self.shown_model = None
+            self._show_curves([])
+            self.results_box.hide()
+            return
+        if model.id != self.shown_model:
+            self.phase.setText("")  # "Done: model #3…" belonged to the model shown before
+        self.show_summary(summary_of(model))
+
+    def follow_model(self, model: ModelInfo | None) -> None:
+        """The choices the active model was trained with, so the next Train improves it rather than silently
+        replacing it with a model of another kind. Automatic choices stay automatic; no model: the defaults."""
+        options = model.settings.get("options") or {} if model is not None else {}
+        training = model.settings.get("training") or {} if model is not None else {}
+        mode = training.get("requested_mode") or options.get("mode") or "auto"
+        self._select_backbone(options.get("backbone") or (model.backbone if model is not None else DEFAULT_BACKBONE))
+        self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
+        finetune = options.get("mode") == "finetune"
+        epochs, learning_rate = options.get("epochs"), options.get("learning_rate")
+        # What ran is recorded resolved: fine-tuning's defaults read as the automatic choice they came from.
+        self.epochs.setValue(0 if epochs is None or (finetune and epochs == FINETUNE_EPOCHS) else int(epochs))
+        self.learning_rate.setValue(
+            0.0 if learning_rate is None or (finetune and learning_rate == FINETUNE_LEARNING_RATE)
+            else float(learning_rate))
+        self.seed.setValue(int(options.get("seed") or 0))
+
+    def _select_backbone(self, name: str) -> None:
+        """Select ``name``; before the list has loaded (it imports torch), it waits as a one-item stand-in."""
+        index = self.backbone.findData(name)
+        if index < 0:
+            self.backbone.addItem(backbone_name(name), name)
+            index = self.backbone.count() - 1
+        self.backbone.setCurrentIndex(index)
 
 
 class TrainingController(QObject):
@@ -336,12 +335,31 @@ class TrainingController(QObject):
         context.status_changed.connect(lambda _status: self.refresh_readiness())
         context.project_changed.connect(self.refresh_readiness)
         context.project_changed.connect(self._reset_new_labels)
+        context.project_changed.connect(self._on_project_changed)
+        context.model_changed.connect(self._on_model_changed)
+        self._followed: tuple[object, int | None] | None = None  # (project, model id) the choices follow
         context.labelled.connect(self._on_labelled)
         self.new_labels = 0  # since the last training started
 
     @property
     def busy(self) -> bool:
         return self.task.busy
+
+    def _on_project_changed(self) -> None:
+        self._followed = None
+        self.panel.phase.setText("")
+        self._on_model_changed()
+
+    def _on_model_changed(self) -> None:
+        """Another project or active model: show its results and follow its choices; a run under way keeps
+        its curves, and shows the active model's results when it ends."""
+        model = self.context.active_model
+        key = (self.context.project, model.id if model is not None else None)
+        if key != self._followed:
+            self._followed = key
+            self.panel.follow_model(model)
+        if not self.task.busy:
+            self.panel.show_model(model)
 
     def _reset_new_labels(self) -> None:
         self.new_labels = 0
@@ -444,6 +462,7 @@ class TrainingController(QObject):
     def _on_done(self, summary: TrainingSummary) -> None:
         self.last_summary = summary
         self.panel.show_summary(summary)
+        self.panel.phase.setText(f"Done: model #{summary.model_id} is now active.")
         accuracy = f"{summary.val_accuracy:.1%}" if summary.val_accuracy is not None else "n/a"
         how = "out-of-fold" if summary.evaluation == "out-of-fold" else "validation"
         self.message.emit(f"Training finished: {accuracy} {how} accuracy in {format_seconds(summary.seconds)}.")
@@ -461,6 +480,8 @@ class TrainingController(QObject):
         self.panel.set_running(False)
         self.refresh_readiness()
         self.running_changed.emit(False)
+        if self.panel.shown_model is None or self.panel.results_box.isHidden():  # cancelled or failed
+            self.panel.show_model(self.context.active_model)
 
     def shutdown(self) -> None:
         self.task.shutdown(10_000)  # a training run stops between batches: give it longer than a helper

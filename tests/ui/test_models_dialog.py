@@ -23,6 +23,8 @@ def test_models_dialog_lists_scores_activates_and_deletes(main_window, trained_p
     table = dialog.table_model
     assert [table.rows[r].id for r in range(table.rowCount())] == [second.model_id, first.id]  # newest first
     assert table.index(0, 0).data() == "●" and table.index(1, 0).data() == ""
+    assert table.index(0, table.BACKBONE).data() == "Fast (EfficientNet-Lite0)"  # plain names, not internal ones
+    assert table.index(0, table.MODE).data() == "frozen features"
     qtbot.waitUntil(lambda: len(table.scores) == 2, timeout=60_000)
     column = table.TODAY
     assert table.index(0, column).data() == f"{second.val_accuracy:.1%}"

@@ -32,9 +32,9 @@ def test_train_button_trains_and_shows_curves_metrics_and_confusion(window, trai
     qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=10_000)
     assert panel.results_box.isVisible()
     assert f"{summary.val_accuracy:.1%}" in panel.result.text()
-    assert "out-of-fold over 24 labelled photos" in panel.result.text()
+    assert "out-of-fold: each of the 24 labelled photos" in panel.result.text()
     assert sum(panel.reliability.counts) == 24 and panel.reliability.ece == summary.ece
-    assert f"Calibration error {summary.ece:.1%}" in panel.calibration.text()
+    assert f"on average {summary.ece:.1%} away from how often it is right" in panel.calibration.text()
     assert panel.per_class.rowCount() == 3
     assert panel.confusion.matrix.rowCount() == 3 and panel.confusion.matrix.columnCount() == 3
     assert panel.loss_chart.series and len(panel.loss_chart.series[0].values) == len(summary.history)

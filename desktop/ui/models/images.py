@@ -29,6 +29,7 @@ class Role(IntEnum):
     THUMBNAIL = Qt.ItemDataRole.UserRole + 3  # QImage or None while loading
     LABEL = Qt.ItemDataRole.UserRole + 4  # ClassInfo or None
     PREDICTION = Qt.ItemDataRole.UserRole + 5  # PredictedClass or None
+    BADGE = Qt.ItemDataRole.UserRole + 6  # a few words on the tile saying why this view shows it, or None
 
 
 # Above this many images the query (about 1 ms per 1,000 rows) runs off the GUI thread.
@@ -92,6 +93,7 @@ class ImageListModel(QAbstractListModel):
         # One line per photo saying why this view shows it ("Blurry: …", "92% alike …"); the view's, so a new
         # filter clears it.
         self.notes: dict[int, str] = {}
+        self.badges: dict[int, str] = {}  # the view's too: shown on the tile ("held out: tools 62%")
         self._thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.loaded.connect(self._on_thumbnail_loaded)
@@ -107,7 +109,7 @@ class ImageListModel(QAbstractListModel):
 
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.image_filter = image_filter
-        self.notes = {}
+        self.notes, self.badges = {}, {}
         self.reload()
 
     def set_notes(self, notes: dict[int, str]) -> None:
@@ -115,6 +117,12 @@ class ImageListModel(QAbstractListModel):
         self.notes = dict(notes)
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Qt.ItemDataRole.ToolTipRole])
+
+    def set_badges(self, badges: dict[int, str]) -> None:
+        """Why each photo of the current view is in it, in a few words painted on its tile."""
+        self.badges = dict(badges)
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.BADGE])
 
     def set_prediction_classes(self, class_names: list[str]) -> None:
         self.prediction_classes = list(class_names)
@@ -174,6 +182,8 @@ class ImageListModel(QAbstractListModel):
                 return self._classes.get(row.class_id) if row.class_id is not None else None
             case Role.PREDICTION:
                 return self._predicted(row)
+            case Role.BADGE:
+                return self.badges.get(row.id)
         return None
 
     def _predicted(self, row: ImageRow) -> PredictedClass | None:

@@ -80,6 +80,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         predicted = index.data(Role.PREDICTION)
         if predicted is not None:
             self._paint_prediction(painter, area, predicted, option)
+        badge = index.data(Role.BADGE)
+        if badge:
+            self._paint_badge(painter, area, badge, option)
 
         caption = QRect(rect.x() + PADDING - 2, area.bottom() + 4, self.tile, CAPTION_HEIGHT - 4)
         label = index.data(Role.LABEL)
@@ -123,6 +126,22 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.drawEllipse(QRect(pill.x() + 6, pill.center().y() - 3, 7, 7))
         painter.setPen(QColor("#1F2328"))
         painter.drawText(pill.adjusted(16, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, text)
+
+
+    @staticmethod
+    def _paint_badge(painter: QPainter, area: QRect, text: str, option) -> None:
+        """Why the view shows this photo, on a dark strip along the thumbnail's bottom edge."""
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        strip = QRect(area.x() + 4, area.bottom() - metrics.height() - 7, area.width() - 8, metrics.height() + 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(20, 22, 26, 200))
+        painter.drawRoundedRect(strip, 4, 4)
+        painter.setPen(QColor("#FFFFFF"))
+        painter.drawText(strip.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         metrics.elidedText(text, Qt.TextElideMode.ElideRight, strip.width() - 12))
 
 
 class ThumbnailGrid(QListView):

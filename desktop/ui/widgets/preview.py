@@ -155,11 +155,13 @@ class PreviewPanel(QFrame):
         same_image = self.row is not None and row is not None and row.id == self.row.id
         self.row = row
         self.show_label(label)
-        if row is None:
+        if row is None:  # nothing of the photo shown before stays (its bars may be another project's)
             self.set_heatmap(None)
             self.canvas.set_image(QImage(), "Select a photo to see it here.")
             self.title.setText("")
             self.details.setText("")
+            self.chart.clear("")
+            self.chart_hint.setText("")
             return
         self.title.setText(f"<b>{row.name}</b>")
         size = f"{row.width} × {row.height} px · " if row.width else ""

@@ -1,0 +1,137 @@
+"""The Train tab keeps to the open project's active model: its results come back when the project opens, its
+choices follow that model, a confusion cell's photos say what put them there, and nothing of one project shows
+in another."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.core.model_results import summary_of
+from desktop.core.models_registry import active_model, set_active
+from desktop.core.training import train_project
+from desktop.core.training_types import TrainingProgress
+from desktop.ml.options import TrainingOptions
+from desktop.ui.models.images import Role
+
+pytestmark = pytest.mark.gui
+
+
+def open_on_train_tab(window, project, qtbot) -> None:
+    assert window.open_project_at(project.path)
+    window.show_training()
+    qtbot.waitUntil(lambda: window.train_panel.backbone.count() > 2, timeout=30_000)  # the list has loaded
+
+
+def test_reopening_a_project_shows_the_active_models_results(main_window, trained_project, qtbot, tmp_path):
+    model = active_model(trained_project)
+    open_on_train_tab(main_window, trained_project, qtbot)
+    panel = main_window.train_panel
+    assert panel.results_box.isVisible() and panel.shown_model == model.id
+    text = panel.result.text()
+    assert f"Model #{model.id}</b>, trained " in text
+    assert f"{model.val_accuracy:.1%}" in text and "out-of-fold" in text
+    assert "Fast (EfficientNet-Lite0), frozen features, on the CPU" in text
+    assert not any(jargon in text for jargon in ("efficientnet_lite0", "top-", "temperature", "`"))
+    assert "not recorded" not in text
+    assert panel.per_class.rowCount() == 3 and "out-of-fold" in panel.results_box.per_class_title.text()
+    assert panel.confusion.matrix.rowCount() == 3
+    assert sum(sum(row.counts) for row in panel.confusion.matrix.rows) == 24
+    assert sum(panel.reliability.counts) == 24
+    assert panel.loss_chart.series and panel.loss_chart.series[0].values
+    assert "temperature" not in panel.calibration.text() and "confidence" in panel.calibration.text()
+
+    # Another project: nothing of this one stays; back again: all of it returns.
+    assert main_window.open_project_at(tmp_path / "other.pigeonhole")
+    assert not panel.results_box.isVisible() and panel.shown_model is None and not panel.loss_chart.series
+    assert main_window.open_project_at(trained_project.path)
+    assert panel.results_box.isVisible() and panel.shown_model == model.id
+
+
+def test_an_older_model_shows_what_it_has_and_says_what_was_not_recorded(main_window, trained_project, qtbot):
+    from desktop.db.engine import transaction
+    from desktop.db.models import TrainedModel
+
+    with transaction(trained_project.sessions) as session:  # a row as versions before this one wrote it
+        row = session.get(TrainedModel, active_model(trained_project).id)
+        row.metrics = {k: v for k, v in row.metrics.items() if k not in ("curves", "held_out", "notes")}
+    open_on_train_tab(main_window, trained_project, qtbot)
+    panel = main_window.train_panel
+    assert panel.results_box.isVisible() and panel.confusion.matrix.rowCount() == 3
+    assert "the training curves and which photos are in each cell of the confusion matrix were not recorded" \
+        in panel.result.text()
+    assert "Click a cell" not in panel.results_box.confusion_hint.text()
+
+
+def test_the_choices_follow_the_active_model(main_window, trained_project, qtbot):
+    fast = active_model(trained_project)
+    accurate = train_project(trained_project, TrainingOptions(backbone="accurate", mode="frozen", seed=7))
+    open_on_train_tab(main_window, trained_project, qtbot)
+    panel = main_window.train_panel
+    options = panel.options()
+    assert options.backbone == "efficientnet_lite0_lite1" and options.mode == "frozen" and options.seed == 7
+    assert options.epochs is None and options.learning_rate is None  # automatic stays automatic
+    assert panel.shown_model == accurate.model_id
+
+    # Model versions ▸ Make active (what the dialog's models_changed does): the tab follows the older model.
+    set_active(trained_project, fast.id)
+    main_window.context.models_changed()
+    assert panel.options().backbone == "efficientnet_lite0" and panel.options().seed == 0
+    assert panel.shown_model == fast.id and f"Model #{fast.id}<" in panel.result.text()
+
+    # New predictions (the same active model) leave a choice the user just made alone.
+    panel.backbone.setCurrentIndex(panel.backbone.findData("efficientnet_lite0_lite1"))
+    main_window.context.models_changed()
+    assert panel.options().backbone == "efficientnet_lite0_lite1"
+
+
+def test_a_new_project_shows_nothing_of_the_previous_one(main_window, trained_project, qtbot, tmp_path):
+    assert main_window.open_project_at(trained_project.path)
+    with qtbot.waitSignal(main_window.predicting.finished, timeout=60_000):
+        main_window.predict_action.trigger()
+    qtbot.waitUntil(lambda: not main_window.predicting.busy, timeout=10_000)
+    images = main_window.context.images
+    assert images.wait_loaded()
+    main_window.grid.setCurrentIndex(images.index(2))
+    preview = main_window.preview
+    assert preview.chart.bars and preview.title.text()
+
+    assert main_window.open_project_at(tmp_path / "empty.pigeonhole")
+    assert images.rowCount() == 0
+    assert preview.chart.bars == [] and preview.chart_hint.text() == "" and preview.title.text() == ""
+    assert not preview.heatmap_legend.isVisible()
+    panel = main_window.train_panel
+    assert panel.results_box.isHidden() and not panel.loss_chart.series and panel.phase.text() == ""
+    assert panel.options().backbone == "efficientnet_lite0"
+    assert not main_window.finding_bar.isVisible() and not main_window.view_bar.isVisible()
+
+
+def test_a_confusion_cells_photos_say_their_held_out_prediction(main_window, trained_project, qtbot):
+    open_on_train_tab(main_window, trained_project, qtbot)
+    summary = summary_of(active_model(trained_project))
+    matrix = main_window.train_panel.confusion.matrix
+    (true, predicted), ids = min(summary.confusion_images.items(), key=lambda cell: cell[0][0] == cell[0][1])
+    main_window.train_panel.confusion._on_clicked(matrix.index(true, predicted))
+    images = main_window.context.images
+    assert images.wait_loaded()
+    assert sorted(images.row_at(r).id for r in range(images.rowCount())) == sorted(ids)
+    name = summary.classes[predicted]
+    for r in range(images.rowCount()):
+        index = images.index(r)
+        held = summary.held_out[images.row_at(r).id]
+        assert index.data(Role.BADGE) == f"held out: {name} {held.confidence:.0%}"
+        assert f"a model trained without it predicted {name}" in index.data(Qt.ItemDataRole.ToolTipRole)
+    assert "(out-of-fold)" in main_window.view_title.text()
+    main_window._show_all_photos()  # another view: the marks were this one's
+    assert images.wait_loaded() and images.index(0).data(Role.BADGE) is None
+
+
+def test_the_phase_never_counts_epochs_frozen_training_does_not_have(main_window):
+    panel = main_window.train_panel
+    panel.show_progress(TrainingProgress("training", "Cross-validating the classifier: fit 3 of 25", 3, 25))
+    assert panel.phase.text().startswith("Cross-validating") and "Epoch" not in panel.phase.text()
+    panel.show_progress(TrainingProgress("training", "Training the classifier", 4, 9, epoch=4, epochs=9))
+    assert "Epoch" not in panel.phase.text()
+    panel.show_progress(TrainingProgress("training", "Fine-tuning the backbone: batch 2 of 5", 2, 5, epoch=0,
+                                         epochs=8))
+    assert panel.phase.text().startswith("Epoch 1 of 8. Fine-tuning")
