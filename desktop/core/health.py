@@ -6,7 +6,9 @@ Public API (Qt-free; the GUI runs ``check_photos`` in a worker):
   list of ``Finding`` (``kind``, ``title``, ``summary``, ``photos``: ``FlaggedPhoto`` with a one-line
   ``reason`` each). Duplicates come one finding per group with a suggested ``keeper_id`` and the
   ``keeper_rule`` that chose it; every other kind is one finding holding all its photos.
-  ``report.count(kind)`` and ``report.of_kind(kind)`` feed the sidebar.
+  ``report.count(kind)`` and ``report.of_kind(kind)`` feed the sidebar. Each scan is kept in the project
+  (``desktop.core.health_store``): ``last_check(project)`` gives it back when the project opens, with
+  ``report.stale`` saying when photos were added, removed or changed since.
 - ``dismiss(project, kind, keys)`` / ``undismiss(...)``: "not a problem", stored for good in the project
   (table ``dismissed_findings``) per (kind, photo content hash), so the photo stays dismissed after a move or a
   re-import; ``Finding.keys`` are the keys to pass (class imbalance: one key per class).
@@ -27,12 +29,14 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from desktop.core import health_store
 from desktop.core.health_rules import (
     MIN_FOR_STATISTICS,
     STATS_SIDE,
@@ -78,9 +82,8 @@ EXPLANATIONS = {
                         "others from the project; the files stay on disk.",
     "near_duplicates": "Photos of nearly the same picture, the suggested keeper first in each group: keep one, or "
                        "select the ones that are fine.",
-    "split_leak": "Near-copies on both sides of the split that fine-tuning validates on: a fine-tuned model's "
-                  "validation accuracy is flattered until one copy of each is removed. (Frozen training keeps "
-                  "near-copies in one fold, so its out-of-fold accuracy is not flattered.)",
+    "split_leak": "Copies on both sides of the train/validation split: validation accuracy is flattered until "
+                  "one copy of each is removed.",
     "blurry": "Soft edges compared with the rest of the collection — or intentionally soft: have a look.",
     "dark": "Photos with no bright parts at all: underexposed, or a lens cap.",
     "bright": "Photos with no dark parts at all: washed out, overexposed, or a blank page.",
@@ -129,6 +132,8 @@ class HealthReport:
     photos_checked: int
     dismissed: int  # flags not shown because the user said "not a problem"
     notes: list[str] = field(default_factory=list)  # checks skipped and why, photos that could not be read
+    checked_at: datetime | None = None  # a stored scan (``last_check``): when it ran (UTC)
+    stale: str = ""  # a stored scan: why its findings may be out of date ("" when the photos did not change)
 
     def of_kind(self, kind: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.kind == kind]
@@ -172,6 +177,13 @@ def check_photos(project: Project, on_progress: ProgressCallback | None = None, 
     findings.extend(_outliers(photos, index, notes))
     findings.extend(_imbalance(photos))
 
+    health_store.save(project, [(p.image_id, p.content_hash) for p in photos], [_stored(f) for f in findings], notes)
+    return _report(findings, len(photos), dismissed, notes)
+
+
+def _report(findings: list[Finding], photos_checked: int, dismissed: set[tuple[str, str]], notes: list[str],
+            checked_at: datetime | None = None, stale: str = "") -> HealthReport:
+    """The findings less what the user marked "not a problem" (and groups left with one photo)."""
     shown, hidden = [], 0
     for finding in findings:
         kept = [p for p in finding.photos if (finding.kind, p.content_hash) not in dismissed]
@@ -182,7 +194,35 @@ def check_photos(project: Project, on_progress: ProgressCallback | None = None, 
             continue
         shown.append(Finding(finding.kind, finding.summary, kept, finding.keeper_id, finding.keeper_rule,
                              keys if not finding.photos else [p.content_hash for p in kept]))
-    return HealthReport(shown, len(photos), hidden, notes)
+    return HealthReport(shown, photos_checked, hidden, notes, checked_at, stale)
+
+
+# --- the last scan, kept in the project ---------------------------------------------------------------------
+
+def _stored(finding: Finding) -> dict:
+    return {"kind": finding.kind, "summary": finding.summary, "keeper_id": finding.keeper_id,
+            "keeper_rule": finding.keeper_rule, "keys": finding.keys,
+            "photos": [[p.image_id, p.content_hash, p.reason] for p in finding.photos]}
+
+
+def last_check(project: Project) -> HealthReport | None:
+    """The last scan's findings as they apply now (``stale`` says when photos changed since); photos removed
+    since are left out, dismissals made since apply. None when the project was never checked."""
+    stored = health_store.load(project)
+    if stored is None:
+        return None
+    with project.sessions() as session:
+        paths = {image_id: path for image_id, path in session.execute(with_folder(select(Image.id, IMAGE_PATH)))}
+    findings = []
+    for item in stored.findings:
+        if item.get("kind") not in KINDS:
+            continue  # a kind this version no longer has
+        photos = [FlaggedPhoto(image_id, Path(paths[image_id]), content_hash, reason)
+                  for image_id, content_hash, reason in item["photos"] if image_id in paths]
+        findings.append(Finding(item["kind"], item["summary"], photos, item.get("keeper_id"),
+                                item.get("keeper_rule"), list(item.get("keys", []))))
+    return _report(findings, stored.photos_then, dismissed_keys(project), stored.notes, stored.checked_at,
+                   stored.stale_reason)
 
 
 def _photos(project: Project) -> list[_Photo]:
@@ -414,6 +454,7 @@ def keep_one(project: Project, image_ids: Iterable[int], keeper_id: int) -> Remo
                                                                    others)}
         for chunk in in_chunks(others):
             session.execute(delete(Image).where(Image.id.in_(chunk)))
+        health_store.photos_left(session, images)  # the user's own removal does not make the last check stale
     return RemovedPhotos(images, labels, predictions, operations)
 
 
@@ -432,6 +473,7 @@ def undo(project: Project, removed: RemovedPhotos) -> int:
         restored = {row["id"] for row in restore}
         if restore:
             session.execute(insert(Image), restore)
+            health_store.photos_left(session, restore, back=True)
         classes = set(session.scalars(select(ImageClass.id)))
         models = set(session.scalars(select(TrainedModel.id)))
         labels = [row for row in removed.labels if row["image_id"] in restored and row["class_id"] in classes]

@@ -218,3 +218,18 @@ class DismissedFinding(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)  # desktop.core.health finding kind
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     dismissed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PhotoCheck(Base):
+    """The last Check Photos scan, kept so its findings come back when the project opens: what it found (before
+    "not a problem" is applied, so a later dismissal or its undo shows) and which photos it saw, to tell when
+    photos were added, removed or changed since. One row (``id`` 1), replaced by every scan."""
+
+    __tablename__ = "photo_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    photo_count: Mapped[int] = mapped_column(Integer)  # photos the scan saw (readable, not missing)
+    fingerprint: Mapped[str] = mapped_column(String(16))  # of their ids and content hashes (core.health_store)
+    findings: Mapped[list] = mapped_column(JSON)  # one object per finding: kind, summary, photos, keeper, keys
+    notes: Mapped[list] = mapped_column(JSON)  # the scan's notes (checks skipped and why)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from desktop.core.health import HealthError, check_photos, dismiss, keep_one, undo
+from desktop.core.health import HealthError, check_photos, dismiss, keep_one, last_check, undo
 from desktop.core.health_rules import photo_stats
 from desktop.core.importer import import_folder
 from desktop.core.project import open_project
@@ -151,3 +151,49 @@ def test_a_cancelled_scan_stops_and_a_missing_photo_is_noted(problem_project):
     (extras / "noise.png").unlink()  # gone since the import: not readable for the pixel checks
     report = check_photos(project)
     assert any("could not be read" in note for note in report.notes)
+
+
+def _flagged(report) -> dict[str, set[tuple[int, str]]]:
+    found: dict[str, set[tuple[int, str]]] = {}
+    for finding in report.findings:
+        found.setdefault(finding.kind, set()).update((p.image_id, p.reason) for p in finding.photos)
+    return found
+
+
+def test_the_last_check_comes_back_when_the_project_reopens_and_says_when_photos_changed(problem_project):
+    project, _photos, extras = problem_project
+    report = check_photos(project)
+    path = project.path
+    project.close()
+    with open_project(path, create=False) as reopened:
+        again = last_check(reopened)
+        assert again is not None and again.stale == "" and again.checked_at is not None
+        assert _flagged(again) == _flagged(report) and again.photos_checked == report.photos_checked
+        [exact] = again.of_kind("exact_duplicates")
+        assert exact.keeper_id == report.of_kind("exact_duplicates")[0].keeper_id
+        assert {p.path for p in exact.photos} == {p.path for p in report.of_kind("exact_duplicates")[0].photos}
+
+        # "Not a problem" after the scan applies to the stored findings; Keep one is the user's own change.
+        dismiss(reopened, "dark", again.of_kind("dark")[0].keys)
+        removed = keep_one(reopened, [p.image_id for p in exact.photos], exact.keeper_id)
+        later = last_check(reopened)
+        assert not later.of_kind("dark") and later.dismissed == 1
+        assert not later.of_kind("exact_duplicates") and later.stale == ""
+        undo(reopened, removed)
+        assert len(last_check(reopened).of_kind("exact_duplicates")[0].photos) == 2
+        assert last_check(reopened).stale == ""
+
+        cv2.imwrite(str(extras / "new.png"), np.full((64, 64, 3), 128, np.uint8))
+        import_folder(reopened, extras)
+        assert last_check(reopened).stale == "Photos changed since this check (1 photo added) — run it again."
+        check_photos(reopened)
+        assert last_check(reopened).stale == ""
+
+        # A file whose content changed (same name, re-imported) makes the check stale too.
+        cv2.imwrite(str(extras / "new.png"), np.full((64, 64, 3), 90, np.uint8))
+        import_folder(reopened, extras)
+        assert last_check(reopened).stale == "Photos changed since this check (photos changed) — run it again."
+
+
+def test_a_project_never_checked_has_no_last_check(project):
+    assert last_check(project) is None
