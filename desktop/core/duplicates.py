@@ -21,10 +21,10 @@ from desktop.core.project import Project
 from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.ml.features import ORIGINAL
+from desktop.ml.grouping import similarity_groups
 from desktop.ml.progress import CancelToken
 
 DEFAULT_THRESHOLD = 0.95
-BLOCK = 2048  # rows of the similarity matrix computed at once: 2048 × N floats
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class DuplicateGroup:
     image_ids: list[int]
     paths: list[Path]
     splits: list[str | None]
-    similarity: float  # the lowest pairwise link that joined the group (1.0 for exact copies)
+    similarity: float  # the lowest link of the chain of similar photos that joined the group (1.0: exact copies)
 
     @property
     def straddles_split(self) -> bool:
@@ -53,44 +53,23 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
         return []
     if index is None:
         index = build_index(project, backbone, on_progress, cancel)
-    parent = list(range(len(rows)))
-    link = [1.0] * len(rows)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(a: int, b: int, similarity: float) -> None:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[rb] = ra
-            link[ra] = min(link[ra], link[rb], similarity)
-
     by_hash: dict[str, list[int]] = defaultdict(list)
     for position, row in enumerate(rows):
         by_hash[row.content_hash].append(position)
-    for positions in by_hash.values():
-        for other in positions[1:]:
-            join(positions[0], other, 1.0)
+    # One feature vector per distinct content, in content-hash order: the groups and the similarity each
+    # reports depend on the photos, not on the order they were imported in.
+    owners = [positions[0] for _, positions in sorted(by_hash.items()) if rows[positions[0]].id in index]
+    vectors = index.vectors[[index.row(rows[i].id) for i in owners]]
+    found = similarity_groups(vectors, threshold, cancel)
+    group_of = {rows[owner].content_hash: int(found.labels[k]) for k, owner in enumerate(owners)}
+    link_of = {int(found.labels[k]): float(found.links[k]) for k in range(len(owners))}
 
-    # One feature vector per distinct content.
-    owners = np.array([positions[0] for positions in by_hash.values() if rows[positions[0]].id in index], np.int64)
-    vectors = index.vectors[[index.row(rows[i].id) for i in owners.tolist()]]
-    for start in range(0, len(vectors), BLOCK):
-        similarity = vectors[start:start + BLOCK] @ vectors.T
-        rows_, cols = np.nonzero(similarity >= threshold)
-        for r, c in zip(rows_.tolist(), cols.tolist(), strict=True):
-            if start + r < c:
-                join(int(owners[start + r]), int(owners[c]), float(similarity[r, c]))
-
-    groups: dict[int, list[int]] = defaultdict(list)
-    for position in range(len(rows)):
-        groups[root(position)].append(position)
+    groups: dict[object, list[int]] = defaultdict(list)
+    for content_hash, positions in by_hash.items():  # exact copies share a group (similarity 1.0) even unindexed
+        groups[group_of.get(content_hash, content_hash)].extend(positions)
     result = [DuplicateGroup([rows[i].id for i in members], [rows[i].path for i in members],
-                             [rows[i].split for i in members], round(link[key], 4))
-              for key, members in groups.items() if len(members) > 1]
+                             [rows[i].split for i in members], round(link_of.get(key, 1.0), 4))
+              for key, members in ((key, sorted(members)) for key, members in groups.items()) if len(members) > 1]
     return sorted(result, key=lambda g: (-len(g.image_ids), g.image_ids[0]))
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.ml.grouping import similarity_groups, unit_rows
 from desktop.ml.options import DEFAULT_FOLDS
 from desktop.ml.progress import CancelToken, check_cancel
 
@@ -26,51 +27,37 @@ MAX_ITERATIONS = 200  # L-BFGS iterations per fit: far more than convergence nee
 
 
 DUPLICATE_SIMILARITY = 0.95  # cosine similarity of features above which two photos count as near-duplicates
-_BLOCK = 2048  # rows of the similarity matrix computed at once
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
     """Fold number per row, each class spread evenly over the folds. Rows sharing a ``groups`` id (near-duplicates)
-    share a fold: a photo's copy in the training folds would flatter its out-of-fold prediction."""
+    share a fold: a photo's copy in the training folds would flatter its out-of-fold prediction. The folds follow
+    the rows' order (and the seed) only: callers give rows in an order fixed by their content."""
     labels = np.asarray(labels)
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     rng = np.random.default_rng(seed)
     folds = np.empty(len(labels), dtype=np.int64)
-    _, first = np.unique(groups, return_index=True)  # a group goes with the label of its first row
-    leaders = np.sort(first)
+    _, first, group_of, sizes = np.unique(groups, return_index=True, return_inverse=True, return_counts=True)
+    rows_of = np.split(np.argsort(group_of, kind="stable"), np.cumsum(sizes)[:-1])  # per group, its rows
+    by_first = np.argsort(first)  # groups in the order of their first row
     for label in np.unique(labels):
-        members = leaders[labels[leaders] == label]
+        members = by_first[labels[first[by_first]] == label]  # a group goes with the label of its first row
         rng.shuffle(members)
         start = int(rng.integers(k))  # classes start on different folds
         load = np.zeros(k, np.int64)
-        for n, leader in enumerate(members):
+        for n, group in enumerate(members.tolist()):
             # Round-robin for single photos; a group goes to the least-filled fold so the folds stay even.
-            fold = (start + n) % k if (groups == groups[leader]).sum() == 1 else int(np.argmin(load))
-            rows = np.flatnonzero(groups == groups[leader])
-            folds[rows] = fold
-            load[fold] += len(rows)
+            fold = (start + n) % k if sizes[group] == 1 else int(np.argmin(load))
+            folds[rows_of[group]] = fold
+            load[fold] += sizes[group]
     return folds
 
 
-def near_duplicate_groups(features: np.ndarray, threshold: float = DUPLICATE_SIMILARITY) -> np.ndarray:
-    """Group id per row: rows whose features point (nearly) the same way are joined (union-find)."""
-    x = np.asarray(features, dtype=np.float32)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    parent = np.arange(len(x))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for start in range(0, len(x), _BLOCK):
-        similarity = x[start:start + _BLOCK] @ x.T
-        for i, j in zip(*np.nonzero(similarity >= threshold), strict=True):
-            a, b = root(start + int(i)), root(int(j))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return np.array([root(i) for i in range(len(x))])
+def near_duplicate_groups(features: np.ndarray, threshold: float = DUPLICATE_SIMILARITY,
+                          cancel: CancelToken | None = None) -> np.ndarray:
+    """Group id per row (the group's first row): rows whose features point (nearly) the same way, joined
+    transitively (``grouping``: never every pair, so a burst of thousands of shots stays quick)."""
+    return similarity_groups(unit_rows(features), threshold, cancel).labels
 
 
 def fold_count(labels: np.ndarray, wanted: int = DEFAULT_FOLDS) -> int:
