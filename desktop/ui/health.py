@@ -2,8 +2,10 @@
 view with a count, showing its photos in the grid with a one-line reason each.
 
 "Not a problem" dismisses the selected photos (all shown, when none is selected) for good; "Keep one" removes the
-other photos of each duplicate group touched by the selection from the project (the files stay on disk). Both
-are commands on the labelling undo stack, so Ctrl+Z brings the photos or the flags back.
+other photos of each duplicate group touched by the selection from the project (the files stay on disk), asking
+first when a group's photos carry different labels. Both are commands on the labelling undo stack, so Ctrl+Z
+brings the photos or the flags back. The last scan comes back when the project opens (read in a worker), marked
+out of date when photos changed since.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
-from desktop.ui.workers import WorkerSlot
+from desktop.ui.workers import WorkerGroup, WorkerSlot
 
 GROUPED = ("exact_duplicates", "near_duplicates")  # findings with a keeper: "Keep one" applies
 
@@ -34,6 +37,7 @@ class FindingView:
     grouped: bool  # duplicate groups with a suggested keeper: "Keep one" applies
     explanation: str = ""  # what the kind means and what to do, over the grid
     groups: int = 1  # how many findings (duplicate groups) the view holds
+    stale: str = ""  # a restored check whose photos changed since: the sentence saying so ("" when current)
 
     @property
     def flags_classes(self) -> bool:
@@ -63,8 +67,11 @@ class HealthController(QObject):
         super().__init__(parent)
         self.context, self.grid, self.undo_stack, self.progress = context, grid, undo_stack, progress
         self.task = WorkerSlot(self)
+        self.restoring = WorkerGroup(self)  # the last scan, read when a project opens
         self.findings: list = []  # desktop.core.health.Finding, as the scan returned them less what was resolved
+        self.stale = ""  # the findings were restored and photos changed since: why, in one sentence
         self.active_kind: str | None = None
+        self._generation = 0  # a new project or a new scan: an older restore is not applied
         progress.cancel_button.clicked.connect(self.task.cancel)
         context.project_changed.connect(self._forget)
 
@@ -85,6 +92,7 @@ class HealthController(QObject):
 
         def done(report) -> None:
             if self.context.project is project:
+                self._generation += 1
                 self._on_report(report)
 
         self.progress.show_step("Checking the photos…", 0, 0)
@@ -99,26 +107,53 @@ class HealthController(QObject):
             self.progress.show_step(f"{what} {progress.done:,} of {progress.total:,} photos", progress.done,
                                     progress.total)
 
-    def _on_report(self, report) -> None:
+    def _on_report(self, report, restored: bool = False) -> None:
         self.findings = list(report.findings)
+        self.stale = report.stale
         self.active_kind = None
         views = self.views()
         flagged = sum(view.count for view in views if view.kind != "class_imbalance")
         hidden = f" ({report.dismissed} marked 'not a problem' before are left out)" if report.dismissed else ""
-        if views:
+        if restored:
+            if views:
+                self.message.emit(" ".join(filter(None, [
+                    f"The last check found {flagged:,} flags in {len(views)} kinds: they are in the sidebar "
+                    "under Check.", report.stale])))
+        elif views:
             text = (f"Checked {report.photos_checked:,} photos: {flagged:,} flags in {len(views)} kinds{hidden}. "
                     "They are in the sidebar under Check; nothing is excluded.")
+            self.message.emit(" ".join([text, *report.notes]))
         else:
             text = f"Checked {report.photos_checked:,} photos: nothing to look at{hidden}."
-        self.message.emit(" ".join([text, *report.notes]))
+            self.message.emit(" ".join([text, *report.notes]))
         self.findings_changed.emit(views)
 
     def _forget(self) -> None:
         self.task.cancel()
+        self._generation += 1
         self.findings = []
+        self.stale = ""
         self.active_kind = None
         self.findings_changed.emit([])
         self.active_changed.emit(None)
+        self._restore()
+
+    def _restore(self) -> None:
+        """Bring back the project's last scan (off the GUI thread: telling whether photos changed reads them all)."""
+        project, generation = self.context.project, self._generation
+        if project is None:
+            return
+
+        def job(_emit, _cancel):
+            from desktop.core.health import last_check
+
+            return last_check(project)
+
+        def done(report) -> None:
+            if report is not None and generation == self._generation and self.context.project is project:
+                self._on_report(report, restored=True)
+
+        self.restoring.start(job, on_done=done)
 
     # -- views -----------------------------------------------------------------------------------------
     def views(self) -> list[FindingView]:
@@ -132,7 +167,10 @@ class HealthController(QObject):
                 continue
             count = sum(len(f.photos) or len(f.keys) for f in found)
             tooltip = found[0].summary if len(found) == 1 else EXPLANATIONS[kind]
-            entries.append(FindingView(kind, title, count, tooltip, kind in GROUPED, EXPLANATIONS[kind], len(found)))
+            if self.stale:
+                tooltip = f"{self.stale}\n{tooltip}"
+            entries.append(FindingView(kind, title, count, tooltip, kind in GROUPED, EXPLANATIONS[kind], len(found),
+                                       self.stale))
         return entries
 
     def view_of(self, kind: str) -> FindingView | None:
@@ -213,8 +251,33 @@ class HealthController(QObject):
                 continue
             keeper = picked[0] if len(picked) == 1 else finding.keeper_id
             plan.append((finding, members, keeper))
-        if plan:
+        if plan and self._labels_allow(plan):
             self.undo_stack.push(_KeepOneCommand(self, plan))
+
+    def _labels_allow(self, plan: list) -> bool:
+        """True when no group would lose a label, or the user says to go ahead: a group whose photos carry
+        different labels (or whose keeper has none while another has one) asks first, naming the labels."""
+        from desktop.core.labels import labels_of
+
+        names = {info.id: info.name for info in self.context.classes.classes}
+        labels = labels_of(self.context.project, [i for _finding, members, _keeper in plan for i in members])
+        mixed = []
+        for _finding, members, keeper in plan:
+            given = [labels[i] for i in members]
+            distinct = sorted({names.get(c, "?") for c in given if c is not None})
+            if len(distinct) > 1 or (labels[keeper] is None and distinct):
+                mixed.append(distinct + ["no label"] * (labels[keeper] is None))
+        if not mixed:
+            return True
+        listed = [" and ".join(f"'{name}'" if name != "no label" else name for name in group) for group in mixed]
+        shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more groups" if len(listed) > 3 else "")
+        groups = "This group mixes" if len(mixed) == 1 else f"{len(mixed)} groups mix"
+        answer = QMessageBox.question(
+            self.grid, "Keep one of photos labelled differently?",
+            f"{groups} labels: {shown}. Keep one removes the other photos from the project with their labels "
+            "(the files stay on disk; Ctrl+Z brings them back).\n\nKeep one anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     def leave(self) -> None:
         """The grid shows something else now: no finding is active."""
@@ -234,6 +297,7 @@ class HealthController(QObject):
 
     def shutdown(self) -> None:
         self.task.shutdown()
+        self.restoring.shutdown()
 
 
 class _DismissCommand(QUndoCommand):

@@ -129,3 +129,82 @@ def test_the_finding_bar_says_what_the_kind_means_and_moves_its_buttons_under_it
     assert imbalance.heading == "Class imbalance — 1 class"
     bar.show_finding(imbalance)
     assert "Hover a photo" not in bar.text.text() and not bar.keep_button.isVisibleTo(bar)
+
+
+def test_the_last_check_comes_back_when_the_project_opens_and_is_marked_out_of_date_after_photos_change(
+        health, qtbot, tmp_path):
+    """Check Photos' findings were gone when the project reopened; now the sidebar's Check section comes back,
+    and says when photos were added since."""
+    from desktop.core.project import open_project
+    from desktop.ui.models.classes import ClassListModel
+    from desktop.ui.widgets.finding_bar import FindingBar
+    from desktop.ui.widgets.sidebar import Sidebar
+
+    before = {view.kind: view.count for view in health.views()}
+    path = health.context.project.path
+
+    def reopen():
+        opened = open_project(path, create=False)
+        with qtbot.waitSignal(health.findings_changed, timeout=30_000,
+                              check_params_cb=lambda views: bool(views)) as signal:
+            health.context.set_project(opened)
+        return opened, signal.args[0]
+
+    first, views = reopen()
+    assert {view.kind: view.count for view in views} == before and not any(view.stale for view in views)
+    health.show("exact_duplicates")
+    assert sorted(_shown(health)) == ["copy_of_discs_01.jpg", "discs_01.jpg"]
+
+    more = tmp_path / "more"
+    more.mkdir()
+    cv2.imwrite(str(more / "new.png"), cv2.imread(str(first.path.parent / "photos" / "checks" / "checks_05.jpg")))
+    import_folder(first, more)
+    second, views = reopen()
+    try:
+        assert {view.kind: view.count for view in views} == before
+        assert all(view.stale == "Photos changed since this check (1 photo added) — run it again."
+                   for view in views)
+        sidebar = Sidebar(ClassListModel())
+        qtbot.addWidget(sidebar)
+        sidebar.set_findings(views)
+        assert sidebar.finding_header.toolTip() == views[0].stale
+        bar = FindingBar()
+        qtbot.addWidget(bar)
+        bar.show_finding(views[0])
+        assert "1 photo added" in bar.text.text() and "run it again" in bar.text.text()
+        with qtbot.waitSignal(health.findings_changed, timeout=180_000):
+            health.check()  # a new scan is current again
+        assert not any(view.stale for view in health.views())
+    finally:
+        health.context.project = None
+        second.close()
+
+
+def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.core.labels import set_label
+
+    project = health.context.project
+    health.show("exact_duplicates")
+    copy = next(health.context.images.row_at(row).id for row in range(health.context.images.rowCount())
+                if health.context.images.row_at(row).name == "copy_of_discs_01.jpg")
+    checks = next(info.id for info in health.context.classes.classes if info.name == "checks")
+    set_label(project, [copy], checks)
+    asked = []
+
+    def answer(reply):
+        def question(_parent, _title, text, *_args):
+            asked.append(text)
+            return reply
+        return question
+
+    before = project_status(project).images
+    health.grid.selectionModel().clearSelection()
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    health.keep_one()
+    assert len(asked) == 1 and "'checks' and 'discs'" in asked[0]
+    assert project_status(project).images == before and health.view_of("exact_duplicates") is not None
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    health.keep_one()
+    assert len(asked) == 2 and project_status(project).images == before - 1

@@ -3,6 +3,8 @@ duplicate groups, "Keep one"."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
@@ -67,6 +69,9 @@ class FindingBar(QWidget):
             self.hide()
             return
         hover = "" if view.flags_classes else " Hover a photo for its reason."
-        self.text.setText(view.explanation + hover)
+        text = view.explanation + hover
+        if view.stale:  # restored from the last check, and photos changed since
+            text = f"<b>{html.escape(view.stale, quote=False)}</b><br>{html.escape(text, quote=False)}"
+        self.text.setText(text)
         self.keep_button.setVisible(view.grouped)
         self.show()

@@ -312,6 +312,9 @@ class Sidebar(QWidget):
     def set_findings(self, views: list) -> None:
         """Check Photos' findings as views with counts; the section shows only after a scan found something."""
         self.findings.set_views(views)
+        stale = next((view.stale for view in views if view.stale), "")  # a restored check, photos changed since
+        self.finding_header.findChild(QLabel).setText("CHECK · OUT OF DATE" if stale else "CHECK")
+        self.finding_header.setToolTip(stale)
         self.finding_header.setVisible(bool(views))
         self.finding_view.setVisible(bool(views))
 
