@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from desktop.cli.common import UserError, command, emit_result, path_argument, record_id, terminal_safe
@@ -72,14 +73,14 @@ def _progress_printer(args: argparse.Namespace):
     return show, finish
 
 
-def _until_interrupted(run, finish, advice: str):
+def _until_interrupted(run, finish, advice: str | Callable[[], str]):
     """``run()``'s result; on Ctrl+C None, after saying how to go on (the journal keeps every step, so nothing
-    is lost)."""
+    is lost). ``advice`` may be asked for only then (a sort's id is known once it is journalled)."""
     try:
         result = run()
     except KeyboardInterrupt:
         finish()
-        _note(f"interrupted; nothing was lost: {advice}.")
+        _note(f"interrupted; nothing was lost: {advice() if callable(advice) else advice}.")
         return None
     finish()
     return result
@@ -161,10 +162,8 @@ def _sort(args: argparse.Namespace) -> int:
         DEFAULT_THRESHOLD,
         MOVE,
         SortRequest,
-        exclusive_sorting,
         plan_sort,
-        run_sort,
-        start_sort,
+        sort_plan,
     )
 
     if args.precision is not None and args.threshold is not None:
@@ -189,10 +188,10 @@ def _sort(args: argparse.Namespace) -> int:
         if args.dry_run:
             result = plan.as_result()
         else:
-            with exclusive_sorting(project):  # no other sort between journalling this one and running it
-                sort_id = start_sort(project, plan)
-                result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
-                                            _how_to_continue(args.project, sort_id))
+            started: list[int] = []  # the sort's id once journalled: what to resume after Ctrl+C
+            result = _until_interrupted(
+                lambda: sort_plan(project, plan, show, threading.Event(), on_started=started.append), finish,
+                lambda: _how_to_continue(args.project, started[0]) if started else "the sort was not started")
             if result is None:
                 return 130
     emit_result(args, result.as_json(), _sort_text(result, args.project))

@@ -253,9 +253,10 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
 
 def test_cancelled_sort_is_resumed_from_the_dialog(sortable, qtbot, tmp_path: Path, monkeypatch) -> None:
     import desktop.ui.sorting.dialog as sort_dialog
+    from desktop.core.sorting import execute
 
     window, photos = sortable
-    real_run, runs = sort_dialog.run_sort, []
+    real_run, runs = execute.run_sort, []
 
     def cancelled_at_once(project, sort_id, emit, cancel):
         if not runs:  # the first run: the user pressed Cancel before the first photo; the resume runs on
@@ -263,7 +264,8 @@ def test_cancelled_sort_is_resumed_from_the_dialog(sortable, qtbot, tmp_path: Pa
         runs.append(sort_id)
         return real_run(project, sort_id, emit, cancel)
 
-    monkeypatch.setattr(sort_dialog, "run_sort", cancelled_at_once)
+    monkeypatch.setattr(execute, "run_sort", cancelled_at_once)  # the first run, inside sort_plan
+    monkeypatch.setattr(sort_dialog, "run_sort", cancelled_at_once)  # the resume
     dialog = _open_dialog(window, qtbot, tmp_path / "sorted")
     with qtbot.waitSignal(dialog.sort_finished, timeout=10_000) as finished:
         dialog.sort_button.click()
@@ -340,19 +342,19 @@ def test_a_sort_running_in_another_process_is_one_sentence_and_nothing_half_done
 
 def test_the_dialog_holds_the_sort_lock_from_journalling_to_running(sortable, qtbot, tmp_path: Path,
                                                                     monkeypatch) -> None:
-    import desktop.ui.sorting.dialog as sort_dialog
+    from desktop.core.sorting import execute
 
     window, _photos = sortable
     project = window.context.project
     held_between: list[bool] = []
-    real_start = sort_dialog.start_sort
+    real_start = execute.start_sort
 
     def start_then_probe(project_, plan):
         sort_id = real_start(project_, plan)
         held_between.append(sorting.sort_in_progress(project_))  # could another process take it now?
         return sort_id
 
-    monkeypatch.setattr(sort_dialog, "start_sort", start_then_probe)
+    monkeypatch.setattr(execute, "start_sort", start_then_probe)
     dialog = _open_dialog(window, qtbot, tmp_path / "sorted")
     with qtbot.waitSignal(dialog.sort_finished, timeout=20_000) as finished:
         dialog.sort_button.click()

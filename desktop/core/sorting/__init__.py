@@ -1,9 +1,13 @@
 """Sorting photos into class folders: plan, journal, copy or move, resume after a crash, and undo.
 
 The package: ``model`` (what callers see: requests, plans, results, states), ``plan`` (where each photo would
-go; reads only), ``journal`` (the sort's rows in the project database, the one-sort-per-project lock),
-``execute`` (start, run or resume, undo: each photo's state machine). The file primitives it relies on (hash,
-copy with fsync, publishing without overwriting, settling after a crash) are ``desktop.io.safe_files``.
+go; reads only), ``settings`` (``SortSettings``: the sort record's settings, typed), ``stops`` (``StopKind``:
+why a run stops early, and the one table of what to tell the user), ``journal`` (the sort's rows in the project
+database: ``SortRecord``, ``Op``; the one-sort-per-project lock), ``steps`` (``SortRun``: each photo's state
+machine, forward and back), ``execute`` (``sort_plan``: journal a plan and run it under one hold of the lock;
+``start_sort``, ``run_sort`` = run or resume, ``undo_sort``: one loop for both ways). The file primitives it
+relies on (hash, copy with fsync, publishing without overwriting, settling after a crash) are
+``desktop.io.safe_files``.
 
 The safety contract, how a photo is kept safe whatever happens:
 
@@ -29,7 +33,7 @@ The safety contract, how a photo is kept safe whatever happens:
   only when it is unchanged and its original is still there.
 """
 
-from desktop.core.sorting.execute import run_sort, start_sort, undo_sort
+from desktop.core.sorting.execute import run_sort, sort_plan, start_sort, undo_sort
 from desktop.core.sorting.journal import (
     exclusive_sorting,
     interrupted_sorts,
@@ -68,5 +72,5 @@ __all__ = [
     "SORT_LOCK_NAME", "UNFINISHED", "UNSURE", "OpState", "PlannedOperation", "SortError", "SortFailure", "SortPlan",
     "SortProgress", "SortRequest", "SortResult", "SortStatus", "SortSummary", "UndoResult", "describe_rule",
     "exclusive_sorting", "interrupted_sorts", "list_sorts", "plan_sort", "precision_thresholds", "run_sort",
-    "sort_in_progress", "sort_result", "start_sort", "undo_sort",
+    "sort_in_progress", "sort_plan", "sort_result", "start_sort", "undo_sort",
 ]

@@ -4,6 +4,7 @@ disk (synchronous=FULL); the lock that lets one sort run per project; reading so
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 from collections import Counter
@@ -31,6 +32,8 @@ from desktop.core.sorting.model import (
     describe_rule,
 )
 from desktop.core.sorting.plan import _Folders
+from desktop.core.sorting.settings import SortSettings
+from desktop.core.sorting.stops import Stop, StopKind
 from desktop.db.models import Folder, Image, Sort, SortOperation
 from desktop.errors import PigeonholeError
 from desktop.io.file_names import name_key
@@ -38,16 +41,20 @@ from desktop.io.locks import exclusive_lock, is_locked
 
 
 @dataclass
-class _SortRow:
+class SortRecord:
+    """A sort's row in the journal."""
+
     id: int
     destination: str
     mode: str
     status: str
-    settings: dict[str, Any]
+    settings: SortSettings
 
 
 @dataclass
-class _Op:
+class Op:
+    """One photo's operation as the journal has it: its state changes as the run or undo goes."""
+
     id: int
     image_id: int | None
     source: Path
@@ -59,54 +66,7 @@ class _Op:
     error: str | None
 
 
-class _Stop(Exception):
-    """The destination cannot take more files (disk full, read-only, swapped for a link), or the project's
-    journal cannot be written: stop, report, let the user resume."""
-
-    def __init__(self, kind: str, where: Path, op_reason: str | None, detail: str = "") -> None:
-        super().__init__(kind)
-        self.kind, self.where, self.op_reason, self.detail = kind, where, op_reason, detail
-
-    def message(self, done: int, total: int, *, undo: bool = False) -> str:
-        did = "put back" if undo else "sorted"
-        again = "undo again" if undo else "resume"
-        if self.kind == "project full":
-            return (f"The disk holding the project is full: {done} of {total} photos were {did} and nothing was "
-                    f"lost. Free some space there, then {again}.")
-        if self.kind == "project busy":
-            return (f"The project's database is busy with another program: {done} of {total} photos were {did} "
-                    f"and nothing was lost. When it has finished, {again}.")
-        if self.kind == "project":
-            return (f"The project's database cannot be written ({self.detail}): {done} of {total} photos were "
-                    f"{did} and nothing was lost. Check the disk holding {self.where}, then {again}.")
-        if self.kind == "link":
-            return (f"The folder {self.where} was replaced by a link to another place: {done} of {total} photos "
-                    f"were {did} and nothing was lost. Put the folder back, then {again}.")
-        if self.kind == "full":
-            return (f"The {'disk' if undo else 'destination disk'} is full: {done} of {total} photos were {did} "
-                    f"and nothing was lost. Free some space, then {again}.")
-        if self.kind == "stuck":
-            return (f"A photo moved into {self.where} could not be finished cleanly: {done} of {total} photos were "
-                    f"{did} and nothing was lost. Check the folder's permissions, then {again}.")
-        if self.kind == "unavailable":
-            return (f"The folder {self.where} is not available any more (was its drive disconnected?): {done} of "
-                    f"{total} photos were {did} and nothing was lost. Reconnect it, then {again}.")
-        return (f"Cannot write to {self.where}: {self.kind}. {done} of {total} photos were {did} and nothing was "
-                f"lost. Make the folder writable, then {again}.")
-
-    def not_started(self) -> str:
-        """For a journal that could not take the plan: nothing was touched."""
-        if self.kind == "project full":
-            return ("The disk holding the project is full, so the sort was not started and no photo was touched. "
-                    "Free some space there, then sort again.")
-        if self.kind == "project busy":
-            return ("The project's database is busy with another program, so the sort was not started and no "
-                    "photo was touched. When it has finished, sort again.")
-        return (f"The project's database cannot be written ({self.detail}), so the sort was not started and no "
-                f"photo was touched. Check the disk holding {self.where}, then sort again.")
-
-
-class _Journal:
+class Journal:
     """One connection with synchronous=FULL: each commit is on disk before the next file is touched."""
 
     def __init__(self, project: Project) -> None:
@@ -118,7 +78,7 @@ class _Journal:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction. If SQLite cannot write it (a full or failing disk), it is rolled back and the run
-        stops with :class:`_Stop`: what the journal said before is still true, and the disk settles the rest."""
+        stops with :class:`Stop`: what the journal said before is still true, and the disk settles the rest."""
         try:
             with Session(bind=self._connection, expire_on_commit=False) as session, session.begin():
                 yield session
@@ -127,11 +87,11 @@ class _Journal:
             if not isinstance(driver, sqlite3.Error):
                 raise
             code = getattr(driver, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
-            kind = {sqlite3.SQLITE_FULL: "project full", sqlite3.SQLITE_BUSY: "project busy",
-                    sqlite3.SQLITE_LOCKED: "project busy"}.get(code, "project")
-            raise _Stop(kind, self._project_path, None, str(driver).rstrip(".")) from exc
+            kind = {sqlite3.SQLITE_FULL: StopKind.PROJECT_FULL, sqlite3.SQLITE_BUSY: StopKind.PROJECT_BUSY,
+                    sqlite3.SQLITE_LOCKED: StopKind.PROJECT_BUSY}.get(code, StopKind.PROJECT_BROKEN)
+            raise Stop(kind, self._project_path, None, str(driver).rstrip(".")) from exc
 
-    def __enter__(self) -> _Journal:
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -165,15 +125,15 @@ def exclusive_sorting(project: Project) -> Iterator[None]:
             held.discard(key)
 
 
-def _load_sort(project: Project, sort_id: int) -> _SortRow:
+def load_sort(project: Project, sort_id: int) -> SortRecord:
     with project.sessions() as session:
         sort = session.get(Sort, sort_id)
         if sort is None:
             raise SortError(f"There is no sort #{sort_id} in this project.")
-        return _SortRow(sort.id, sort.destination, sort.mode, sort.status, dict(sort.settings or {}))
+        return SortRecord(sort.id, sort.destination, sort.mode, sort.status, SortSettings.from_dict(sort.settings))
 
 
-def _load_ops(project: Project, sort_id: int) -> list[_Op]:
+def load_ops(project: Project, sort_id: int) -> list[Op]:
     with project.sessions() as session:
         rows = session.execute(
             select(SortOperation.id, SortOperation.image_id, SortOperation.source, SortOperation.destination,
@@ -181,15 +141,15 @@ def _load_ops(project: Project, sort_id: int) -> list[_Op]:
                    SortOperation.error)
             .where(SortOperation.sort_id == sort_id).order_by(SortOperation.id)
         ).all()
-    return [_Op(r[0], r[1], Path(r[2]), Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+    return [Op(r[0], r[1], Path(r[2]), Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
 
 def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stopped: str | None = None) -> SortResult:
     """Where a sort stands, from its journal: what was sorted where, what failed and why."""
-    sort = _load_sort(project, sort_id)
-    ops = _load_ops(project, sort_id)
+    sort = load_sort(project, sort_id)
+    ops = load_ops(project, sort_id)
     done = [op for op in ops if op.state == OpState.DONE]
-    plan_counts = sort.settings.get("plan", {})
+    counts = sort.settings.plan
     return SortResult(
         sort_id=sort_id, mode=sort.mode, destination=Path(sort.destination), status=sort.status, planned=len(ops),
         done=len(done),
@@ -198,9 +158,8 @@ def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stop
         per_class=dict(Counter(op.class_name for op in done)),
         operations=[(op.source, op.destination) for op in done],
         remaining=sum(op.state in (OpState.PLANNED, OpState.STARTED) for op in ops),
-        unpredicted=plan_counts.get("unpredicted", 0), skipped=plan_counts.get("skipped", 0),
-        cancelled=cancelled, stopped=stopped, rule=dict(sort.settings.get("rule") or {}),
-        expected_mistakes=plan_counts.get("expected_mistakes"),
+        unpredicted=counts.unpredicted, skipped=counts.skipped, cancelled=cancelled, stopped=stopped,
+        rule=dict(sort.settings.rule), expected_mistakes=counts.expected_mistakes,
     )
 
 
@@ -235,35 +194,35 @@ def list_sorts(project: Project) -> list[SortSummary]:
             SortSummary(sort.id, sort.created_at, Path(sort.destination), sort.mode, sort.status,
                         sum(counts.get(sort.id, Counter()).values()), counts.get(sort.id, Counter())[OpState.DONE],
                         counts.get(sort.id, Counter())[OpState.FAILED],
-                        describe_rule(dict((sort.settings or {}).get("rule") or {})))
+                        describe_rule(dict(SortSettings.from_dict(sort.settings).rule)))
             for sort in sorts
         ]
 
 
-class _JournalledSort:
+class JournalledSort:
     """One sort's journal as a run or an undo changes it: operation states committed one photo at a time, the
     project's image rows following moved photos, and progress counted from the states."""
 
-    def __init__(self, project: Project, sort: _SortRow) -> None:
+    def __init__(self, project: Project, sort: SortRecord) -> None:
         self.project = project
         self.sort = sort
         self.destination = Path(sort.destination)
-        self.ops = _load_ops(project, sort.id)
-        self.journal = _Journal(project)
-        self.settings = dict(sort.settings)
-        self._pending: list[tuple[_Op, str, str | None, tuple[Path, Path] | None]] = []
+        self.ops = load_ops(project, sort.id)
+        self.journal = Journal(project)
+        self.settings = sort.settings
+        self._pending: list[tuple[Op, str, str | None, tuple[Path, Path] | None]] = []
         # Every place of this sort, so a renamed photo never takes a name another operation holds or returns to.
         self._claimed = {name_key(str(path)) for op in self.ops for path in (op.source, op.destination)}
         self._folders: _Folders | None = None
 
-    def record(self, op: _Op, state: str, error: str | None = None,
+    def record(self, op: Op, state: str, error: str | None = None,
                repoint: tuple[Path, Path] | None = None) -> None:
         """Remember an outcome; it is committed with the next ``started`` (one commit per photo), or by flush().
         Until then a crash leaves the operation ``started``, which the disk resolves."""
         op.state, op.error = state, error
         self._pending.append((op, state, error, repoint))
 
-    def note(self, op: _Op, error: str) -> None:
+    def note(self, op: Op, error: str) -> None:
         self.record(op, op.state, error)
 
     def flush(self) -> None:
@@ -278,12 +237,12 @@ class _JournalledSort:
         try:
             with self.journal.write() as session:
                 yield session
-        except _Stop:
+        except Stop:
             self.settings, self._folders = settings, None  # what the rolled-back transaction had added
             raise
         self._pending.clear()
 
-    def begin(self, op: _Op, state: str, destination: Path | None = None, restore_as: Path | None = None) -> None:
+    def begin(self, op: Op, state: str, destination: Path | None = None, restore_as: Path | None = None) -> None:
         """Durably mark ``op`` as being worked on, with where its file goes, before the file is touched."""
         with self._write() as session:
             self._apply(session)
@@ -292,9 +251,8 @@ class _JournalledSort:
                 values["destination"] = str(destination)
             session.execute(update(SortOperation).where(SortOperation.id == op.id).values(**values))
             if restore_as is not None:  # put back beside its old place, which is taken
-                restored_to = {**self.settings.get("restored_to", {}), str(op.id): str(restore_as)}
-                self.settings = {**self.settings, "restored_to": restored_to}
-                session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings))
+                self.settings = self.settings.restoring(op.id, str(restore_as))
+                session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings.as_dict()))
         if destination is not None and destination != op.destination:
             self._claimed.add(name_key(str(destination)))
             op.destination = destination
@@ -328,8 +286,8 @@ class _JournalledSort:
             session.add(created)
             session.flush()
             self._folders.add(created.id, self.destination)
-            self.settings = {**self.settings, "created_folder_id": created.id}
-            session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings))
+            self.settings = dataclasses.replace(self.settings, created_folder_id=created.id)
+            session.execute(update(Sort).where(Sort.id == self.sort.id).values(settings=self.settings.as_dict()))
             owners = self._folders.owners(new)
         # Nested project folders list one file in each: the row takes the first place no other row has.
         for folder_id, rel_path in owners:
@@ -342,7 +300,7 @@ class _JournalledSort:
         # this one marked missing.
         image.missing = True
 
-    def _indexed(self, path: Path, op: _Op) -> bool:
+    def _indexed(self, path: Path, op: Op) -> bool:
         """Whether another image row of the project has this path (the operation's own photo does not count)."""
         with self.journal.write() as session:
             if self._folders is None:
@@ -364,7 +322,7 @@ class _JournalledSort:
 
     def forget_created_folder(self) -> None:
         """Drop the project folder this sort added for its destination, if no image is in it any more."""
-        folder_id = self.settings.get("created_folder_id")
+        folder_id = self.settings.created_folder_id
         if folder_id is None:
             return
         with self.journal.write() as session:

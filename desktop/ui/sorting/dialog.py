@@ -1,7 +1,7 @@
 """Sort ▸ Sort photos: choose photos, destination and options; a live preview; run, cancel, resume.
 
 Everything that touches the disk or reads many rows runs in a worker, one ``WorkerSlot`` each: the preview
-(``plan_sort``) and the sort itself (``start_sort`` + ``run_sort``, or ``run_sort`` again after it stopped early). The
+(``plan_sort``) and the sort itself (``sort_plan``: journal and run, or ``run_sort`` again after it stopped early). The
 views read from the table models in ``desktop.ui.sorting.models``; no widget holds data of its own.
 """
 
@@ -47,10 +47,9 @@ from desktop.core.sorting import (
     SortProgress,
     SortRequest,
     SortResult,
-    exclusive_sorting,
     plan_sort,
     run_sort,
-    start_sort,
+    sort_plan,
 )
 from desktop.ui.context import ProjectContext
 from desktop.ui.settings import SORT_DESTINATION, SORT_FOLLOW_LABELS, SORT_MODE, SORT_PRECISION, SORT_THRESHOLD
@@ -604,11 +603,9 @@ class SortDialog(QDialog):
         resume_id = self._resume_id
 
         def job(emit, cancel):
-            # One lock from journalling to the last photo (as the CLI): no other sort can slip in between.
-            with exclusive_sorting(project):
-                if resume_id is not None:
-                    return run_sort(project, resume_id, emit, cancel)
-                return run_sort(project, start_sort(project, plan), emit, cancel)
+            if resume_id is not None:
+                return run_sort(project, resume_id, emit, cancel)
+            return sort_plan(project, plan, emit, cancel)  # journalled and run under one hold of the lock
 
         self.result = None
         self._set_running(True, len(plan.operations))

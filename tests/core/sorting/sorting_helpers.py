@@ -5,25 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from desktop.core.project import Project
-from desktop.core.sorting import (
-    SortProgress,
-    SortRequest,
-    SortResult,
-    exclusive_sorting,
-    plan_sort,
-    run_sort,
-    start_sort,
-)
+from desktop.core.sorting import SortProgress, SortRequest, SortResult, plan_sort, sort_plan
 from desktop.ml.progress import CancelToken
 
 
 def sort_photos(project: Project, request: SortRequest, *, dry_run: bool = False,
                 on_progress: Callable[[SortProgress], None] | None = None,
                 cancel: CancelToken | None = None) -> SortResult:
-    """What `pigeonhole sort` does: plan, journal and run under one hold of the sorting lock; a dry run only
-    plans."""
+    """What `pigeonhole sort` does: plan, then journal and run under one hold of the sorting lock
+    (``sort_plan``); a dry run only plans."""
     plan = plan_sort(project, request)
     if dry_run:
         return plan.as_result()
-    with exclusive_sorting(project):  # no other sort between journalling this one and running it
-        return run_sort(project, start_sort(project, plan), on_progress, cancel)
+    return sort_plan(project, plan, on_progress, cancel)

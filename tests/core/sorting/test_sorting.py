@@ -36,6 +36,7 @@ from desktop.core.sorting import (
     plan_sort,
     run_sort,
     start_sort,
+    steps,
     undo_sort,
 )
 from desktop.db.engine import transaction
@@ -125,7 +126,7 @@ def _leftovers(*roots: Path) -> list[Path]:
 
 def _temp_file(project: Project, sort_id: int, op_id: int, folder: Path) -> Path:
     """Where the sort writes operation ``op_id``'s temp file in ``folder`` (what a crash leaves behind)."""
-    worker = execute._SortRun(project, journal._load_sort(project, sort_id))
+    worker = steps.SortRun(project, journal.load_sort(project, sort_id))
     with worker.journal:
         return worker.temp_for(next(op for op in worker.ops if op.id == op_id), folder)
 

@@ -46,11 +46,11 @@ from desktop.core.project import Project, open_project
 from desktop.core.sorting import (
     SortError,
     SortRequest,
-    execute,
     journal,
     plan_sort,
     run_sort,
     start_sort,
+    steps,
     undo_sort,
 )
 from desktop.db.engine import transaction
@@ -182,7 +182,7 @@ def test_a_crash_placeholder_in_an_already_listed_folder_keeps_its_name(project:
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _cats_and_dogs(project, root, cats=2, dogs=0)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="copy")))
-    first, second = journal._load_ops(project, sort_id)
+    first, second = journal.load_ops(project, sort_id)
     second.destination.parent.mkdir(parents=True)
     second.destination.touch()  # a crash left the second photo's placeholder (a drive without hard links)
     with transaction(project.sessions) as session:
@@ -418,15 +418,15 @@ def test_a_symlink_swapped_in_after_the_check_is_moved_as_a_link(project: Projec
     _cats_and_dogs(project, root, cats=1, dogs=0)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode="move")))
     source, elsewhere = root / "cats" / "00.jpg", tmp_path / "private.jpg"
-    real_check = execute._SortRun._check_source
+    real_check = steps.SortRun._check_source
 
-    def swap_after_check(worker: execute._SortRun, op: journal._Op):
+    def swap_after_check(worker: steps.SortRun, op: journal.Op):
         info = real_check(worker, op)
         source.rename(elsewhere)
         source.symlink_to(elsewhere)
         return info
 
-    monkeypatch.setattr(execute._SortRun, "_check_source", swap_after_check)
+    monkeypatch.setattr(steps.SortRun, "_check_source", swap_after_check)
     run_sort(project, sort_id)
     assert elsewhere.stat().st_nlink == 1  # the private file has no name in the destination
     assert not (dest / "cats" / "00.jpg").exists() or (dest / "cats" / "00.jpg").is_symlink()
@@ -473,7 +473,7 @@ def test_two_projects_sorting_into_one_destination(tmp_path: Path) -> None:
         assert [op.destination for op in plans[0].operations] == [op.destination for op in plans[1].operations]
         ids = [start_sort(project, plan) for project, plan in zip((first, second), plans, strict=True)]
         # The first project's sort #1 is half way through a copy: its temp file is in the class folder.
-        op = journal._load_ops(first, ids[0])[0]
+        op = journal.load_ops(first, ids[0])[0]
         temp = _temp_file(first, ids[0], op.id, op.destination.parent)
         temp.parent.mkdir(parents=True)
         temp.write_bytes(b"half a photo of the first project")
