@@ -21,6 +21,17 @@ from desktop.ui.models.images import Role
 from desktop.ui.widgets.grid import ThumbnailGrid
 
 
+def selection_note(selected: int, labelled: int) -> str:
+    """What a class key will do to a selection of many photos, ``labelled`` of which have a label."""
+    if not labelled:
+        return f"{selected:,} photos selected — a class key labels them all."
+    if labelled == selected:
+        return (f"{selected:,} photos selected, all already labelled — a class key relabels them only when "
+                "pressed twice.")
+    return (f"{selected:,} photos selected, {labelled:,} of them already labelled — a class key labels the other "
+            f"{selected - labelled:,} and keeps those labels.")
+
+
 class LabelCommand(QUndoCommand):
     def __init__(self, context: ProjectContext, image_ids: list[int], class_id: int | None, text: str) -> None:
         super().__init__(text)
@@ -55,7 +66,7 @@ class LabellingController(QObject):
         # labelling kept labels, and good for the very next key on exactly those photos.
         self._relabel_offer: tuple[frozenset[int], object] | None = None
         context.project_changed.connect(self.undo_stack.clear)
-        grid.selectionModel().selectionChanged.connect(self._forget_offer)
+        grid.selectionModel().selectionChanged.connect(self._on_selection_changed)
 
     def selected_rows(self) -> list[int]:
         selection = self.grid.selectionModel()
@@ -97,8 +108,13 @@ class LabellingController(QObject):
             self.advance(rows[-1])
         return True
 
-    def _forget_offer(self, *_args) -> None:
+    def _on_selection_changed(self, *_args) -> None:
+        """A new selection: the relabel offer is gone; of many photos, say how many already have a label."""
         self._relabel_offer = None
+        rows = [index.row() for index in self.grid.selectionModel().selectedIndexes()]
+        if len(rows) > 1:
+            self.message.emit(selection_note(len(rows), sum(self.context.images.row_at(row).class_id is not None
+                                                             for row in rows)))
 
     def _take_offer(self) -> tuple[frozenset[int], object] | None:
         """The relabel offer is good for one key only."""
@@ -118,10 +134,11 @@ class LabellingController(QObject):
         else:
             how = "press A again to give them the predicted class"
         done = f"Labelled {plural(labelled, 'photo')}. " if labelled else ""
+        self.grid.select_ids([photo.id for photo in kept])
+        # After the selection moved (which forgets any offer and says how many are selected): this says more.
+        self._relabel_offer = (frozenset(photo.id for photo in kept), becomes)
         self.message.emit(f"{done}{plural(len(kept), 'selected photo')} already had a label ({had_text}) and "
                           f"kept it — still selected: {how}.")
-        self.grid.select_ids([photo.id for photo in kept])
-        self._relabel_offer = (frozenset(photo.id for photo in kept), becomes)  # after the selection moved
 
     def accept_prediction(self) -> bool:
         """Label each selected photo with its own predicted class (one undo step), then advance; of many, the ones

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -234,7 +234,6 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
     def _connect(self) -> None:
-        self.grid.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.grid.selectionModel().currentChanged.connect(lambda *_: self._show_current())
         self.context.images.dataChanged.connect(self._on_images_changed)
         self.context.images.modelAboutToBeReset.connect(self._remember_current)
@@ -447,11 +446,6 @@ class MainWindow(QMainWindow):
             dock.resize(min(820, int(self.width() * 0.7)), min(640, int(self.height() * 0.8)))
             dock.move(self.geometry().center() - dock.rect().center())
         dock.show_map()
-
-    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
-        count = len(self.grid.selectionModel().selectedIndexes())
-        if count > 1:
-            self.statusBar().showMessage(f"{count:,} photos selected — a class key labels them all.", 4000)
 
     def _show_current(self) -> None:
         index = self.grid.currentIndex()

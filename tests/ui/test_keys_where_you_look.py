@@ -78,14 +78,17 @@ def test_many_selected_photos_keep_their_labels_until_the_key_comes_again(qtbot,
     type_keys(qtbot, Qt.Key.Key_1, Qt.Key.Key_1, Qt.Key.Key_2)  # photos 0, 1: cat; 2: dog
     assert labels_in_db(window) == {names[0]: "cat", names[1]: "cat", names[2]: "dog"}
 
+    said = []
+    window.labelling.message.connect(said.append)
     window.grid.select_ids([images.row_at(row).id for row in range(6)])  # e.g. what Select similar chose
-    with qtbot.waitSignal(window.labelling.message) as said:
-        type_keys(qtbot, Qt.Key.Key_3)
+    assert said[-1] == ("6 photos selected, 3 of them already labelled — a class key labels the other 3 and keeps "
+                        "those labels.")
+    type_keys(qtbot, Qt.Key.Key_3)
     labelled = labels_in_db(window)
     assert labelled == {names[0]: "cat", names[1]: "cat", names[2]: "dog",
                         names[3]: "bird", names[4]: "bird", names[5]: "bird"}
-    assert said.args[0] == ("Labelled 3 photos. 3 selected photos already had a label (2 cat, 1 dog) and kept it "
-                            "— still selected: press 3 again to relabel them as bird.")
+    assert said[-1] == ("Labelled 3 photos. 3 selected photos already had a label (2 cat, 1 dog) and kept it "
+                        "— still selected: press 3 again to relabel them as bird.")
     # The kept ones are what is selected now: the user sees which.
     assert sorted(window.grid.selected_ids()) == sorted(images.row_at(row).id for row in range(3))
 
@@ -109,7 +112,7 @@ def test_the_offer_to_relabel_lasts_only_while_the_selection_does(qtbot, four_cl
     assert window.grid.selected_ids() == [both[0]]
     window.grid.select_ids(both)  # another selection: the offer is gone, the label stays
     type_keys(qtbot, Qt.Key.Key_2)
-    assert labels_in_db(window)[images.row_at(0).name] == "cat"
+    assert labels_in_db(window)[images.row_at(0).rel_path] == "cat"
 
 
 def test_one_photo_is_relabelled_at_once(qtbot, four_classes):
@@ -120,3 +123,25 @@ def test_one_photo_is_relabelled_at_once(qtbot, four_classes):
     window.labelling.select_row(0)
     type_keys(qtbot, Qt.Key.Key_2)
     assert labels_in_db(window) == {window.context.images.row_at(0).name: "dog"}
+
+
+def test_accepting_predictions_for_many_keeps_labels_until_a_comes_again(qtbot, main_window, trained_project):
+    from test_predicting_gui import predict_and_wait
+
+    from desktop.ui.models.images import Role
+
+    window = main_window
+    assert window.open_project_at(trained_project.path)
+    predict_and_wait(window, qtbot)
+    images = window.context.images
+    predicted = images.index(0).data(Role.PREDICTION).name
+    other = next(c for c in window.context.classes.classes if c.name != predicted)
+    window.grid.setFocus()
+    window.labelling.select_row(0)
+    window.labelling.label_selection(other.id, other.name)  # the user's label, against the model
+    window.grid.selectAll()
+    type_keys(qtbot, Qt.Key.Key_A)
+    assert labels_in_db(window)[images.row_at(0).rel_path] == other.name  # kept, and still selected
+    assert images.row_at(0).id in window.grid.selected_ids()
+    type_keys(qtbot, Qt.Key.Key_A)
+    assert labels_in_db(window)[images.row_at(0).rel_path] == predicted
