@@ -63,7 +63,8 @@ _PHASES = {
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The photos a run uses, in class order; classes too small to train on are left out and named."""
+    """The photos a run uses, in class order and within a class by content hash (so the same photos give the same
+    run whatever ids they have); classes too small to train on are left out and named."""
 
     class_names: list[str]
     class_ids: list[int]  # aligned with class_names
@@ -85,10 +86,14 @@ def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
             .join(ImageClass, ImageClass.id == Label.class_id)
             .join(Folder, Folder.id == Image.folder_id)
             .where(Image.error.is_(None), Image.missing.is_(False))
-            .order_by(ImageClass.position, ImageClass.id, Image.id)
+            # Content, not ids: an import hands ids out in the order its threads finish, and the folds, the
+            # near-duplicate groups and every shuffle follow this order. Copies (one hash) are interchangeable.
+            .order_by(ImageClass.position, ImageClass.name, Image.content_hash, Folder.root, Image.rel_path,
+                      Image.id)
         ).all()
         class_order = list(session.execute(
-            select(ImageClass.id, ImageClass.name).order_by(ImageClass.position, ImageClass.id)).all())
+            select(ImageClass.id, ImageClass.name).order_by(ImageClass.position, ImageClass.name,
+                                                             ImageClass.id)).all())
 
     by_class: dict[int, list] = defaultdict(list)
     changed: list[Path] = []
@@ -106,7 +111,8 @@ def gather_training_data(project: Project, seed: int = 0) -> TrainingData:
 
     labels = {row[0]: row[5] for class_id, _ in kept for row in by_class[class_id]}
     existing = {row[0]: row[4] for class_id, _ in kept for row in by_class[class_id] if row[4] is not None}
-    new_splits = assign_splits(labels, existing, seed=seed)
+    content = {row[0]: row[3] for class_id, _ in kept for row in by_class[class_id]}
+    new_splits = assign_splits(labels, existing, seed=seed, content_keys=content)
     if new_splits:
         _store_splits(project, new_splits)
     splits = {**existing, **new_splits}
@@ -240,7 +246,7 @@ def _evaluation_fields(result: TrainResult) -> dict:
     return {"evaluation": result.evaluation, "folds": result.folds, "temperature": round(result.temperature, 4),
             "ece": None if result.ece is None else round(result.ece, 4),
             "ece_uncalibrated": None if result.ece_uncalibrated is None else round(result.ece_uncalibrated, 4),
-            "reliability": result.reliability}
+            "reliability": result.reliability, "calibration": result.calibration}
 
 
 def held_out_predictions(result: TrainResult) -> dict[int, HeldOutPrediction]:

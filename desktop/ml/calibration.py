@@ -1,12 +1,15 @@
-"""Calibration: making "90 %" mean right nine times in ten, and thresholds for a wanted precision.
+"""Calibration: making "90 %" mean right nine times in ten.
 
 * ``fit_temperature``: temperature scaling (Guo et al. 2017): one scalar T dividing the logits, fitted by
   minimising the negative log-likelihood of held-out (out-of-fold) logits. It changes no prediction, only
   how sure they claim to be.
+* ``calibrate``: fits T, and keeps it only where it improves the fit on photos it was not fitted on (T fitted on
+  the other folds of the held-out predictions, judged on each fold in turn): with few photos a temperature can
+  make the calibration error worse, and then the model stays as it was and says so.
 * ``expected_calibration_error`` and ``reliability``: the gap between confidence and accuracy, over 10 bins
   of confidence (what the Train tab's reliability diagram draws).
-* ``thresholds_for_precision``: per class, the lowest confidence above which the held-out predictions of
-  that class were right at least the asked share of the time.
+
+Thresholds for a wanted precision live in ``desktop.ml.precision``. numpy only.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 BINS = 10
 # Sharpening more than 2x would rest on a handful of out-of-fold mistakes (none, on easy data): not trusted.
 T_MIN, T_MAX = 0.5, 20.0
+CALIBRATION_FOLDS = 5
+# The calibration error may rise by this much (noise of 10 bins on a few photos) while the log-loss falls.
+ECE_TOLERANCE = 0.002
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -28,24 +33,90 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The T > 0 minimising the NLL of softmax(logits / T); 1.0 without data."""
+def log_loss(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the given classes under softmax(logits / T)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:
+        return 0.0
+    top = z.max(1)
+    log_sum = top + np.log(np.exp(z - top[:, None]).sum(1))
+    return float(np.mean(log_sum - z[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T in [T_MIN, T_MAX] minimising the NLL of softmax(logits / T); 1.0 without data.
+
+    The NLL is convex in beta = 1/T, so its derivative mean(E_softmax[z] - z_label) is increasing in beta and
+    bisection finds the minimum to machine precision (no torch, no step size)."""
+    z = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0 or not np.isfinite(z).all():
         return 1.0
-    z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)  # T = exp(log_t) stays positive
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+    given = z[np.arange(len(labels)), labels]
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
-        loss.backward()
-        return loss
+    def slope(beta: float) -> float:
+        p = softmax(z, 1.0 / beta).astype(np.float64)
+        return float(np.mean((p * z).sum(1) - given))
 
-    optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
-    return float(np.clip(temperature, T_MIN, T_MAX)) if np.isfinite(temperature) else 1.0
+    low, high = 1.0 / T_MAX, 1.0 / T_MIN
+    if slope(low) >= 0:
+        return T_MAX
+    if slope(high) <= 0:
+        return T_MIN
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        if slope(middle) > 0:
+            high = middle
+        else:
+            low = middle
+    return float(1.0 / (0.5 * (low + high)))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The temperature a model keeps, and how the held-out fit looked without it and with it, each photo's
+    calibrated probability coming from a temperature fitted without that photo."""
+
+    temperature: float  # 1.0 when not kept
+    kept: bool
+    log_loss_before: float
+    log_loss_after: float  # cross-fitted: T fitted on the other folds
+    ece_before: float
+    ece_after: float  # cross-fitted; equals ece_before when not kept
+    probabilities: np.ndarray  # (N, C) with the kept temperature: what thresholds and metrics use
+    crossed: np.ndarray  # (N, C) each row with a temperature fitted without it: what ece_after and the diagram show
+
+    def to_dict(self) -> dict:
+        return {"temperature": self.temperature, "kept": self.kept,
+                "log_loss_before": round(self.log_loss_before, 5), "log_loss_after": round(self.log_loss_after, 5),
+                "ece_before": round(self.ece_before, 5), "ece_after": round(self.ece_after, 5)}
+
+
+def calibrate(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray | None = None) -> Calibration:
+    """Fit a temperature on held-out ``logits`` and keep it only if, fitted on the other folds, it lowers both
+    the log-loss and (beyond noise) the calibration error of each fold. ``folds``: fold per row (the
+    cross-validation's); None: rows dealt into CALIBRATION_FOLDS in turn."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    plain = softmax(logits) if len(labels) else np.zeros(logits.shape, np.float32)
+    before_loss, before_ece = log_loss(logits, labels), expected_calibration_error(plain, labels)
+    if len(labels) < 2:
+        return Calibration(1.0, False, before_loss, before_loss, before_ece, before_ece, plain, plain)
+    folds = np.arange(len(labels)) % CALIBRATION_FOLDS if folds is None else np.asarray(folds)
+    crossed = np.zeros(logits.shape, np.float64)
+    for fold in np.unique(folds):
+        inside = folds == fold
+        others = fit_temperature(logits[~inside], labels[~inside]) if (~inside).any() else 1.0
+        crossed[inside] = logits[inside] / others
+    after_loss = log_loss(crossed, labels)
+    after_ece = expected_calibration_error(softmax(crossed), labels)
+    kept = after_loss < before_loss and after_ece <= before_ece + ECE_TOLERANCE
+    if not kept:
+        return Calibration(1.0, False, before_loss, after_loss, before_ece, before_ece, plain, plain)
+    temperature = fit_temperature(logits, labels)
+    return Calibration(temperature, True, before_loss, after_loss, before_ece, after_ece,
+                       softmax(logits, temperature), softmax(crossed))
 
 
 @dataclass(frozen=True)
@@ -88,50 +159,3 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS)
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
     """Mean |confidence - accuracy| over equal-width confidence bins, weighted by how many predictions each holds."""
     return reliability(probabilities, labels, bins).ece
-
-
-def thresholds_for_precision(oof_probs: np.ndarray, labels: np.ndarray, precision: float,
-                             z: float = 2.0) -> list[float | None]:
-    """Per class c, the lowest confidence t such that held-out photos predicted c with confidence >= t were
-    labelled c at least ``precision`` of the time; None where no threshold reaches it. Sorting a photo only when
-    its confidence passes its class's threshold then keeps the share of wrongly sorted photos under
-    1 - ``precision``. So that a few lucky held-out photos do not promise what new photos won't keep, the
-    precision counted is the observed share's lower confidence bound (Wilson score, ``z`` standard errors below
-    it), and the threshold goes down from the most confident photo only while that bound holds (the first stretch
-    where it does, not the farthest point where chance lifts it back).
-
-    ``oof_probs``: calibrated out-of-fold probabilities (N, C); ``labels``: the given classes (N,).
-    """
-    probs = np.asarray(oof_probs, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
-    predicted = probs.argmax(1) if len(labels) else np.zeros(0, np.int64)
-    confidence = probs.max(1) if len(labels) else np.zeros(0)
-    thresholds: list[float | None] = []
-    for c in range(probs.shape[1]):
-        rows = np.flatnonzero(predicted == c)
-        order = rows[np.argsort(-confidence[rows], kind="stable")]
-        conf = confidence[order]
-        n = np.arange(1, order.size + 1)
-        holds = wilson_lower_bound(np.cumsum(labels[order] == c), n, z) >= precision
-        first = int(np.argmax(holds)) if holds.any() else None
-        if first is None:
-            thresholds.append(None)
-            continue
-        fails = np.flatnonzero(~holds[first:])
-        end = first + (int(fails[0]) if fails.size else holds.size - first)  # the stretch is order[first:end]
-        # A cut can only fall between different confidences: ties are all kept or all dropped.
-        cut = np.append(conf[1:] < conf[:-1], True)
-        ok = np.flatnonzero(cut[first:end])
-        thresholds.append(float(conf[first + ok.max()]) if ok.size else None)
-    return thresholds
-
-
-def wilson_lower_bound(successes: np.ndarray, trials: np.ndarray, z: float = 1.0) -> np.ndarray:
-    """Lower end of the Wilson score interval for a share successes/trials."""
-    n = np.asarray(trials, dtype=np.float64)
-    p = np.asarray(successes, dtype=np.float64) / np.maximum(n, 1)
-    if z == 0:
-        return p
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - spread) / (1 + z * z / n)

@@ -5,7 +5,8 @@ Two modes share one path:
 * ``frozen``: the backbone is used as is. Its features are computed once per image (feature cache), and a
   linear head (multinomial logistic regression) is fitted on them with *every* labelled photo: k-fold
   cross-validation on the cached features chooses its regularisation and gives an out-of-fold prediction for
-  every photo (the reported metrics), temperature scaling fitted on those calibrates it, and the final head is
+  every photo (the reported metrics), temperature scaling fitted on those calibrates it (kept only where it
+  improves the held-out fit: ``calibration.calibrate``), and the final head is
   fitted on all photos (``crossval``, ``calibration``). Seconds per run; the split is not used.
 * ``finetune``: first a linear head on the training split (a linear probe, which also gives a good starting
   point), then the last blocks of the backbone train together with the head, at a lower learning rate for the
@@ -14,8 +15,9 @@ Two modes share one path:
 
 Either way the temperature is folded into the saved head (weights and bias divided by T), so every consumer of
 the checkpoint (Predictor, exports, Grad-CAM) gives calibrated probabilities; ``checkpoint["temperature"]``
-records it, ``checkpoint["calibration"]`` the reliability before and after, ``checkpoint["out_of_fold"]`` the
-calibrated held-out probabilities and labels, ``checkpoint["precision_thresholds"]`` per-class thresholds.
+records it (1.0 when calibration was not kept), ``checkpoint["calibration"]`` the fit before and after,
+``checkpoint["out_of_fold"]`` the calibrated held-out probabilities and labels, ``checkpoint["precision_thresholds"]``
+per-class thresholds (``precision``; the sort reads the same held-out predictions from the models row).
 
 The caller owns the data: items carry path, content hash, label index and split (see ``splits``).
 """
@@ -44,7 +46,7 @@ from desktop.ml.backbones import (
     weights_identity,
     weights_status,
 )
-from desktop.ml.calibration import fit_temperature, reliability, softmax, thresholds_for_precision
+from desktop.ml.calibration import Calibration, calibrate, reliability
 from desktop.ml.checkpoint import new_checkpoint
 from desktop.ml.crossval import (
     LinearWeights,
@@ -72,6 +74,8 @@ from desktop.ml.engine import (
 from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, feature_key, open_feature_cache
 from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
+from desktop.ml.precision import HeldOut
+from desktop.ml.precision import thresholds as precision_thresholds
 from desktop.ml.progress import (
     PHASE_EVALUATING,
     PHASE_LOADING,
@@ -89,8 +93,8 @@ from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 
 PHASE_CROSS_VALIDATING = "cross-validating"
-# Precisions whose per-class thresholds every model stores (others: calibration.thresholds_for_precision over
-# checkpoint["out_of_fold"]).
+# Precisions whose per-class thresholds every checkpoint stores (the sort computes any precision from the held-out
+# predictions the models row keeps: desktop.ml.precision).
 STORED_PRECISIONS = (0.9, 0.95, 0.99)
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30
@@ -164,6 +168,7 @@ class TrainResult:
     ece: float | None = None  # expected calibration error (10 bins) after calibration, on the evaluated images
     ece_uncalibrated: float | None = None
     reliability: dict[str, Any] = field(default_factory=dict)  # calibration.Reliability.to_dict() after
+    calibration: dict[str, Any] = field(default_factory=dict)  # calibration.Calibration.to_dict()
 
 
 def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
@@ -260,8 +265,9 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     targets = best.evaluation.targets
     # log p differs from the logits by a constant per row, which softmax ignores: fine for fitting T.
     log_probs = np.log(np.clip(best.evaluation.probabilities, 1e-12, None))
-    temperature = fit_temperature(log_probs, targets)
-    calibrated = softmax(log_probs, temperature) if len(targets) else best.evaluation.probabilities
+    fit = calibrate(log_probs, targets)
+    temperature = fit.temperature
+    calibrated = fit.probabilities if len(targets) else best.evaluation.probabilities
     _fold_temperature(model.head, temperature)
     metrics = classification_metrics(targets, calibrated, len(class_names))
     kept_mode = "frozen" if best.stage == "head" else "finetune"
@@ -270,7 +276,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     duration = time.perf_counter() - started
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
-    calibration = _calibration(best.evaluation.probabilities, calibrated, targets, temperature)
+    calibration = _calibration(fit, targets)
     training = {"options": options.as_dict(), "requested_mode": requested_mode, "device": str(device),
                 "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
@@ -284,14 +290,15 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     return TrainResult(checkpoint, metrics, kept_mode, describe_device(device), duration, history, best.stage,
                        best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices,
                        val_items, val_predicted, "validation", None, temperature, calibration["ece"],
-                       calibration["ece_uncalibrated"], calibration["reliability"])
+                       calibration["ece_uncalibrated"], calibration["reliability"],
+                       calibration=fit.to_dict())
 
 
 @dataclass
 class _Frozen:
     head: LinearWeights  # final, on every photo, calibrated (T folded in)
     oof_logits: np.ndarray  # uncalibrated
-    temperature: float
+    calibration: Calibration
     folds: int
     l2: float
     iterations: int
@@ -305,10 +312,9 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
     with torch.no_grad():
         model.head.linear.weight.copy_(frozen.head.weight)
         model.head.linear.bias.copy_(frozen.head.bias)
-    uncalibrated = softmax(frozen.oof_logits)
-    calibrated = softmax(frozen.oof_logits, frozen.temperature)
+    calibrated = frozen.calibration.probabilities
     metrics = classification_metrics(labels, calibrated, len(class_names))
-    calibration = _calibration(uncalibrated, calibrated, labels, frozen.temperature)
+    calibration = _calibration(frozen.calibration, labels)
     duration = time.perf_counter() - started
     training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode,
                 "device": str(job.device), "duration_seconds": duration, "train_count": len(items),
@@ -319,15 +325,17 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
                              calibration, calibrated, labels)
     return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
                        len(items), len(items), skipped, features_computed, features_reused, notices, list(items),
-                       calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.temperature,
-                       calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"])
+                       calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
+                       calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"],
+                       calibration=frozen.calibration.to_dict())
 
 
-def _calibration(uncalibrated: np.ndarray, calibrated: np.ndarray, labels: np.ndarray,
-                 temperature: float) -> dict[str, Any]:
-    after = reliability(calibrated, labels)
-    return {"temperature": float(temperature), "ece": after.ece,
-            "ece_uncalibrated": reliability(uncalibrated, labels).ece, "reliability": after.to_dict()}
+def _calibration(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
+    """The checkpoint's record of calibration: ``ece`` and the reliability diagram are the held-out photos' with
+    the calibration as kept, each judged by a temperature fitted without it (the error before, when not kept)."""
+    return {**fit.to_dict(), "temperature": float(fit.temperature), "ece": fit.ece_after,
+            "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.crossed, labels).to_dict()}
+
 
 
 def _fold_temperature(head: LinearHead, temperature: float) -> None:
@@ -370,8 +378,9 @@ def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str
                 calibration: dict[str, Any], held_out_probs: np.ndarray, held_out_labels: np.ndarray
                 ) -> dict[str, Any]:
     held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
-    thresholds = {str(p): thresholds_for_precision(held_out_probs, held_out_labels, p) if len(held_out_labels)
-                  else [None] * len(class_names) for p in STORED_PRECISIONS}
+    held_out = HeldOut.from_probabilities(held_out_probs, held_out_labels) if len(held_out_labels) else None
+    thresholds = {str(p): precision_thresholds(held_out, p) if held_out is not None else [None] * len(class_names)
+                  for p in STORED_PRECISIONS}
     return new_checkpoint(
         backbone=spec.name,
         weights={"source": weights_status(spec.name).source if weights_path else "none",
@@ -503,15 +512,16 @@ class _Job:
             elapsed = time.perf_counter() - started
             emit(self.on_progress, Progress(PHASE_CROSS_VALIDATING, done, total, elapsed / done * (total - done)))
 
-        groups = near_duplicate_groups(original)
+        groups = near_duplicate_groups(original, cancel=self.cancel)
         duplicates = len(groups) - len(np.unique(groups))
         if duplicates:
             self.notice(f"{duplicates} photo(s) are near-duplicates of other labelled photos; each such group was "
                         "kept within one cross-validation fold, so the out-of-fold accuracy is not flattered by "
-                        "them (see `pigeonhole duplicates` or Model ▸ Find Near-Duplicates).")
+                        "them (Model ▸ Find Near-Duplicates shows them).")
         cv = cross_validate(original, labels, num_classes, folds=self.options.folds, seed=self.options.seed,
                             balance=self.options.balance_classes, cancel=self.cancel, on_step=on_step, groups=groups)
-        temperature = fit_temperature(cv.oof_logits, labels)
+        calibration = calibrate(cv.oof_logits, labels)
+        temperature = calibration.temperature
         oof_loss = log_loss(cv.oof_logits / temperature, labels)
         oof_accuracy = float((cv.oof_logits.argmax(1) == labels).mean())
         # The final head: every photo (and its mirror image where cached), starting from the last model's head.
@@ -536,7 +546,7 @@ class _Job:
             emit(self.on_progress, EpochEnd(epoch, len(shown), loss, accuracy, oof_loss, oof_accuracy, 1.0,
                                             seconds, epoch == len(shown), 0.0, "head"))
         calibrated = LinearWeights(head.weight / temperature, head.bias / temperature)
-        return _Frozen(calibrated, cv.oof_logits, temperature, cv.folds, cv.l2, len(records))
+        return _Frozen(calibrated, cv.oof_logits, calibration, cv.folds, cv.l2, len(records))
 
     def _warm_weights(self, num_classes: int, dim: int) -> LinearWeights | None:
         warm = self.warm_start

@@ -1,4 +1,4 @@
-"""Calibration: temperature scaling, the calibration error, and per-class thresholds for a wanted precision."""
+"""Calibration: temperature scaling (kept only where it helps held-out photos) and the calibration error."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from desktop.ml.calibration import (
+    calibrate,
     expected_calibration_error,
     fit_temperature,
+    log_loss,
     reliability,
     softmax,
-    thresholds_for_precision,
 )
 
 
@@ -47,25 +48,41 @@ def test_reliability_bins():
     assert result.ece == pytest.approx((2 * 0.45 + 2 * 0.45) / 4)
 
 
-@pytest.mark.parametrize("precision", [0.9, 0.95])
-def test_thresholds_meet_the_asked_precision_on_held_out_photos(precision):
-    logits, labels = calibrated_sample(4000, seed=1, scale=3.0)
-    thresholds = thresholds_for_precision(softmax(logits), labels, precision)
-    assert all(t is not None and 0.5 < t < 1 for t in thresholds)
-    held_out_logits, held_out_labels = calibrated_sample(20000, seed=2, scale=3.0)
-    probabilities = softmax(held_out_logits)
-    predicted, confidence = probabilities.argmax(1), probabilities.max(1)
-    achieved = []
-    for c, threshold in enumerate(thresholds):
-        sorted_as_c = (predicted == c) & (confidence >= threshold)
-        assert sorted_as_c.sum() > 500  # a threshold that sorts next to nothing would be no use
-        achieved.append((held_out_labels[sorted_as_c] == c).mean())
-    # Each class within sampling noise of the target (a few hundred held-out photos: ±0.01), all of them above it.
-    assert min(achieved) >= precision - 0.01 and np.mean(achieved) >= precision, achieved
+def test_the_temperature_is_the_log_loss_minimum():
+    logits, labels = calibrated_sample(500, seed=3)
+    logits = logits * 2.5
+    temperature = fit_temperature(logits, labels)
+    grid = np.exp(np.linspace(np.log(0.5), np.log(20), 4001))
+    best = grid[np.argmin([log_loss(logits, labels, t) for t in grid])]
+    assert temperature == pytest.approx(best, rel=2e-3)
+    assert log_loss(logits, labels, temperature) <= min(log_loss(logits, labels, t) for t in grid) + 1e-9
 
 
-def test_a_class_never_precise_enough_gets_no_threshold():
-    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
-    labels = np.array([1, 1, 1, 1])  # everything predicted as class 0 is wrong
-    thresholds = thresholds_for_precision(probabilities, labels, 0.9, z=0)
-    assert thresholds[0] is None and thresholds[1] == pytest.approx(0.6)
+def test_the_temperature_stays_in_its_bounds():
+    logits = np.array([[5.0, 0.0], [0.0, 5.0]])
+    assert fit_temperature(logits, np.array([0, 1])) == 0.5  # all right: sharpen as far as allowed
+    assert fit_temperature(logits, np.array([1, 0])) == 20.0  # all wrong: flatten as far as allowed
+    assert fit_temperature(np.array([[np.nan, 0.0]]), np.array([0])) == 1.0
+
+
+def test_calibration_is_kept_when_it_helps_held_out_photos():
+    logits, labels = calibrated_sample(600, seed=4)
+    fit = calibrate(logits * 4, labels)
+    assert fit.kept and fit.temperature == pytest.approx(4.0, rel=0.25)
+    assert fit.log_loss_after < fit.log_loss_before and fit.ece_after < fit.ece_before
+    assert np.allclose(fit.probabilities, softmax(logits * 4, fit.temperature))
+
+
+def test_calibration_that_makes_the_error_worse_is_not_kept():
+    # Twelve photos, right with the confidence claimed on average: a temperature fitted on any eleven is noise.
+    logits, labels = calibrated_sample(12, seed=5, classes=3, scale=1.0)
+    fit = calibrate(logits, labels)
+    if fit.kept:  # then it must really have helped the photos it was not fitted on
+        assert fit.log_loss_after < fit.log_loss_before and fit.ece_after <= fit.ece_before + 0.002
+    else:
+        assert fit.temperature == 1.0 and fit.ece_after == fit.ece_before
+        assert np.allclose(fit.probabilities, softmax(logits))
+    # Forced: a temperature that fits most photos but makes the held-out ones worse is refused.
+    worse = np.array([[3.0, 0.0]] * 9 + [[0.0, 3.0]])
+    fit = calibrate(worse, np.array([0] * 9 + [0]))
+    assert fit.kept is False or fit.log_loss_after < fit.log_loss_before

@@ -15,7 +15,7 @@ from desktop.errors import PigeonholeError
 UNSURE = "_unsure"  # the folder for photos below the confidence threshold or without a prediction
 COPY, MOVE = "copy", "move"
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_PRECISION = 0.95  # the dialog's default rule when the model has calibrated thresholds
+DEFAULT_PRECISION = 0.95  # the default rule of the dialog and the CLI (models without held-out data: the threshold)
 MAX_RENAMES = 1000  # attempts at finding a free "name (n).jpg" before giving up on one photo
 SORT_LOCK_NAME = ".sort.lock"  # in the project folder: held while a sort is started, run, resumed or undone
 BUSY_MESSAGE = "Another Pigeonhole is running a sort of this project; let it finish (or close it), then try again."
@@ -99,8 +99,11 @@ class SortPlan:
     # photos go to _unsure), or ``threshold`` alone (precision None: asked for, or the model has no thresholds).
     precision: float | None = None
     class_thresholds: dict[str, float | None] = field(default_factory=dict)
-    # Sum over photos sorted by prediction of 1 - calibrated confidence: how many of them are expected wrong.
+    # How many photos sorted by prediction are expected in a wrong folder (desktop.ml.precision.expected_mistakes),
+    # with a 90 % range; and, sorting by precision, what would let more photos be sorted (one sentence per class).
     expected_mistakes: float = 0.0
+    mistakes_range: tuple[int, int] = (0, 0)
+    advice: list[str] = field(default_factory=list)
 
     @property
     def rule(self) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,11 +28,12 @@ from desktop.core.sorting.model import (
     SortRequest,
     _why,
 )
+from desktop.core.sorting.precision_rule import advice, held_out_of
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
 from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
-from desktop.errors import PigeonholeError
 from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import hash_file
+from desktop.ml.precision import ClassRule, class_rules, expected_mistakes
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +65,28 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         label_classes = list(session.scalars(select(ImageClass.name).order_by(ImageClass.position, ImageClass.id)))
         names = _Names(_indexed_names(session, _Folders.load(session), destination))
         model_file = project.path / model.file if model else None
+        model_metrics = dict(model.metrics or {}) if model else None
     plan = SortPlan(destination, mode, request.threshold, request.follow_labels, model.id if model else None)
     if model is None:
         plan.warnings.append("No trained model is active: only labelled photos can go to a class folder; "
                              f"the others go to {UNSURE}.")
+    rules: list[ClassRule] = []
     thresholds: list[float | None] | None = None
-    if request.precision is not None and model is not None and model_file is not None:
-        thresholds = precision_thresholds(model_file, len(model_classes), request.precision)
-        if thresholds is None:
-            plan.warnings.append(f"Model #{model.id} has no calibrated thresholds (it was trained before they "
-                                 f"were kept), so photos are sorted by the confidence threshold "
-                                 f"{request.threshold:.2f} instead.")
+    if request.precision is not None and model is not None:
+        held_out = held_out_of(model_metrics, model_file, len(model_classes))
+        if held_out is None:
+            plan.warnings.append(f"Model #{model.id} keeps no held-out predictions to measure its precision by (it "
+                                 f"was trained by an older version, or its file cannot be read), so photos are "
+                                 f"sorted by the confidence threshold {request.threshold:.2f} instead; train again "
+                                 f"to sort by precision.")
         else:
+            rules = class_rules(held_out, request.precision)
+            thresholds = [rule.threshold for rule in rules]
             plan.precision = request.precision
             plan.class_thresholds = dict(zip(model_classes, thresholds, strict=True))
+    by_prediction: list[tuple[int, float]] = []  # (class index, confidence) of photos sorted by prediction
+    predicted: Counter[int] = Counter()  # per class index: photos predicted it, and those left unsure
+    blocked: Counter[int] = Counter()
     folders = _class_folders(destination, (*model_classes, *label_classes))
     output_folders = {name_key(name) for name in (*folders.values(), *map(safe_folder_name, folders))}
     destination_device = _device_of(destination)
@@ -123,9 +131,14 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         if why == "label":
             plan.from_labels += 1
         elif why == "prediction" and confidence is not None:
-            plan.expected_mistakes += 1.0 - confidence
+            index = predictions[row.id][1]
+            by_prediction.append((index, confidence))
+            predicted[index] += 1
         elif why in ("unsure", "unreachable"):
             plan.below_threshold += 1
+            index = predictions[row.id][1]
+            predicted[index] += 1
+            blocked[index] += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
         target = names.allocate(destination / folders.get(class_name, safe_folder_name(class_name)), source.name)
@@ -137,6 +150,10 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     order = {name: index for index, name in enumerate((*model_classes, *label_classes))}
     plan.per_class = dict(sorted(counts.items(), key=lambda item: (item[0] == UNSURE, order.get(item[0], len(order)),
                                                                    item[0].casefold())))
+    estimate = expected_mistakes(rules, by_prediction)
+    plan.expected_mistakes, plan.mistakes_range = estimate.expected, (estimate.low, estimate.high)
+    if rules:
+        plan.advice = advice(rules, model_classes, request.precision, blocked, predicted)
     plan.free_bytes = _free_space(destination)
     if plan.free_bytes is not None and plan.bytes_to_write > plan.free_bytes:
         plan.warnings.append(f"The photos need {_size(plan.bytes_to_write)} but only {_size(plan.free_bytes)} is "
@@ -160,71 +177,6 @@ def _decide(row: _Row, digest: str, model_classes: list[str], prediction: tuple[
     elif confidence < request.threshold:
         return UNSURE, "unsure", confidence
     return model_classes[index], "prediction", confidence
-
-
-_thresholds_cache: dict[tuple[str, int, int, float], list[float | None] | None] = {}
-
-
-def precision_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
-    """Per class of the model, the lowest calibrated confidence at which its held-out predictions were right at
-    least ``precision`` of the time (None: never); None when the model file keeps no such data (an older model,
-    or one that cannot be read). A precision the trainer stored is read as stored; any other is computed from
-    the calibrated out-of-fold predictions the file keeps, the same way (``calibration.thresholds_for_precision``).
-    """
-    try:
-        info = os.stat(model_file)
-    except OSError:
-        return None
-    key = (str(model_file), info.st_mtime_ns, info.st_size, precision)
-    if key not in _thresholds_cache:  # the preview plans again on every option change: read the file once
-        if len(_thresholds_cache) > 32:
-            _thresholds_cache.clear()
-        _thresholds_cache[key] = _read_thresholds(model_file, class_count, precision)
-    return _thresholds_cache[key]
-
-
-def _read_thresholds(model_file: Path, class_count: int, precision: float) -> list[float | None] | None:
-    import numpy as np
-    import torch
-
-    from desktop.ml.calibration import thresholds_for_precision
-    from desktop.ml.checkpoint import load_checkpoint
-
-    try:
-        checkpoint = load_checkpoint(model_file)
-    except PigeonholeError:
-        return None
-    stored = checkpoint.get("precision_thresholds")
-    if isinstance(stored, dict):
-        found = next((value for key, value in stored.items() if _same_precision(key, precision)), None)
-        if _valid_thresholds(found, class_count):
-            return [None if t is None else float(t) for t in found]
-    held_out = checkpoint.get("out_of_fold")
-    if not isinstance(held_out, dict):
-        return None
-    probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
-    if not (isinstance(probabilities, torch.Tensor) and isinstance(labels, torch.Tensor)
-            and probabilities.ndim == 2 and probabilities.shape[1] == class_count and labels.ndim == 1
-            and labels.shape[0] == probabilities.shape[0] and labels.shape[0] > 0):
-        return None
-    probs = probabilities.detach().to(torch.float64).numpy()
-    targets = labels.detach().to(torch.int64).numpy()
-    if not np.isfinite(probs).all() or targets.min() < 0 or targets.max() >= class_count:
-        return None  # not what a trainer writes: no promise can rest on it
-    return thresholds_for_precision(probs, targets, precision)
-
-
-def _same_precision(key: Any, precision: float) -> bool:
-    try:
-        return abs(float(key) - precision) < 1e-9
-    except (TypeError, ValueError):
-        return False
-
-
-def _valid_thresholds(values: Any, class_count: int) -> bool:
-    return isinstance(values, list) and len(values) == class_count and all(
-        value is None or (isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0)
-        for value in values)
 
 
 def _checked_mode(mode: str) -> str:

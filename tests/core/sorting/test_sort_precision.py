@@ -1,9 +1,9 @@
 """Sorting by precision: per-class thresholds from a real model's calibrated held-out predictions.
 
-A frozen model is trained on generated shape pictures (every class has enough photos for the Wilson bound to
-reach 90 %), then a second folder of unlabelled shapes is sorted with ``--precision``: the share of the photos
-sorted by prediction that landed in their true class must be at least the asked precision, up to the sampling
-error of that many photos.
+A frozen model is trained on generated shape pictures, then a second folder of unlabelled shapes is sorted with
+``--precision``: the share of the photos sorted by prediction that landed in their true class must be at least
+the asked precision, up to the sampling error of that many photos. The thresholds come from the held-out
+predictions the models row keeps (no torch needed), or an older model's file.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from desktop.core.importer import import_folder
 from desktop.core.predicting import predict_project
 from desktop.core.project import Project, open_project
 from desktop.core.sorting import UNSURE, SortRequest, plan_sort
-from desktop.ml.calibration import thresholds_for_precision
+from desktop.db.models import TrainedModel
 from desktop.ml.checkpoint import load_checkpoint, save_checkpoint
+from desktop.ml.precision import HeldOut, class_rules, expected_mistakes
+from desktop.ml.precision import thresholds as precision_thresholds
 
-PER_CLASS = 45  # n / (n + z^2) >= 0.9 for n >= 36 (z = 2): every class can reach 90 %
+PER_CLASS = 20  # a first project
 HELD_OUT = 20
 
 
@@ -102,42 +104,96 @@ def test_precision_sort_keeps_its_promise_on_new_photos(precise, capsys, tmp_pat
     for name in unsure_names:
         op = by_name[name]
         assert op.why in ("unsure", "unreachable", "unpredicted")
-    expected = sum(1 - op.confidence for op in plan.operations
-                   if op.why == "prediction" and op.source.is_relative_to(base / "new"))
-    assert payload["expected_mistakes"] == pytest.approx(expected, abs=0.01)
+    rules = class_rules(_held_out(project), wanted)
+    names = list(imagemakers.SHAPE_CLASSES)
+    expected = expected_mistakes(rules, [(names.index(op.class_name), op.confidence) for op in plan.operations
+                                         if op.why == "prediction" and op.source.is_relative_to(base / "new")])
+    assert payload["expected_mistakes"] == pytest.approx(expected.expected, abs=0.01)
     # The journal says which rule sorted them.
     assert sorting.list_sorts(project)[0].rule == "precision 90%"
     assert sorting.sort_result(project, payload["sort_id"]).rule["thresholds"] == thresholds
 
 
-def test_a_precision_not_stored_is_computed_from_the_held_out_predictions(precise, tmp_path: Path) -> None:
+def _held_out(project: Project) -> HeldOut:
+    from sqlalchemy import select
+
+    with project.sessions() as session:
+        return HeldOut.from_dict(session.scalar(select(TrainedModel.metrics))["held_out"],
+                                 len(imagemakers.SHAPE_CLASSES))
+
+
+def _model_file(project: Project) -> Path:
+    from sqlalchemy import select
+
+    with project.sessions() as session:
+        return project.path / session.scalar(select(TrainedModel.file))
+
+
+def test_any_precision_is_computed_from_the_held_out_predictions_in_the_models_row(precise, tmp_path: Path) -> None:
     _base, project = precise
+    held_out = _held_out(project)
+    assert held_out.source == "out-of-fold" and len(held_out) == PER_CLASS * len(imagemakers.SHAPE_CLASSES)
+    plan = plan_sort(project, SortRequest(tmp_path / "out", precision=0.93))
+    assert plan.precision == 0.93 and list(plan.class_thresholds.values()) == precision_thresholds(held_out, 0.93)
+    # The model file keeps the same record (torch tensors) and the thresholds of the usual precisions.
+    checkpoint = load_checkpoint(_model_file(project))
+    oof = checkpoint["out_of_fold"]
+    from_file = HeldOut.from_probabilities(oof["probabilities"].numpy(), oof["labels"].numpy())
+    assert precision_thresholds(from_file, 0.95) == pytest.approx(precision_thresholds(held_out, 0.95), abs=1e-5)
+    assert checkpoint["precision_thresholds"]["0.95"] == pytest.approx(precision_thresholds(held_out, 0.95), abs=1e-5)
+    # An older model, whose row keeps no held-out predictions: read from its file.
     with project.sessions() as session:
         from sqlalchemy import select
 
-        from desktop.db.models import TrainedModel
-
-        model_file = project.path / session.scalar(select(TrainedModel.file))
-    checkpoint = load_checkpoint(model_file)
-    oof = checkpoint["out_of_fold"]
-    expected = thresholds_for_precision(oof["probabilities"].numpy(), oof["labels"].numpy(), 0.93)
-    plan = plan_sort(project, SortRequest(tmp_path / "out", precision=0.93))
-    assert plan.precision == 0.93 and list(plan.class_thresholds.values()) == expected
-    stored = plan_sort(project, SortRequest(tmp_path / "out", precision=0.95))
-    assert list(stored.class_thresholds.values()) == checkpoint["precision_thresholds"]["0.95"]
+        row = session.scalar(select(TrainedModel))
+        row.metrics = {key: value for key, value in row.metrics.items() if key != "held_out"}
+        session.commit()
+    older = plan_sort(project, SortRequest(tmp_path / "out", precision=0.95))
+    assert list(older.class_thresholds.values()) == pytest.approx(precision_thresholds(from_file, 0.95))
 
 
-def test_a_class_that_cannot_reach_the_precision_goes_to_unsure(trained_project: Project, capsys,
-                                                                  tmp_path: Path) -> None:
-    # 8 labelled photos per class: the Wilson bound of 8 right out of 8 is 0.67, so no class reaches 90 %.
+def test_a_first_project_sorts_most_new_photos_by_the_default_rule(precise, capsys, tmp_path: Path) -> None:
+    """20 labelled photos per class: the rule it replaced sent every photo to _unsure. The CLI's default is the
+    dialog's (precision 95 %), with how sure the expected mistakes are."""
+    base, project = precise
+    dest = tmp_path / "sorted"
+    code, out, err = _cli(capsys, "sort", str(project.path), "--dest", str(dest), "--folder", str(base / "new"),
+                          "--dry-run", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["precision"] == sorting.DEFAULT_PRECISION and payload["threshold"] is None
+    total = HELD_OUT * len(imagemakers.SHAPE_CLASSES)
+    assert sum(n for name, n in payload["per_class"].items() if name != UNSURE) >= total / 2, payload["per_class"]
+    plan = plan_sort(project, SortRequest(dest, precision=sorting.DEFAULT_PRECISION, folder_id=None,
+                                          image_ids=None))
+    low, high = plan.mistakes_range
+    assert low <= plan.expected_mistakes <= high
+
+
+def test_a_class_that_cannot_reach_the_precision_goes_to_unsure_with_advice(trained_project: Project, capsys,
+                                                                              tmp_path: Path) -> None:
     predict_project(trained_project, "all")
+    # The held-out check found the photos predicted the first class wrong (they were the second's).
+    with trained_project.sessions() as session:
+        from sqlalchemy import select
+
+        row = session.scalar(select(TrainedModel))
+        first_class, second_class = row.class_names[:2]  # the model's own order
+        record = dict(row.metrics)["held_out"]
+        first = [i for i, c in enumerate(record["predicted"]) if c == 0]
+        labels = list(record["true"])
+        for i in first:
+            labels[i] = 1
+        row.metrics = {**row.metrics, "held_out": {**record, "true": labels}}
+        session.commit()
     code, out, err = _cli(capsys, "sort", str(trained_project.path), "--dest", str(tmp_path / "s"),
                           "--no-follow-labels", "--precision", "0.9", "--dry-run", "--json")
     assert code == 0
     payload = json.loads(out)
-    assert payload["per_class"] == {UNSURE: 24} and set(payload["thresholds"].values()) == {None}
-    for name in imagemakers.SHAPE_CLASSES:
-        assert f"pigeonhole: note: no threshold of class “{name}” reaches precision 90%" in err
+    assert payload["thresholds"][first_class] is None and first_class not in payload["per_class"]
+    assert f"pigeonhole: note: no threshold of class “{first_class}” reaches precision 90%" in err
+    assert f"predicted “{first_class}” stayed unsure" in err and f"(mostly “{second_class}”)" in err
+    assert "label about" in err
 
 
 def test_an_old_model_without_thresholds_falls_back_to_the_threshold(trained_project: Project, capsys,
@@ -146,18 +202,20 @@ def test_an_old_model_without_thresholds_falls_back_to_the_threshold(trained_pro
     with trained_project.sessions() as session:
         from sqlalchemy import select
 
-        from desktop.db.models import TrainedModel
-
-        model_file = trained_project.path / session.scalar(select(TrainedModel.file))
+        row = session.scalar(select(TrainedModel))
+        model_file = trained_project.path / row.file
+        row.metrics = {key: value for key, value in row.metrics.items() if key != "held_out"}
+        session.commit()
     checkpoint = load_checkpoint(model_file)
-    del checkpoint["precision_thresholds"], checkpoint["out_of_fold"]  # what models saved before calibration hold
+    # What models saved before calibration hold: neither the row nor the file has held-out predictions.
+    del checkpoint["precision_thresholds"], checkpoint["out_of_fold"]
     save_checkpoint(model_file, checkpoint)
     code, out, err = _cli(capsys, "sort", str(trained_project.path), "--dest", str(tmp_path / "s"),
                           "--no-follow-labels", "--precision", "0.95", "--dry-run", "--json")
     assert code == 0
     payload = json.loads(out)
     assert payload["precision"] is None and payload["threshold"] == 0.5
-    assert err.count("\n") == 1 and err.startswith("pigeonhole: warning: Model #1 has no calibrated thresholds")
+    assert err.count("\n") == 1 and err.startswith("pigeonhole: warning: Model #1 keeps no held-out predictions")
     assert "confidence threshold 0.50 instead" in err
 
 

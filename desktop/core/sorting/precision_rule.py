@@ -1,0 +1,118 @@
+"""The precision rule of a sort: where a model's held-out predictions come from, and the words for what they say.
+
+A model trained by this version keeps its held-out predictions in its models row (``metrics["held_out"]``), so a
+sort reads them without torch; older models kept them only in the model file. The statistics are
+``desktop.ml.precision``'s; this module says in sentences how sure the expected mistakes are and what would let
+more photos be sorted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from desktop.core.wording import plural
+from desktop.errors import PigeonholeError
+from desktop.ml.precision import ENOUGH_PER_CLASS, ClassRule, HeldOut, HeldOutError, MistakeEstimate
+
+# Advice is given when more than this share of the photos predicted a class stayed unsure, for at most this many
+# classes (the ones holding back the most photos).
+ADVICE_SHARE = 0.25
+ADVICE_CLASSES = 3
+
+
+def held_out_of(metrics: Mapping[str, Any] | None, model_file: Path | None, class_count: int) -> HeldOut | None:
+    """The model's held-out predictions: its row's, else (older models) its file's; None when neither holds a
+    valid record for ``class_count`` classes."""
+    metrics = metrics or {}
+    stored = metrics.get("held_out")
+    if stored is not None:
+        try:
+            held_out = HeldOut.from_dict(stored, class_count, str(metrics.get("evaluation") or "out-of-fold"))
+        except HeldOutError:
+            held_out = None
+        if held_out is not None and held_out.class_count == class_count and len(held_out):
+            return held_out
+    return _from_model_file(model_file, class_count) if model_file is not None else None
+
+
+_file_cache: dict[tuple[str, int, int, int], HeldOut | None] = {}
+
+
+def _from_model_file(model_file: Path, class_count: int) -> HeldOut | None:
+    try:
+        info = os.stat(model_file)
+    except OSError:
+        return None
+    key = (str(model_file), info.st_mtime_ns, info.st_size, class_count)
+    if key not in _file_cache:  # the preview plans again on every option change: read the file once
+        if len(_file_cache) > 32:
+            _file_cache.clear()
+        _file_cache[key] = _read_model_file(model_file, class_count)
+    return _file_cache[key]
+
+
+def _read_model_file(model_file: Path, class_count: int) -> HeldOut | None:
+    import torch
+
+    from desktop.ml.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(model_file)
+    except PigeonholeError:
+        return None
+    held_out = checkpoint.get("out_of_fold")
+    if not isinstance(held_out, dict):
+        return None
+    probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
+    if not (isinstance(probabilities, torch.Tensor) and isinstance(labels, torch.Tensor)
+            and probabilities.ndim == 2 and probabilities.shape[1] == class_count and len(labels)):
+        return None
+    try:
+        return HeldOut.from_probabilities(probabilities.detach().to(torch.float64).numpy(),
+                                          labels.detach().to(torch.int64).numpy(),
+                                          str(held_out.get("evaluation", "out-of-fold")))
+    except HeldOutError:
+        return None  # not what a trainer writes: no promise can rest on it
+
+
+def mistakes_sentence(estimate: MistakeEstimate) -> str:
+    """'about 3 of the 120 sorted by prediction expected in a wrong folder (likely 1 to 6)'."""
+    n = estimate.sorted_by_prediction
+    expected = estimate.expected
+    about = f"{expected:.1f}" if expected < 10 else f"{expected:,.0f}"
+    spread = f" (likely {estimate.low:,} to {estimate.high:,})" if estimate.high > estimate.low else ""
+    return f"about {about} of the {n:,} sorted by prediction expected in a wrong folder{spread}"
+
+
+def advice(rules: Sequence[ClassRule], class_names: Sequence[str], precision: float,
+           blocked: Mapping[int, int], predicted: Mapping[int, int]) -> list[str]:
+    """What would let more photos be sorted, for the classes that kept many of their photos unsure: ``blocked``
+    and ``predicted`` count, per class index, the photos predicted that class that stayed unsure and in all."""
+    worst = sorted((c for c, count in blocked.items() if count and count > ADVICE_SHARE * predicted.get(c, count)),
+                   key=lambda c: -blocked[c])[:ADVICE_CLASSES]
+    return [_class_advice(rules[c], class_names, c, precision, blocked[c]) for c in worst if 0 <= c < len(rules)]
+
+
+def _class_advice(rule: ClassRule, class_names: Sequence[str], c: int, precision: float, blocked: int) -> str:
+    name = class_names[c]
+    partner = class_names[rule.confused_with] if rule.confused_with is not None else None
+    wrong = rule.held_out_predicted - rule.held_out_right
+    if rule.held_out_predicted == 0:
+        why = f"no labelled photo was predicted “{name}” by the held-out check"
+    elif wrong:
+        why = (f"{wrong} of the {rule.held_out_predicted} labelled photos it predicted “{name}” in the held-out check "
+               f"were wrong" + (f" (mostly “{partner}”)" if partner else ""))
+    else:
+        why = f"only {rule.held_out_predicted} labelled photos back its predictions of “{name}”"
+    more = max(10, rule.labelled)
+    if rule.labelled < ENOUGH_PER_CLASS or not partner:
+        help_ = f"label about {more} more photos of “{name}”" + (f" and of “{partner}”" if partner else "")
+    else:
+        help_ = f"check the labels of “{name}” and “{partner}” (Review Labels), then label about {more} more of each"
+    reach = ("cannot reach" if rule.threshold is None
+             else f"reaches it only above {rule.threshold:.0%} confidence")
+    return (f"{plural(blocked, 'photo')} predicted “{name}” stayed unsure: the class {reach} {precision:.0%} "
+            f"because {why}. To sort more, {help_}.")
