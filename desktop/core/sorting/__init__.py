@@ -65,12 +65,12 @@ from desktop.core.sorting.model import (
     UndoResult,
     describe_rule,
 )
-from desktop.core.sorting.plan import plan_sort, precision_thresholds
+from desktop.core.sorting.plan import plan_sort
 
 __all__ = [
     "BUSY_MESSAGE", "COPY", "DEFAULT_PRECISION", "DEFAULT_THRESHOLD", "DRY_RUN", "MAX_RENAMES", "MOVE",
     "SORT_LOCK_NAME", "UNFINISHED", "UNSURE", "OpState", "PlannedOperation", "SortError", "SortFailure", "SortPlan",
     "SortProgress", "SortRequest", "SortResult", "SortStatus", "SortSummary", "UndoResult", "describe_rule",
-    "exclusive_sorting", "interrupted_sorts", "list_sorts", "plan_sort", "precision_thresholds", "run_sort",
+    "exclusive_sorting", "interrupted_sorts", "list_sorts", "plan_sort", "run_sort",
     "sort_in_progress", "sort_plan", "sort_result", "start_sort", "undo_sort",
 ]
