@@ -27,11 +27,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--move", action="store_true", help="move the photos (default: copy them)")
     p.add_argument("--precision", type=float, metavar="P",
                    help="sort a photo by its prediction only where the model is expected to be right at least P "
-                        "of the time (0-1, e.g. 0.95): per-class thresholds from its calibrated held-out "
+                        "of the time (0-1; default 0.95): per-class thresholds from its calibrated held-out "
                         "predictions; the rest go to _unsure")
     p.add_argument("--threshold", type=float, metavar="T",
-                   help="instead of --precision: predictions less confident than T (0-1, default 0.5) go to "
-                        "_unsure")
+                   help="instead of --precision: predictions less confident than T (0-1) go to _unsure")
     p.add_argument("--dry-run", action="store_true", help="only say what would happen; touch nothing")
     p.add_argument("--no-follow-labels", action="store_true",
                    help="sort labelled photos by the prediction too (default: they go to their label's folder)")
@@ -144,7 +143,7 @@ def _sort_text(result, project_path: Path) -> str:
         lines.append(f"{result.unpredicted} photos had no prediction from the active model and went to _unsure.")
     if result.rule.get("precision") is not None and result.expected_mistakes is not None:
         lines.append(f"Sorted by precision {result.rule['precision']:.0%}: about {result.expected_mistakes:.1f} "
-                     "photos sorted by prediction are expected in the wrong folder (sum of 1 - confidence).")
+                     "photos sorted by prediction are expected in the wrong folder.")
     if result.sort_id is not None and result.status != SortStatus.DONE:
         lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
     return _safe("\n".join(lines))
@@ -159,6 +158,7 @@ def _sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.sorting import (
         COPY,
+        DEFAULT_PRECISION,
         DEFAULT_THRESHOLD,
         MOVE,
         SortRequest,
@@ -175,9 +175,11 @@ def _sort(args: argparse.Namespace) -> int:
     show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         _warn_interrupted(args.project, project)
+        # One default rule with the Sort dialog: a precision, unless a raw threshold is asked for.
         threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        precision = args.precision if args.precision is not None or args.threshold is not None else DEFAULT_PRECISION
         request = SortRequest(destination=args.dest, mode=MOVE if args.move else COPY, threshold=threshold,
-                              precision=args.precision, follow_labels=not args.no_follow_labels,
+                              precision=precision, follow_labels=not args.no_follow_labels,
                               **_selection(project, args.folder))
         plan = plan_sort(project, request)
         for warning in plan.warnings:
@@ -185,6 +187,8 @@ def _sort(args: argparse.Namespace) -> int:
         for name in plan.unreachable:
             _note(f"note: no threshold of class “{name}” reaches precision {plan.precision:.0%} on the model's "
                   f"held-out photos: its predicted photos go to _unsure.")
+        for line in plan.advice:
+            _note(f"note: {line}")
         if args.dry_run:
             result = plan.as_result()
         else:
