@@ -42,14 +42,18 @@ def target_val_count(class_size: int, val_fraction: float) -> int:
 
 
 def assign_splits(labels_by_image_id: Mapping[Hashable, Hashable], existing_splits: Mapping[Hashable, str],
-                  val_fraction: float = 0.2, seed: int = 0) -> dict[Hashable, str]:
+                  val_fraction: float = 0.2, seed: int = 0,
+                  content_keys: Mapping[Hashable, str] | None = None) -> dict[Hashable, str]:
     """Splits for the labelled images that have none yet; returns only those new assignments.
 
     ``labels_by_image_id`` maps every labelled image to its label (any hashable: class id or name);
     ``existing_splits`` maps images that already have a split (labelled or not) to "train" or "val".
     Per class, new images go to validation until the class has ``target_val_count`` validation images,
-    the rest to training. Which new images go to validation is decided by a hash of (seed, image id), so
-    the result does not depend on the order of the mappings and adding images never changes earlier answers.
+    the rest to training. Which new images go to validation is decided by a hash of (seed, content key), the
+    content key being ``content_keys[image]`` (the photo's content hash) or else the image id itself: so the
+    result does not depend on the order of the mappings, nor, given content keys, on the ids an import happened
+    to hand out; adding images never changes earlier answers. Images with one content key (copies) are
+    interchangeable; their ids break the tie.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1, not {val_fraction}")
@@ -67,10 +71,15 @@ def assign_splits(labels_by_image_id: Mapping[Hashable, Hashable], existing_spli
             continue
         have_val = sum(existing_splits.get(image_id) == VAL for image_id in images)
         need_val = max(0, target_val_count(len(images), val_fraction) - have_val)
-        new.sort(key=lambda image_id: _stable_rank(seed, image_id))
+        new.sort(key=lambda image_id: (_stable_rank(seed, _key(content_keys, image_id)),
+                                       _key(content_keys, image_id), repr(image_id)))
         for position, image_id in enumerate(new):
             assigned[image_id] = VAL if position < need_val else TRAIN
     return assigned
+
+
+def _key(content_keys: Mapping[Hashable, str] | None, image_id: Hashable) -> Hashable:
+    return image_id if content_keys is None else content_keys[image_id]
 
 
 def _stable_rank(seed: int, image_id: Hashable) -> str:

@@ -96,3 +96,15 @@ def test_one_class_or_no_validation_is_not_enough() -> None:
 def test_a_class_without_validation_images_is_a_warning() -> None:
     warnings = check_enough_data(["a", "b"], [0, 0, 0, 1, 1, 1], ["train", "train", "val", "train", "train", "train"])
     assert len(warnings) == 1 and "“b” has no validation image" in warnings[0]
+
+
+def test_with_content_keys_the_split_follows_the_photos_not_their_ids() -> None:
+    hashes = [f"hash-{i:03d}" for i in range(40)]
+    first_ids = {100 + i: h for i, h in enumerate(hashes)}  # one import's ids
+    shuffled = list(reversed(hashes))
+    second_ids = {500 + i: h for i, h in enumerate(shuffled)}  # another import handed the ids out otherwise
+    first = assign_splits({i: "a" for i in first_ids}, {}, 0.25, seed=2, content_keys=first_ids)
+    second = assign_splits({i: "a" for i in second_ids}, {}, 0.25, seed=2, content_keys=second_ids)
+    by_hash = lambda splits, ids: {ids[i]: split for i, split in splits.items()}  # noqa: E731
+    assert by_hash(first, first_ids) == by_hash(second, second_ids)
+    assert sum(split == "val" for split in first.values()) == 10
