@@ -26,8 +26,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", action="store_true",
                    help="imagefolder: train/ and val/ subfolders following each photo's split")
     p.add_argument("--force", action="store_true",
-                   help="csv/torchscript/onnx: replace an existing file (and NAME.labels.json); never one of the "
-                        "project's photos, and never in a photo folder")
+                   help="csv/torchscript/onnx: replace this project's earlier export of that name (and its "
+                        "NAME.labels.json), unchanged since; never any other file, never in a photo folder")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("predict-file", help="classify image files with an exported model or a model file, "

@@ -6,8 +6,9 @@
 
 Where an export writes is checked first (``_Destinations``): never into a folder of the project's photos (an
 indexed folder or one inside it) or into the project itself, so no export can put a file among, or over, the
-photos. A CSV or model file that already exists is replaced only with ``force``, and never when it is one of
-the project's photos (a link from elsewhere, say); the model's ``.labels.json`` follows the same rules.
+photos. A CSV or model file that already exists is replaced only with ``force``, and only when it is one of
+this project's earlier exports, unchanged since (``export_record``): never a photo, of this project (a link
+from elsewhere, say) or any other, nor any other file; the model's ``.labels.json`` follows the same rules.
 - ``export_csv`` writes one row per usable photo: absolute path, label, the active model's prediction,
   confidence and one probability column per class. Predictions are the stored ones (made on the file's
   current content); photos not predicted yet have empty prediction cells.
@@ -30,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from desktop.core.export_record import ExportRecord
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
@@ -276,6 +278,7 @@ def export_csv(project: Project, out_path: Path | str, *, force: bool = False) -
         raise DestinationError(_exists_message(out_path)) from None
     except OSError as exc:
         raise DestinationError(f"Cannot write {out_path}: {_why(exc)}.") from exc
+    ExportRecord(project.path).remember(out_path)
     return CsvExport(out_path, len(rows), predicted, model.id if model else None, list(class_names))
 
 
@@ -288,6 +291,7 @@ class _Destinations:
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self.record = ExportRecord(project.path)
         with project.sessions() as session:
             roots = session.scalars(select(Folder.root)).all()
         self.protected = [(_real(Path(root)), "one of this project's photo folders") for root in roots]
@@ -311,6 +315,9 @@ class _Destinations:
         if self._is_a_photo(path):
             raise DestinationError(f"{path} is one of this project's photos; an export never replaces it, "
                                    "not even with --force.")
+        if not self.record.wrote(path):
+            raise DestinationError(f"{path} is not a file this project exported (or it changed since), so "
+                                   "--force does not replace it; choose another name, or move that file away first.")
 
     def _is_a_photo(self, path: Path) -> bool:
         """Whether ``path`` is the same file as an indexed photo (through a link from outside its folder, say).
@@ -381,4 +388,5 @@ def export_model(project: Project, out_path: Path | str, export_format: str, *, 
     _ready_file(out_path, destinations, force)
     checkpoint = load_checkpoint(model.file)
     result = write_model(checkpoint, out_path, export_format, model_id=model.id, overwrite=force)
+    destinations.record.remember(result.model, result.labels)
     return ModelExport(result.model, result.labels, export_format, model.id, list(checkpoint["class_names"]))

@@ -86,15 +86,41 @@ def test_the_project_folder_is_off_limits(trained_project, capsys):
     assert (database.stat().st_mtime_ns, database.stat().st_size) == before
 
 
-def test_an_existing_file_is_replaced_only_with_force(trained_project, tmp_path, capsys):
+def test_an_existing_file_is_replaced_only_with_force_and_only_when_this_project_exported_it(
+        trained_project, tmp_path, capsys):
     mine = tmp_path / "mine.csv"
     mine.write_text("the user's own table")
     assert export(trained_project, "csv", mine) == 1
     err = capsys.readouterr().err
     assert "already exists" in err and "--force" in err
+    assert export(trained_project, "csv", mine, "--force") == 1  # not an export: --force does not reach it
+    assert "not a file this project exported" in capsys.readouterr().err
     assert mine.read_text() == "the user's own table"
-    assert export(trained_project, "csv", mine, "--force") == 0
-    assert mine.read_text().startswith("path,label,")
+    ours = tmp_path / "ours.csv"
+    assert export(trained_project, "csv", ours) == 0
+    rename_class(trained_project, list_classes(trained_project)[0].id, "renamed")
+    assert export(trained_project, "csv", ours, "--force") == 0  # our own earlier export: refreshed
+    assert "renamed" in ours.read_text()
+    ours.write_text(ours.read_text() + "the user's own note\n")  # edited since: the user's now
+    assert export(trained_project, "csv", ours, "--force") == 1
+    assert "changed since" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("what", ["csv", "onnx"])
+def test_force_never_replaces_a_photo_of_another_collection(trained_project, tmp_path, capsys, what):
+    """The red team's case: a JPEG that no project knows, named as the export's output."""
+    photo = tmp_path / "holiday" / ("beach.csv" if what == "csv" else "beach.onnx")
+    imagemakers.write_jpeg(photo, 64, 48)
+    before = photo.read_bytes()
+    assert export(trained_project, what, photo, "--force") == 1
+    assert "not a file this project exported" in capsys.readouterr().err
+    assert photo.read_bytes() == before
+
+
+def test_force_refreshes_this_projects_own_model_export(trained_project, tmp_path):
+    ours = tmp_path / "ours.onnx"
+    assert export(trained_project, "onnx", ours) == 0
+    assert export(trained_project, "onnx", ours, "--force") == 0  # the file and its labels.json: both ours
 
 
 def test_the_labels_file_beside_a_model_obeys_the_same_rule(trained_project, tmp_path, capsys):
