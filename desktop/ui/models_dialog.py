@@ -208,7 +208,7 @@ class ModelsDialog(QDialog):
         scores = self.table_model.scores
         if scores:
             now = [getattr(scores.get(m.id), "accuracy", None) for m in ordered]
-            series.append(Series("today's split", NOW_COLOUR, [v if v is not None else float("nan") for v in now],
+            series.append(Series("today's photos", NOW_COLOUR, [v if v is not None else float("nan") for v in now],
                                  dashed=True))
         self.chart.set_series(series if ordered else [], len(ordered))
 

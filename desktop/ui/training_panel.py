@@ -254,10 +254,12 @@ class TrainPanel(QWidget):
             self.progress.setValue(progress.done)
         else:
             self.progress.setRange(0, 0)
-        self._show_curves(progress.history, progress.epochs)
+        self._show_curves(progress.history, progress.epochs, "epoch" if epoch else "step")
 
-    def _show_curves(self, history: tuple[CurvePoint, ...] | list[CurvePoint], epochs: int = 0) -> None:
+    def _show_curves(self, history: tuple[CurvePoint, ...] | list[CurvePoint], epochs: int = 0,
+                     x_label: str = "step") -> None:
         """``epochs``: the planned span of the x axis; 0 spans the points (a finished or reopened run)."""
+        self.loss_chart.x_label = self.accuracy_chart.x_label = x_label
         self.loss_chart.set_series([
             Series("train", TRAIN_COLOUR, [h.train_loss for h in history]),
             Series("held out", VAL_COLOUR, [h.val_loss for h in history], dashed=True),
@@ -270,7 +272,8 @@ class TrainPanel(QWidget):
     def show_summary(self, summary: TrainingSummary) -> None:
         """One model's results and curves: after a run, and for the active model when a project opens."""
         self.shown_model = summary.model_id
-        self._show_curves(summary.history)
+        # Frozen training's curves are the final fit converging against the out-of-fold level: steps, not epochs.
+        self._show_curves(summary.history, 0, "fitting step" if summary.evaluation == "out-of-fold" else "epoch")
         self.results_box.show_summary(summary)
         self.results_box.show()
 

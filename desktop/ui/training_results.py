@@ -61,10 +61,10 @@ def calibration_text(summary: TrainingSummary) -> str:
         done = "Its confidence was toned down: it was surer of itself than its record justified"
     else:
         done = "Its confidence was raised: it was right more often than it claimed"
-    gap = f"Now its confidence is on average {summary.ece:.1%} away from how often it is right"
+    gap = f"Measured {_source(summary)}, its confidence is on average {summary.ece:.1%} away from how often it is right"
     if before is not None and abs(summary.temperature - 1.0) >= 1e-3:
         gap += f" ({before:.1%} before the adjustment)"
-    return f"{done}. {gap} ({_source(summary)})."
+    return f"{done}. {gap}."
 
 
 def _and(items: list[str]) -> str:
@@ -135,6 +135,7 @@ class TrainingResults(QGroupBox):
         self.confusion_hint.setText(f"<b>Confusion matrix</b> ({source}) — rows: true class, columns: predicted."
                                     f"{clickable}")
         self.confusion.matrix.set_matrix(summary.classes, summary.confusion, summary.confusion_images)
+        self.reliability.title = f"Reliability ({source}): share right by confidence"
         self.reliability.set_reliability(summary.reliability, summary.ece)
         self.calibration.setText(calibration_text(summary))
 

@@ -37,7 +37,8 @@ def test_reopening_a_project_shows_the_active_models_results(main_window, traine
     assert panel.per_class.rowCount() == 3 and "out-of-fold" in panel.results_box.per_class_title.text()
     assert panel.confusion.matrix.rowCount() == 3
     assert sum(sum(row.counts) for row in panel.confusion.matrix.rows) == 24
-    assert sum(panel.reliability.counts) == 24
+    assert sum(panel.reliability.counts) == 24 and "(out-of-fold)" in panel.reliability.title
+    assert panel.loss_chart.x_label == "fitting step"  # frozen training has no epochs
     assert panel.loss_chart.series and panel.loss_chart.series[0].values
     assert "temperature" not in panel.calibration.text() and "confidence" in panel.calibration.text()
 

@@ -224,6 +224,7 @@ class ReliabilityDiagram(QWidget):
         self.accuracy: list[float | None] = []
         self.confidence: list[float | None] = []
         self.ece: float | None = None
+        self.title = "Reliability: share right by confidence"  # the results view adds where it was measured
         self.setMinimumSize(QSize(200, 220))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -245,7 +246,7 @@ class ReliabilityDiagram(QWidget):
         painter.setFont(title_font)
         painter.setPen(text_colour)
         painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter,
-                         "Reliability: share right by confidence")
+                         self.title)
         painter.setFont(font)
         side = min(self.width() - 50, self.height() - 48)
         plot = QRectF(40 + (self.width() - 50 - side) / 2, 24, side, side)
