@@ -11,6 +11,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     transforms   train / eval preprocessing presets from a backbone's spec
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)
     features     on-disk cache of frozen-backbone features
+    feature_engine  ONNX Runtime or torch for a batch of features, and the fallback between them
     engine       train_one_epoch / evaluate / metrics / LR schedule
     crossval     stratified folds, the logistic-regression head and its L2 grid
     calibration  temperature scaling, reliability, per-class thresholds for a precision

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 import torch
 
@@ -40,6 +41,7 @@ def describe_device(device: torch.device) -> str:
 
 
 AutocastFactory = Callable[[], contextlib.AbstractContextManager]
+T = TypeVar("T")
 
 
 def autocast_for(device: torch.device) -> tuple[AutocastFactory, torch.amp.GradScaler | None]:
@@ -68,6 +70,22 @@ def use_channels_last_for_inference(device: torch.device) -> bool:
 
 def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def halving_batches(attempt: Callable[[int], T], batch_size: int, device: torch.device,
+                    on_halved: Callable[[int], None]) -> T:
+    """``attempt(batch_size)``; when the GPU runs out of memory, ``on_halved(smaller)`` and the attempt again
+    with half the batch, down to one image. A CPU's or any other error, or running out with batches of one,
+    is raised. ``attempt`` carries on from where the failed one stopped (what it finished, it keeps)."""
+    while True:
+        try:
+            return attempt(batch_size)
+        except Exception as exc:
+            if device.type == "cpu" or not is_out_of_memory(exc) or batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            empty_cache(device)
+            on_halved(batch_size)
 
 
 def empty_cache(device: torch.device) -> None:

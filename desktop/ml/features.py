@@ -29,18 +29,11 @@ from desktop.io.safe_files import TEMP_PREFIX, atomic_write
 from desktop.ml import distributed
 from desktop.ml.backbones import BackboneSpec, backbone_units
 from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
-from desktop.ml.device import (
-    autocast_for,
-    empty_cache,
-    is_out_of_memory,
-    use_channels_last,
-    use_channels_last_for_inference,
-)
+from desktop.ml.device import halving_batches
+from desktop.ml.feature_engine import FeatureEngine
 from desktop.ml.model import cancel_between_blocks
-from desktop.ml.onnx_engine import load_onnx_extractor
 from desktop.ml.progress import (
     PHASE_FEATURES,
-    Cancelled,
     CancelToken,
     Notice,
     Progress,
@@ -57,8 +50,6 @@ FLUSH_ROWS = 512  # rows kept in memory before they are written as a shard
 FLUSH_SECONDS = 30.0
 COMPACT_AT_SHARDS = 16
 STALE_TEMP_SECONDS = 3600.0
-# ONNX Runtime's batch on a CPU: faster per image than 16 or 32 (bench/onnx_settings_bench.py).
-ONNX_BATCH = 8
 
 
 def feature_key(spec: BackboneSpec, weights_identity: str) -> str:
@@ -295,74 +286,61 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
                   views: tuple[int, ...], cache: FeatureCache | None, device: torch.device, batch_size: int,
                   num_workers: int | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
                   phase: str, weights_identity: str | None) -> list[np.ndarray | str]:
-    """(V, D) features or an error message for each path, in order; new features go to ``cache``."""
-    outcomes: list[np.ndarray | str | None] = [None] * len(paths)
-    onnx = None
-    if weights_identity is not None and device.type == "cpu":
-        onnx = load_onnx_extractor(spec, weights_identity, extractor, on_progress=on_progress, cancel=cancel)
-        if onnx is not None:
-            batch_size = min(batch_size, ONNX_BATCH)
-    autocast, _ = autocast_for(device)
-    channels_last = use_channels_last_for_inference(device)
-    restore_layout = channels_last and not use_channels_last(device)  # training on this device wants NCHW back
-    extractor.eval().to(device)
-    if channels_last:
-        extractor.to(memory_format=torch.channels_last)
-    transform = _Views(spec, views)
-    timer = RateTimer(len(paths))
-    # A cancel is checked before every block and every layer inside one: a big block of a big batch takes
-    # half a second on two idle cores, more on a busy laptop.
-    check_points = [module for unit in backbone_units(spec, extractor) for module in (unit, *unit.children())]
-    try:
-        while any(outcome is None for outcome in outcomes):
-            remaining = [i for i, outcome in enumerate(outcomes) if outcome is None]
-            dataset = ImageDataset([paths[i] for i in remaining], None, transform, decode_size=decode_size(spec),
-                                   sample_shape=(len(views), 3, spec.input_size, spec.input_size), indices=remaining)
-            loader = make_inference_batches(dataset, batch_size, device=device, num_workers=num_workers)
-            skipped: dict[int, str] = {}
-            done = len(paths) - len(remaining)
-            try:
-                with torch.inference_mode(), cancel_between_blocks(check_points, cancel):
-                    for images, _labels, indices in valid_batches(loader, skipped, cancel):
-                        batch, n_views = images.shape[0], images.shape[1]
-                        images = images.flatten(0, 1)  # views ride in the batch
-                        vectors = None
-                        if onnx is not None:
-                            try:
-                                vectors = onnx(images.numpy(), cancel).reshape(batch, n_views, -1)
-                            except Cancelled:
-                                raise
-                            except Exception as exc:  # ONNX Runtime failed on this batch: torch takes over
-                                onnx = None
-                                emit(on_progress, Notice(f"Fast CPU inference failed ({type(exc).__name__}); "
-                                                         "continuing with PyTorch."))
-                        if vectors is None:
-                            images = images.to(device, non_blocking=True)
-                            if channels_last:
-                                images = images.contiguous(memory_format=torch.channels_last)
-                            with autocast():
-                                vectors = extractor(images).float().reshape(batch, n_views, -1).cpu().numpy()
-                        for index, image_vectors in zip(indices.tolist(), vectors, strict=True):
-                            outcomes[index] = image_vectors
-                            if cache is not None and hashes[index] is not None:
-                                for view, vector in zip(views, image_vectors, strict=True):
-                                    cache.add(hashes[index], view, vector)
-                        done = sum(outcome is not None for outcome in outcomes) + len(skipped)
-                        emit(on_progress, Progress(phase, done, len(paths), timer.eta(done)))
-                        check_cancel(cancel)
-                if done < len(paths):  # the last batches held only unreadable images
-                    emit(on_progress, Progress(phase, len(paths), len(paths), 0.0))
-            except Exception as exc:
-                if device.type == "cpu" or not is_out_of_memory(exc) or batch_size == 1:
-                    raise
-                batch_size = max(1, batch_size // 2)
-                empty_cache(device)
-                emit(on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {batch_size} images."))
-            finally:
-                for index, error in skipped.items():
-                    outcomes[index] = error
-    finally:
-        if restore_layout:
-            extractor.to(memory_format=torch.contiguous_format)
-    return [outcome if outcome is not None else "not processed" for outcome in outcomes]
+    """(V, D) features or an error message for each path, in order; new features go to ``cache``. On a GPU
+    out-of-memory error the batch size is halved and the images not done yet are run again."""
+    engine = FeatureEngine(extractor, spec, device, weights_identity, on_progress, cancel)
+    run = _BackboneRun(engine, spec, paths, hashes, views, cache, num_workers, on_progress, cancel, phase)
+    with engine.prepared():
+        halving_batches(run.remaining, engine.batch_size(batch_size), device, lambda smaller: emit(
+            on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {smaller} images.")))
+    return [outcome if outcome is not None else "not processed" for outcome in run.outcomes]
 
+
+class _BackboneRun:
+    """One extraction: each image's outcome as it comes ((V, D) features, or why it could not be read)."""
+
+    def __init__(self, engine: FeatureEngine, spec: BackboneSpec, paths: list[str | Path], hashes: list[str | None],
+                 views: tuple[int, ...], cache: FeatureCache | None, num_workers: int | None,
+                 on_progress: ProgressCallback | None, cancel: CancelToken | None, phase: str) -> None:
+        self.engine, self.spec, self.views, self.cache = engine, spec, views, cache
+        self.paths, self.hashes = paths, hashes
+        self.num_workers, self.on_progress, self.cancel, self.phase = num_workers, on_progress, cancel, phase
+        self.outcomes: list[np.ndarray | str | None] = [None] * len(paths)
+        self.transform = _Views(spec, views)
+        self.timer = RateTimer(len(paths))
+        # A cancel is checked before every block and every layer inside one: a big block of a big batch takes
+        # half a second on two idle cores, more on a busy laptop.
+        self.check_points = [module for unit in backbone_units(spec, engine.extractor)
+                             for module in (unit, *unit.children())]
+
+    def remaining(self, batch_size: int) -> None:
+        """Run the images without an outcome yet through the engine, ``batch_size`` at a time."""
+        remaining = [i for i, outcome in enumerate(self.outcomes) if outcome is None]
+        total = len(self.paths)
+        dataset = ImageDataset([self.paths[i] for i in remaining], None, self.transform,
+                               decode_size=decode_size(self.spec),
+                               sample_shape=(len(self.views), 3, self.spec.input_size, self.spec.input_size),
+                               indices=remaining)
+        loader = make_inference_batches(dataset, batch_size, device=self.engine.device, num_workers=self.num_workers)
+        skipped: dict[int, str] = {}
+        done = total - len(remaining)
+        try:
+            with torch.inference_mode(), cancel_between_blocks(self.check_points, self.cancel):
+                for images, _labels, indices in valid_batches(loader, skipped, self.cancel):
+                    for index, image_vectors in zip(indices.tolist(), self.engine(images, self.cancel), strict=True):
+                        self.outcomes[index] = image_vectors
+                        self._remember(self.hashes[index], image_vectors)
+                    done = sum(outcome is not None for outcome in self.outcomes) + len(skipped)
+                    emit(self.on_progress, Progress(self.phase, done, total, self.timer.eta(done)))
+                    check_cancel(self.cancel)
+            if done < total:  # the last batches held only unreadable images
+                emit(self.on_progress, Progress(self.phase, total, total, 0.0))
+        finally:
+            for index, error in skipped.items():
+                self.outcomes[index] = error
+
+    def _remember(self, content_hash: str | None, image_vectors: np.ndarray) -> None:
+        """One image's views into the cache (flushed in shards as they fill)."""
+        if self.cache is not None and content_hash is not None:
+            for view, vector in zip(self.views, image_vectors, strict=True):
+                self.cache.add(content_hash, view, vector)
