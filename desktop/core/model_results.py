@@ -129,6 +129,7 @@ def summary_of(model: ModelInfo) -> TrainingSummary:
         evaluation=metrics.get("evaluation", "validation"), folds=metrics.get("folds"),
         temperature=metrics.get("temperature", 1.0), ece=metrics.get("ece"),
         ece_uncalibrated=metrics.get("ece_uncalibrated"), reliability=reliability, held_out=held_out,
+        calibration=metrics.get("calibration") if isinstance(metrics.get("calibration"), dict) else {},
         trained_at=model.created, not_recorded=missing)
 
 

@@ -298,7 +298,7 @@ def _summary(model_id: int, options: TrainingOptions, data: TrainingData, result
         confusion_images=dict(confusion_images), notes=notes, evaluation=result.evaluation, folds=result.folds,
         temperature=round(result.temperature, 4), ece=None if result.ece is None else round(result.ece, 4),
         ece_uncalibrated=None if result.ece_uncalibrated is None else round(result.ece_uncalibrated, 4),
-        reliability=result.reliability, held_out=held_out, trained_at=utcnow())
+        reliability=result.reliability, held_out=held_out, trained_at=utcnow(), calibration=dict(result.calibration))
 
 
 class _ProgressReporter:

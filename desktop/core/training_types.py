@@ -66,6 +66,9 @@ class TrainingSummary:
     ece: float | None = None  # expected calibration error (10 bins), calibrated, on the evaluated photos
     ece_uncalibrated: float | None = None
     reliability: dict = field(default_factory=dict)  # per confidence bin: counts, confidence, accuracy
+    # calibration.Calibration.to_dict(): whether the temperature was kept (only where it improved the held-out
+    # fit) and the fit before and after; {} for models from before it was recorded
+    calibration: dict = field(default_factory=dict)
     # image id -> its held-out prediction (what put it in its confusion-matrix cell)
     held_out: dict[int, HeldOutPrediction] = field(default_factory=dict)
     trained_at: datetime | None = None

@@ -53,16 +53,17 @@ def calibration_text(summary: TrainingSummary) -> str:
     if summary.ece is None:
         return ""
     before = summary.ece_uncalibrated
-    if abs(summary.temperature - 1.0) < 1e-3:
+    kept = summary.calibration.get("kept", abs(summary.temperature - 1.0) >= 1e-3)
+    if not kept:
         done = "Its confidence was left as the network gave it"
-        if before is not None:
-            done += " (adjusting it did not bring it closer to how often it is right)"
+        if summary.calibration or before is not None:
+            done += ": adjusting it, tried on held-out photos, did not bring it closer to how often it is right"
     elif summary.temperature > 1.0:
         done = "Its confidence was toned down: it was surer of itself than its record justified"
     else:
         done = "Its confidence was raised: it was right more often than it claimed"
     gap = f"Measured {_source(summary)}, its confidence is on average {summary.ece:.1%} away from how often it is right"
-    if before is not None and abs(summary.temperature - 1.0) >= 1e-3:
+    if before is not None and kept:
         gap += f" ({before:.1%} before the adjustment)"
     return f"{done}. {gap}."
 

@@ -26,6 +26,7 @@ def test_the_stored_results_are_the_ones_training_reported(trained_project):
     assert [p.epoch for p in stored.history] == [p.epoch for p in summary.history]
     assert [p.train_loss for p in stored.history] == pytest.approx([p.train_loss for p in summary.history], rel=1e-5)
     assert stored.notes == summary.notes
+    assert stored.calibration == summary.calibration and "kept" in stored.calibration
     # Each photo of a cell carries the held-out prediction that put it there, with its confidence.
     assert stored.held_out.keys() == summary.held_out.keys()
     for image_id, held in summary.held_out.items():

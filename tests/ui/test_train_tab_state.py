@@ -4,15 +4,18 @@ in another."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.model_results import summary_of
 from desktop.core.models_registry import active_model, set_active
 from desktop.core.training import train_project
-from desktop.core.training_types import TrainingProgress
+from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.ml.options import TrainingOptions
 from desktop.ui.models.images import Role
+from desktop.ui.training_results import calibration_text
 
 pytestmark = pytest.mark.gui
 
@@ -136,3 +139,14 @@ def test_the_phase_never_counts_epochs_frozen_training_does_not_have(main_window
     panel.show_progress(TrainingProgress("training", "Fine-tuning the backbone: batch 2 of 5", 2, 5, epoch=0,
                                          epochs=8))
     assert panel.phase.text().startswith("Epoch 1 of 8. Fine-tuning")
+
+
+def test_the_calibration_sentence_says_whether_the_adjustment_was_kept():
+    base = TrainingSummary(1, "efficientnet_lite0", "frozen", "cpu", ["a", "b"], 10, 10, 0.9, {}, [[5, 0], [1, 4]],
+                           1.0, evaluation="out-of-fold", ece=0.04, ece_uncalibrated=0.04)
+    dropped = calibration_text(replace(base, calibration={"kept": False, "ece_before": 0.04, "ece_after": 0.05}))
+    assert dropped.startswith("Its confidence was left as the network gave it: adjusting it")
+    assert "before the adjustment" not in dropped and "temperature" not in dropped
+    kept = calibration_text(replace(base, temperature=1.6, ece=0.02, calibration={"kept": True}))
+    assert kept.startswith("Its confidence was toned down") and "2.0% away" in kept and "(4.0% before the" in kept
+    assert "Measured out-of-fold" in kept
