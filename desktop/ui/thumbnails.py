@@ -8,6 +8,7 @@ a loader thread, or quitting), then decoded.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,6 +17,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from desktop.io.thumbnails import ThumbnailStore
+
+log = logging.getLogger(__name__)
 
 CACHE_SIZE = 3000
 MAX_PENDING = 400
@@ -32,9 +35,13 @@ class _LoadNewest(QRunnable):
 
     def run(self) -> None:
         while (content_hash := self._loader._next_request()) is not None:
-            # Bytes first, then decode: QImage(path) would open a named pipe in the cache and wait for ever.
-            data = self._loader.store.read(content_hash)
-            image = QImage.fromData(data) if data else QImage()
+            try:
+                # Bytes first, then decode: QImage(path) would open a named pipe in the cache and wait for ever.
+                data = self._loader.store.read(content_hash)
+                image = QImage.fromData(data) if data else QImage()
+            except Exception:  # an error must not end this thread: its count and request would never be freed
+                log.exception("Could not load the thumbnail %s", content_hash)
+                image = QImage()  # no thumbnail, as for a missing one: asked again when next painted
             self._loader._signals.loaded.emit(content_hash, image)
 
 

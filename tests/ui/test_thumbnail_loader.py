@@ -48,3 +48,27 @@ def test_the_store_reads_only_regular_files_of_a_thumbnails_size(tmp_path, hang_
         handle.truncate(1 << 30)  # sparse: a gigabyte claimed, never read
     assert store.read(big) is None
     assert store.existing() == {GOOD, big}  # the pipes count as missing: the next import replaces them
+
+
+def test_a_load_that_raises_frees_its_thread_and_the_request(qtbot, tmp_path, hang_guard, monkeypatch) -> None:
+    """An error while reading a thumbnail ended its loader thread without freeing its place: after two, no
+    thread was ever started again and every thumbnail stayed "loading"."""
+    store = _store(tmp_path)
+    loader = ThumbnailLoader(store)
+    real_read = store.read
+    broken = {"ff" + "6" * 30, "ee" + "7" * 30}
+
+    def read(content_hash: str):
+        if content_hash in broken:
+            raise MemoryError("no memory for this one")
+        return real_read(content_hash)
+
+    monkeypatch.setattr(store, "read", read)
+    for content_hash in broken:  # one per loader thread (the pool has two)
+        assert loader.get(content_hash) is None
+    assert loader.wait_idle(10_000)
+    with qtbot.waitSignal(loader.loaded, timeout=10_000) as loaded:
+        assert loader.get(GOOD) is None
+    assert loaded.args == [GOOD] and loader.get(GOOD).width() == 32
+    assert loader.wait_idle(10_000)
+    assert all(loader.get(content_hash) is None for content_hash in broken)  # asked again, not stuck as asked
