@@ -350,6 +350,7 @@ class TrainingController(QObject):
 
     def _on_project_changed(self) -> None:
         self._followed = None
+        self.last_summary = None
         self.panel.phase.setText("")
         self._on_model_changed()
 

@@ -99,6 +99,8 @@ def test_a_new_project_shows_nothing_of_the_previous_one(main_window, trained_pr
     main_window.grid.setCurrentIndex(images.index(2))
     preview = main_window.preview
     assert preview.chart.bars and preview.title.text()
+    main_window.show_collection_map()
+    qtbot.waitUntil(lambda: len(main_window.collection_map.view.image_ids) == 24, timeout=60_000)
 
     assert main_window.open_project_at(tmp_path / "empty.pigeonhole")
     assert images.rowCount() == 0
@@ -108,6 +110,8 @@ def test_a_new_project_shows_nothing_of_the_previous_one(main_window, trained_pr
     assert panel.results_box.isHidden() and not panel.loss_chart.series and panel.phase.text() == ""
     assert panel.options().backbone == "efficientnet_lite0"
     assert not main_window.finding_bar.isVisible() and not main_window.view_bar.isVisible()
+    assert len(main_window.collection_map.view.image_ids) == 0
+    assert main_window.training.last_summary is None
 
 
 def test_a_confusion_cells_photos_say_their_held_out_prediction(main_window, trained_project, qtbot):
