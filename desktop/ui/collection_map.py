@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QPush
 from desktop.core.browse import ImageFilter, ImageRow, Show, list_images
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.images import Role
+from desktop.ui.project_jobs import start_project_job
 from desktop.ui.widgets.collection_map import UNKNOWN_COLOUR, CollectionMapView, LegendEntry
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerGroup, WorkerSlot
@@ -90,11 +91,7 @@ class CollectionMapDock(QDockWidget):
             self.compute()
 
     def compute(self) -> None:
-        project = self.context.project
-        if project is None or self.task.busy:
-            return
-
-        def job(emit, cancel):
+        def place(project, emit, cancel) -> _Computed:
             from desktop.core.collection_map import compute_map  # torch: in the worker thread
 
             placed = compute_map(project, on_progress=emit, cancel=cancel)
@@ -104,20 +101,12 @@ class CollectionMapDock(QDockWidget):
             return _Computed(ids, np.asarray(placed.xy, np.float32)[keep], placed.method,
                              [rows[int(image_id)] for image_id in ids])
 
-        def done(computed: _Computed) -> None:
-            if self.context.project is project:
-                self._show(computed)
-
-        self.view.empty_text = "Computing the map…"
-        self.view.update()
-        self.progress.show_step("Placing the photos on the map…", 0, 0)
-        self.task.start(job, on_done=done, on_progress=self._show_progress,
-                        on_failed=self._on_failed, on_cancelled=lambda: self.message.emit("Stopped the map."),
-                        on_finished=self.progress.hide)
-
-    def _show_progress(self, progress) -> None:
-        if hasattr(progress, "done") and hasattr(progress, "total"):
-            self.progress.show_step(f"Map: {progress.done:,} of {progress.total:,}", progress.done, progress.total)
+        if start_project_job(self.task, self.context, self.progress, place, starting="Placing the photos on the map…",
+                             step=lambda event: f"Map: {event.done:,} of {event.total:,}", on_done=self._show,
+                             on_failed=self._on_failed,
+                             on_cancelled=lambda: self.message.emit("Stopped the map.")):
+            self.view.empty_text = "Computing the map…"
+            self.view.update()
 
     def _on_failed(self, error: str) -> None:
         self.view.empty_text = f"No map: {error}"

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop.core.browse import ImageFilter, Show
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.images import Role
+from desktop.ui.project_jobs import start_project_job
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerSlot
@@ -99,30 +100,19 @@ class SimilarController(QObject):
         if self._index is not None:
             present(self._index)
             return
-        project = self.context.project
-        if project is None or self.task.busy:
-            return
-
-        def job(emit, cancel):
-            from desktop.core.similarity import build_index  # torch: in the worker thread
+        def build(project, emit, cancel):
+            from desktop.core.collection_features import build_index  # torch: in the worker thread
 
             return build_index(project, on_progress=emit, cancel=cancel)
 
         def done(index) -> None:
-            if self.context.project is project:
-                self._index = index
-                present(index)
+            self._index = index
+            present(index)
 
-        self.progress.show_step("Reading the photos' features…", 0, 0)
-        self.task.start(job, on_done=done, on_progress=self._show_progress,
-                        on_failed=lambda error: self.message.emit(f"Could not compare the photos: {error}"),
-                        on_cancelled=lambda: self.message.emit("Stopped comparing the photos."),
-                        on_finished=self.progress.hide)
-
-    def _show_progress(self, progress) -> None:
-        if hasattr(progress, "done") and hasattr(progress, "total"):
-            self.progress.show_step(f"Reading features {progress.done:,} of {progress.total:,}", progress.done,
-                                    progress.total)
+        start_project_job(self.task, self.context, self.progress, build, starting="Reading the photos' features…",
+                          step=lambda event: f"Reading features {event.done:,} of {event.total:,}", on_done=done,
+                          on_failed=lambda error: self.message.emit(f"Could not compare the photos: {error}"),
+                          on_cancelled=lambda: self.message.emit("Stopped comparing the photos."))
 
     def cancel(self) -> None:
         self.task.cancel()

@@ -25,6 +25,7 @@ from desktop.errors import Cancelled
 log = logging.getLogger(__name__)
 
 ResultT = TypeVar("ResultT")
+ProgressT = TypeVar("ProgressT")
 Emit = Callable[[Any], None]  # the job's on_progress: one progress dataclass per call
 Job = Callable[[Emit, threading.Event], ResultT]
 
@@ -81,6 +82,9 @@ class _Callbacks(Generic[ResultT]):
     on_cancelled: Callable[[], None] | None = None
     on_progress: Callable[[Any], None] | None = None
     on_finished: Callable[[], None] | None = None  # after the one outcome, once the thread has ended
+    # The events ``on_progress`` takes (a job's core function may also emit notices and other events): it is
+    # called with these only, so it never has to guess what it was given.
+    progress_type: type | tuple[type, ...] = object
 
 
 class _Run(QObject):
@@ -109,7 +113,7 @@ class _Run(QObject):
             self.callbacks.on_cancelled()
 
     def _progress(self, progress: Any) -> None:
-        if self.callbacks.on_progress is not None:
+        if self.callbacks.on_progress is not None and isinstance(progress, self.callbacks.progress_type):
             self.callbacks.on_progress(progress)
 
     def _finished(self) -> None:
@@ -139,12 +143,14 @@ class WorkerGroup(QObject):
 
     def start(self, job: Job[ResultT], *, on_done: Callable[[ResultT], None] | None = None,
               on_failed: Callable[[str], None] | None = None, on_cancelled: Callable[[], None] | None = None,
-              on_progress: Callable[[Any], None] | None = None,
-              on_finished: Callable[[], None] | None = None) -> Worker | None:
-        """Run ``job`` in a new worker, its callbacks in the GUI thread; the started worker, or None if refused."""
+              on_progress: Callable[[ProgressT], None] | None = None,
+              on_finished: Callable[[], None] | None = None,
+              progress_type: type[ProgressT] | tuple[type, ...] = object) -> Worker | None:
+        """Run ``job`` in a new worker, its callbacks in the GUI thread; the started worker, or None if refused.
+        ``on_progress`` receives the job's progress events of ``progress_type`` (default: every event)."""
         if self.one_at_a_time and self._runs:
             return None
-        run = _Run(self, job, _Callbacks(on_done, on_failed, on_cancelled, on_progress, on_finished))
+        run = _Run(self, job, _Callbacks(on_done, on_failed, on_cancelled, on_progress, on_finished, progress_type))
         self._runs.append(run)
         run.worker.start()
         return run.worker

@@ -128,3 +128,23 @@ def test_shutdown_cancels_and_waits_for_every_job(qtbot, qapp):
     group.shutdown()
     assert len(ended) == 3 and all(worker.isFinished() for worker in workers)
     qtbot.waitUntil(lambda: not group.busy, timeout=10_000)
+
+
+def test_on_progress_receives_only_the_events_of_its_type(qtbot, slot) -> None:
+    """A core job emits notices among its progress events: a callback typed for Progress never sees them (the
+    controllers used to guess with hasattr)."""
+    from desktop.ml.progress import Notice, Progress
+
+    received: list[object] = []
+    finished: list[bool] = []
+
+    def job(emit, _cancel):
+        emit(Progress("features", 0, 2))
+        emit(Notice("Fast CPU inference failed; continuing with PyTorch."))
+        emit(Progress("features", 2, 2))
+        return "done"
+
+    assert slot.start(job, on_progress=received.append, progress_type=Progress,
+                      on_finished=lambda: finished.append(True)) is not None
+    qtbot.waitUntil(lambda: finished == [True], timeout=10_000)
+    assert received == [Progress("features", 0, 2), Progress("features", 2, 2)]
