@@ -41,8 +41,8 @@ from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
 from desktop.ui.predicting import PredictController
-from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_GEOMETRY, WINDOW_SPLITTER
-from desktop.ui.shortcuts import SHORTCUTS, help_html, key_sequences
+from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_SPLITTER
+from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, key_sequences
 from desktop.ui.similar import SimilarController
 from desktop.ui.sorting import SortController
 from desktop.ui.status_bar import TrainingStatus, progress_lines
@@ -51,6 +51,7 @@ from desktop.ui.widgets.finding_bar import FindingBar
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
+from desktop.ui.window_geometry import MapBesideGrid, restore_window, save_window
 
 GRID_MIN_WIDTH = 360
 
@@ -71,7 +72,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(QIcon(str(resource_path("icons", "pigeonhole.svg"))))
         self.setAcceptDrops(True)
-        self.resize(1400, 860)
 
         self.context = ProjectContext(self)
         self.grid = ThumbnailGrid(self)
@@ -105,8 +105,6 @@ class MainWindow(QMainWindow):
         self.health = HealthController(self.context, self.grid, self.labelling.undo_stack, self.health_progress, self)
         self.finding_bar = FindingBar(self)
         self.collection_map = CollectionMapDock(self.context, self.map_progress, self)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.collection_map)
-        self.collection_map.hide()
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
@@ -125,6 +123,7 @@ class MainWindow(QMainWindow):
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
+        self.map_placement = MapBesideGrid(self, self.collection_map, self.side_tabs, [self.sidebar, grid_pane])
 
         self._build_actions()
         self._connect()
@@ -438,14 +437,9 @@ class MainWindow(QMainWindow):
         menu.exec(self.grid.viewport().mapToGlobal(position))
 
     def show_collection_map(self) -> None:
-        """The map opens as a window of its own the first time (small screens keep the grid); it can be docked."""
-        dock = self.collection_map
-        if not dock.isVisible() and not getattr(self, "_map_placed", False):
-            self._map_placed = True
-            dock.setFloating(True)
-            dock.resize(min(820, int(self.width() * 0.7)), min(640, int(self.height() * 0.8)))
-            dock.move(self.geometry().center() - dock.rect().center())
-        dock.show_map()
+        """The map docks beside the grid, so its lasso never covers the photos it selects (MapBesideGrid)."""
+        self.map_placement.show_map()
+        self.collection_map.show_map()
 
     def _show_current(self) -> None:
         index = self.grid.currentIndex()
@@ -530,7 +524,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", help_html())
+        ShortcutsDialog(self).exec()
 
     def show_about(self) -> None:
         from desktop import __version__
@@ -540,9 +534,8 @@ class MainWindow(QMainWindow):
                           "yourself, on your own computer.</p>")
 
     def _restore_state(self) -> None:
-        geometry = WINDOW_GEOMETRY.read(self.settings)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        restore_window(self, self.settings)  # where it still fits this screen, else a first size from the screen
+        self.map_placement.update()  # a map left docked: the photo pane makes room before the window is laid out
         state = WINDOW_SPLITTER.read(self.settings)
         if state is not None:
             self._splitter_restored = self.splitter.restoreState(state)
@@ -567,7 +560,7 @@ class MainWindow(QMainWindow):
         self.similar.shutdown()
         self.health.shutdown()
         self.collection_map.shutdown()
-        WINDOW_GEOMETRY.write(self.settings, self.saveGeometry())
+        save_window(self, self.settings)
         WINDOW_SPLITTER.write(self.settings, self.splitter.saveState())
         THUMBNAIL_SIZE.write(self.settings, self.grid.preferred_tile)
         if self.context.thumbnails is not None:

@@ -115,6 +115,7 @@ def _path(value: Any) -> Path:
 
 LAST_PROJECT: Setting[Path | None] = Setting("last_project", None, _path, str)
 WINDOW_GEOMETRY: Setting[QByteArray | None] = Setting("window/geometry", None, _bytes)
+WINDOW_STATE: Setting[QByteArray | None] = Setting("window/state", None, _bytes)  # toolbars and docks (the map)
 WINDOW_SPLITTER: Setting[QByteArray | None] = Setting("window/splitter", None, _bytes)
 THUMBNAIL_SIZE: Setting[int | None] = Setting("window/tile", None, _count)
 
@@ -124,5 +125,5 @@ SORT_THRESHOLD: Setting[float] = Setting("sort/threshold", DEFAULT_THRESHOLD, _f
 SORT_PRECISION: Setting[float | None] = Setting("sort/precision", DEFAULT_PRECISION, _precision, _dump_precision)
 SORT_FOLLOW_LABELS: Setting[bool] = Setting("sort/follow_labels", True, _flag)
 
-ALL_SETTINGS: tuple[Setting, ...] = (LAST_PROJECT, WINDOW_GEOMETRY, WINDOW_SPLITTER, THUMBNAIL_SIZE, SORT_DESTINATION,
-                                     SORT_MODE, SORT_THRESHOLD, SORT_PRECISION, SORT_FOLLOW_LABELS)
+ALL_SETTINGS: tuple[Setting, ...] = (LAST_PROJECT, WINDOW_GEOMETRY, WINDOW_STATE, WINDOW_SPLITTER, THUMBNAIL_SIZE,
+                                     SORT_DESTINATION, SORT_MODE, SORT_THRESHOLD, SORT_PRECISION, SORT_FOLLOW_LABELS)

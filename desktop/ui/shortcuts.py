@@ -1,12 +1,16 @@
-"""Every keyboard shortcut in one table: the actions take their keys from it, F1 shows it, and a test keeps the
-README's table equal to it."""
+"""Every keyboard shortcut in one table: the actions take their keys from it, F1 shows it (``ShortcutsDialog``, a
+list that scrolls inside a window that fits the screen), and a test keeps the README's table equal to it."""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
+from desktop.ui.window_geometry import fit_dialog
 
 
 @dataclass(frozen=True)
@@ -17,15 +21,12 @@ class Shortcut:
 
 
 SHORTCUTS: dict[str, Shortcut] = {
-    "label": Shortcut("1 … 9", "label the selected photos with that class, then go to the next unlabelled photo "
-                      "(of many, the ones with another label keep it until the key comes again)",
+    "label": Shortcut("1 … 9", "label the selected photos with that class, then go to the next unlabelled photo",
                       tuple("123456789")),
     "clear": Shortcut("0, Backspace", "clear the label of the selected photos", ("0", "Backspace")),
-    "accept": Shortcut("A", "accept the model's prediction as the label, then go on (of many, as 1 … 9 do)",
-                       ("A",)),
+    "accept": Shortcut("A", "accept the model's prediction as the label, then go on", ("A",)),
     "keep": Shortcut("K", "reviewing labels: keep this one and go to the next", ("K",)),
-    "move": Shortcut("arrows, Shift+arrows", "move, extend the selection in the grid (after a click in the "
-                     "sidebar too)"),
+    "move": Shortcut("arrows, Shift+arrows", "move, extend the selection"),
     "select_all": Shortcut("Ctrl+A", "select every photo shown", ("Ctrl+A",)),
     "undo": Shortcut("Ctrl+Z", "undo a label change", ("Ctrl+Z",)),
     "redo": Shortcut("Ctrl+Shift+Z, Ctrl+Y", "redo a label change", ("Ctrl+Shift+Z", "Ctrl+Y")),
@@ -56,6 +57,23 @@ def key_sequences(name: str) -> list[QKeySequence]:
 
 def help_html() -> str:
     """The F1 dialog's table."""
-    rows = "".join(f"<tr><td><b>{html.escape(s.shown)}</b></td><td>{html.escape(s.does[0].upper() + s.does[1:])}"
-                   "</td></tr>" for s in SHORTCUTS.values())
+    rows = "".join(f"<tr><td style='white-space:nowrap'><b>{html.escape(s.shown)}</b></td>"
+                   f"<td>{html.escape(s.does[0].upper() + s.does[1:])}</td></tr>" for s in SHORTCUTS.values())
     return f"<table cellpadding=4>{rows}</table>"
+
+
+class ShortcutsDialog(QDialog):
+    """F1: the table in a scrolling view, its Close button always on screen (a message box grew past it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.table = QTextBrowser()
+        self.table.setHtml(help_html())
+        self.table.setMinimumSize(QSize(360, 200))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        fit_dialog(self, QSize(640, 680))

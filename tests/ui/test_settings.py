@@ -29,12 +29,13 @@ def test_every_key_is_declared_once():
 
 def test_nothing_stored_reads_as_the_defaults(ini):
     assert [setting.read(ini) for setting in schema.ALL_SETTINGS] == [
-        None, None, None, None, "", "copy", DEFAULT_THRESHOLD, DEFAULT_PRECISION, True]
+        None, None, None, None, None, "", "copy", DEFAULT_THRESHOLD, DEFAULT_PRECISION, True]
 
 
 @pytest.mark.parametrize(("setting", "value"), [
     (schema.LAST_PROJECT, Path("/photos/Mine.pigeonhole")),
     (schema.WINDOW_GEOMETRY, QByteArray(b"\x01\x02geometry")),
+    (schema.WINDOW_STATE, QByteArray(b"\x00\xffdocks")),
     (schema.THUMBNAIL_SIZE, 212),
     (schema.SORT_DESTINATION, "/photos/sorted"),
     (schema.SORT_MODE, MOVE),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QRect, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from test_labelling_gui import write_photos
 
@@ -25,16 +25,19 @@ def test_dropping_a_folder_imports_it(qtbot, main_window, tmp_path):
     assert main_window.context.images.rowCount() == 3
 
 
-def test_last_project_and_geometry_are_remembered(qtbot, tmp_path):
+def test_last_project_and_geometry_are_remembered(qtbot, tmp_path, monkeypatch):
+    from desktop.ui import window_geometry
     from desktop.ui.app import make_application
     from desktop.ui.main_window import MainWindow
 
     make_application()
+    # A screen that holds the window (the offscreen one is 800 px wide, under the window's minimum width).
+    monkeypatch.setattr(window_geometry, "available_area", lambda _widget=None: QRect(0, 0, 1400, 900))
     settings_file = str(tmp_path / "remember.ini")
     first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
     first.show()
-    first.resize(700, 560)  # within the offscreen screen, which restoreGeometry clamps to
+    first.resize(700, 560)  # its minimum width wins: restoreGeometry keeps it on the 800-px offscreen screen
     size = (first.width(), first.height())
     assert size != (1200, 800)
     first.grid.zoom_by(48)

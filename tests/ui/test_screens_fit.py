@@ -1,0 +1,221 @@
+"""Screens that fit (issue #21): the main window's first size comes from the screen, a remembered size is used only
+where it fits, every dialog fits a 1024 x 700 screen, the sort dialog keeps its buttons in view with a long note,
+and the collection map docks beside the grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+from desktop.ui import window_geometry
+from desktop.ui.window_geometry import TITLE_BAR, first_geometry, saved_geometry_fits
+
+pytestmark = pytest.mark.gui
+
+SMALL = QRect(0, 0, 1024, 700)
+ROOM = QSize(SMALL.width(), SMALL.height() - TITLE_BAR)  # what a window and its title bar may take
+
+
+def on_screen(monkeypatch, area: QRect) -> None:
+    """Windows and dialogs size themselves for a screen with this free area (the offscreen one is 800 x 800)."""
+    monkeypatch.setattr(window_geometry, "available_area", lambda _widget=None: QRect(area))
+
+
+def fits(size: QSize, room: QSize = ROOM) -> bool:
+    return size.width() <= room.width() and size.height() <= room.height()
+
+
+@pytest.mark.parametrize(("screen", "expected"), [
+    (QRect(0, 0, 1024, 700), QSize(921, 601)),
+    (QRect(0, 0, 1400, 900), QSize(1260, 781)),
+    (QRect(0, 0, 2560, 1440), QSize(1600, 1000)),
+])
+def test_the_first_size_is_most_of_the_screen_capped(screen, expected):
+    first = first_geometry(screen)
+    assert first.size() == expected
+    assert screen.contains(first) and first.top() >= screen.top() + TITLE_BAR  # the title bar is on screen too
+
+
+def test_the_first_size_keeps_the_window_minimum_unless_the_screen_is_smaller():
+    panel = QRect(0, 28, 1024, 672)  # a 1024 x 700 screen under a top panel
+    first = first_geometry(panel, QSize(980, 478))
+    assert first.width() == 980 and panel.contains(first) and first.top() >= panel.top() + TITLE_BAR
+    tiny = first_geometry(QRect(0, 0, 800, 600), QSize(918, 478))
+    assert tiny.width() == 800 and QRect(0, 0, 800, 600).contains(tiny)
+
+
+def test_the_main_window_fits_a_small_screen_from_its_first_start(qtbot, tmp_path, monkeypatch):
+    """It opened at 1400 x 860 on any screen: on 1024 x 700 the photo pane and the status bar were off it."""
+    from desktop.ui.app import make_application
+    from desktop.ui.main_window import MainWindow
+
+    make_application()
+    on_screen(monkeypatch, SMALL)
+    window = MainWindow(QSettings(str(tmp_path / "first.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert fits(window.minimumSizeHint())
+    assert fits(window.size()) and window.size() == first_geometry(SMALL, window.minimumSizeHint()).size()
+    window.close()
+
+
+def test_a_size_from_a_bigger_screen_is_not_restored_on_a_small_one(qtbot, tmp_path, monkeypatch):
+    from desktop.ui.app import make_application
+    from desktop.ui.main_window import MainWindow
+
+    make_application()
+    settings_file = str(tmp_path / "moved.ini")
+    on_screen(monkeypatch, QRect(0, 0, 1920, 1080))
+    big = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(big)
+    big.show()
+    big.resize(1500, 950)
+    saved = big.saveGeometry()
+    big.close()
+    assert saved_geometry_fits(saved, QRect(0, 0, 1920, 1080)) and not saved_geometry_fits(saved, SMALL)
+    assert not saved_geometry_fits(b"\x01\x02 not a saved window", SMALL)
+
+    on_screen(monkeypatch, SMALL)  # the laptop, later
+    small = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(small)
+    assert fits(small.size())
+    small.close()
+
+
+def _modal_size(trigger) -> QSize:
+    """The size of the modal box ``trigger`` opens (closed again at once)."""
+    seen: list[QSize] = []
+
+    def measure():
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(10, measure)
+            return
+        seen.append(QSize(max(box.width(), box.minimumSizeHint().width()),
+                          max(box.height(), box.minimumSizeHint().height())))
+        box.close()
+
+    QTimer.singleShot(0, measure)
+    trigger()
+    return seen[0]
+
+
+def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
+    """Each dialog's minimum and first size fit the screen (the sort dialog opened at 1060 x 703, F1's list was a
+    972-px box whose OK button fell off it)."""
+    from test_sort_dialog import make_sortable_project
+
+    from desktop.ui.models_dialog import ModelsDialog
+    from desktop.ui.shortcuts import ShortcutsDialog
+    from desktop.ui.sorting import SortHistoryDialog
+
+    on_screen(monkeypatch, SMALL)
+    window = main_window
+    models = ModelsDialog(window.context, window)  # before there is a model: no scoring worker (torch) to wait for
+    make_sortable_project(window.context.project, tmp_path / "photos")
+    window.context.refresh_all()
+    assert fits(window.minimumSizeHint())
+
+    sort_dialog = window.sorting.show_dialog()
+    qtbot.waitUntil(lambda: not sort_dialog.preview_pending, timeout=10_000)
+    history = SortHistoryDialog(window.sorting, window)
+    shortcuts = ShortcutsDialog(window)
+    dialogs: list[QWidget] = [sort_dialog, history, models, shortcuts]
+    for dialog in dialogs:
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        assert fits(dialog.minimumSizeHint()), (dialog.windowTitle(), dialog.minimumSizeHint())
+        assert fits(dialog.size()), (dialog.windowTitle(), dialog.size())
+    for dialog in dialogs:
+        dialog.close()
+
+    assert fits(_modal_size(window.show_shortcuts))
+    assert fits(_modal_size(window.show_about))
+
+
+def test_the_sort_dialog_keeps_its_buttons_with_a_long_note_and_the_threshold(qtbot, main_window, tmp_path,
+                                                                              monkeypatch):
+    """At 1024 x 700 its Close and Sort buttons were off the screen; with a long note the "Sort when" row was
+    squeezed to a few pixels and the threshold's slider could not be used."""
+    from test_sort_dialog import make_sortable_project
+
+    from desktop.ui.widgets.note import set_note
+
+    on_screen(monkeypatch, SMALL)
+    window = main_window
+    make_sortable_project(window.context.project, tmp_path / "photos")
+    window.context.refresh_all()
+    dialog = window.sorting.show_dialog()
+    dialog.destination.setText(str(tmp_path / "sorted"))
+    qtbot.waitUntil(lambda: not dialog.preview_pending and dialog.plan is not None, timeout=10_000)
+    long_note = "<br><br>".join(["Model #1 keeps no held-out predictions to measure its precision by, so photos are "
+                                 "sorted by the confidence threshold instead; label about 12 more photos of cats, "
+                                 "dogs and birds, then train again to sort by precision."] * 6)
+    set_note(dialog.notice, long_note, "warn")
+    dialog.rule.setCurrentIndex(dialog.rule.findData(None))  # the advanced threshold, on a row of its own
+    qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: dialog.options.threshold_row.isVisible())
+    QApplication.processEvents()
+
+    assert fits(dialog.size())
+    inside = dialog.rect()
+    for button in (dialog.sort_button, dialog.close_button):
+        place = QRect(button.mapTo(dialog, button.rect().topLeft()), button.size())
+        assert button.isVisible() and inside.contains(place), (button.text(), place, inside)
+    for widget in (dialog.rule, dialog.threshold_slider, dialog.threshold_spin, dialog.photos, dialog.destination):
+        assert widget.height() >= widget.sizeHint().height(), widget  # no row squeezed
+    assert dialog.threshold_slider.width() >= 140
+    assert dialog.notice.height() >= dialog.notice.heightForWidth(dialog.notice.width()) - 1  # it takes height
+    scroll = dialog.options.parentWidget().parentWidget().parentWidget()  # the options column's scroll area
+    assert scroll.verticalScrollBar().maximum() > 0  # the column scrolls instead of pushing the buttons away
+    dialog.reject()
+
+
+def test_the_map_docks_beside_the_grid(qtbot, main_window, monkeypatch):
+    """The map opened as a floating window over the photos its lasso selects. Now it docks at the grid's right;
+    on a narrow window the photo pane makes room while it is there."""
+    window = main_window
+    monkeypatch.setattr(window.collection_map, "compute", lambda: None)  # where it docks, not what it draws
+    map_dock, pane = window.collection_map, window.side_tabs
+    window.resize(1000, 640)
+    window.show_collection_map()
+    qtbot.waitUntil(lambda: map_dock.isVisible() and not pane.isVisible())
+    assert not map_dock.isFloating()
+    assert window.dockWidgetArea(map_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert window.width() <= 1024  # showing it never pushed the window past a small screen
+    assert map_dock.geometry().left() >= window.grid.mapTo(window, window.grid.rect().topRight()).x()
+    map_dock.close()
+    qtbot.waitUntil(pane.isVisible)
+
+    window.resize(1400, 860)
+    window.show_collection_map()
+    qtbot.waitUntil(map_dock.isVisible)
+    assert pane.isVisible() and not map_dock.isFloating()  # wide enough for both
+
+
+def test_the_map_and_its_place_are_remembered(qtbot, tmp_path: Path, monkeypatch):
+    from desktop.ui.app import make_application
+    from desktop.ui.collection_map import CollectionMapDock
+    from desktop.ui.main_window import MainWindow
+
+    make_application()
+    on_screen(monkeypatch, QRect(0, 0, 1920, 1080))
+    monkeypatch.setattr(CollectionMapDock, "compute", lambda self: None)
+    settings_file = str(tmp_path / "map.ini")
+    first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(1500, 900)
+    first.show_collection_map()
+    qtbot.waitUntil(first.collection_map.isVisible)
+    first.close()
+
+    second = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(second.collection_map.isVisible)  # open again, docked where it was
+    assert not second.collection_map.isFloating()
+    assert second.dockWidgetArea(second.collection_map) == Qt.DockWidgetArea.RightDockWidgetArea
+    second.close()
