@@ -27,13 +27,15 @@ class LabelIssue:
     path: Path
     label: str  # given
     suggested: str
-    score: float
+    score: float  # the calibrated out-of-fold probability that the label is wrong
     probabilities: dict[str, float]
+    likely: bool  # among the few to look at first: the model is at least 90 % sure the label is wrong
 
 
 def find_label_issues(project: Project, n: int | None = None, on_progress: Callable | None = None,
                       cancel: CancelToken | None = None, folds: int = 5) -> list[LabelIssue]:
-    """Labelled photos whose label is most likely wrong, most suspicious first."""
+    """Labelled photos whose label is likely wrong, most suspicious first; the ``likely`` ones lead (the model
+    is at least 90 % sure), the rest are less typical of their class than its average photo."""
     data = gather_training_data(project)
     backbone = project_backbone(project)
     items = data.items
@@ -49,5 +51,6 @@ def find_label_issues(project: Project, n: int | None = None, on_progress: Calla
         issues.append(LabelIssue(item.key, Path(item.path), data.class_names[item.label],
                                  data.class_names[suspect.suggested], round(suspect.score, 6),
                                  {name: round(float(p), 6) for name, p in
-                                  zip(data.class_names, probabilities[suspect.index], strict=True)}))
+                                  zip(data.class_names, probabilities[suspect.index], strict=True)},
+                                 suspect.likely))
     return issues

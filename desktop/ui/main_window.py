@@ -247,6 +247,8 @@ class MainWindow(QMainWindow):
         self.class_actions.filter_requested.connect(self._on_filter)
         self.duplicates.filter_requested.connect(self._on_filter)
         self.label_review.filter_requested.connect(self._on_filter)
+        self.label_review.more_changed.connect(lambda text: (self.more_button.setText(text),
+                                                             self.more_button.setVisible(bool(text))))
         self.similar.filter_requested.connect(self._on_filter)
         self.similar.notes_changed.connect(self.context.images.set_notes)
         self.collection_map.filter_requested.connect(self._on_filter)
@@ -380,10 +382,15 @@ class MainWindow(QMainWindow):
         self.view_title.setWordWrap(True)
         back = QPushButton("Show all photos")
         back.clicked.connect(self._show_all_photos)
+        self.more_button = QPushButton()  # label review: the less certain ones too
+        self.more_button.setToolTip("Also the labels the model is less sure about, after the likely mistakes.")
+        self.more_button.clicked.connect(self.label_review.show_more)
+        self.more_button.hide()
         self.view_bar = QWidget()
         bar = QHBoxLayout(self.view_bar)
         bar.setContentsMargins(8, 4, 8, 4)
         bar.addWidget(self.view_title, 1)
+        bar.addWidget(self.more_button)
         bar.addWidget(back)
         self.view_bar.hide()
         container = QWidget()
@@ -416,6 +423,7 @@ class MainWindow(QMainWindow):
         self.sidebar.select_finding(self.health.active_kind)
 
     def _show_view(self, image_filter: ImageFilter) -> None:
+        self.more_button.hide()  # it belongs to the view it was offered with
         self.view_title.setText(f"<b>{image_filter.title}</b>" if image_filter.title else "Filtered view")
         self.view_bar.show()
         self.context.images.set_filter(image_filter)
