@@ -7,6 +7,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
     backbones    registry of pretrained networks and where their weights come from
     onnx_engine  CPU inference of a backbone's feature extractor in ONNX Runtime (torch when that fails)
+    onnx_rules   what any ONNX file must be before ONNX Runtime opens it (cached backbones, predict-file)
     model        backbone + linear head, partial freezing
     transforms   train / eval preprocessing presets from a backbone's spec
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)

@@ -54,6 +54,8 @@ from desktop.ml.checkpoint import (
     load_checkpoint,
     read_model_file,
 )
+from desktop.ml.onnx_rules import UnsafeOnnx
+from desktop.ml.onnx_rules import check_onnx_model as check_onnx_rules
 from desktop.ml.predict import Predictor, require_finite
 
 FORMATS = ("torchscript", "onnx")
@@ -69,8 +71,6 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 MAX_SIDE = 1 << 15  # ONNX export: the largest H or W the graph is declared for
 MAX_MODEL_BYTES = MAX_FILE_BYTES  # any model file predict-file opens: exports are about a checkpoint's size
 MAX_LABELS_BYTES = 1 << 20  # a label map is a few kilobytes
-STANDARD_ONNX_DOMAINS = frozenset({"", "ai.onnx"})
-ONNX_LOOPS = frozenset({"Loop", "Scan"})
 
 
 class ExportError(PigeonholeError):
@@ -431,41 +431,12 @@ def _load_torchscript(path: Path, data: bytes) -> ExportedModel:
 
 
 def check_onnx_model(data: bytes, name: str) -> None:
-    """Refuse an ONNX file that could make ONNX Runtime do more than compute: tensors whose bytes live in other
-    files (a path such as /etc/passwd or /dev/zero, read when the session starts), operators outside the
-    standard set (custom operators need a library of native code), and loops (a graph without them always
-    finishes). Pigeonhole's exports use none of these."""
-    import onnx
-
+    """``onnx_rules.check_onnx_model`` (no external tensor data, standard operators only, no loops), as an
+    ExportError."""
     try:
-        model = onnx.ModelProto.FromString(data)
-    except Exception as exc:  # protobuf's DecodeError, or its recursion limit on deeply nested messages
-        raise ExportError(f"{name} is not a model file Pigeonhole can run (not TorchScript, "
-                          "not ONNX, not a Pigeonhole checkpoint).") from exc
-    if not model.HasField("graph"):
-        raise ExportError(f"{name} is not a model file Pigeonhole can run (not TorchScript, "
-                          "not ONNX, not a Pigeonhole checkpoint).")
-    local_domains = {function.domain for function in model.functions}
-    graphs = [model.graph, *(function for function in model.functions)]
-    while graphs:
-        graph = graphs.pop()
-        tensors = [*getattr(graph, "initializer", ()),
-                   *(t for sparse in getattr(graph, "sparse_initializer", ()) for t in (sparse.values, sparse.indices))]
-        for node in graph.node:
-            if node.domain not in STANDARD_ONNX_DOMAINS and node.domain not in local_domains:
-                raise ExportError(f"{name} was refused: it uses operators from “{node.domain}”, outside ONNX's "
-                                  "standard set (custom operators run native code).")
-            if node.domain in STANDARD_ONNX_DOMAINS and node.op_type in ONNX_LOOPS:
-                raise ExportError(f"{name} was refused: it contains a {node.op_type} operator, which can run "
-                                  "without end (Pigeonhole's exports have none).")
-            for attribute in node.attribute:
-                tensors += [attribute.t, *attribute.tensors]
-                tensors += [t for sparse in (attribute.sparse_tensor, *attribute.sparse_tensors)
-                            for t in (sparse.values, sparse.indices)]
-                graphs += [attribute.g, *attribute.graphs] if attribute.HasField("g") else [*attribute.graphs]
-        if any(t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data) for t in tensors):
-            raise ExportError(f"{name} was refused: it reads tensor data from other files, which Pigeonhole "
-                              "does not allow (export with the data inside the file).")
+        check_onnx_rules(data, name)
+    except UnsafeOnnx as exc:
+        raise ExportError(str(exc)) from exc.__cause__
 
 
 def _load_onnx(path: Path, data: bytes) -> ExportedModel:

@@ -8,10 +8,18 @@ The exported file takes the normalised crop (float32 N, 3, H, W), exactly what t
 and gives the pooled features (N, D); the preprocessing stays in ``transforms``, shared with torch.
 
 Cache: one ``.onnx`` per (backbone, weights content digest, crop size, exporter version) in the per-user cache
-folder (``desktop.paths.cache_dir()``), shared by every project. It is written atomically under a
-cross-process lock, and carries a digest of its graph in its metadata, so a damaged file (truncated, bit rot,
-replaced) is noticed when it is opened and exported again. Exporting EfficientNet-Lite0 takes about a second
-(bench/onnx_settings_bench.py), announced by a Notice.
+folder (``desktop.paths.cache_dir()``), shared by every project, written atomically under a cross-process lock.
+A cached file is an executable of sorts, and whoever can write the cache could put any graph there (a constant
+one that puts every photo in one class, a Loop that never ends), with any digest it likes inside. So a file is
+run only when the digest of its bytes matches a reference kept elsewhere: the record of what this computer
+exported, ``trusted-onnx.json`` in the data folder (``desktop.paths.data_dir()``), or, within one process, what
+it exported or checked itself. A file that does not match (damaged, replaced, or exported where the record
+could not be written) is exported again. Every file, new or cached, also passes the rules for any ONNX file
+(``onnx_rules``: standard operators, no control flow, data inside, a size cap). Exporting EfficientNet-Lite0
+takes about a second (bench/onnx_settings_bench.py), announced by a Notice.
+
+A run happens in a thread of its own while the calling thread waits in Python: Ctrl+C (a KeyboardInterrupt,
+only ever delivered to Python code) and a cancel both terminate ONNX Runtime inside the graph.
 
 Nothing here raises for ONNX trouble: ``load_onnx_extractor`` returns None (and says why through a Notice),
 and the caller computes with torch. ``PIGEONHOLE_NO_ONNX=1`` in the environment chooses torch throughout.
@@ -35,16 +43,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from desktop.errors import PigeonholeError
+from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.locks import exclusive_lock
 from desktop.io.safe_files import atomic_write
 from desktop.ml.backbones import BackboneSpec
+from desktop.ml.onnx_rules import CONTROL_FLOW, MAX_BACKBONE_BYTES, UnsafeOnnx, check_onnx_model
 from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
 
 # Bumped whenever the exported graph changes (opset, export settings), so older files are not reused.
 EXPORTER_VERSION = 1
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "features"
-DIGEST_KEY = "pigeonhole.graph_blake2b"
+DIGEST_KEY = "pigeonhole.graph_blake2b"  # kept in the file for tools; never trusted (the file could forge it)
+TRUST_RECORD = "trusted-onnx.json"  # in the data folder: cached file path → blake2b of the bytes exported there
+MAX_RECORD_BYTES = 1 << 20
 EXPORT_WAIT_S = 300.0  # another process exporting the same file: wait for it rather than export twice
 # Largest agreement gap allowed between ONNX Runtime's and torch's features (tests/ml/test_onnx_engine.py): well
 # below what changes a prediction, so both engines share one feature cache key.
@@ -101,34 +114,40 @@ class OnnxExtractor:
         self._lock = threading.Lock()  # one run at a time per session; callers do not share one anyway
 
     def __call__(self, images: np.ndarray, cancel: CancelToken | None = None) -> np.ndarray:
-        """Features of ``images``; a cancel set meanwhile stops the run inside the graph and raises Cancelled
-        (there are no hooks between blocks as in torch: a watcher thread tells ONNX Runtime to terminate)."""
+        """Features of ``images``. The graph runs in a thread while this one waits in Python, so a cancel (raises
+        Cancelled) and Ctrl+C (KeyboardInterrupt) both tell ONNX Runtime to terminate inside the graph: there
+        are no hooks between blocks as in torch, and native code never sees a signal."""
         import onnxruntime as ort
 
         options = ort.RunOptions()
-        finished = threading.Event()
+        options.log_severity_level = 4  # fatal only: a terminated run is logged as an error, on the user's terminal
+        outcome: Future = Future()
+        feed = {INPUT_NAME: np.ascontiguousarray(images, np.float32)}
 
-        def watch() -> None:
-            while not finished.wait(CANCEL_POLL_S):
-                if cancel.is_set():
-                    options.terminate = True
-                    return
-
-        watcher = threading.Thread(target=watch, name="onnx-cancel", daemon=True) if cancel is not None else None
-        with self._lock:
-            if watcher is not None:
-                watcher.start()
+        def run() -> None:
             try:
-                return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(images, np.float32)},
-                                        options)[0]
-            except Exception:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled() from None
+                outcome.set_result(self.session.run([OUTPUT_NAME], feed, options)[0])
+            except BaseException as exc:
+                outcome.set_exception(exc)
+
+        with self._lock:
+            worker = threading.Thread(target=run, name="onnx-run", daemon=True)
+            worker.start()
+            try:
+                while True:
+                    try:
+                        return outcome.result(timeout=CANCEL_POLL_S)
+                    except FutureTimeout:
+                        if cancel is not None and cancel.is_set():
+                            options.terminate = True
+                    except Exception:
+                        if cancel is not None and cancel.is_set():
+                            raise Cancelled() from None
+                        raise
+            except BaseException:  # KeyboardInterrupt (or a cancel): stop the graph, then let it through
+                options.terminate = True
+                worker.join(timeout=1.0)
                 raise
-            finally:
-                finished.set()
-                if watcher is not None:
-                    watcher.join()
 
 
 def export_extractor(extractor: nn.Module, spec: BackboneSpec) -> bytes:
@@ -155,19 +174,61 @@ def _graph_digest(proto) -> str:
     return hashlib.blake2b(proto.graph.SerializeToString(), digest_size=16).hexdigest()
 
 
-def _verified_bytes(path: Path) -> bytes | None:
-    """The file's contents if it is a whole, undamaged export (its graph matches the digest it carries)."""
-    import onnx
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
 
+
+# What this process exported or verified: file → digest of its bytes (a file replaced since no longer matches).
+_trusted: dict[Path, str] = {}
+
+
+def _trust_record() -> Path:
+    from desktop.paths import data_dir
+
+    return data_dir() / TRUST_RECORD
+
+
+def _recorded_digests() -> dict[str, str]:
     try:
-        data = path.read_bytes()
-        proto = onnx.load_from_string(data)
-    except FileNotFoundError:
+        recorded = json.loads(read_regular_file(_trust_record(), MAX_RECORD_BYTES))
+    except (FileReadError, ValueError):
+        return {}
+    return {k: v for k, v in recorded.items() if isinstance(v, str)} if isinstance(recorded, dict) else {}
+
+
+def _remember(path: Path, data: bytes) -> None:
+    """Trust ``data`` at ``path`` from now on: in this process, and in the data folder's record for later ones
+    (best effort: where it cannot be written, a later process exports again)."""
+    digest = _digest(data)
+    _trusted[path] = digest
+    record = _trust_record()
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(record.with_suffix(".lock"), "Another Pigeonhole is recording an export.", wait_s=30.0):
+            digests = _recorded_digests()
+            digests[str(path)] = digest
+            payload = json.dumps(digests, indent=1, sort_keys=True).encode("ascii")
+            atomic_write(record, lambda handle: handle.write(payload))
+    except (OSError, PigeonholeError):
+        pass
+
+
+def _trusted_bytes(path: Path) -> bytes | None:
+    """The cached file's bytes when this computer exported exactly these bytes there (``_remember``) and they
+    pass the rules for any ONNX file; None otherwise (missing, damaged, or put there by someone else)."""
+    try:
+        data = read_regular_file(path, MAX_BACKBONE_BYTES)  # a pipe or a 20 GB file in the cache: refused
+    except FileReadError:
         return None
-    except Exception:  # truncated or not protobuf at all
+    digest = _digest(data)
+    if _trusted.get(path) != digest and _recorded_digests().get(str(path)) != digest:
         return None
-    recorded = {prop.key: prop.value for prop in proto.metadata_props}.get(DIGEST_KEY)
-    return data if recorded is not None and recorded == _graph_digest(proto) else None
+    try:
+        check_onnx_model(data, path.name, refused_ops=CONTROL_FLOW)
+    except UnsafeOnnx:
+        return None
+    _trusted[path] = digest
+    return data
 
 
 def load_onnx_extractor(spec: BackboneSpec, weights_identity: str, extractor: nn.Module | Callable[[], nn.Module],
@@ -261,16 +322,19 @@ def _load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module], pa
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise OnnxUnavailable("onnxruntime is not installed") from exc
-    data = _verified_bytes(path)
+    data = _trusted_bytes(path)
     if data is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(path.with_suffix(".lock"), f"Another Pigeonhole is preparing {spec.display_name}.",
                             wait_s=EXPORT_WAIT_S):
-            data = _verified_bytes(path)  # another process may have finished it while we waited
+            data = _trusted_bytes(path)  # another process may have finished it while we waited
             if data is None:
                 module = extractor if isinstance(extractor, nn.Module) else extractor()
                 data = export_extractor(module, spec)
+                # Our own export obeys the rules too (UnsafeOnnx here: torch computes instead).
+                check_onnx_model(data, path.name, refused_ops=CONTROL_FLOW)
                 atomic_write(path, lambda handle: handle.write(data))
+                _remember(path, data)
     loaded = OnnxExtractor(path, data, threads)
     signature = _file_signature(path)
     if signature is not None:
