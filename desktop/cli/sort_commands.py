@@ -162,16 +162,16 @@ def _sort(args: argparse.Namespace) -> int:
         DEFAULT_THRESHOLD,
         MOVE,
         SortRequest,
+        fraction_problem,
         plan_sort,
         sort_plan,
     )
 
     if args.precision is not None and args.threshold is not None:
         raise UserError("Use --precision or --threshold, not both.")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise UserError("--threshold must be between 0 and 1 (for example 0.6).")
-    if args.precision is not None and not 0.0 < args.precision < 1.0:
-        raise UserError("--precision must be between 0 and 1 (for example 0.95).")
+    for field in ("threshold", "precision"):  # the request's own rule, said with the option's name
+        if (problem := fraction_problem(field, getattr(args, field), f"--{field}")) is not None:
+            raise UserError(problem)
     show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         _warn_interrupted(args.project, project)

@@ -26,7 +26,7 @@ from desktop.core.sorting.model import (
     SortResult,
     SortStatus,
     UndoResult,
-    _why,
+    os_error_reason,
 )
 from desktop.core.sorting.settings import PlanCounts, SortSettings
 from desktop.core.sorting.steps import PhotoFailed, SortRun
@@ -112,7 +112,7 @@ def _prepare_destination(destination: Path) -> list[str]:
             os.unlink(probe)
     except OSError as exc:
         safe_files.remove_empty_dirs(missing)
-        raise SortError(f"Cannot write to {destination}: {_why(exc)}. Choose another destination.") from exc
+        raise SortError(f"Cannot write to {destination}: {os_error_reason(exc)}. Choose another destination.") from exc
     return [str(path) for path in missing]
 
 
@@ -186,7 +186,7 @@ def run_sort(project: Project, sort_id: int, on_progress: ProgressCallback | Non
                 walked = _walk(
                     run, todo, run.sort_one,
                     failed=lambda op, reason: run.record(op, OpState.FAILED, reason),
-                    unchecked=lambda op, exc: run.note(op, f"{op.source}: {_why(exc)}."),
+                    unchecked=lambda op, exc: run.note(op, f"{op.source}: {os_error_reason(exc)}."),
                     stop_message=lambda stop: stop.message(run.count(OpState.DONE), len(run.ops)),
                     report=on_progress or _ignore, cancel=cancel or NeverCancel(), undo=False)
                 cancelled, stopped = walked.cancelled, walked.stopped
@@ -231,8 +231,8 @@ def undo_sort(project: Project, sort_id: int | None = None, on_progress: Progres
             result.kept.append((op.destination, reason))
 
         def unchecked(op: Op, exc: OSError) -> None:
-            run.note(op, _why(exc))
-            result.kept.append((op.destination, f"it could not be checked ({_why(exc)}), so it was left"))
+            run.note(op, os_error_reason(exc))
+            result.kept.append((op.destination, f"it could not be checked ({os_error_reason(exc)}), so it was left"))
 
         with run.journal:
             try:

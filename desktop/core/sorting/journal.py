@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from desktop.core.project import Project
+from desktop.core.sorting.folders import ProjectFolders
 from desktop.core.sorting.model import (
     BUSY_MESSAGE,
     SORT_LOCK_NAME,
@@ -31,7 +32,6 @@ from desktop.core.sorting.model import (
     SortSummary,
     describe_rule,
 )
-from desktop.core.sorting.plan import _Folders
 from desktop.core.sorting.settings import SortSettings
 from desktop.core.sorting.stops import Stop, StopKind
 from desktop.db.models import Folder, Image, Sort, SortOperation
@@ -213,7 +213,7 @@ class JournalledSort:
         self._pending: list[tuple[Op, str, str | None, tuple[Path, Path] | None]] = []
         # Every place of this sort, so a renamed photo never takes a name another operation holds or returns to.
         self._claimed = {name_key(str(path)) for op in self.ops for path in (op.source, op.destination)}
-        self._folders: _Folders | None = None
+        self._folders: ProjectFolders | None = None
 
     def record(self, op: Op, state: str, error: str | None = None,
                repoint: tuple[Path, Path] | None = None) -> None:
@@ -279,7 +279,7 @@ class JournalledSort:
         if folder is None or Path(folder.root) / image.rel_path != old:
             return  # the project no longer points at the old place: leave the row as the user made it
         if self._folders is None:
-            self._folders = _Folders.load(session)
+            self._folders = ProjectFolders.load(session)
         owners = self._folders.owners(new)
         if not owners and new.is_relative_to(self.destination):
             created = Folder(root=str(self.destination), labels_from_subfolders=False)
@@ -304,7 +304,7 @@ class JournalledSort:
         """Whether another image row of the project has this path (the operation's own photo does not count)."""
         with self.journal.write() as session:
             if self._folders is None:
-                self._folders = _Folders.load(session)
+                self._folders = ProjectFolders.load(session)
             owner = self._folders.owner(path)
             return owner is not None and session.scalar(
                 select(Image.id).where(Image.folder_id == owner[0], Image.rel_path == owner[1],

@@ -21,7 +21,7 @@ SORT_LOCK_NAME = ".sort.lock"  # in the project folder: held while a sort is sta
 BUSY_MESSAGE = "Another Pigeonhole is running a sort of this project; let it finish (or close it), then try again."
 DRY_RUN = "dry-run"  # SortResult.status of a plan that was not run
 
-_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 class SortError(PigeonholeError):
@@ -63,6 +63,28 @@ class SortRequest:
     # Sort a predicted photo only where the model is expected to be right this share of the time: per-class
     # thresholds from its calibrated held-out predictions (``threshold`` is then unused). None: ``threshold``.
     precision: float | None = None
+
+    def __post_init__(self) -> None:
+        """A request is checked once, where it is made (the dialog, the CLI, a test): the plan trusts it."""
+        if self.mode not in (COPY, MOVE):
+            raise SortError(f"Unknown sort mode “{self.mode}”: use “copy” or “move”.")
+        for problem in (fraction_problem("threshold", self.threshold, "The confidence threshold"),
+                        fraction_problem("precision", self.precision, "The precision")):
+            if problem is not None:
+                raise SortError(problem)
+
+
+# The rule for a request's numbers, said once: (may it be 0 or 1 itself, an example), per field.
+_FRACTIONS = {"threshold": (True, 0.6), "precision": (False, 0.95)}
+
+
+def fraction_problem(field: str, value: float | None, name: str) -> str | None:
+    """The sentence saying ``value`` cannot be a request's ``field`` (``name``: how the user calls it, "--precision"
+    on the command line), or None when it can. None is always fine: the field is not asked for."""
+    ends_allowed, example = _FRACTIONS[field]
+    if value is None or (0.0 <= value <= 1.0 if ends_allowed else 0.0 < value < 1.0):
+        return None
+    return f"{name} must be between 0 and 1 (for example {example})."
 
 
 @dataclass(frozen=True)
@@ -272,13 +294,13 @@ class SortSummary:
     rule: str = ""  # describe_rule of the sort's rule ("" for sorts journalled before rules were recorded)
 
 
-def _why(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
     """An OSError in words for the user: "permission denied", "the disk is full", ..."""
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
     if exc.errno == errno.EROFS:
         return "the drive is read-only"
-    if exc.errno in _DISK_FULL:
+    if exc.errno in DISK_FULL:
         return "the disk is full"
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return "part of that path is a file, not a folder"

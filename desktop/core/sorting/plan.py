@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from desktop.core.models_registry import active_model_row
 from desktop.core.project import Project
+from desktop.core.sorting.folders import ProjectFolders
 from desktop.core.sorting.model import (
     COPY,
     MAX_RENAMES,
@@ -26,7 +27,7 @@ from desktop.core.sorting.model import (
     SortError,
     SortPlan,
     SortRequest,
-    _why,
+    os_error_reason,
 )
 from desktop.core.sorting.precision_rule import advice, held_out_of
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
@@ -51,11 +52,7 @@ class _Row:
 
 def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     """Decide where every selected photo would go. Reads the project and the disk; writes nothing."""
-    mode = _checked_mode(request.mode)
-    if not 0.0 <= request.threshold <= 1.0:
-        raise SortError("The confidence threshold must be between 0 and 1 (for example 0.6).")
-    if request.precision is not None and not 0.0 < request.precision < 1.0:
-        raise SortError("The precision must be between 0 and 1 (for example 0.95).")
+    mode = request.mode  # its mode and numbers were checked when it was made
     destination = _checked_destination(project, request.destination)
     with project.sessions() as session:
         model = _chosen_model(session, request.model_id)
@@ -63,7 +60,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         rows = _selected_images(session, request)
         predictions = _predictions(session, model.id, request.image_ids) if model else {}
         label_classes = list(session.scalars(select(ImageClass.name).order_by(ImageClass.position, ImageClass.id)))
-        names = _Names(_indexed_names(session, _Folders.load(session), destination))
+        names = _Names(_indexed_names(session, ProjectFolders.load(session), destination))
         model_file = project.path / model.file if model else None
         model_metrics = dict(model.metrics or {}) if model else None
     plan = SortPlan(destination, mode, request.threshold, request.follow_labels, model.id if model else None)
@@ -124,7 +121,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             plan.skipped.append((source, "the file no longer exists"))
             continue
         except OSError as exc:
-            plan.skipped.append((source, f"cannot read it: {_why(exc)}"))
+            plan.skipped.append((source, f"cannot read it: {os_error_reason(exc)}"))
             continue
         class_name, why, confidence = _decide(row, digest, model_classes, predictions.get(row.id), request,
                                               thresholds)
@@ -177,12 +174,6 @@ def _decide(row: _Row, digest: str, model_classes: list[str], prediction: tuple[
     elif confidence < request.threshold:
         return UNSURE, "unsure", confidence
     return model_classes[index], "prediction", confidence
-
-
-def _checked_mode(mode: str) -> str:
-    if mode not in (COPY, MOVE):
-        raise SortError(f"Unknown sort mode “{mode}”: use “copy” or “move”.")
-    return mode
 
 
 def _checked_destination(project: Project, raw: Path | str) -> Path:
@@ -297,38 +288,7 @@ class _Names:
         return directory / candidate
 
 
-class _Folders:
-    """The project's folders, to find which one holds a path (the deepest one, when folders nest)."""
-
-    def __init__(self, rows: Sequence[tuple[int, str]]) -> None:
-        self._roots = [(Path(root), folder_id) for folder_id, root in rows]
-        self._roots.sort(key=lambda item: len(item[0].parts), reverse=True)
-
-    @classmethod
-    def load(cls, session: Session) -> _Folders:
-        return cls([(folder_id, root) for folder_id, root in session.execute(select(Folder.id, Folder.root))])
-
-    def add(self, folder_id: int, root: Path) -> None:
-        self._roots.append((root, folder_id))
-        self._roots.sort(key=lambda item: len(item[0].parts), reverse=True)
-
-    def owner(self, path: Path) -> tuple[int, str] | None:
-        return next(iter(self.owners(path)), None)
-
-    def owners(self, path: Path) -> list[tuple[int, str]]:
-        """Every folder holding ``path`` (nested project folders), deepest first, with the relative path."""
-        return [(folder_id, path.relative_to(root).as_posix()) for root, folder_id in self._roots
-                if path != root and path.is_relative_to(root)]
-
-    def root_of(self, path: Path) -> Path | None:
-        return next((root for root, _folder_id in self._roots if path != root and path.is_relative_to(root)), None)
-
-    def touching(self, destination: Path) -> list[tuple[int, Path]]:
-        return [(folder_id, root) for root, folder_id in self._roots
-                if root.is_relative_to(destination) or destination.is_relative_to(root)]
-
-
-def _indexed_names(session: Session, folders: _Folders, destination: Path) -> dict[str, set[str]]:
+def _indexed_names(session: Session, folders: ProjectFolders, destination: Path) -> dict[str, set[str]]:
     """Names the project already uses below the destination, even for files now missing: a photo moved there
     must not take the path of another image row (and inherit its label when the folder is scanned again)."""
     names: dict[str, set[str]] = {}

@@ -13,17 +13,17 @@ from glob import escape as glob_escape
 from pathlib import Path
 
 from desktop.core.project import Project
+from desktop.core.sorting.folders import ProjectFolders
 from desktop.core.sorting.journal import JournalledSort, Op, SortRecord
 from desktop.core.sorting.model import (
-    _DISK_FULL,
     COPY,
+    DISK_FULL,
     MAX_RENAMES,
     MOVE,
     OpState,
     UndoResult,
-    _why,
+    os_error_reason,
 )
-from desktop.core.sorting.plan import _Folders
 from desktop.core.sorting.stops import Stop, StopKind
 from desktop.io import safe_files
 from desktop.io.file_names import name_key, numbered
@@ -128,7 +128,7 @@ class SortRun(JournalledSort):
             raise PhotoFailed(f"{op.source} is no longer there: it was moved or deleted after the sort was "
                           "planned.") from None
         except OSError as exc:
-            raise PhotoFailed(f"Cannot read {op.source}: {_why(exc)}.") from exc
+            raise PhotoFailed(f"Cannot read {op.source}: {os_error_reason(exc)}.") from exc
         if not stat.S_ISREG(info.st_mode):
             raise PhotoFailed(f"{op.source} is not a regular file any more (a named pipe or device was put in its "
                           "place), so it was left alone.")
@@ -169,7 +169,7 @@ class SortRun(JournalledSort):
             try:
                 size, digest = safe_files.copy_file(source, temp)
             except safe_files.SourceError as exc:
-                raise PhotoFailed(f"Cannot read {source}: {_why(exc.error)}.") from exc.error
+                raise PhotoFailed(f"Cannot read {source}: {os_error_reason(exc.error)}.") from exc.error
             except OSError as exc:
                 raise _destination_error(exc, target.parent) from exc
             if verify and (size, digest) != (op.size, op.content_hash):
@@ -193,7 +193,7 @@ class SortRun(JournalledSort):
                 try:
                     unchanged = safe_files.hash_file(source) == op.content_hash
                 except OSError as exc:
-                    raise PhotoFailed(f"Cannot read {source}: {_why(exc)}.") from exc
+                    raise PhotoFailed(f"Cannot read {source}: {os_error_reason(exc)}.") from exc
                 if not unchanged:
                     raise PhotoFailed(f"{source} changed after the sort was planned; plan the sort again to include "
                                   "it.")
@@ -205,10 +205,10 @@ class SortRun(JournalledSort):
             except safe_files.CrossDevice:
                 pass  # another mount of the same drive: copy instead
             except OSError as exc:
-                if exc.errno in _DISK_FULL or exc.errno == errno.EROFS:  # no later photo would fare better
+                if exc.errno in DISK_FULL or exc.errno == errno.EROFS:  # no later photo would fare better
                     raise _destination_error(exc, target.parent) from exc
                 # Permission problems may be the source folder's, so only this photo fails.
-                raise PhotoFailed(f"Cannot move {source} to {target.parent}: {_why(exc)}.") from exc
+                raise PhotoFailed(f"Cannot move {source} to {target.parent}: {os_error_reason(exc)}.") from exc
         # Another drive: copy, verify, make the copy durable, and only then delete the original.
         self._copy(op, source, target, verify=verify)
         safe_files.fsync_dir(target.parent)
@@ -236,7 +236,7 @@ class SortRun(JournalledSort):
             self.record(op, OpState.UNDONE, "the copy was already gone")
             return
         except OSError as exc:
-            raise PhotoFailed(f"it cannot be read ({_why(exc)}), so it was kept") from exc
+            raise PhotoFailed(f"it cannot be read ({os_error_reason(exc)}), so it was kept") from exc
         if info.st_size != op.size or safe_files.hash_file(copy) != op.content_hash:
             raise PhotoFailed("it changed after the sort, so it was kept")
         # Deleting a copy must never delete the last copy of a photo.
@@ -249,7 +249,7 @@ class SortRun(JournalledSort):
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise PhotoFailed(f"it cannot be deleted ({_why(exc)}), so it was kept") from exc
+            raise PhotoFailed(f"it cannot be deleted ({os_error_reason(exc)}), so it was kept") from exc
         self.record(op, OpState.UNDONE)
         result.deleted.append(copy)
 
@@ -288,14 +288,14 @@ class SortRun(JournalledSort):
             return
         with self.journal.write() as session:
             if self._folders is None:
-                self._folders = _Folders.load(session)
+                self._folders = ProjectFolders.load(session)
         anchor = self._folders.root_of(home) or home.parent.parent
         if not anchor.is_dir():
             raise Stop(StopKind.UNAVAILABLE, anchor)
         try:
             home.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise PhotoFailed(f"its folder {home.parent} cannot be created again ({_why(exc)})") from exc
+            raise PhotoFailed(f"its folder {home.parent} cannot be created again ({os_error_reason(exc)})") from exc
 
     def _restored(self, op: Op, home: Path, result: UndoResult) -> None:
         self.record(op, OpState.UNDONE, None if home == op.source else f"put back as {home}",
@@ -358,14 +358,15 @@ def _drop_original(source: Path, copy: Path) -> None:
         # The original cannot go, so the copy goes: a move happens entirely or not at all.
         with contextlib.suppress(OSError):
             os.unlink(copy)
-        raise PhotoFailed(f"Cannot move {source} out of its folder: {_why(exc)}.") from exc
+        raise PhotoFailed(f"Cannot move {source} out of its folder: {os_error_reason(exc)}.") from exc
 
 
 def _destination_error(exc: OSError, where: Path) -> Exception:
-    if exc.errno in _DISK_FULL:
+    if exc.errno in DISK_FULL:
         return Stop(StopKind.DESTINATION_FULL, where, "The destination disk is full.")
     if exc.errno in _READ_ONLY:
-        return Stop(StopKind.UNWRITABLE, where, f"Cannot write to {where}: {_why(exc)}.", _why(exc))
+        reason = os_error_reason(exc)
+        return Stop(StopKind.UNWRITABLE, where, f"Cannot write to {where}: {reason}.", reason)
     if exc.errno in (errno.ENOENT, errno.ENODEV, errno.EIO):
         return Stop(StopKind.UNAVAILABLE, where, f"{where} is not available.")
-    return PhotoFailed(f"Cannot write to {where}: {_why(exc)}.")
+    return PhotoFailed(f"Cannot write to {where}: {os_error_reason(exc)}.")
