@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QMessageBox
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
+from desktop.ui.models.images import GroupMark
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerGroup, WorkerSlot
@@ -58,6 +59,7 @@ class HealthController(QObject):
     message = Signal(str)
     filter_requested = Signal(object)  # ImageFilter: a finding's photos
     notes_changed = Signal(object)  # dict: image id -> the one-line reason it was flagged
+    groups_changed = Signal(object)  # dict: image id -> GroupMark, for duplicate groups (the grid marks them)
     findings_changed = Signal(list)  # list[FindingView], for the sidebar
     active_changed = Signal(object)  # the FindingView shown in the grid, or None
     photos_removed = Signal()  # "Keep one" or its undo changed which photos the project holds
@@ -183,19 +185,23 @@ class HealthController(QObject):
             return
         self.active_kind = kind
         found = [finding for finding in self.findings if finding.kind == kind]
-        ids, notes = [], {}
-        for finding in found:
+        ids, notes, groups = [], {}, {}
+        for number, finding in enumerate(found, start=1):
             photos = sorted(finding.photos, key=lambda photo: photo.image_id != finding.keeper_id)
             for photo in photos:
                 ids.append(photo.image_id)
                 notes[photo.image_id] = f"{view.title}: {photo.reason}"
+                if kind in GROUPED or kind == "split_leak":
+                    groups[photo.image_id] = GroupMark(number, len(photos), photo.image_id == finding.keeper_id)
         self.active_changed.emit(view)
         if not ids:  # class imbalance flags classes, not photos
             self.message.emit(view.tooltip)
             return
         self.filter_requested.emit(ImageFilter(Show.IDS, image_ids=tuple(ids), review=True,
                                                title=view.heading))
-        self.notes_changed.emit(notes)  # after the filter: a new filter clears the notes
+        self.notes_changed.emit(notes)  # after the filter: a new filter clears the notes (and the groups)
+        if groups:
+            self.groups_changed.emit(groups)
 
     # -- not a problem ---------------------------------------------------------------------------------
     def dismiss_selected(self) -> None:

@@ -255,6 +255,8 @@ class MainWindow(QMainWindow):
         self.collection_map.select_requested.connect(self.grid.select_ids)
         self.health.filter_requested.connect(self._on_finding_filter)
         self.health.notes_changed.connect(self.context.images.set_notes)
+        self.health.groups_changed.connect(self.context.images.set_groups)
+        self.duplicates.groups_changed.connect(self.context.images.set_groups)
         self.health.findings_changed.connect(self.sidebar.set_findings)
         self.health.active_changed.connect(self.finding_bar.show_finding)
         self.health.photos_removed.connect(self.similar.forget_index)

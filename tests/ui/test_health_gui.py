@@ -41,6 +41,7 @@ def health(qtbot, trained_project, tmp_path):
     qtbot.addWidget(grid)
     controller = HealthController(context, grid, QUndoStack(), StatusProgress())
     controller.filter_requested.connect(context.images.set_filter)
+    controller.groups_changed.connect(context.images.set_groups)
     notes = {}
     controller.notes_changed.connect(lambda given: (notes.clear(), notes.update(given)))
     controller.notes = notes
@@ -208,3 +209,33 @@ def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health, 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     health.keep_one()
     assert len(asked) == 2 and project_status(project).images == before - 1
+
+
+def test_duplicate_groups_are_marked_on_their_tiles_keeper_first(health, qtbot):
+    """Near-duplicate groups used to be one flat grid: each tile now carries its group (number, colour strip) and
+    the suggested keeper says so."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from desktop.ui.models.images import Role
+    from desktop.ui.widgets.grid import group_colour, group_text
+
+    health.show("exact_duplicates")
+    images = health.context.images
+    marks = [images.data(images.index(row), Role.GROUP) for row in range(images.rowCount())]
+    assert [(m.number, m.size, m.keeper) for m in marks] == [(1, 2, True), (1, 2, False)]
+    assert images.row_at(0).name == "discs_01.jpg"  # the keeper leads its group
+    assert group_text(marks[0]) == "Group 1 · keep" and group_text(marks[1]) == "Group 1"
+
+    tile = QImage(200, 200, QImage.Format.Format_ARGB32)
+    tile.fill(QColor("white"))
+    option = QStyleOptionViewItem()
+    option.rect = QRect(0, 0, 180, 190)
+    painter = QPainter(tile)
+    health.grid.delegate.paint(painter, option, images.index(0))
+    painter.end()
+    assert tile.pixelColor(3, 100) == group_colour(1)  # the group's colour along the tile's left edge
+
+    health.show("blurry")  # not a grouped kind: no marks
+    assert all(images.data(images.index(row), Role.GROUP) is None for row in range(images.rowCount()))

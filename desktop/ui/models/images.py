@@ -30,6 +30,7 @@ class Role(IntEnum):
     LABEL = Qt.ItemDataRole.UserRole + 4  # ClassInfo or None
     PREDICTION = Qt.ItemDataRole.UserRole + 5  # PredictedClass or None
     BADGE = Qt.ItemDataRole.UserRole + 6  # a few words on the tile saying why this view shows it, or None
+    GROUP = Qt.ItemDataRole.UserRole + 7  # GroupMark: the duplicate group a tile belongs to, or None
 
 
 # Above this many images the query (about 1 ms per 1,000 rows) runs off the GUI thread.
@@ -65,6 +66,15 @@ class _LoadRows(QRunnable):
 
 
 @dataclass(frozen=True)
+class GroupMark:
+    """A photo's place in a view of groups (duplicates): which group, and whether it is the one to keep."""
+
+    number: int  # 1-based, in the order the groups are shown
+    size: int  # photos in the group
+    keeper: bool  # the suggested photo to keep
+
+
+@dataclass(frozen=True)
 class PredictedClass:
     name: str
     confidence: float
@@ -94,6 +104,7 @@ class ImageListModel(QAbstractListModel):
         # filter clears it.
         self.notes: dict[int, str] = {}
         self.badges: dict[int, str] = {}  # the view's too: shown on the tile ("held out: tools 62%")
+        self.groups: dict[int, GroupMark] = {}  # the view's too: duplicate groups, marked on their tiles
         self._thumbnails = thumbnails
         if thumbnails is not None:
             thumbnails.loaded.connect(self._on_thumbnail_loaded)
@@ -109,7 +120,7 @@ class ImageListModel(QAbstractListModel):
 
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.image_filter = image_filter
-        self.notes, self.badges = {}, {}
+        self.notes, self.badges, self.groups = {}, {}, {}
         self.reload()
 
     def set_notes(self, notes: dict[int, str]) -> None:
@@ -123,6 +134,12 @@ class ImageListModel(QAbstractListModel):
         self.badges = dict(badges)
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.BADGE])
+
+    def set_groups(self, groups: dict[int, GroupMark]) -> None:
+        """The current view's photos in groups (duplicates): each tile shows its group and the keeper."""
+        self.groups = dict(groups)
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.GROUP])
 
     def set_prediction_classes(self, class_names: list[str]) -> None:
         self.prediction_classes = list(class_names)
@@ -184,6 +201,8 @@ class ImageListModel(QAbstractListModel):
                 return self._predicted(row)
             case Role.BADGE:
                 return self.badges.get(row.id)
+            case Role.GROUP:
+                return self.groups.get(row.id)
         return None
 
     def _predicted(self, row: ImageRow) -> PredictedClass | None:

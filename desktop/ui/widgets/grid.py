@@ -20,6 +20,17 @@ from desktop.ui.models.images import Role
 
 PADDING = 6
 CAPTION_HEIGHT = 22
+# Duplicate groups, one colour each in turn: neighbouring groups always differ.
+GROUP_COLOURS = ("#2563EB", "#D97706", "#059669", "#DB2777", "#7C3AED", "#0891B2")
+
+
+def group_colour(number: int) -> QColor:
+    return QColor(GROUP_COLOURS[(number - 1) % len(GROUP_COLOURS)])
+
+
+def group_text(group) -> str:
+    """The strip on a grouped tile: "Group 3 · keep" on the suggested keeper, "Group 3" on the others."""
+    return f"Group {group.number} · keep" if group.keeper else f"Group {group.number}"
 
 
 def readable_text_colour(background: QColor) -> QColor:
@@ -51,10 +62,20 @@ class ThumbnailDelegate(QStyledItemDelegate):
         rect = option.rect.adjusted(2, 2, -2, -2)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         current = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        group = index.data(Role.GROUP)
+        if group is not None:  # the group's tint behind the tile, its colour along the left edge
+            tint = group_colour(group.number)
+            tint.setAlpha(40)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(tint)
+            painter.drawRoundedRect(rect, 8, 8)
         if selected:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight).lighter(160))
             painter.drawRoundedRect(rect, 8, 8)
+        if group is not None:
+            painter.setBrush(group_colour(group.number))
+            painter.drawRoundedRect(QRect(rect.x(), rect.y() + 4, 4, rect.height() - 8), 2, 2)
 
         area = QRect(rect.x() + PADDING - 2, rect.y() + PADDING - 2, self.tile, self.tile)
         image = index.data(Role.THUMBNAIL)
@@ -83,6 +104,8 @@ class ThumbnailDelegate(QStyledItemDelegate):
         badge = index.data(Role.BADGE)
         if badge:
             self._paint_badge(painter, area, badge, option)
+        elif group is not None:
+            self._paint_badge(painter, area, group_text(group), option, group_colour(group.number), group.keeper)
 
         caption = QRect(rect.x() + PADDING - 2, area.bottom() + 4, self.tile, CAPTION_HEIGHT - 4)
         label = index.data(Role.LABEL)
@@ -129,17 +152,20 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
     @staticmethod
-    def _paint_badge(painter: QPainter, area: QRect, text: str, option) -> None:
-        """Why the view shows this photo, on a dark strip along the thumbnail's bottom edge."""
+    def _paint_badge(painter: QPainter, area: QRect, text: str, option, colour: QColor | None = None,
+                     bold: bool = False) -> None:
+        """Why the view shows this photo, on a strip along the thumbnail's bottom edge (dark, or a group's
+        colour)."""
         font = QFont(option.font)
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
+        font.setBold(bold)
         painter.setFont(font)
         metrics = painter.fontMetrics()
         strip = QRect(area.x() + 4, area.bottom() - metrics.height() - 7, area.width() - 8, metrics.height() + 4)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(20, 22, 26, 200))
+        painter.setBrush(colour if colour is not None else QColor(20, 22, 26, 200))
         painter.drawRoundedRect(strip, 4, 4)
-        painter.setPen(QColor("#FFFFFF"))
+        painter.setPen(readable_text_colour(colour) if colour is not None else QColor("#FFFFFF"))
         painter.drawText(strip.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          metrics.elidedText(text, Qt.TextElideMode.ElideRight, strip.width() - 12))
 
