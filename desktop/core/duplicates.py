@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 
 from desktop.core.collection_features import SimilarityIndex, backbone_features, build_index
@@ -21,10 +20,11 @@ from desktop.core.project import Project
 from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.ml.features import ORIGINAL
-from desktop.ml.grouping import similarity_groups
+from desktop.ml.grouping import similarity_groups, unit_rows
 from desktop.ml.progress import CancelToken
 
 DEFAULT_THRESHOLD = 0.95
+_VAL_BLOCK = 1024  # validation photos compared with every training photo at once
 
 
 @dataclass(frozen=True)
@@ -77,19 +77,21 @@ def duplicates_across_split(project: Project, items, backbone: str,
                             threshold: float = DEFAULT_THRESHOLD) -> list[tuple[object, object, float]]:
     """(validation key, training key, similarity) for each validation photo that has a (near-)duplicate among
     the training photos. ``items`` are desktop.ml.trainer.TrainItem with features already cached (after
-    training), so this is one small matrix product."""
+    training), so this is a matrix product, in blocks of validation photos so that its memory stays bounded."""
     val = [item for item in items if item.split == "val"]
     train = [item for item in items if item.split == "train"]
     if not val or not train:
         return []
     feature_set = backbone_features(project, [i.path for i in val + train], [i.content_hash for i in val + train],
                                     backbone)
-    vectors = feature_set.features[:, ORIGINAL]
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    ok = feature_set.ok
-    similarity = vectors[:len(val)] @ vectors[len(val):].T
-    similarity[~ok[:len(val)]] = 0
-    similarity[:, ~ok[len(val):]] = 0
-    best = similarity.argmax(axis=1)
-    return [(val[i].key, train[j].key, float(similarity[i, j])) for i, j in enumerate(best.tolist())
-            if similarity[i, j] >= threshold]
+    vectors = unit_rows(feature_set.features[:, ORIGINAL])
+    vectors[~feature_set.ok] = 0  # an unreadable photo matches nothing
+    train_vectors = vectors[len(val):]
+    leaks = []
+    for start in range(0, len(val), _VAL_BLOCK):
+        similarity = vectors[start:start + _VAL_BLOCK] @ train_vectors.T
+        best = similarity.argmax(axis=1)
+        for i, j in enumerate(best.tolist()):
+            if similarity[i, j] >= threshold:
+                leaks.append((val[start + i].key, train[j].key, float(similarity[i, j])))
+    return leaks

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import cv2
+import pytest
 
 from desktop.cli import main
 from desktop.core.duplicates import find_duplicates
@@ -60,3 +61,27 @@ def test_training_keeps_near_duplicates_in_one_fold_and_says_so(trained_project)
     summary = train_project(trained_project, TrainingOptions(mode="frozen", epochs=3))
     assert any("1 photo(s) are near-duplicates" in note and "kept within one cross-validation fold" in note
                for note in summary.notes), summary.notes
+
+
+def test_a_validation_photo_with_a_copy_in_training_is_found_block_by_block(trained_project, monkeypatch):
+    from dataclasses import replace
+
+    from desktop.core import duplicates
+    from desktop.core.duplicates import duplicates_across_split
+    from desktop.core.training import gather_training_data
+    from desktop.ml.options import DEFAULT_BACKBONE
+
+    monkeypatch.setattr(duplicates, "_VAL_BLOCK", 2)  # several blocks of validation photos
+    data = gather_training_data(trained_project)
+    photo = data.items[0]
+    shutil.copy(photo.path, photo.path.with_name("again_" + photo.path.name))
+    import_folder(trained_project, trained_project.path.parent / "photos", labels_from_subfolders=True)
+    items = gather_training_data(trained_project).items
+    copies = [item for item in items if item.content_hash == photo.content_hash]
+    others = [item for item in items if item.content_hash != photo.content_hash]
+    # Every other photo in validation, so the copy's validation side is in the last block, not the first.
+    items = [replace(item, split="val") for item in others] + [replace(copies[0], split="train"),
+                                                               replace(copies[1], split="val")]
+    leaks = duplicates_across_split(trained_project, items, DEFAULT_BACKBONE)
+    assert [(val, train) for val, train, _ in leaks] == [(copies[1].key, copies[0].key)]
+    assert leaks[0][2] == pytest.approx(1.0, abs=1e-5)
