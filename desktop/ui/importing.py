@@ -25,11 +25,11 @@ class ImportProgressWidget(StatusProgress):
         name = Path(progress.folder).name
         more = f" (+{plural(queued, 'more folder')})" if queued else ""
         if progress.scanning:
-            self.set_text(f"Looking for photos in {name}… {progress.seen:,} found{more}")
+            self.text.setText(f"Looking for photos in {name}… {progress.seen:,} found{more}")
             self.bar.setRange(0, 0)
         else:
             broken = f", {progress.broken} cannot be read" if progress.broken else ""
-            self.set_text(f"Importing {name}: {progress.processed:,} of {progress.to_process:,}{broken}{more}")
+            self.text.setText(f"Importing {name}: {progress.processed:,} of {progress.to_process:,}{broken}{more}")
             self.bar.setRange(0, max(1, progress.to_process))
             self.bar.setValue(progress.processed)
 
@@ -99,7 +99,7 @@ class ImportController(QObject):
             return import_folder(project, folder, labels_from_subfolders=from_subfolders,
                                  on_progress=throttled, cancel=cancel)
 
-        self.widget.set_text(f"Looking for photos in {folder.name}…")
+        self.widget.text.setText(f"Looking for photos in {folder.name}…")
         self.widget.show()
         self.task.start(job, on_progress=lambda p: self.widget.show_progress(p, len(self.queue)),
                         on_done=self._on_done, on_failed=self._on_failed, on_finished=self._on_thread_finished)

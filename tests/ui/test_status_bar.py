@@ -105,3 +105,12 @@ def test_import_prediction_and_check_photos_show_progress_while_the_train_tab_is
         assert all(visible and tab is window.train_panel for visible, _text, tab in seen)
         assert any(any(word in text for word in words) for _visible, text, _tab in seen)
     assert not window.import_progress.isVisible() and not window.predict_progress.isVisible()
+
+
+def test_three_lines_at_once_fit_a_1024_px_window_their_texts_whole_in_tooltips(main_window, qtbot):
+    window = main_window
+    long = "Importing Holiday photos 2019 (the big card): 1,234 of 5,000, 3 cannot be read (+2 more folders)"
+    for line in (window.import_progress, window.predict_progress, window.training_status):
+        line.show_step(long, 3, 10)
+    assert window.statusBar().minimumSizeHint().width() <= 1024
+    assert window.import_progress.text.toolTip() == long

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
-TEXT_WIDTH = 300  # px: several lines side by side still fit a 1024 px window; longer text is elided
+TEXT_WIDTH = 300  # px at most: several lines side by side still fit a 1024 px window
+
+
+class _ElidedText(QLabel):
+    """One line that gives up width when the status bar is crowded (several jobs at once on a small screen):
+    it ends in "…" then, the whole text in its tooltip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setMaximumWidth(TEXT_WIDTH)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(40, super().sizeHint().width()), super().minimumSizeHint().height())
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown)
 
 
 class StatusProgress(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.text = QLabel()
-        self.text.setMaximumWidth(TEXT_WIDTH)
+        self.text = _ElidedText()
         self.bar = QProgressBar()
-        self.bar.setFixedWidth(120)
+        self.bar.setFixedWidth(100)
         self.bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel")
         layout = QHBoxLayout(self)
@@ -24,13 +46,8 @@ class StatusProgress(QWidget):
         layout.addWidget(self.cancel_button)
         self.hide()
 
-    def set_text(self, text: str) -> None:
-        """The text, elided to the line's width; all of it in the tooltip."""
-        self.text.setText(self.text.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, TEXT_WIDTH))
-        self.text.setToolTip(text)
-
     def show_step(self, text: str, done: int, total: int) -> None:
-        self.set_text(text)
+        self.text.setText(text)
         if total:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
