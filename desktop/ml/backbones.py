@@ -243,9 +243,21 @@ def feature_set_manifest(name: str) -> Path:
     members = {member: weights_identity(require_weights(member)) for member in spec.members}
     content = (json.dumps({"feature_set": name, "members": members}, indent=1, sort_keys=True) + "\n").encode()
     path = cache_dir() / "feature-sets" / spec.weights_file
-    if not path.is_file() or path.read_bytes() != content:
+    if _read_manifest_bytes(path) != content:  # missing, different, or no regular file: (re)written
         atomic_write(path, lambda handle: handle.write(content))
     return path
+
+
+MAX_MANIFEST_BYTES = 1 << 16  # a few member digests
+
+
+def _read_manifest_bytes(path: Path) -> bytes | None:
+    """A manifest from the cache, which anyone who can write the cache can fill: a named pipe there would block
+    a plain read for ever, a link to a huge file would fill memory. Regular files of a manifest's size only."""
+    try:
+        return read_regular_file(path, MAX_MANIFEST_BYTES)
+    except FileReadError:
+        return None
 
 
 # --- where weights are ----------------------------------------------------------------------------------------
@@ -357,8 +369,13 @@ def _build_feature_set(spec: BackboneSpec, manifest: Path | None) -> tuple[nn.Mo
     recorded: dict[str, str] = {}
     if manifest is not None:
         try:
-            recorded = json.loads(Path(manifest).read_text())["members"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = _read_manifest_bytes(Path(manifest))
+            if data is None:
+                raise ValueError("not a regular file of a manifest's size")
+            recorded = json.loads(data)["members"]
+            if not isinstance(recorded, dict):
+                raise TypeError("members is not a mapping")
+        except (ValueError, KeyError, TypeError) as exc:
             raise WeightsError(f"{Path(manifest).name} is not a readable feature-set manifest.") from exc
     extractors, dimension = {}, 0
     for name in spec.members:

@@ -157,3 +157,21 @@ def test_ctrl_c_ends_a_graph_that_never_ends(hang_guard) -> None:
             engine(_photos()[:1])
     finally:
         timer.cancel()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_as_a_feature_set_manifest_is_replaced_not_read(hang_guard) -> None:
+    """The manifest of a feature set lives in the same cache: a pipe there blocked a plain read for ever."""
+    from desktop.ml import backbones
+    from desktop.paths import cache_dir
+
+    name = next(spec.name for spec in backbones.available_backbones() if spec.members)
+    path = cache_dir() / "feature-sets" / backbones.get_backbone(name).weights_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    try:
+        assert backbones.feature_set_manifest(name) == path
+        assert json.loads(path.read_text())["feature_set"] == name  # a regular file again
+    finally:
+        path.unlink(missing_ok=True)
