@@ -429,6 +429,7 @@ class MainWindow(QMainWindow):
         self.view_title.setText(f"<b>{image_filter.title}</b>" if image_filter.title else "Filtered view")
         self.view_bar.show()
         self.context.images.set_filter(image_filter)
+        self.grid_keys.focus_grid()  # chosen by a click elsewhere (a confusion cell, the map): keys act on it
 
     def _grid_menu(self, position) -> None:
         """Right-click on a photo: what can be done from it (it becomes the current photo unless selected)."""

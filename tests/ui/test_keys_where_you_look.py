@@ -56,7 +56,7 @@ def test_after_a_sidebar_click_right_then_a_class_key_labels_the_photo_now_selec
     assert labels_in_db(window) == {skipped_to: "fish"}  # the photo the user moved to, not the one before
 
 
-def test_moving_keys_a_button_does_not_use_move_the_grid(qtbot, four_classes):
+def test_moving_keys_pressed_on_a_button_move_the_grid(qtbot, four_classes):
     window = four_classes
     window.labelling.select_row(0)
     window.view_bar.show()
@@ -67,6 +67,24 @@ def test_moving_keys_a_button_does_not_use_move_the_grid(qtbot, four_classes):
     assert window.grid.currentIndex().row() == 1 and QApplication.focusWidget() is window.grid
     type_keys(qtbot, Qt.Key.Key_2)
     assert labels_in_db(window) == {window.context.images.row_at(1).name: "dog"}
+
+
+def test_a_view_chosen_elsewhere_takes_the_keys(qtbot, four_classes):
+    """A confusion cell or the map shows photos in the grid: the keys follow, not the combo box last used."""
+    from desktop.core.browse import ImageFilter, Show
+
+    window = four_classes
+    window.show_training()
+    combo = window.train_panel.backbone
+    combo.setFocus()
+    assert QApplication.focusWidget() is combo
+    images = window.context.images
+    ids = (images.row_at(2).id, images.row_at(3).id, images.row_at(4).id)
+    window.similar.filter_requested.emit(ImageFilter(Show.IDS, image_ids=ids, title="Like this"))
+    assert images.wait_loaded() and images.rowCount() == 3
+    window.grid.setCurrentIndex(images.index(0))
+    type_keys(qtbot, Qt.Key.Key_Right, Qt.Key.Key_3)
+    assert labels_in_db(window) == {images.row_at(1).name: "bird"}
 
 
 def test_many_selected_photos_keep_their_labels_until_the_key_comes_again(qtbot, four_classes):
