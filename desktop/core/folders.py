@@ -42,21 +42,40 @@ def list_folders(project: Project) -> list[FolderInfo]:
 
 
 def relink_folder(project: Project, folder_id: int, new_root: Path | str) -> int:
-    """Point a folder at its new location; returns how many of its images were found there."""
-    new_root = Path(new_root).expanduser().resolve()
+    """Point a folder at its new location; returns how many of its images were found there. Refused when none
+    of its photos is there (a wrong folder would mark every photo missing)."""
+    new_root = _resolved(new_root)
     if not new_root.is_dir():
         raise FolderError(f"{new_root} is not a folder.")
     with transaction(project.sessions) as session:
         if session.scalar(select(Folder.id).where(Folder.root == str(new_root), Folder.id != folder_id)):
             raise FolderError(f"{new_root} is already in this project.")
-        session.execute(update(Folder).where(Folder.id == folder_id).values(root=str(new_root)))
         rel_paths = session.execute(select(Image.id, Image.rel_path).where(Image.folder_id == folder_id)).all()
-        present = [image_id for image_id, rel in rel_paths if (new_root / rel).is_file()]
-        absent = [image_id for image_id, rel in rel_paths if not (new_root / rel).is_file()]
+        there = {image_id: _is_file(new_root / rel) for image_id, rel in rel_paths}
+        present = [image_id for image_id, found in there.items() if found]
+        absent = [image_id for image_id, found in there.items() if not found]
+        if rel_paths and not present:
+            raise FolderError(f"None of the folder's {len(rel_paths)} photos is in {new_root}, so it was not "
+                              "re-linked there; choose the folder that holds them.")
+        session.execute(update(Folder).where(Folder.id == folder_id).values(root=str(new_root)))
         for ids, missing in ((present, False), (absent, True)):
             for chunk in in_chunks(ids):
                 session.execute(update(Image).where(Image.id.in_(chunk)).values(missing=missing))
     return len(present)
+
+
+def _resolved(path: Path | str) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except RuntimeError as exc:  # Python 3.11: a loop of symbolic links
+        raise FolderError(f"{path} goes through a loop of symbolic links.") from exc
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for this system, say: not there
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +97,7 @@ def relink_root(project: Project, old_root: Path | str, new_root: Path | str) ->
     folder = next((info for info in folders if str(info.root) in spellings), None)
     if folder is None:
         raise FolderError(f"{old} is not a folder of this project (`pigeonhole folders PROJECT` lists them).")
-    new = Path(new_root).expanduser().resolve()
+    new = _resolved(new_root)
     if not new.exists():
         raise FolderError(f"{new} does not exist.")
     for other in folders:

@@ -70,8 +70,9 @@ def test_relink_to_the_wrong_folder_then_the_right_one(project: Project, photo_f
     shutil.move(root, tmp_path / "moved")
     [folder] = list_folders(project)
     (tmp_path / "wrong").mkdir()
-    assert relink_folder(project, folder.id, tmp_path / "wrong") == 0
-    assert set(_missing(project).values()) == {True}
+    with pytest.raises(FolderError, match=r"None of the folder's 2 photos is in .*wrong"):
+        relink_folder(project, folder.id, tmp_path / "wrong")  # it used to mark every photo missing
+    assert set(_missing(project).values()) == {False} and list_folders(project)[0].root == folder.root
     assert relink_folder(project, folder.id, tmp_path / "moved") == 2
     assert set(_missing(project).values()) == {False}
     assert project_status(project).images == 2
