@@ -295,3 +295,22 @@ def write_shape_folders(root: Path, per_class: int, seed: int = 0, classes: tupl
             suffix = ".jpg" if index % 3 else ".png"
             write_rgb(root / kind / f"{kind}_{index:02d}{suffix}", draw_shape(kind, rng, size))
     return root
+
+
+def write_lookalike_classes(root: Path) -> tuple[Path, Path]:
+    """``root/labelled/{cats,dogs,owls}/NN.jpg``: noise photos whose features barely tell the classes apart, so
+    every fold and shuffle shows in the trained figures; one exact and one re-saved copy among them; and
+    ``root/unlabelled/new_N.jpg`` to predict. Returns (labelled, unlabelled)."""
+    import shutil
+
+    labelled, unlabelled = root / "labelled", root / "unlabelled"
+    seed = 0
+    for name in ("cats", "dogs", "owls"):
+        for index in range(9):
+            seed += 1
+            write_jpeg(labelled / name / f"{index:02d}.jpg", 64, 48, seed=seed)
+    shutil.copy(labelled / "cats" / "03.jpg", labelled / "cats" / "03 copy.jpg")
+    write_jpeg(labelled / "dogs" / "05 again.jpg", 64, 48, seed=14, quality=80)
+    for index in range(6):
+        write_jpeg(unlabelled / f"new_{index}.jpg", 64, 48, seed=100 + index)
+    return labelled, unlabelled

@@ -7,7 +7,6 @@ the near-duplicate groups, the split and every shuffle must follow the photos' c
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import imagemakers
@@ -23,22 +22,6 @@ from desktop.core.prediction_store import prediction_for
 from desktop.core.project import open_project
 from desktop.db.models import Image
 from desktop.ml.checkpoint import load_checkpoint
-
-
-def make_photos(root: Path) -> tuple[Path, Path]:
-    """Three classes of noise photos (their features barely tell the classes apart, so every fold and shuffle
-    shows in the figures), one exact copy, one re-saved copy, and a folder of unlabelled photos to predict."""
-    labelled, unlabelled = root / "labelled", root / "unlabelled"
-    seed = 0
-    for name in ("cats", "dogs", "owls"):
-        for index in range(9):
-            seed += 1
-            imagemakers.write_jpeg(labelled / name / f"{index:02d}.jpg", 64, 48, seed=seed)
-    shutil.copy(labelled / "cats" / "03.jpg", labelled / "cats" / "03 copy.jpg")
-    imagemakers.write_jpeg(labelled / "dogs" / "05 again.jpg", 64, 48, seed=14, quality=80)
-    for index in range(6):
-        imagemakers.write_jpeg(unlabelled / f"new_{index}.jpg", 64, 48, seed=100 + index)
-    return labelled, unlabelled
 
 
 def import_reversed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +49,7 @@ def train_and_predict(project_path: Path, labelled: Path, unlabelled: Path, caps
 
 
 def test_two_imports_in_different_orders_train_the_same_model(tmp_path, monkeypatch, capsys):
-    labelled, unlabelled = make_photos(tmp_path / "photos")
+    labelled, unlabelled = imagemakers.write_lookalike_classes(tmp_path / "photos")
     first = train_and_predict(tmp_path / "first.pigeonhole", labelled, unlabelled, capsys)
     import_reversed(monkeypatch)
     second = train_and_predict(tmp_path / "second.pigeonhole", labelled, unlabelled, capsys)
