@@ -214,3 +214,28 @@ def test_a_full_project_disk_is_one_sentence_then_resume_and_undo_work(tmp_path:
     assert code == 0 and json.loads(out)["done"] == 5
     code, _out, _err = _cli(capsys, "undo-sort", str(project))
     assert code == 0 and _tree(photos) == before
+
+
+def test_ctrl_c_during_a_sort_names_the_sort_to_resume(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The sort is journalled and run in one call (sorting.sort_plan); Ctrl+C mid-run still says which sort to
+    resume or undo, and both finish it."""
+    from desktop.core.sorting import execute
+
+    project, dest = _make_project(tmp_path), tmp_path / "sorted"
+    real_run = execute.run_sort
+
+    def interrupted(project_, sort_id, on_progress=None, cancel=None):
+        def progress(event) -> None:
+            if event.done == 2:
+                raise KeyboardInterrupt
+        return real_run(project_, sort_id, progress, cancel)
+
+    monkeypatch.setattr(execute, "run_sort", interrupted)
+    code, _out, err = _cli(capsys, "sort", str(project), "--dest", str(dest), "--threshold", "0.5")
+    assert code == 130
+    assert err.strip().splitlines()[-1] == (
+        f"pigeonhole: interrupted; nothing was lost: resume it with `pigeonhole resume-sort {project} --sort-id 1` "
+        f"or undo it with `pigeonhole undo-sort {project} --sort-id 1`.")
+    monkeypatch.setattr(execute, "run_sort", real_run)
+    code, out, _err = _cli(capsys, "resume-sort", str(project), "--sort-id", "1", "--json")
+    assert code == 0 and json.loads(out)["done"] == 5
