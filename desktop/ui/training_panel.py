@@ -351,6 +351,7 @@ class TrainingController(QObject):
     def _on_project_changed(self) -> None:
         self._followed = None
         self.last_summary = None
+        self.panel.shown_model = None  # model ids repeat across projects: #1 here is not #1 there
         self.panel.phase.setText("")
         self._on_model_changed()
 
@@ -362,7 +363,8 @@ class TrainingController(QObject):
         if key != self._followed:
             self._followed = key
             self.panel.follow_model(model)
-        if not self.task.busy:
+        shown = model is not None and model.id == self.panel.shown_model and not self.panel.results_box.isHidden()
+        if not self.task.busy and not shown:  # a row's results never change: new predictions need no redraw
             self.panel.show_model(model)
 
     def _reset_new_labels(self) -> None:

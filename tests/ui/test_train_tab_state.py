@@ -52,6 +52,24 @@ def test_reopening_a_project_shows_the_active_models_results(main_window, traine
     assert panel.results_box.isVisible() and panel.shown_model == model.id
 
 
+def test_another_projects_model_with_the_same_number_shows_its_own_results(main_window, trained_project, qtbot,
+                                                                         tmp_path):
+    import shutil
+
+    from desktop.core.project import open_project
+    from desktop.db.engine import transaction
+    from desktop.db.models import TrainedModel
+
+    copy = tmp_path / "copy.pigeonhole"
+    shutil.copytree(trained_project.path, copy)
+    with open_project(copy, create=False) as other, transaction(other.sessions) as session:
+        session.get(TrainedModel, active_model(other).id).val_accuracy = 0.5
+    assert main_window.open_project_at(trained_project.path)
+    assert main_window.open_project_at(copy)
+    assert main_window.train_panel.shown_model == active_model(trained_project).id  # the same number...
+    assert "<b>50.0%</b>" in main_window.train_panel.result.text()  # ...but this project's model
+
+
 def test_an_older_model_shows_what_it_has_and_says_what_was_not_recorded(main_window, trained_project, qtbot):
     from desktop.db.engine import transaction
     from desktop.db.models import TrainedModel
