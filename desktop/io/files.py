@@ -57,6 +57,9 @@ def _os_reason(exc: OSError) -> str:
         return "this is a folder, not a file"
     if exc.errno == errno.ELOOP:
         return "cannot read the file: too many levels of symbolic links"
+    if exc.errno == errno.ENAMETOOLONG:
+        return ("cannot read the file: its path is longer than this system allows (move it to a folder nearer "
+                "the top, or shorten the folder names)")
     return f"cannot read the file: {(exc.strerror or type(exc).__name__).lower()}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
     Hidden files and folders (dot-names, such as macOS ``._photo.jpg`` resource forks) are skipped, as
     are the folders in ``skip`` (a project folder inside the scanned tree). Directories are identified by
     (device, inode) so a symlink loop is entered once.
+
+    What cannot even be looked at, a photo or a folder whose path is longer than the system allows (PATH_MAX),
+    is yielded too (size 0), so that reading it fails with that reason and the photo is listed, not lost
+    silently; only files that vanished (or dangling links) are left out.
     """
     root = root.resolve()
     skip_ids = {_dir_id(path) for path in skip if path.is_dir()}
@@ -44,8 +49,10 @@ def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
                 continue
             seen.add(identity)
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-        except OSError:
-            continue  # unreadable folder: nothing we can list
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # its photos cannot be listed: the folder stands for them
+                yield FoundFile(directory.relative_to(root).as_posix(), 0, 0.0)
+            continue  # otherwise an unreadable folder: nothing we can list
         subdirectories = []
         for entry in entries:
             if entry.name.startswith("."):
@@ -54,8 +61,14 @@ def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
                 if entry.is_dir(follow_symlinks=True):
                     subdirectories.append(Path(entry.path))
                 elif os.path.splitext(entry.name)[1].lower() in LISTED_EXTENSIONS:
-                    stat = entry.stat(follow_symlinks=True)
                     rel_path = Path(entry.path).relative_to(root).as_posix()
+                    try:
+                        stat = entry.stat(follow_symlinks=True)
+                    except OSError as exc:
+                        if exc.errno != errno.ENAMETOOLONG:
+                            raise
+                        yield FoundFile(rel_path, 0, 0.0)  # reading it says why it cannot be read
+                        continue
                     yield FoundFile(rel_path, stat.st_size, stat.st_mtime)
             except OSError:
                 continue  # dangling symlink or a file removed while scanning
