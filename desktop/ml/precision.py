@@ -113,7 +113,6 @@ class ClassRule:
 
     threshold: float | None  # None: no confidence reaches the precision; its photos go to _unsure
     expected_precision: float | None  # Q_c at the threshold (the estimate for photos at or above it)
-    mean_confidence: float | None  # the held-out photos' mean confidence at or above it
     evidence: float  # photos' worth behind that estimate: n_c + m1
     held_out_above: int  # held-out photos predicted this class at or above the threshold
     held_out_predicted: int  # held-out photos predicted this class at all
@@ -122,11 +121,13 @@ class ClassRule:
     confused_with: int | None  # the class most often mixed up with this one (either way), if any
 
     def expected_right(self, confidence: float) -> float:
-        """The chance that a new photo predicted this class at ``confidence`` is right: its calibrated
-        confidence, moved by how far the held-out record above the threshold fell short of its own promise."""
-        if self.expected_precision is None or self.mean_confidence is None:
+        """The chance that a new photo sorted into this class at ``confidence`` is right: the estimate for the
+        class's photos at or above its threshold as a group, less one deviation — the lowest threshold whose
+        estimate passes is picked among many noisy ones, so its own estimate overshoots (by 2-3 points at ~20
+        photos per class, as the photo's own confidence does: bench/precision_bench.py)."""
+        if self.expected_precision is None:
             return confidence
-        return float(np.clip(confidence + self.expected_precision - self.mean_confidence, 0.0, 1.0))
+        return max(0.0, self.expected_precision - self.spread)
 
     @property
     def spread(self) -> float:
@@ -182,10 +183,9 @@ def _class_rule(held_out: HeldOut, c: int, precision: float, pooled: _Pooled) ->
     base = dict(held_out_predicted=int(order.size), held_out_right=int(right[-1]) if order.size else 0,
                 labelled=labelled, confused_with=_confused_with(held_out, c))
     if not meets.size:
-        return ClassRule(None, None, None, PRIOR_POOLED, 0, **base)
+        return ClassRule(None, None, PRIOR_POOLED, 0, **base)
     last = int(meets.max())  # the lowest confidence that still meets it
-    return ClassRule(float(conf[last]), float(estimate[last]), float(conf[:last + 1].mean()),
-                     float(last + 1 + PRIOR_POOLED), last + 1, **base)
+    return ClassRule(float(conf[last]), float(estimate[last]), float(last + 1 + PRIOR_POOLED), last + 1, **base)
 
 
 def _confused_with(held_out: HeldOut, c: int) -> int | None:
@@ -215,8 +215,9 @@ class MistakeEstimate:
 def expected_mistakes(rules: Sequence[ClassRule], sorted_predictions: Sequence[tuple[int, float]]
                       ) -> MistakeEstimate:
     """``sorted_predictions``: (class index, calibrated confidence) of each photo a sort puts in a class folder by
-    its prediction. Each is right with ``ClassRule.expected_right``; the range adds to that chance's own spread
-    the uncertainty of each class's estimate, which moves all of that class's photos together."""
+    its prediction. Each is right with ``ClassRule.expected_right`` (its confidence, under a raw threshold); the
+    range adds to that chance's own spread the uncertainty of each class's estimate, which moves all of that
+    class's photos together."""
     expected, variance = 0.0, 0.0
     per_class: dict[int, int] = {}
     for c, confidence in sorted_predictions:
