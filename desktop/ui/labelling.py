@@ -128,11 +128,12 @@ class LabellingController(QObject):
         had = Counter(names.get(photo.class_id, "another class") for photo in kept)
         had_text = ", ".join(f"{count} {name}" for name, count in had.most_common())
         image_class = next((c for c in self.context.classes.classes if c.id == becomes), None)
+        them = "it" if len(kept) == 1 else "them"
         if image_class is not None:
             again = f"press {image_class.shortcut} again" if image_class.shortcut else "choose it again"
-            how = f"{again} to relabel them as {becomes_name}"
+            how = f"{again} to relabel {them} as {becomes_name}"
         else:
-            how = "press A again to give them the predicted class"
+            how = f"press A again to give {them} the predicted class"
         done = f"Labelled {plural(labelled, 'photo')}. " if labelled else ""
         self.grid.select_ids([photo.id for photo in kept])
         # After the selection moved (which forgets any offer and says how many are selected): this says more.

@@ -158,8 +158,12 @@ def test_accepting_predictions_for_many_keeps_labels_until_a_comes_again(qtbot, 
     window.labelling.select_row(0)
     window.labelling.label_selection(other.id, other.name)  # the user's label, against the model
     window.grid.selectAll()
+    said = []
+    window.labelling.message.connect(said.append)
     type_keys(qtbot, Qt.Key.Key_A)
     assert labels_in_db(window)[images.row_at(0).rel_path] == other.name  # kept, and still selected
+    assert said[-1].endswith(f"already had a label (1 {other.name}) and kept it — still selected: press A again "
+                             "to give it the predicted class.")
     assert images.row_at(0).id in window.grid.selected_ids()
     type_keys(qtbot, Qt.Key.Key_A)
     assert labels_in_db(window)[images.row_at(0).rel_path] == predicted
