@@ -15,7 +15,7 @@ from desktop.core.training import train_project
 from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.ml.options import TrainingOptions
 from desktop.ui.models.images import Role
-from desktop.ui.training_results import calibration_text
+from desktop.ui.training_results import calibration_text, cell_marks, headline
 
 pytestmark = pytest.mark.gui
 
@@ -172,3 +172,18 @@ def test_the_calibration_sentence_says_whether_the_adjustment_was_kept():
     kept = calibration_text(replace(base, temperature=1.6, ece=0.02, calibration={"kept": True}))
     assert kept.startswith("Its confidence was toned down") and "2.0% away" in kept and "(4.0% before the" in kept
     assert "Measured out-of-fold" in kept
+
+
+def test_a_fine_tuned_models_figures_say_they_are_on_the_validation_photos():
+    from desktop.core.training_types import HeldOutPrediction
+
+    summary = TrainingSummary(4, "resnet18", "finetune", "cuda", ["cats", "dogs", "fish", "birds"], 80, 20, 0.85, {},
+                              [[5, 0, 0, 0], [1, 4, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]], 42.0,
+                              top_k={"3": 0.95}, evaluation="validation",
+                              held_out={7: HeldOutPrediction(1, 0, 0.61)})
+    text = headline(summary)
+    assert "ResNet-18, fine-tuned, on the GPU" in text and "<b>85.0%</b> of the 20 validation photos right" in text
+    assert "The right class was among its 3 likeliest for 95% of them." in text
+    assert not any(jargon in text for jargon in ("resnet18", "top-", "cuda", "finetune,"))
+    badges, notes = cell_marks(summary, [7])
+    assert badges == {7: "held out: cats 61%"} and "a validation photo it did not train on" in notes[7]
