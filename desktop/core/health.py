@@ -82,8 +82,9 @@ EXPLANATIONS = {
                         "others from the project; the files stay on disk.",
     "near_duplicates": "Photos of nearly the same picture, the suggested keeper first in each group: keep one, or "
                        "select the ones that are fine.",
-    "split_leak": "Copies on both sides of the train/validation split: validation accuracy is flattered until "
-                  "one copy of each is removed.",
+    "split_leak": "Near-copies on both sides of the split that fine-tuning validates on: a fine-tuned model's "
+                  "validation accuracy is flattered until one copy of each is removed. (Frozen training keeps "
+                  "near-copies in one fold, so its out-of-fold accuracy is not flattered.)",
     "blurry": "Soft edges compared with the rest of the collection — or intentionally soft: have a look.",
     "dark": "Photos with no bright parts at all: underexposed, or a lens cap.",
     "bright": "Photos with no dark parts at all: washed out, overexposed, or a blank page.",
