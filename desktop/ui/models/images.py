@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -33,6 +34,8 @@ class Role(IntEnum):
     GROUP = Qt.ItemDataRole.UserRole + 7  # GroupMark: the duplicate group a tile belongs to, or None
 
 
+log = logging.getLogger(__name__)
+
 # Above this many images the query (about 1 ms per 1,000 rows) runs off the GUI thread.
 BACKGROUND_QUERY_THRESHOLD = 20_000
 
@@ -42,10 +45,17 @@ class _Loaded:
     rows: list[ImageRow] = field(default_factory=list)
     row_of_id: dict[int, int] = field(default_factory=dict)
     rows_of_hash: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    error: str = ""  # why the photos could not be listed (the view is then empty)
 
 
 def _load(project: Project | None, image_filter: ImageFilter) -> _Loaded:
-    loaded = _Loaded(list_images(project, image_filter) if project else [])
+    """The view's rows; a query that fails is a view without photos and a sentence, never an exception (in the
+    background it would leave the grid loading for ever)."""
+    try:
+        loaded = _Loaded(list_images(project, image_filter) if project else [])
+    except Exception as exc:
+        log.exception("Could not list the photos")
+        return _Loaded(error=str(exc) or type(exc).__name__)
     for i, row in enumerate(loaded.rows):
         loaded.row_of_id[row.id] = i
         loaded.rows_of_hash[row.content_hash].append(i)
@@ -84,6 +94,7 @@ class PredictedClass:
 
 class ImageListModel(QAbstractListModel):
     loading_changed = Signal(bool)
+    load_failed = Signal(str)  # the view's photos could not be listed: why, in one sentence
 
     def __init__(self, thumbnails: ThumbnailLoader | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -92,6 +103,7 @@ class ImageListModel(QAbstractListModel):
         self._row_of_id: dict[int, int] = {}
         self._rows_of_hash: dict[str, list[int]] = defaultdict(list)
         self._generation = 0
+        self.load_error = ""  # why the current view is empty because it could not be listed, else ""
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._load_signals = _LoadSignals(self)
@@ -164,8 +176,11 @@ class ImageListModel(QAbstractListModel):
             return  # a newer filter was chosen while this one loaded
         self.beginResetModel()
         self._rows, self._row_of_id, self._rows_of_hash = loaded.rows, loaded.row_of_id, loaded.rows_of_hash
+        self.load_error = loaded.error
         self.endResetModel()
         self.loading_changed.emit(False)
+        if loaded.error:
+            self.load_failed.emit(loaded.error)
 
     def wait_loaded(self, timeout_ms: int = 10_000) -> bool:
         return self._pool.waitForDone(timeout_ms)

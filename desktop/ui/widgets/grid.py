@@ -262,7 +262,11 @@ class ThumbnailGrid(QListView):
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
-        if self.model() is not None and self.model().rowCount() == 0 and self.empty_title:
+        model = self.model()
+        title, hint = self.empty_title, self.empty_hint
+        if model is not None and model.load_error:  # the view could not be listed: say so, not "nothing here"
+            title, hint = "The photos could not be listed", f"{model.load_error.rstrip('.')}. Choose the view again."
+        if model is not None and model.rowCount() == 0 and title:
             painter = QPainter(self.viewport())
             rect = self.viewport().rect().adjusted(40, 0, -40, 0)
             title_font = QFont(self.font())
@@ -271,9 +275,9 @@ class ThumbnailGrid(QListView):
             painter.setFont(title_font)
             painter.setPen(self.palette().color(QPalette.ColorRole.Text))
             title_rect = QRect(rect.x(), rect.center().y() - 60, rect.width(), 40)
-            painter.drawText(title_rect, Qt.AlignmentFlag.AlignCenter, self.empty_title)
+            painter.drawText(title_rect, Qt.AlignmentFlag.AlignCenter, title)
             painter.setFont(self.font())
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             hint_rect = QRect(rect.x(), rect.center().y() - 16, rect.width(), 80)
-            painter.drawText(hint_rect, Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, self.empty_hint)
+            painter.drawText(hint_rect, Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, hint)
             painter.end()
