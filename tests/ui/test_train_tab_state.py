@@ -187,3 +187,11 @@ def test_a_fine_tuned_models_figures_say_they_are_on_the_validation_photos():
     assert not any(jargon in text for jargon in ("resnet18", "top-", "cuda", "finetune,"))
     badges, notes = cell_marks(summary, [7])
     assert badges == {7: "held out: cats 61%"} and "a validation photo it did not train on" in notes[7]
+
+
+def test_a_small_loss_gets_axis_labels_that_differ():
+    from desktop.ui.widgets.charts import tick_labels
+
+    assert tick_labels(0.022) == ["0.000", "0.005", "0.011", "0.017", "0.022"]
+    assert tick_labels(1.77) == ["0.00", "0.44", "0.89", "1.33", "1.77"]
+    assert tick_labels(1.0, percent=True)[-1] == "100%"

@@ -31,6 +31,15 @@ class Series:
     dashed: bool = False
 
 
+def tick_labels(y_max: float, percent: bool = False) -> list[str]:
+    """The y axis's five labels, 0 to ``y_max``: enough decimals that they differ (a loss near 0 read "0.01,
+    0.01, 0.00"), at most three (what the 40-px label column holds)."""
+    if percent:
+        return [f"{y_max * i / 4 * 100:.0f}%" for i in range(5)]
+    decimals = min(3, max(2, 1 - math.floor(math.log10(y_max / 4))))
+    return [f"{y_max * i / 4:.{decimals}f}" for i in range(5)]
+
+
 class LineChart(QWidget):
     """Lines over epochs with a y range of [0, max] (or fixed), a light grid and a legend."""
 
@@ -77,12 +86,10 @@ class LineChart(QWidget):
             painter.end()
             return
         y_max = self._y_max()
-        for i in range(5):
+        for i, text in enumerate(tick_labels(y_max, self.percent)):
             y = plot.bottom() - plot.height() * i / 4
             painter.setPen(QPen(GRID, 1))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
-            value = y_max * i / 4
-            text = f"{value * 100:.0f}%" if self.percent else f"{value:.2f}"
             painter.setPen(AXIS_TEXT)
             painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
