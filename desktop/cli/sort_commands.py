@@ -187,7 +187,7 @@ def _sort(args: argparse.Namespace) -> int:
         for name in plan.unreachable:
             _note(f"note: no threshold of class “{name}” reaches precision {plan.precision:.0%} on the model's "
                   f"held-out photos: its predicted photos go to _unsure.")
-        for line in plan.advice:
+        for line in plan.advice.values():
             _note(f"note: {line}")
         if args.dry_run:
             result = plan.as_result()

@@ -286,22 +286,23 @@ def test_preview_says_how_many_go_to_unsure_and_the_expected_mistakes(sortable, 
     project = window.context.project
     dest = tmp_path / "sorted"
     dialog = _open_dialog(window, qtbot, dest)
-    # The default rule is a precision; this model has no thresholds (no model file), so the threshold decides.
+    # The default rule is a precision; this model keeps no held-out predictions, so the threshold decides.
     assert dialog.rule.currentData() == sorting.DEFAULT_PRECISION
     assert dialog.request()[0].precision == sorting.DEFAULT_PRECISION
-    assert "has no calibrated thresholds" in dialog.notice.text() and dialog.plan.precision is None
+    assert "keeps no held-out predictions" in dialog.notice.text() and dialog.plan.precision is None
     expected = plan_sort(project, SortRequest(dest))
     by_prediction = [op for op in expected.operations if op.why == "prediction"]
     mistakes = sum(1 - op.confidence for op in by_prediction)
     summary = dialog.counts_summary.text()
     assert f"{expected.per_class[UNSURE]} to {UNSURE}/" in summary
+    low, high = expected.mistakes_range
     assert f"about {mistakes:.1f} of the {len(by_prediction)} sorted by prediction expected in a wrong folder" \
-        in summary
+        f" (likely {low} to {high})" in summary and low <= mistakes <= high < len(by_prediction)
     assert not dialog.threshold_spin.isVisibleTo(dialog)
     dialog.rule.setCurrentIndex(dialog.rule.findData(None))  # the raw threshold, for the advanced
     _wait_preview(dialog, qtbot)
     assert dialog.threshold_spin.isVisibleTo(dialog) and dialog.request()[0].precision is None
-    assert "has no calibrated thresholds" not in dialog.notice.text()
+    assert "keeps no held-out predictions" not in dialog.notice.text()
     dialog.reject()
 
 
@@ -361,4 +362,24 @@ def test_the_dialog_holds_the_sort_lock_from_journalling_to_running(sortable, qt
     assert finished.args[0].done == 12 and held_between == [True]
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
     assert not sorting.sort_in_progress(project)
+    dialog.reject()
+
+
+def test_the_preview_says_why_photos_stayed_unsure_and_what_would_help(sortable, qtbot, tmp_path: Path) -> None:
+    """A model whose held-out check found every photo it called the first class to be the second's: that class's
+    photos stay unsure, and the preview names the mix-up and how many photos to label."""
+    window, _photos = sortable
+    project = window.context.project
+    first, second = CLASSES[0], CLASSES[1]
+    held_out = {"true": [1] * 12 + [1] * 12 + [2] * 12, "predicted": [0] * 12 + [1] * 12 + [2] * 12,
+                "confidence": [0.97] * 36}
+    with transaction(project.sessions) as session:
+        session.scalar(select(TrainedModel)).metrics = {"evaluation": "out-of-fold", "held_out": held_out}
+    dialog = _open_dialog(window, qtbot, tmp_path / "sorted")
+    plan = dialog.plan
+    assert plan.precision == sorting.DEFAULT_PRECISION and plan.class_thresholds[first] is None
+    notice = dialog.notice.text()
+    assert f"predicted “{first}” stayed unsure" in notice and f"(mostly “{second}”)" in notice
+    assert f"label about 10 more photos of “{first}” and of “{second}”" in notice
+    assert f"No confidence of “{first}”" not in notice  # one sentence per class, the one that says why
     dialog.reject()

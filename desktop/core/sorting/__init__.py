@@ -67,11 +67,12 @@ from desktop.core.sorting.model import (
     fraction_problem,
 )
 from desktop.core.sorting.plan import plan_sort
+from desktop.core.sorting.precision_rule import mistakes_sentence
 
 __all__ = [
     "BUSY_MESSAGE", "COPY", "DEFAULT_PRECISION", "DEFAULT_THRESHOLD", "DRY_RUN", "MAX_RENAMES", "MOVE",
     "SORT_LOCK_NAME", "UNFINISHED", "UNSURE", "OpState", "PlannedOperation", "SortError", "SortFailure", "SortPlan",
     "SortProgress", "SortRequest", "SortResult", "SortStatus", "SortSummary", "UndoResult", "describe_rule",
-    "exclusive_sorting", "fraction_problem", "interrupted_sorts", "list_sorts", "plan_sort", "run_sort",
-    "sort_in_progress", "sort_plan", "sort_result", "start_sort", "undo_sort",
+    "exclusive_sorting", "fraction_problem", "interrupted_sorts", "list_sorts", "mistakes_sentence", "plan_sort",
+    "run_sort", "sort_in_progress", "sort_plan", "sort_result", "start_sort", "undo_sort",
 ]

@@ -125,7 +125,7 @@ class SortPlan:
     # with a 90 % range; and, sorting by precision, what would let more photos be sorted (one sentence per class).
     expected_mistakes: float = 0.0
     mistakes_range: tuple[int, int] = (0, 0)
-    advice: list[str] = field(default_factory=list)
+    advice: dict[str, str] = field(default_factory=dict)  # class name -> why its photos stayed unsure, what helps
 
     @property
     def rule(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from desktop.core.wording import plural
 from desktop.errors import PigeonholeError
-from desktop.ml.precision import ENOUGH_PER_CLASS, ClassRule, HeldOut, HeldOutError, MistakeEstimate
+from desktop.ml.precision import ENOUGH_PER_CLASS, ClassRule, HeldOut, HeldOutError
 
 # Advice is given when more than this share of the photos predicted a class stayed unsure, for at most this many
 # classes (the ones holding back the most photos).
@@ -78,22 +78,24 @@ def _read_model_file(model_file: Path, class_count: int) -> HeldOut | None:
         return None  # not what a trainer writes: no promise can rest on it
 
 
-def mistakes_sentence(estimate: MistakeEstimate) -> str:
-    """'about 3 of the 120 sorted by prediction expected in a wrong folder (likely 1 to 6)'."""
-    n = estimate.sorted_by_prediction
-    expected = estimate.expected
+def mistakes_sentence(expected: float, likely: tuple[int, int], by_prediction: int) -> str:
+    """'about 3.2 of the 120 sorted by prediction expected in a wrong folder (likely 1 to 6)': a plan's
+    ``expected_mistakes`` and ``mistakes_range``."""
     about = f"{expected:.1f}" if expected < 10 else f"{expected:,.0f}"
-    spread = f" (likely {estimate.low:,} to {estimate.high:,})" if estimate.high > estimate.low else ""
-    return f"about {about} of the {n:,} sorted by prediction expected in a wrong folder{spread}"
+    low, high = likely
+    spread = f" (likely {low:,} to {high:,})" if high > low else ""
+    return f"about {about} of the {by_prediction:,} sorted by prediction expected in a wrong folder{spread}"
 
 
 def advice(rules: Sequence[ClassRule], class_names: Sequence[str], precision: float,
-           blocked: Mapping[int, int], predicted: Mapping[int, int]) -> list[str]:
+           blocked: Mapping[int, int], predicted: Mapping[int, int]) -> dict[str, str]:
     """What would let more photos be sorted, for the classes that kept many of their photos unsure: ``blocked``
-    and ``predicted`` count, per class index, the photos predicted that class that stayed unsure and in all."""
+    and ``predicted`` count, per class index, the photos predicted that class that stayed unsure and in all.
+    One sentence per class name, the class holding back the most photos first."""
     worst = sorted((c for c, count in blocked.items() if count and count > ADVICE_SHARE * predicted.get(c, count)),
                    key=lambda c: -blocked[c])[:ADVICE_CLASSES]
-    return [_class_advice(rules[c], class_names, c, precision, blocked[c]) for c in worst if 0 <= c < len(rules)]
+    return {class_names[c]: _class_advice(rules[c], class_names, c, precision, blocked[c])
+            for c in worst if 0 <= c < len(rules)}
 
 
 def _class_advice(rule: ClassRule, class_names: Sequence[str], c: int, precision: float, blocked: int) -> str:

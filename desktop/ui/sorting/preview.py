@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.sorting import UNSURE, SortPlan
+from desktop.core.sorting import UNSURE, SortPlan, mistakes_sentence
 from desktop.ui.sorting.models import ClassCountsModel, CountBarDelegate, SortPreviewModel
 from desktop.ui.sorting.text import plural, verb
 from desktop.ui.widgets.note import note, set_note, wrapping
@@ -86,14 +86,15 @@ class PlanSummary(QWidget):
         unsure = plan.per_class.get(UNSURE, 0)
         outcome = f"{unsure:,} to {UNSURE}/"
         if by_prediction:
-            outcome += f" · about {plan.expected_mistakes:.1f} of the {by_prediction:,} sorted by prediction " \
-                       "expected in a wrong folder"
+            outcome += " · " + mistakes_sentence(plan.expected_mistakes, plan.mistakes_range, by_prediction)
         self.counts_summary.setText(
             f"<b>{plural(count, 'photo')}</b> into {plural(folders, 'folder')}<br>"
             f"<span style='color:#6B7280'>{detail}</span><br>{outcome}" if count else
             "No photo to sort with these options.")
-        self.counts_summary.setToolTip("Expected mistakes: the sum, over photos sorted by prediction, of 1 minus "
-                                       "the model's calibrated confidence.")
+        self.counts_summary.setToolTip(
+            "Expected mistakes: from how often the model's predictions at these confidences were right on labelled "
+            "photos it had not seen (by precision), or from its calibrated confidence (by a threshold); "
+            "\"likely\" is a 90 % range.")
         self._show_notes(plan, has_model)
 
     def _show_notes(self, plan: SortPlan, has_model: bool) -> None:
@@ -104,10 +105,12 @@ class PlanSummary(QWidget):
                          f"the active model yet, so {'it goes' if one else 'they go'} to {UNSURE}/. "
                          "Run Model ▸ Predict first.")
         notes.extend(html.escape(warning) for warning in plan.warnings)
-        if plan.unreachable:
-            names = ", ".join(f"“{html.escape(name)}”" for name in plan.unreachable)
-            notes.append(f"No threshold of {names} reaches {plan.precision:.0%} on the model's held-out photos, so "
-                         f"{'its' if len(plan.unreachable) == 1 else 'their'} predicted photos go to {UNSURE}/. "
+        notes.extend(html.escape(line) for line in plan.advice.values())  # classes that kept many photos unsure
+        unexplained = [name for name in plan.unreachable if name not in plan.advice]
+        if unexplained:
+            names = ", ".join(f"“{html.escape(name)}”" for name in unexplained)
+            notes.append(f"No confidence of {names} reaches {plan.precision:.0%} on the model's held-out photos, so "
+                         f"{'its' if len(unexplained) == 1 else 'their'} predicted photos go to {UNSURE}/. "
                          "Label more of them, or ask for a lower precision.")
         if plan.already_sorted:
             notes.append(f"{plural(plan.already_sorted, 'photo')} already in this destination's class folders "
@@ -141,8 +144,9 @@ class PlanTable(QWidget):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((SortPreviewModel.PHOTO, 170), (SortPreviewModel.FOLDER, 120),
-                              (SortPreviewModel.CONFIDENCE, 100)):
+        # New place, the last column, takes the rest: at 1024 px it keeps room for "class/name (2).jpg".
+        for column, width in ((SortPreviewModel.PHOTO, 150), (SortPreviewModel.FOLDER, 100),
+                              (SortPreviewModel.CONFIDENCE, 86)):
             self.view.setColumnWidth(column, width)
         self.state = QLabel("")
         self.state.setObjectName("hint")
