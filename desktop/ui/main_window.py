@@ -361,6 +361,7 @@ class MainWindow(QMainWindow):
             self.predicting.predict()
 
     def show_training(self) -> None:
+        self.map_placement.give_back_pane()  # on a narrow window the map may have taken the pane's place
         self.side_tabs.setCurrentWidget(self.train_panel)
 
     def train(self) -> None:

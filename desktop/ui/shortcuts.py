@@ -57,7 +57,7 @@ def key_sequences(name: str) -> list[QKeySequence]:
 
 def help_html() -> str:
     """The F1 dialog's table."""
-    rows = "".join(f"<tr><td style='white-space:nowrap'><b>{html.escape(s.shown)}</b></td>"
+    rows = "".join(f"<tr><td><b>{html.escape(s.shown)}</b></td>"
                    f"<td>{html.escape(s.does[0].upper() + s.does[1:])}</td></tr>" for s in SHORTCUTS.values())
     return f"<table cellpadding=4>{rows}</table>"
 

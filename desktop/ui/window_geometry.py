@@ -156,6 +156,12 @@ class MapBesideGrid(QObject):
             self.window.resizeDocks([self.dock], [self.MAP_WIDTH], Qt.Orientation.Horizontal)
         self.update()
 
+    def give_back_pane(self) -> None:
+        """The photo pane is asked for (Ctrl+T, the status bar's training line): where the map took its place, the
+        map closes (View ▸ Collection Map brings it back) rather than hide training from the user."""
+        if self.pane.isHidden() and self.map_docked():
+            self.dock.hide()
+
     def _show_pane(self, visible: bool) -> None:
         if visible != self.pane.isHidden():
             return

@@ -188,6 +188,11 @@ def test_the_map_docks_beside_the_grid(qtbot, main_window, monkeypatch):
     assert map_dock.geometry().left() >= window.grid.mapTo(window, window.grid.rect().topRight()).x()
     map_dock.close()
     qtbot.waitUntil(pane.isVisible)
+    window.show_collection_map()
+    qtbot.waitUntil(lambda: not pane.isVisible())
+    window.show_training()  # Ctrl+T, or the status bar's training line: training is never hidden behind the map
+    qtbot.waitUntil(lambda: pane.isVisible() and not map_dock.isVisible())
+    assert window.side_tabs.currentWidget() is window.train_panel
 
     window.resize(1400, 860)
     window.show_collection_map()

@@ -18,7 +18,9 @@ def wrapping(label: QLabel) -> QLabel:
     """The label wraps at whatever width its layout gives it and takes the height that needs: a long word or path
     never widens the window, and no line is cut."""
     label.setWordWrap(True)
-    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    # Preferred, not Minimum, height: its minimum would be the height of a narrow guess (a scroll area below a
+    # long note would scroll past empty space); its layout gives it heightForWidth at its real width.
+    policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     policy.setHeightForWidth(True)  # what setWordWrap set, and a new policy would drop
     label.setSizePolicy(policy)
     return label
