@@ -21,12 +21,15 @@ class Shortcut:
 
 
 SHORTCUTS: dict[str, Shortcut] = {
-    "label": Shortcut("1 … 9", "label the selected photos with that class, then go to the next unlabelled photo",
+    "label": Shortcut("1 … 9", "label the selected photos with that class, then go to the next unlabelled photo "
+                      "(of many, the ones with another label keep it until the key comes again)",
                       tuple("123456789")),
     "clear": Shortcut("0, Backspace", "clear the label of the selected photos", ("0", "Backspace")),
-    "accept": Shortcut("A", "accept the model's prediction as the label, then go on", ("A",)),
+    "accept": Shortcut("A", "accept the model's prediction as the label, then go on (of many, as 1 … 9 do)",
+                       ("A",)),
     "keep": Shortcut("K", "reviewing labels: keep this one and go to the next", ("K",)),
-    "move": Shortcut("arrows, Shift+arrows", "move, extend the selection"),
+    "move": Shortcut("arrows, Shift+arrows", "move, extend the selection in the grid (after a click in the "
+                     "sidebar too)"),
     "select_all": Shortcut("Ctrl+A", "select every photo shown", ("Ctrl+A",)),
     "undo": Shortcut("Ctrl+Z", "undo a label change", ("Ctrl+Z",)),
     "redo": Shortcut("Ctrl+Shift+Z, Ctrl+Y", "redo a label change", ("Ctrl+Shift+Z", "Ctrl+Y")),
