@@ -196,7 +196,8 @@ def run_sort(project: Project, sort_id: int, on_progress: ProgressCallback | Non
                 left = any(op.state in (OpState.PLANNED, OpState.STARTED) for op in run.ops)
                 with contextlib.suppress(Exception):  # the journal already says "running": resumable either way
                     run.set_status(SortStatus.PARTIAL if left or stopped else SortStatus.DONE)
-    return sort_result(project, sort_id, cancelled=cancelled, stopped=stopped)
+    # A stop for a full journal left the last outcomes unrecorded: the run's own ops still know them.
+    return sort_result(project, sort_id, cancelled=cancelled, stopped=stopped, ops=run.ops if stopped else None)
 
 
 # --- undo ---------------------------------------------------------------------------------------------------------

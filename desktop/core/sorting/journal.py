@@ -8,7 +8,7 @@ import dataclasses
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,10 +144,13 @@ def load_ops(project: Project, sort_id: int) -> list[Op]:
     return [Op(r[0], r[1], Path(r[2]), Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
 
-def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stopped: str | None = None) -> SortResult:
-    """Where a sort stands, from its journal: what was sorted where, what failed and why."""
+def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stopped: str | None = None,
+                ops: Sequence[Op] | None = None) -> SortResult:
+    """Where a sort stands, from its journal: what was sorted where, what failed and why. ``ops``: the run's own
+    view, when the journal could not record its last steps (a full project disk): the counts then agree with
+    the sentence that says how many photos were sorted, and with the disk."""
     sort = load_sort(project, sort_id)
-    ops = load_ops(project, sort_id)
+    ops = load_ops(project, sort_id) if ops is None else ops
     done = [op for op in ops if op.state == OpState.DONE]
     counts = sort.settings.plan
     return SortResult(

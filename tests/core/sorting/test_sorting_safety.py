@@ -288,6 +288,10 @@ def test_a_full_project_disk_stops_the_sort_in_one_sentence(project: Project, tm
 
     assert result.stopped == result.message
     assert result.stopped in {PROJECT_FULL.format(done=n, total=8) for n in (2, 3)}
+    # One count everywhere: the sentence, the per-class lines and the files sorted (the last photo's outcome
+    # could not be journalled, and was left out of the per-class counts).
+    assert result.stopped == PROJECT_FULL.format(done=result.done, total=8)
+    assert sum(result.per_class.values()) == result.done == len(result.operations)
     _assert_nothing_lost(before, root, dest, move=mode == "move")
     resumed = run_sort(project, sort_id)  # space was freed
     assert (resumed.done, resumed.failed, resumed.status) == (8, [], "done")
