@@ -28,6 +28,7 @@ from desktop.core.model_results import backbone_name, summary_of
 from desktop.core.models_registry import ModelInfo
 from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
 from desktop.ml.options import DEFAULT_BACKBONE, FINETUNE_EPOCHS, FINETUNE_LEARNING_RATE, TrainingOptions
+from desktop.ml.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.training_results import TrainingResults, format_seconds
 from desktop.ui.widgets.charts import LineChart, Series
@@ -383,12 +384,11 @@ class TrainingController(QObject):
         if busy_text:
             self.panel.weights_hint.setText(busy_text)
         self.helpers.start(job, on_done=on_result, on_failed=self.panel.weights_hint.setText,
-                           on_progress=self._on_helper_progress)
+                           on_progress=self._on_helper_progress, progress_type=Progress)
 
-    def _on_helper_progress(self, event) -> None:
-        done, total = getattr(event, "done", 0), getattr(event, "total", 0)
-        if total:
-            self.panel.weights_hint.setText(f"Downloading… {done / total:.0%}")
+    def _on_helper_progress(self, event: Progress) -> None:
+        if event.total:
+            self.panel.weights_hint.setText(f"Downloading… {event.done / event.total:.0%}")
 
     def load_backbones(self) -> None:
         self._run_helper(list_backbone_choices, self.panel.set_backbones)
