@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from desktop.db.engine import explain_database_error, make_engine, make_session_factory
+from desktop.db.engine import disk_is_full, explain_database_error, make_engine, make_session_factory
 from desktop.db.migrate import current_revision, head_revision, known_revisions, upgrade_to_head
 from desktop.db.models import Base
 from desktop.db.schema import check_before_open, check_tables
@@ -79,7 +79,8 @@ def open_project(path: Path | str, *, create: bool = True, writes: bool = True) 
     Refused with one sentence: a path that is a file or anything but a folder, a read-only folder or database,
     a project.db that is empty, not SQLite or not a regular file (a new schema is never created over it), and
     a database Pigeonhole did not make or a newer Pigeonhole made (``desktop.db.schema``). ``writes=False``
-    (commands that only read, `status`): a read-only project is opened read-only instead of refused.
+    (commands that only read, `status`): a read-only project, or one on a full disk, is opened read-only instead
+    of refused.
     """
     path = Path(path).expanduser().resolve()
     if path.is_file() and path.name == DB_FILE_NAME:
@@ -98,8 +99,15 @@ def open_project(path: Path | str, *, create: bool = True, writes: bool = True) 
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ProjectError(f"Cannot create the project folder {path}: {exc.strerror or exc}.") from exc
-    if not writes and os.path.lexists(db_path) and not _writable(path, db_path):
-        return _open_read_only(path, db_path)
+    if not writes and os.path.lexists(db_path):
+        if not _writable(path, db_path):
+            return _open_read_only(path, db_path)
+        try:
+            return open_project(path, create=False)
+        except ProjectError:
+            if not disk_is_full(db_path):
+                raise
+            return _open_read_only(path, db_path)  # a full disk still lets `status` read
     if not os.access(path, os.W_OK):
         raise ProjectError(f"The project folder {path} is read-only.")
     # Under the lock, a second process opening the same project at once waits for the first one to finish

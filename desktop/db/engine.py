@@ -88,7 +88,7 @@ def explain_database_error(exc: BaseException, db_path: Path | str) -> DatabaseE
     if not isinstance(driver, sqlite3.Error) or code is None:
         return None
     primary = code & 0xFF  # extended codes carry the primary one in their low byte
-    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and _disk_is_full(db_path)):
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and disk_is_full(db_path)):
         return DatabaseError(f"The disk holding the project database {db_path} is full; free some space and "
                              "try again (everything saved before this is kept).")
     if primary == sqlite3.SQLITE_READONLY:
@@ -106,8 +106,9 @@ def explain_database_error(exc: BaseException, db_path: Path | str) -> DatabaseE
     return None
 
 
-def _disk_is_full(db_path: Path | str) -> bool:
-    """SQLite reports ENOSPC on its -wal/-shm files as a plain I/O error; the free space tells them apart."""
+def disk_is_full(db_path: Path | str) -> bool:
+    """Whether the disk holding ``db_path`` is (all but) full. SQLite reports ENOSPC on its -wal/-shm files as a
+    plain I/O error; the free space tells them apart."""
     try:
         return shutil.disk_usage(Path(db_path).parent).free < FULL_BELOW_BYTES
     except OSError:

@@ -146,3 +146,30 @@ def test_a_read_only_project_still_answers_the_commands_that_only_read(read_only
     with pytest.raises(ProjectError, match="read-only"):
         open_project(read_only_project, create=False)
     assert sorted(os.listdir(read_only_project)) == before  # no lock file, no -wal, no backup
+
+
+def test_status_still_reads_a_project_on_a_full_disk(tmp_path, photo_folder, capsys) -> None:
+    """A real tiny file system (tmpfs: needs root with mount rights), filled to the last block."""
+    from desktop.core.importer import import_folder
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not imagemakers.is_root() or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                                                   capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root with mount rights)")
+    try:
+        with open_project(disk / "p.pigeonhole") as project:
+            import_folder(project, photo_folder({"cats": 2, "dogs": 1}), labels_from_subfolders=True)
+        with open(disk / "filler", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+        assert main(["status", str(disk / "p.pigeonhole"), "--json"]) == 0
+        assert '"images": 3' in capsys.readouterr().out
+        assert main(["import", str(disk / "p.pigeonhole"), str(tmp_path / "photos")]) == 1  # a write: refused
+        assert_one_error_line(capsys.readouterr().err)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
