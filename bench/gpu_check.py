@@ -62,7 +62,7 @@ def _items(root: Path, per_class: int):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import imagemakers
 
-    from desktop.ml.trainer import TrainItem
+    from desktop.ml.train_record import TrainItem
 
     imagemakers.write_shape_folders(root, per_class)
     items = []

@@ -46,7 +46,8 @@ def make_checkpoint(work: Path) -> Path:
     from desktop.core.self_test import CLASSES, write_pictures
     from desktop.ml.checkpoint import save_checkpoint
     from desktop.ml.options import TrainingOptions
-    from desktop.ml.trainer import TrainItem, train
+    from desktop.ml.train_record import TrainItem
+    from desktop.ml.trainer import train
 
     pictures = write_pictures(work / "pictures", per_class=6)
     items = []

@@ -71,7 +71,8 @@ def measure(name: str, data, feature_set: str, flip_seeds: int) -> dict:
     from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
     from desktop.ml.options import TrainingOptions
     from desktop.ml.predict import Predictor
-    from desktop.ml.trainer import TrainItem, train
+    from desktop.ml.train_record import TrainItem
+    from desktop.ml.trainer import train
 
     train_part, held_out, class_names = data
     cache = OUT_DIR / "quality-cache"

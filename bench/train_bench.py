@@ -69,7 +69,7 @@ def image_folders(train_per_class: int, val_per_class: int) -> tuple[Path, Path,
 def train_items(train_root: Path, val_root: Path):
     """TrainItems over both trees (label = index of the sorted class folder, like ImageFolder)."""
     from desktop.io.images import content_hash
-    from desktop.ml.trainer import TrainItem
+    from desktop.ml.train_record import TrainItem
 
     class_names = sorted(p.name for p in train_root.iterdir() if p.is_dir())
     items = []
@@ -168,7 +168,7 @@ def speed(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     from desktop.ml.splits import assign_splits
-    from desktop.ml.trainer import TrainItem
+    from desktop.ml.train_record import TrainItem
 
     source = "fashion-mnist" if fashion_mnist.available() else "shapes"
     root = OUT_DIR / f"quality-{source}-{args.quality_per_class}"

@@ -76,7 +76,7 @@ def find_duplicates(project: Project, threshold: float = DEFAULT_THRESHOLD, back
 def duplicates_across_split(project: Project, items, backbone: str,
                             threshold: float = DEFAULT_THRESHOLD) -> list[tuple[object, object, float]]:
     """(validation key, training key, similarity) for each validation photo that has a (near-)duplicate among
-    the training photos. ``items`` are desktop.ml.trainer.TrainItem with features already cached (after
+    the training photos. ``items`` are desktop.ml.train_record.TrainItem with features already cached (after
     training), so this is a matrix product, in blocks of validation photos so that its memory stays bounded."""
     val = [item for item in items if item.split == "val"]
     train = [item for item in items if item.split == "train"]
@@ -86,10 +86,10 @@ def duplicates_across_split(project: Project, items, backbone: str,
                                     backbone)
     vectors = unit_rows(feature_set.features[:, ORIGINAL])
     vectors[~feature_set.ok] = 0  # an unreadable photo matches nothing
-    train_vectors = vectors[len(val):]
+    val_vectors, train_vectors = vectors[:len(val)], vectors[len(val):]
     leaks = []
     for start in range(0, len(val), _VAL_BLOCK):
-        similarity = vectors[start:start + _VAL_BLOCK] @ train_vectors.T
+        similarity = val_vectors[start:start + _VAL_BLOCK] @ train_vectors.T
         best = similarity.argmax(axis=1)
         for i, j in enumerate(best.tolist()):
             if similarity[i, j] >= threshold:

@@ -42,14 +42,8 @@ from desktop.ml.progress import (
     Progress,
 )
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
-from desktop.ml.trainer import (
-    PHASE_CROSS_VALIDATING,
-    TrainItem,
-    TrainResult,
-    WarmStart,
-    train,
-    warm_start_from,
-)
+from desktop.ml.train_record import TrainItem, TrainResult, WarmStart, warm_start_from
+from desktop.ml.trainer import PHASE_CROSS_VALIDATING, train
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.
 _PHASES = {

@@ -15,8 +15,12 @@ Importing this package is free; its modules import torch, so the GUI imports the
     feature_engine  ONNX Runtime or torch for a batch of features, and the fallback between them
     engine       train_one_epoch / evaluate / metrics / LR schedule
     crossval     stratified folds, the logistic-regression head and its L2 grid
-    calibration  temperature scaling, reliability, per-class thresholds for a precision
+    grouping     near-duplicate groups without visiting every pair, in cancellable blocks
+    calibration  temperature scaling (kept only where it helps held-out photos), reliability
+    precision    per-class thresholds for a wanted precision from held-out predictions, expected mistakes
     trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
+    train_record  what a run produces: TrainItem, EpochRecord, TrainResult, the checkpoint dict built from them
+    linear_probe  fine-tuning's first stage on cached features: standardising, warm start, feature batches
     distributed  ranks under torchrun: process group, shards, gathers, DDP
     checkpoint   versioned model files, atomic save, safe load
     predict      Predictor: probabilities for image files or arrays

@@ -28,9 +28,8 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -44,10 +43,8 @@ from desktop.ml.backbones import (
     get_backbone,
     require_weights,
     weights_identity,
-    weights_status,
 )
-from desktop.ml.calibration import Calibration, calibrate, reliability
-from desktop.ml.checkpoint import new_checkpoint
+from desktop.ml.calibration import Calibration, calibrate
 from desktop.ml.crossval import (
     LinearWeights,
     cross_validate,
@@ -64,18 +61,16 @@ from desktop.ml.device import (
     use_channels_last,
 )
 from desktop.ml.engine import (
-    ClassificationMetrics,
     Evaluation,
     WarmupCosine,
     classification_metrics,
     evaluate,
     train_one_epoch,
 )
-from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, feature_key, open_feature_cache
+from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, open_feature_cache
+from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_start, fold_standardization
 from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
-from desktop.ml.precision import HeldOut
-from desktop.ml.precision import thresholds as precision_thresholds
 from desktop.ml.progress import (
     PHASE_EVALUATING,
     PHASE_LOADING,
@@ -90,85 +85,23 @@ from desktop.ml.progress import (
 )
 from desktop.ml.seed import seed_everything
 from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
+from desktop.ml.train_record import (
+    EpochRecord,
+    TrainItem,
+    TrainResult,
+    WarmStart,
+    build_checkpoint,
+    calibration_record,
+    fold_temperature,
+)
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 
 PHASE_CROSS_VALIDATING = "cross-validating"
-# Precisions whose per-class thresholds every checkpoint stores (the sort computes any precision from the held-out
-# predictions the models row keeps: desktop.ml.precision).
-STORED_PRECISIONS = (0.9, 0.95, 0.99)
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30
 # Fine-tuning's first stage, the linear probe on cached features (the options' epochs and learning rate are
 # fine-tuning's own).
 PROBE_EPOCHS, PROBE_LEARNING_RATE, PROBE_PATIENCE = 60, 1e-3, 10
-
-
-@dataclass(frozen=True)
-class TrainItem:
-    path: str | Path
-    content_hash: str
-    label: int  # index into class_names
-    split: str  # "train" or "val"
-    key: Any = None  # the caller's id for this image (e.g. a database id), handed back in TrainResult
-
-
-@dataclass(frozen=True)
-class WarmStart:
-    """A previous model's head to start from: its (raw-feature) weights, and for each class of the new run the
-    row of the old head that meant the same class (None for a new class)."""
-
-    weight: torch.Tensor  # (old classes, features)
-    bias: torch.Tensor  # (old classes,)
-    rows: list[int | None]  # per new class
-
-
-def warm_start_from(checkpoint: dict[str, Any], rows: list[int | None]) -> WarmStart | None:
-    """The head of ``checkpoint`` as a WarmStart, or None when it cannot help (no class in common)."""
-    state = checkpoint["state_dict"]
-    if "head.linear.weight" not in state or all(row is None for row in rows):
-        return None
-    return WarmStart(state["head.linear.weight"].float(), state["head.linear.bias"].float(), rows)
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    stage: str  # "head" or "finetune"
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    learning_rate: float
-    seconds: float
-
-
-@dataclass
-class TrainResult:
-    checkpoint: dict[str, Any]  # save with checkpoint.save_checkpoint
-    metrics: ClassificationMetrics  # of the kept weights, on the validation images
-    mode: str  # the mode actually used ("auto" resolved)
-    device: str
-    duration_seconds: float
-    history: list[EpochRecord]
-    best_stage: str
-    best_epoch: int  # within best_stage; 0 = the linear probe was kept
-    train_count: int
-    val_count: int
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable images
-    features_computed: int = 0
-    features_reused: int = 0
-    notices: list[str] = field(default_factory=list)
-    # The images the metrics were measured on (frozen: every one, out-of-fold; fine-tuning: the validation
-    # split), and the class predicted for each by a model that had not seen it.
-    val_items: list[TrainItem] = field(default_factory=list)
-    val_predicted: list[int] = field(default_factory=list)
-    evaluation: str = "validation"  # "out-of-fold" (frozen) or "validation" (the split)
-    folds: int | None = None  # cross-validation folds (frozen)
-    temperature: float = 1.0
-    ece: float | None = None  # expected calibration error (10 bins) after calibration, on the evaluated images
-    ece_uncalibrated: float | None = None
-    reliability: dict[str, Any] = field(default_factory=dict)  # calibration.Reliability.to_dict() after
-    calibration: dict[str, Any] = field(default_factory=dict)  # calibration.Calibration.to_dict()
 
 
 def choose_mode(train_counts: Sequence[int], device: torch.device) -> str:
@@ -268,7 +201,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     fit = calibrate(log_probs, targets)
     temperature = fit.temperature
     calibrated = fit.probabilities if len(targets) else best.evaluation.probabilities
-    _fold_temperature(model.head, temperature)
+    fold_temperature(model.head, temperature)
     metrics = classification_metrics(targets, calibrated, len(class_names))
     kept_mode = "frozen" if best.stage == "head" else "finetune"
     if mode == "finetune" and kept_mode == "frozen":
@@ -276,12 +209,12 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     duration = time.perf_counter() - started
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
-    calibration = _calibration(fit, targets)
+    calibration = calibration_record(fit, targets)
     training = {"options": options.as_dict(), "requested_mode": requested_mode, "device": str(device),
                 "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = _checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
+    checkpoint = build_checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
                              calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
@@ -314,35 +247,20 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
         model.head.linear.bias.copy_(frozen.head.bias)
     calibrated = frozen.calibration.probabilities
     metrics = classification_metrics(labels, calibrated, len(class_names))
-    calibration = _calibration(frozen.calibration, labels)
+    calibration = calibration_record(frozen.calibration, labels)
     duration = time.perf_counter() - started
     training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode,
                 "device": str(job.device), "duration_seconds": duration, "train_count": len(items),
                 "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
                 "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = _checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
+    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
                              calibration, calibrated, labels)
     return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
                        len(items), len(items), skipped, features_computed, features_reused, notices, list(items),
                        calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
                        calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"],
                        calibration=frozen.calibration.to_dict())
-
-
-def _calibration(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
-    """The checkpoint's record of calibration: ``ece`` and the reliability diagram are the held-out photos' with
-    the calibration as kept, each judged by a temperature fitted without it (the error before, when not kept)."""
-    return {**fit.to_dict(), "temperature": float(fit.temperature), "ece": fit.ece_after,
-            "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.crossed, labels).to_dict()}
-
-
-
-def _fold_temperature(head: LinearHead, temperature: float) -> None:
-    # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
-    with torch.no_grad():
-        head.linear.weight.div_(temperature)
-        head.linear.bias.div_(temperature)
 
 
 def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
@@ -373,37 +291,6 @@ def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: in
     return head.eval()
 
 
-def _checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
-                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict,
-                calibration: dict[str, Any], held_out_probs: np.ndarray, held_out_labels: np.ndarray
-                ) -> dict[str, Any]:
-    held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
-    held_out = HeldOut.from_probabilities(held_out_probs, held_out_labels) if len(held_out_labels) else None
-    thresholds = {str(p): precision_thresholds(held_out, p) if held_out is not None else [None] * len(class_names)
-                  for p in STORED_PRECISIONS}
-    return new_checkpoint(
-        backbone=spec.name,
-        weights={"source": weights_status(spec.name).source if weights_path else "none",
-                 "file": weights_path.name if weights_path else None, "identity": identity},
-        class_names=list(class_names),
-        input_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation,
-        mean=list(spec.mean), std=list(spec.std),
-        head=dict(model.head.config),
-        mode=mode,
-        # A frozen-mode model's backbone is the pretrained one, so predictions can reuse cached features.
-        feature_key=feature_key(spec, identity) if mode == "frozen" and identity else None,
-        state_dict={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
-        metrics=metrics.to_dict(),
-        training=training,
-        temperature=float(calibration["temperature"]),  # already folded into the head's weights
-        calibration=calibration,
-        precision_thresholds=thresholds,
-        out_of_fold={"evaluation": training["evaluation"],
-                     "probabilities": torch.from_numpy(np.asarray(held_out_probs, np.float32).copy()),
-                     "labels": torch.from_numpy(held_out_labels.copy())},
-    )
-
-
 def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:
     try:
         check_enough_data(class_names, [i.label for i in items], [i.split for i in items])
@@ -418,60 +305,6 @@ class _Best:
     val_loss: float
     state: dict[str, torch.Tensor]
     evaluation: Evaluation
-
-
-class _Standardize(nn.Module):
-    """Zero-mean unit-variance features while the head trains; folded into the head's weights afterwards."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) / self.std
-
-
-def _apply_warm_start(head: LinearHead, warm: WarmStart, mean: torch.Tensor, std: torch.Tensor) -> None:
-    # The old head takes raw features (its standardization was folded in); this run's head sees standardized
-    # ones, so unfold with this run's statistics: W x + b = (W s) ((x - m) / s) + (b + W m).
-    weight, bias = warm.weight.to(mean.device), warm.bias.to(mean.device)
-    if weight.shape[1] != head.linear.in_features:
-        return
-    with torch.no_grad():
-        for new_row, old_row in enumerate(warm.rows):
-            if old_row is not None:
-                head.linear.weight[new_row] = weight[old_row] * std
-                head.linear.bias[new_row] = bias[old_row] + weight[old_row] @ mean
-
-
-def _fold_standardization(head: LinearHead, mean: torch.Tensor, std: torch.Tensor) -> None:
-    # W((x - m) / s) + b = (W / s) x + (b - (W / s) m): the head then takes raw backbone features.
-    with torch.no_grad():
-        weight = head.linear.weight / std
-        head.linear.bias -= weight @ mean
-        head.linear.weight.copy_(weight)
-
-
-class _FeatureBatches:
-    """Shuffled batches of cached features; each sample draws one of its views (original or mirrored)."""
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator,
-                 shuffle: bool = True) -> None:
-        self.features, self.labels = features, labels  # (N, V, D), (N,)
-        self.batch_size, self.generator, self.shuffle = batch_size, generator, shuffle
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
-
-    def __iter__(self):
-        count, views = self.features.shape[0], self.features.shape[1]
-        order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
-        for start in range(0, count, self.batch_size):
-            index = order[start:start + self.batch_size]
-            view = torch.randint(views, (len(index),), generator=self.generator) if self.shuffle else \
-                torch.zeros(len(index), dtype=torch.long)
-            yield self.features[index, view], self.labels[index]
 
 
 class _Job:
@@ -584,14 +417,14 @@ class _Job:
         std = std.clamp_min(float(std.mean()) + 1e-6)
         head = self.model.head.to(self.device)
         if self.warm_start is not None:
-            _apply_warm_start(head, self.warm_start, mean, std)
-        probe = nn.Sequential(_Standardize(mean, std), head)
+            apply_warm_start(head, self.warm_start, mean, std)
+        probe = nn.Sequential(Standardize(mean, std), head)
         criterion = self.criterion(items)
         optimizer = torch.optim.AdamW(head.parameters(), lr=PROBE_LEARNING_RATE,
                                       weight_decay=self.options.weight_decay)
         epochs, patience = PROBE_EPOCHS, PROBE_PATIENCE
         schedule = WarmupCosine(optimizer, self.options.warmup_fraction)
-        batches = _FeatureBatches(train_x, train_y, self.batch_size, self.generator)
+        batches = FeatureBatches(train_x, train_y, self.batch_size, self.generator)
         val_batches = [(val_x, val_y)]
         best: _Best | None = None
         epoch_times: list[float] = []
@@ -609,7 +442,7 @@ class _Job:
             if patience and epoch - best.epoch >= patience:
                 break
         head.load_state_dict(best.state)
-        _fold_standardization(head, mean, std)
+        fold_standardization(head, mean, std)
         check_cancel(self.cancel)
         best.state = _copy_state(self.model)
         return best

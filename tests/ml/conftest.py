@@ -33,7 +33,7 @@ class ImageSet:
     splits: list[str]
 
     def items(self):
-        from desktop.ml.trainer import TrainItem
+        from desktop.ml.train_record import TrainItem
 
         return [TrainItem(path, file_hash(path), label, split)
                 for path, label, split in zip(self.paths, self.labels, self.splits, strict=True)]
@@ -112,7 +112,7 @@ def cancel_token() -> CancelAfter:
 
 @dataclass
 class Run:
-    result: object  # desktop.ml.trainer.TrainResult
+    result: object  # desktop.ml.train_record.TrainResult
     items: list
     cache_dir: Path
     events: list
@@ -122,7 +122,8 @@ class Run:
 def frozen_run(image_set: ImageSet, broken_jpeg: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Frozen-mode training on ``image_set`` plus one truncated JPEG, with the real EfficientNet-Lite0 weights."""
     from desktop.ml.options import TrainingOptions
-    from desktop.ml.trainer import TrainItem, train
+    from desktop.ml.train_record import TrainItem
+    from desktop.ml.trainer import train
 
     items = [*image_set.items(), TrainItem(broken_jpeg, file_hash(broken_jpeg), 0, "train")]
     cache_dir = tmp_path_factory.mktemp("feature-cache")

@@ -16,7 +16,8 @@ from desktop.ml.checkpoint import load_checkpoint, save_checkpoint
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import PHASE_FEATURES, PHASE_TRAINING, Cancelled, EpochEnd, Notice, Progress
 from desktop.ml.splits import NotEnoughData
-from desktop.ml.trainer import TrainItem, choose_mode, train
+from desktop.ml.train_record import TrainItem
+from desktop.ml.trainer import choose_mode, train
 
 
 def test_frozen_training_uses_every_image_and_reports_out_of_fold_metrics(frozen_run: Run) -> None:

@@ -1,0 +1,139 @@
+"""What one training run produces: its items and warm start going in, its epochs, its result, and the checkpoint
+dict built from them (``build_checkpoint``: plain types and tensors, the schema ``checkpoint.new_checkpoint``
+checks) with its calibration record and per-class precision thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from desktop.ml.backbones import BackboneSpec, weights_status
+from desktop.ml.calibration import Calibration, reliability
+from desktop.ml.checkpoint import new_checkpoint
+from desktop.ml.engine import ClassificationMetrics
+from desktop.ml.features import feature_key
+from desktop.ml.model import Classifier, LinearHead
+from desktop.ml.precision import HeldOut
+from desktop.ml.precision import thresholds as precision_thresholds
+
+# Precisions whose per-class thresholds every checkpoint stores (the sort computes any precision from the held-out
+# predictions the models row keeps: desktop.ml.precision).
+STORED_PRECISIONS = (0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    path: str | Path
+    content_hash: str
+    label: int  # index into class_names
+    split: str  # "train" or "val"
+    key: Any = None  # the caller's id for this image (e.g. a database id), handed back in TrainResult
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """A previous model's head to start from: its (raw-feature) weights, and for each class of the new run the
+    row of the old head that meant the same class (None for a new class)."""
+
+    weight: torch.Tensor  # (old classes, features)
+    bias: torch.Tensor  # (old classes,)
+    rows: list[int | None]  # per new class
+
+
+def warm_start_from(checkpoint: dict[str, Any], rows: list[int | None]) -> WarmStart | None:
+    """The head of ``checkpoint`` as a WarmStart, or None when it cannot help (no class in common)."""
+    state = checkpoint["state_dict"]
+    if "head.linear.weight" not in state or all(row is None for row in rows):
+        return None
+    return WarmStart(state["head.linear.weight"].float(), state["head.linear.bias"].float(), rows)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    stage: str  # "head" or "finetune"
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    checkpoint: dict[str, Any]  # save with checkpoint.save_checkpoint
+    metrics: ClassificationMetrics  # of the kept weights, on the validation images
+    mode: str  # the mode actually used ("auto" resolved)
+    device: str
+    duration_seconds: float
+    history: list[EpochRecord]
+    best_stage: str
+    best_epoch: int  # within best_stage; 0 = the linear probe was kept
+    train_count: int
+    val_count: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable images
+    features_computed: int = 0
+    features_reused: int = 0
+    notices: list[str] = field(default_factory=list)
+    # The images the metrics were measured on (frozen: every one, out-of-fold; fine-tuning: the validation
+    # split), and the class predicted for each by a model that had not seen it.
+    val_items: list[TrainItem] = field(default_factory=list)
+    val_predicted: list[int] = field(default_factory=list)
+    evaluation: str = "validation"  # "out-of-fold" (frozen) or "validation" (the split)
+    folds: int | None = None  # cross-validation folds (frozen)
+    temperature: float = 1.0
+    ece: float | None = None  # expected calibration error (10 bins) after calibration, on the evaluated images
+    ece_uncalibrated: float | None = None
+    reliability: dict[str, Any] = field(default_factory=dict)  # calibration.Reliability.to_dict() after
+    calibration: dict[str, Any] = field(default_factory=dict)  # calibration.Calibration.to_dict()
+
+
+def calibration_record(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
+    """The checkpoint's record of calibration: ``ece`` and the reliability diagram are the held-out photos' with
+    the calibration as kept, each judged by a temperature fitted without it (the error before, when not kept)."""
+    return {**fit.to_dict(), "temperature": float(fit.temperature), "ece": fit.ece_after,
+            "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.crossed, labels).to_dict()}
+
+
+def fold_temperature(head: LinearHead, temperature: float) -> None:
+    # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
+    with torch.no_grad():
+        head.linear.weight.div_(temperature)
+        head.linear.bias.div_(temperature)
+
+
+def build_checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
+                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict,
+                calibration: dict[str, Any], held_out_probs: np.ndarray, held_out_labels: np.ndarray
+                ) -> dict[str, Any]:
+    held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
+    held_out = HeldOut.from_probabilities(held_out_probs, held_out_labels) if len(held_out_labels) else None
+    thresholds = {str(p): precision_thresholds(held_out, p) if held_out is not None else [None] * len(class_names)
+                  for p in STORED_PRECISIONS}
+    return new_checkpoint(
+        backbone=spec.name,
+        weights={"source": weights_status(spec.name).source if weights_path else "none",
+                 "file": weights_path.name if weights_path else None, "identity": identity},
+        class_names=list(class_names),
+        input_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation,
+        mean=list(spec.mean), std=list(spec.std),
+        head=dict(model.head.config),
+        mode=mode,
+        # A frozen-mode model's backbone is the pretrained one, so predictions can reuse cached features.
+        feature_key=feature_key(spec, identity) if mode == "frozen" and identity else None,
+        state_dict={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+        metrics=metrics.to_dict(),
+        training=training,
+        temperature=float(calibration["temperature"]),  # already folded into the head's weights
+        calibration=calibration,
+        precision_thresholds=thresholds,
+        out_of_fold={"evaluation": training["evaluation"],
+                     "probabilities": torch.from_numpy(np.asarray(held_out_probs, np.float32).copy()),
+                     "labels": torch.from_numpy(held_out_labels.copy())},
+    )
