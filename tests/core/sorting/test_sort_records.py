@@ -1,5 +1,6 @@
-"""The sort's typed records: SortSettings (the sort row's settings JSON) read back whatever an older version or a
-damaged row wrote, and the stop table's sentences, one per kind, for a run, an undo and a sort not started."""
+"""The sort's typed records: a SortRequest checked where it is made, SortSettings (the sort row's settings JSON)
+read back whatever an older version or a damaged row wrote, and the stop table's sentences, one per kind, for a
+run, an undo and a sort not started."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.core.sorting.model import SortError, SortRequest, fraction_problem
 from desktop.core.sorting.settings import PlanCounts, SortSettings
 from desktop.core.sorting.stops import PROJECT_KINDS, Stop, StopKind
 
@@ -57,3 +59,23 @@ def test_the_sentences_of_the_stops() -> None:
         "The project's database cannot be written (disk I/O error), so the sort was not started and no photo was "
         f"touched. Check the disk holding {where}, then sort again.")
     assert StopKind.LINK not in PROJECT_KINDS
+
+
+@pytest.mark.parametrize(("fields", "sentence"), [
+    ({"mode": "rename"}, "Unknown sort mode “rename”: use “copy” or “move”."),
+    ({"threshold": 1.5}, "The confidence threshold must be between 0 and 1 (for example 0.6)."),
+    ({"threshold": float("nan")}, "The confidence threshold must be between 0 and 1 (for example 0.6)."),
+    ({"precision": 1.0}, "The precision must be between 0 and 1 (for example 0.95)."),
+])
+def test_a_request_is_checked_where_it_is_made(fields: dict, sentence: str) -> None:
+    with pytest.raises(SortError) as caught:
+        SortRequest("/tmp/sorted", **fields)
+    assert str(caught.value) == sentence
+
+
+def test_the_command_line_says_the_same_rule_with_its_option_names() -> None:
+    assert fraction_problem("precision", 0.0, "--precision") == ("--precision must be between 0 and 1 (for example "
+                                                                  "0.95).")
+    assert fraction_problem("threshold", 0.0, "--threshold") is None
+    assert fraction_problem("precision", None, "--precision") is None  # not asked for
+    assert SortRequest("/tmp/sorted", threshold=1.0, precision=0.5).threshold == 1.0
