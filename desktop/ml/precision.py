@@ -231,31 +231,3 @@ def expected_mistakes(rules: Sequence[ClassRule], sorted_predictions: Sequence[t
     spread = Z_90 * math.sqrt(variance)
     return MistakeEstimate(expected, max(0, math.floor(expected - spread)), math.ceil(expected + spread),
                            len(sorted_predictions))
-
-
-def advice(rules: Sequence[ClassRule], class_names: Sequence[str], precision: float,
-           blocked: dict[int, int]) -> list[str]:
-    """What would let more photos be sorted, for the classes whose photos went to _unsure: ``blocked`` counts, per
-    class index, the photos predicted that class that were not confident enough. Biggest first."""
-    lines: list[str] = []
-    for c, count in sorted(blocked.items(), key=lambda item: -item[1]):
-        if count == 0 or not 0 <= c < len(rules):
-            continue
-        rule, name = rules[c], class_names[c]
-        partner = class_names[rule.confused_with] if rule.confused_with is not None else None
-        more = max(10, rule.labelled)
-        wrong = rule.held_out_predicted - rule.held_out_right
-        why = (f"{wrong} of the {rule.held_out_predicted} held-out photos predicted “{name}” were wrong"
-               + (f" (mostly “{partner}”)" if partner and wrong else "")) if rule.held_out_predicted else \
-            f"no held-out photo was predicted “{name}”"
-        if rule.labelled < ENOUGH_PER_CLASS:
-            help_ = f"label about {more} more photos of “{name}”" + (f" and “{partner}”" if partner else "")
-        elif partner:
-            help_ = (f"label about {more} more photos of “{name}” and “{partner}”, and check their labels "
-                     f"(Review Labels)")
-        else:
-            help_ = f"label about {more} more photos of “{name}”"
-        reach = "cannot reach" if rule.threshold is None else "reaches only at high confidence"
-        lines.append(f"{count} photo(s) predicted “{name}” stayed unsure: the class {reach} {precision:.0%} — "
-                     f"{why}. To sort more, {help_}.")
-    return lines
