@@ -71,7 +71,7 @@ def test_a_validation_photo_with_a_copy_in_training_is_found_block_by_block(trai
     from desktop.core.training import gather_training_data
     from desktop.ml.options import DEFAULT_BACKBONE
 
-    monkeypatch.setattr(duplicates, "_VAL_BLOCK", 2)  # several blocks of validation photos
+    monkeypatch.setattr(duplicates, "_VAL_BLOCK", 5)  # several blocks of validation photos, the last one short
     data = gather_training_data(trained_project)
     photo = data.items[0]
     shutil.copy(photo.path, photo.path.with_name("again_" + photo.path.name))
