@@ -128,6 +128,7 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
         qtbot.waitExposed(dialog)
         assert fits(dialog.minimumSizeHint()), (dialog.windowTitle(), dialog.minimumSizeHint())
         assert fits(dialog.size()), (dialog.windowTitle(), dialog.size())
+        qtbot.waitUntil(lambda dialog=dialog: crushed(dialog) == [], timeout=3000)
     for dialog in dialogs:
         dialog.close()
 
@@ -224,3 +225,73 @@ def test_the_map_and_its_place_are_remembered(qtbot, tmp_path: Path, monkeypatch
     assert not second.collection_map.isFloating()
     assert second.dockWidgetArea(second.collection_map) == Qt.DockWidgetArea.RightDockWidgetArea
     second.close()
+
+
+def crushed(top: QWidget) -> list[str]:
+    """Visible controls shorter than their natural height (a wrapped label: than its text needs at its width)."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSlider,
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+    )
+
+    found = []
+    for widget in top.findChildren(QWidget):
+        if not widget.isVisible() or not isinstance(widget, QAbstractButton | QAbstractSlider | QAbstractSpinBox
+                                                    | QComboBox | QLabel | QLineEdit):
+            continue
+        if isinstance(widget.parentWidget(), QAbstractSpinBox | QComboBox):
+            continue  # a spin box's own line edit is as tall as the box lets it be
+        if isinstance(widget, QLabel) and (not widget.text() or (widget.pixmap() is not None and
+                                                                 not widget.pixmap().isNull())):
+            continue
+        needed = (widget.heightForWidth(widget.width()) if widget.hasHeightForWidth() else
+                  widget.minimumSizeHint().height() if isinstance(widget, QLabel) else widget.sizeHint().height())
+        if widget.height() < needed - 1:
+            found.append(f"{type(widget).__name__} {widget.objectName() or getattr(widget, 'text', lambda: '')()!r}"
+                         f" {widget.height()} < {needed}")
+    return found
+
+
+@pytest.mark.parametrize("screen", [QRect(0, 0, 1024, 700), QRect(0, 0, 1400, 900)])
+def test_nothing_is_crushed_on_a_small_or_a_large_screen(qtbot, tmp_path, monkeypatch, screen):
+    """The goal of issue #21: no control squeezed below its natural height at 1024 x 700 or 1400 x 900, in the
+    window (photo and Train tabs) and in the Sort dialog with the advanced threshold."""
+    from test_sort_dialog import make_sortable_project
+
+    from desktop.ui.app import make_application
+    from desktop.ui.main_window import MainWindow
+    from desktop.ui.shortcuts import ShortcutsDialog
+    from desktop.ui.widgets.note import set_note
+
+    make_application()
+    on_screen(monkeypatch, screen)
+    window = MainWindow(QSettings(str(tmp_path / "crushed.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project_at(tmp_path / "project.pigeonhole")
+    make_sortable_project(window.context.project, tmp_path / "photos")
+    window.context.refresh_all()
+    qtbot.waitExposed(window)
+    assert crushed(window) == []
+    window.show_training()
+    QApplication.processEvents()
+    assert crushed(window) == []
+
+    dialog = window.sorting.show_dialog()
+    dialog.rule.setCurrentIndex(dialog.rule.findData(None))
+    qtbot.waitUntil(lambda: not dialog.preview_pending, timeout=10_000)
+    qtbot.waitExposed(dialog)
+    set_note(dialog.notice, "<br><br>".join(["A note long enough to need many lines in the options column, as the "
+                                             "precision rule's advice does for several classes."] * 5), "warn")
+    qtbot.waitUntil(lambda: crushed(dialog) == [], timeout=3000)  # once the preview's new text is laid out
+    dialog.reject()
+    shortcuts = ShortcutsDialog(window)
+    shortcuts.show()
+    qtbot.waitExposed(shortcuts)
+    assert crushed(shortcuts) == []
+    shortcuts.close()
+    window.close()
