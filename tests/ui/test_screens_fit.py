@@ -134,6 +134,10 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
 
     assert fits(_modal_size(window.show_shortcuts))
     assert fits(_modal_size(window.show_about))
+    cats = window.context.classes.classes[0]
+    for ask in (window.class_actions.add, lambda: window.class_actions.recolour(cats),
+                lambda: window.class_actions.delete(cats), lambda: window.sorting.undo(None)):
+        assert fits(_modal_size(ask))  # closing each box answers no: nothing changes
 
 
 def test_the_sort_dialog_keeps_its_buttons_with_a_long_note_and_the_threshold(qtbot, main_window, tmp_path,
