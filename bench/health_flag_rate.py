@@ -10,9 +10,9 @@ rule flags there is mostly crying wolf. Sets (a set whose package is missing is 
 * ``fashion``: Debian's dataset-fashion-mnist, ``--fashion-per-class`` per class, upscaled to 96 px PNGs
   (labelled).
 
-Each set is imported into a project under ``bench/out/health-SET/`` (kept: a later run reuses its features)
-and checked with ``desktop.core.health.check_photos``, the code the app runs. Class imbalance flags classes,
-not photos: it is printed apart. Duplicates are real in these sets (the stamps come in colour variants,
+Each set is imported into a new project under ``bench/out/health-SET/`` (its features are kept beside it for
+the next run) and checked with ``desktop.core.health.check_photos``, the code the app runs. Class imbalance flags
+classes, not photos: it is printed apart. Duplicates are real in these sets (the stamps come in colour variants,
 scikit-image has a chessboard in grey and in colour): they are counted but not crying wolf.
 """
 
@@ -66,9 +66,18 @@ def measure(name: str, folder: Path, labelled: bool) -> dict:
     from desktop.core.importer import import_folder
     from desktop.core.project import open_project
 
-    with open_project(OUT_DIR / f"health-{name}" / "project") as project:
+    # A fresh project each run (an earlier one may have been trained: its splits would add train/val findings);
+    # the features, keyed by content, are carried over from the last run.
+    root = OUT_DIR / f"health-{name}"
+    kept_features = root / "features"
+    shutil.rmtree(root / "project", ignore_errors=True)
+    with open_project(root / "project") as project:
+        if kept_features.is_dir():
+            shutil.copytree(kept_features, project.cache_dir / "features", dirs_exist_ok=True)
         import_folder(project, folder, labels_from_subfolders=labelled)
         report = check_photos(project)
+        shutil.rmtree(kept_features, ignore_errors=True)
+        shutil.copytree(project.cache_dir / "features", kept_features)
     flagged: dict[str, set[int]] = {kind: set() for kind in KINDS}
     for finding in report.findings:
         flagged[finding.kind].update(photo.image_id for photo in finding.photos)

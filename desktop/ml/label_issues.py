@@ -9,10 +9,10 @@
    first: measured better than ranking by the margin to another class), and the most likely other class is
    suggested.
 4. The few to look at first (``Suspect.likely``): the calibrated out-of-fold probability that the label is wrong,
-   1 - p_i, is at least ``LIKELY_WRONG``. The suspects of step 3 are a third of a clean set (any photo less
+   1 - p_i, is at least ``LIKELY_WRONG``. The suspects of step 3 are a fifth to a third of a clean set (any photo less
    typical than its class's average); this bar keeps 2-5 % of clean sets (tuxpaint clip art in 6 categories,
-   Fashion-MNIST) and finds 80-90 % of the labels flipped on purpose when 10 % are (``bench/quality_bench.py``
-   measures the precision, tests/core/test_label_issues.py the recall).
+   Fashion-MNIST) and, with 10 % of the labels flipped, holds 85-94 % of the flips in a list about their size
+   (``bench/label_review_bench.py``).
 """
 
 from __future__ import annotations
