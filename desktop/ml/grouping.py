@@ -15,7 +15,9 @@ are 1.25 billion pairs, minutes and gigabytes. The components come out the same 
 
 A burst of near-identical photos is one cluster: N × (a few leaders) products. Distinct photos are all
 leaders: half the products of the all-pairs matrix, and nothing else. Every product is a bounded block
-(cancel is polled between blocks), and no list of pairs is ever built.
+(cancel is polled between blocks), and the pairs above the threshold are never listed (only pairs of nearby
+clusters are). The group of a row, and the link it reports, depend on the rows' order: callers give them in an
+order fixed by content (core.duplicates sorts by content hash), so the same photos give the same groups.
 
 Pure NumPy (no torch), so the core can group photos without loading the ML stack.
 """
@@ -98,23 +100,40 @@ def _assign_leaders(x: np.ndarray, t: np.float32, cancel: CancelToken | None) ->
         if len(rest) == 0:
             continue
         check_cancel(cancel)
-        inner = block[rest] @ block[rest].T  # the uncovered rows among themselves: greedy, in row order
-        open_rows = np.ones(len(rest), bool)
-        for k in np.flatnonzero(open_rows).tolist():
-            if not open_rows[k]:
-                continue
-            joined = open_rows & (inner[k] >= t)
-            joined[k] = True
-            open_rows &= ~joined
-            row = start + int(rest[k])
-            leader_of[start + rest[joined]] = row
-            star[start + rest[joined]] = inner[k, joined]
-            star[row] = 1.0
-            if len(rows_of) == len(buffer):
-                buffer = np.concatenate([buffer, np.empty_like(buffer)])
-            buffer[len(rows_of)] = x[row]
-            rows_of.append(row)
+        lead, similarity, new = _greedy_leaders(block[rest], t)
+        leader_of[start + rest] = start + rest[lead]
+        star[start + rest] = similarity
+        while len(rows_of) + len(new) > len(buffer):
+            buffer = np.concatenate([buffer, np.empty_like(buffer)])
+        buffer[len(rows_of):len(rows_of) + len(new)] = block[rest[new]]
+        rows_of.extend((start + rest[new]).tolist())
     return leader_of, star
+
+
+def _greedy_leaders(rows: np.ndarray, t: np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leaders among ``rows`` alone, greedily in order: each row's leader (a position), its similarity to it, and
+    the leaders' positions (ascending)."""
+    lead = np.arange(len(rows))
+    similarity = np.ones(len(rows), np.float32)
+    # The first row leads all it covers: in a burst that is nearly every row, for one row of products.
+    first = rows @ rows[0]
+    joined = first >= t
+    joined[0] = True
+    lead[joined], similarity[joined] = 0, first[joined]
+    rest = np.flatnonzero(~joined)
+    if len(rest):
+        inner = rows[rest] @ rows[rest].T
+        hits = inner >= t
+        np.fill_diagonal(hits, False)
+        open_rows = hits.any(axis=1)  # a row near none of the others leads itself: no need to visit it
+        for k in np.flatnonzero(open_rows).tolist():
+            if open_rows[k]:
+                joining = open_rows & hits[k]
+                open_rows &= ~joining
+                open_rows[k] = False
+                lead[rest[joining]], similarity[rest[joining]] = rest[k], inner[k, joining]
+    similarity[lead == np.arange(len(rows))] = 1.0
+    return lead, similarity, np.flatnonzero(lead == np.arange(len(rows)))
 
 
 def _link_clusters(x: np.ndarray, t: np.float32, theta: float, leaders: np.ndarray, sizes: np.ndarray,
