@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from desktop.db.engine import disk_is_full, explain_database_error, make_engine, make_session_factory
 from desktop.db.migrate import current_revision, head_revision, known_revisions, upgrade_to_head
 from desktop.db.models import Base
-from desktop.db.schema import check_before_open, check_tables
+from desktop.db.schema import SchemaError, check_before_open, check_tables
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_head
 from desktop.io.locks import exclusive_lock
@@ -117,7 +117,7 @@ def open_project(path: Path | str, *, create: bool = True, writes: bool = True) 
         created = not os.path.lexists(db_path)
         if not created:
             _check_database_file(db_path, path / BACKUPS_DIR_NAME)
-            check_before_open(db_path, known_revisions())
+            _check_schema(db_path)
             if not os.access(db_path, os.W_OK):
                 raise ProjectError(f"The project database {db_path} is read-only; make it writable (or copy the "
                                    "project somewhere writable) and open it again.")
@@ -131,6 +131,8 @@ def open_project(path: Path | str, *, create: bool = True, writes: bool = True) 
                 for leftover in (db_path, db_path.with_name(DB_FILE_NAME + "-wal"),
                                  db_path.with_name(DB_FILE_NAME + "-shm")):
                     leftover.unlink(missing_ok=True)
+            if isinstance(exc, SchemaError):
+                raise ProjectError(str(exc)) from exc
             if isinstance(exc, PigeonholeError):
                 raise
             explained = explain_database_error(exc, db_path)
@@ -143,6 +145,14 @@ def open_project(path: Path | str, *, create: bool = True, writes: bool = True) 
 
 
 _LOCK_NAMES = frozenset({IMPORT_LOCK_NAME, OPEN_LOCK_NAME})
+
+
+def _check_schema(db_path: Path) -> None:
+    """``db.schema.check_before_open`` as a ProjectError: the app shows those where it opens a project."""
+    try:
+        check_before_open(db_path, known_revisions())
+    except SchemaError as exc:
+        raise ProjectError(str(exc)) from exc
 
 
 def _writable(path: Path, db_path: Path) -> bool:
@@ -161,7 +171,7 @@ def _open_read_only(path: Path, db_path: Path) -> Project:
     """A project the user cannot write, for reading: no lock file (none can be made), no upgrade (none can be
     written), so only a database at this version's schema."""
     _check_database_file(db_path, path / BACKUPS_DIR_NAME)
-    check_before_open(db_path, known_revisions())
+    _check_schema(db_path)
     engine = make_engine(db_path, read_only=True)
     try:
         if current_revision(engine) != head_revision():
@@ -170,6 +180,8 @@ def _open_read_only(path: Path, db_path: Path) -> Project:
         check_tables(engine, Base.metadata)
     except Exception as exc:
         engine.dispose()
+        if isinstance(exc, SchemaError):
+            raise ProjectError(str(exc)) from exc
         if isinstance(exc, PigeonholeError):
             raise
         explained = explain_database_error(exc, db_path)

@@ -61,13 +61,14 @@ def check_before_open(db_path: Path, known_revisions: set[str]) -> None:
                     versions = [row[0] for row in connection.execute(f"SELECT version_num FROM {VERSION_TABLE}")]
     except sqlite3.DatabaseError:
         return  # unreadable here (busy, damaged, a read-only WAL): the open that follows says what it is
-    foreign = sorted(name for kind, name, sql in objects
+    foreign = sorted((name, "virtual table" if kind == "table" else kind) for kind, name, sql in objects
                      if kind in ("view", "trigger") or (kind == "table" and (sql or "").upper().startswith(
                          "CREATE VIRTUAL")))
     if foreign:
-        raise SchemaError(f"The project database {db_path} holds views, triggers or virtual tables that Pigeonhole "
-                          f"never makes ({_names(foreign)}), so it was not made by Pigeonhole or was altered; it "
-                          "was not opened.")
+        what = ", ".join(f"a {kind} '{name}'" for name, kind in foreign[:3]) + (" and more" if len(foreign) > 3
+                                                                              else "")
+        raise SchemaError(f"The project database {db_path} was made or changed by another program: it holds {what}, "
+                          "which Pigeonhole never makes. It was not opened.")
     tables = sorted(name for kind, name, _ in objects if kind == "table" and not name.startswith("sqlite_"))
     if tables and versions is None:
         raise SchemaError(f"{db_path} is another program's database (it holds {_names(tables)}), not a Pigeonhole "

@@ -19,7 +19,6 @@ from sqlalchemy import text
 from desktop.cli import main
 from desktop.core.project import DB_FILE_NAME, ProjectError, open_project
 from desktop.db.engine import is_interrupted, make_engine
-from desktop.errors import PigeonholeError
 
 
 def assert_one_error_line(stderr: str) -> None:
@@ -42,7 +41,7 @@ def _project(tmp_path: Path, *statements: str) -> Path:
 
 
 def _refused(project_dir: Path, capsys, *words: str) -> None:
-    with pytest.raises(PigeonholeError) as caught:
+    with pytest.raises(ProjectError) as caught:  # what the app shows where it opens a project
         open_project(project_dir, create=False)
     message = str(caught.value)
     assert "\n" not in message and message.endswith(".")
@@ -62,7 +61,7 @@ HOSTILE = {
 @pytest.mark.parametrize("statements", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_schema_pigeonhole_never_makes_is_refused_before_any_query(statements, tmp_path, capsys,
                                                                      hang_guard) -> None:
-    _refused(_project(tmp_path, *statements), capsys, "never makes")
+    _refused(_project(tmp_path, *statements), capsys, "another program", "never makes")
 
 
 def test_another_programs_database_is_refused_and_left_as_it_is(tmp_path, capsys) -> None:
