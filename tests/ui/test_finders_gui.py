@@ -1,5 +1,6 @@
-"""Review Likely Label Mistakes leads with the few the model is sure about, not a third of the labels: the rest
-comes with "Show N more" in the view's bar."""
+"""The Model menu's finders: Review Likely Label Mistakes leads with the few the model is sure about, not a third
+of the labels: the rest comes with "Show N more" in the view's bar. Find Near-Duplicates marks its groups on the
+tiles."""
 
 from __future__ import annotations
 
@@ -35,3 +36,19 @@ def test_the_review_shows_the_likely_mistakes_first_and_the_rest_on_request(main
     review._on_found(issues[2:])  # none clearly wrong: the doubtful ones, said so
     assert main_window.context.images.image_filter.image_ids == (5, 9, 2)
     assert messages[-1].startswith("No label looks clearly wrong; 3 labels less typical")
+
+
+def test_find_near_duplicates_marks_each_group_on_its_tiles(main_window):
+    from types import SimpleNamespace
+
+    from desktop.ui.models.images import GroupMark
+
+    groups = [SimpleNamespace(image_ids=(4, 9, 2), straddles_split=False),
+              SimpleNamespace(image_ids=(5, 6), straddles_split=False)]
+    main_window.duplicates._on_found(groups)
+    images = main_window.context.images
+    assert images.image_filter.image_ids == (4, 9, 2, 5, 6)
+    assert images.groups == {4: GroupMark(1, 3, False), 9: GroupMark(1, 3, False), 2: GroupMark(1, 3, False),
+                             5: GroupMark(2, 2, False), 6: GroupMark(2, 2, False)}
+    main_window._show_all_photos()
+    assert images.groups == {}  # another view: no marks
