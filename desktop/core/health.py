@@ -48,7 +48,6 @@ from desktop.core.health_rules import (
     summary,
 )
 from desktop.core.project import Project
-from desktop.core.wording import plural
 from desktop.db.engine import transaction
 from desktop.db.models import (
     DismissedFinding,
@@ -63,6 +62,7 @@ from desktop.db.models import (
 from desktop.db.queries import IMAGE_PATH, in_chunks, with_folder
 from desktop.errors import PigeonholeError
 from desktop.ml.progress import CancelToken, Progress, ProgressCallback, RateTimer, check_cancel, emit
+from desktop.wording import plural
 
 KINDS = {
     "exact_duplicates": "Exact duplicates",
@@ -82,9 +82,8 @@ EXPLANATIONS = {
                         "others from the project; the files stay on disk.",
     "near_duplicates": "Photos of nearly the same picture, the suggested keeper first in each group: keep one, or "
                        "select the ones that are fine.",
-    "split_leak": "Near-copies on both sides of the split that fine-tuning validates on: a fine-tuned model's "
-                  "validation accuracy is flattered until one copy of each is removed. (Frozen training keeps "
-                  "near-copies in one fold, so its out-of-fold accuracy is not flattered.)",
+    "split_leak": "Near-copies across fine-tuning's train/validation split flatter its validation accuracy "
+                  "(frozen training keeps them in one fold).",
     "blurry": "Soft edges compared with the rest of the collection — or intentionally soft: have a look.",
     "dark": "Photos with no bright parts at all: underexposed, or a lens cap.",
     "bright": "Photos with no dark parts at all: washed out, overexposed, or a blank page.",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from desktop.core.wording import plural
+from desktop.wording import plural
 
 STATS_SIDE = 512  # blur is measured on the picture at most this long, so a 12 MP photo and a 0.3 MP one compare
 GREY_SIDE = 64  # the small version whose spread says "nothing to see"

@@ -44,6 +44,7 @@ from desktop.ml.progress import (
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
 from desktop.ml.train_record import TrainItem, TrainResult, WarmStart, warm_start_from
 from desktop.ml.trainer import PHASE_CROSS_VALIDATING, train
+from desktop.wording import plural
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.
 _PHASES = {
@@ -132,8 +133,9 @@ def changed_photos_note(changed: list[Path]) -> str | None:
     if not changed:
         return None
     names = ", ".join(path.name for path in changed[:5]) + ("…" if len(changed) > 5 else "")
-    return (f"{len(changed)} labelled photo(s) were left out because they changed or disappeared since they were "
-            f"indexed ({names}); re-scan the folders (F5) to use them again.")
+    were = "was" if len(changed) == 1 else "were"
+    return (f"{plural(len(changed), 'labelled photo')} {were} left out because they changed or disappeared since "
+            f"they were indexed ({names}); re-scan the folders (F5) to use them again.")
 
 
 def _store_splits(project: Project, splits: dict[int, str]) -> None:
@@ -174,8 +176,9 @@ def train_project(project: Project, options: TrainingOptions,
         # fixed split to leak across.)
         leaks = duplicates_across_split(project, data.items, options.backbone)
         if leaks:
-            notes.append(f"{len(leaks)} validation photo(s) have a near-copy among the training photos, so this "
-                         "fine-tuned model's validation accuracy is flattered: Model ▸ Find Near-Duplicates shows "
+            have = "has" if len(leaks) == 1 else "have"
+            notes.append(f"{plural(len(leaks), 'validation photo')} {have} a near-copy among the training photos, so "
+                         "this fine-tuned model's validation accuracy is flattered: Model ▸ Find Near-Duplicates shows "
                          "them.")
     held_out = held_out_predictions(result)
     results = results_fields(reporter.history, held_out, notes)  # what the Train tab shows again on reopening

@@ -95,6 +95,7 @@ from desktop.ml.train_record import (
     fold_temperature,
 )
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
+from desktop.wording import plural
 
 PHASE_CROSS_VALIDATING = "cross-validating"
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
@@ -175,7 +176,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
         features_computed, features_reused = feature_set.computed, feature_set.reused
         skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
         if skipped:
-            notice(f"{len(skipped)} image(s) could not be read and were left out: "
+            notice(f"{plural(len(skipped), 'photo')} could not be read and {_were(len(skipped))} left out: "
                    + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
             keep = feature_set.ok
             items = [item for item, ok in zip(items, keep, strict=True) if ok]
@@ -295,7 +296,12 @@ def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable:
     try:
         check_enough_data(class_names, [i.label for i in items], [i.split for i in items])
     except NotEnoughData as error:
-        raise NotEnoughData([*error.problems, f"({unreadable} unreadable image(s) were left out.)"]) from None
+        raise NotEnoughData([*error.problems, f"({plural(unreadable, 'unreadable photo')} {_were(unreadable)} "
+                                              "left out.)"]) from None
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 @dataclass
@@ -348,7 +354,8 @@ class _Job:
         groups = near_duplicate_groups(original, cancel=self.cancel)
         duplicates = len(groups) - len(np.unique(groups))
         if duplicates:
-            self.notice(f"{duplicates} photo(s) are near-duplicates of other labelled photos; each such group was "
+            are = "is a near-duplicate" if duplicates == 1 else "are near-duplicates"
+            self.notice(f"{plural(duplicates, 'photo')} {are} of other labelled photos; each such group was "
                         "kept within one cross-validation fold, so the out-of-fold accuracy is not flattered by "
                         "them (Model ▸ Find Near-Duplicates shows them).")
         cv = cross_validate(original, labels, num_classes, folds=self.options.folds, seed=self.options.seed,

@@ -17,12 +17,12 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.browse import ImageFilter, Show
-from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.images import GroupMark
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerGroup, WorkerSlot
+from desktop.wording import plural
 
 GROUPED = ("exact_duplicates", "near_duplicates")  # findings with a keeper: "Keep one" applies
 

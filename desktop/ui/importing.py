@@ -9,11 +9,11 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.core.importer import ImportProgress, ImportSummary, import_folder
-from desktop.core.wording import plural
 from desktop.io.scan import class_subfolders
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerSlot
+from desktop.wording import plural
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals: enough for a smooth bar, cheap for the GUI
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 
 from desktop.core.browse import ImageFilter, Show
-from desktop.core.wording import plural
 from desktop.ui.finder import FinderController
+from desktop.wording import plural
 
 
 class LabelReviewController(FinderController):

@@ -15,10 +15,10 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from desktop.core import labels
 from desktop.core.browse import ImageRow
 from desktop.core.labels import LabelChange
-from desktop.core.wording import plural
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.images import Role
 from desktop.ui.widgets.grid import ThumbnailGrid
+from desktop.wording import plural
 
 
 def selection_note(selected: int, labelled: int) -> str:

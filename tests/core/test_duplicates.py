@@ -59,7 +59,7 @@ def test_training_keeps_near_duplicates_in_one_fold_and_says_so(trained_project)
     shutil.copy(photo.path, photo.path.with_name("again_" + photo.path.name))
     import_folder(trained_project, trained_project.path.parent / "photos", labels_from_subfolders=True)
     summary = train_project(trained_project, TrainingOptions(mode="frozen", epochs=3))
-    assert any("1 photo(s) are near-duplicates" in note and "kept within one cross-validation fold" in note
+    assert any("1 photo is a near-duplicate" in note and "kept within one cross-validation fold" in note
                for note in summary.notes), summary.notes
 
 

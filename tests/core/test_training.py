@@ -148,7 +148,7 @@ def test_photos_changed_or_deleted_since_import_are_left_out(trained_project):
     assert {data.items[0].key, data.items[9].key}.isdisjoint(item.key for item in again.items)
     summary = train_project(trained_project, QUICK)
     assert summary.train_images == 22
-    assert any("2 labelled photo(s) were left out because they changed" in note for note in summary.notes)
+    assert any("2 labelled photos were left out because they changed" in note for note in summary.notes)
 
 
 def test_cli_train_json_has_the_documented_shape(trained_project, capsys):

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from desktop.core.wording import plural
 from desktop.errors import PigeonholeError
 from desktop.ml.precision import ENOUGH_PER_CLASS, ClassRule, HeldOut, HeldOutError
+from desktop.wording import plural
 
 # Advice is given when more than this share of the photos predicted a class stayed unsure, for at most this many
 # classes (the ones holding back the most photos).

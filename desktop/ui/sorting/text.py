@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from desktop.core.sorting import COPY
-from desktop.core.wording import plural
+from desktop.wording import plural
 
 __all__ = ["ing", "percent", "plural", "verb"]
 

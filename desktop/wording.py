@@ -1,4 +1,4 @@
-"""Words shared by the CLI, the GUI and the core's own messages: counts with their plural."""
+"""Words shared by the CLI, the GUI and the core's and ML layer's own messages: counts with their plural."""
 
 from __future__ import annotations
 
