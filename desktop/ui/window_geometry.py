@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from PySide6.QtCore import QByteArray, QEvent, QMargins, QObject, QRect, QSettings, QSize, Qt
+from PySide6.QtCore import QByteArray, QEvent, QMargins, QObject, QPoint, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 from shiboken6 import isValid
@@ -84,10 +84,11 @@ def fitted_size(preferred: QSize, available: QRect, share: float = 0.95) -> QSiz
                  min(preferred.height(), int((available.height() - TITLE_BAR) * share)))
 
 
-def available_area(widget: QWidget | None = None) -> QRect:
-    """The free area (no panels or docks) of the screen the widget is on, else of the primary screen."""
-    screen = widget.screen() if widget is not None else None
-    screen = screen or QGuiApplication.primaryScreen()
+def available_area(widget: QWidget | None = None, at: QPoint | None = None) -> QRect:
+    """The free area (no panels or docks) of the screen holding the point ``at`` (where a remembered window would
+    land, maybe on a second monitor), else of the screen the widget is on, else of the primary screen."""
+    screen = QGuiApplication.screenAt(at) if at is not None else None
+    screen = screen or (widget.screen() if widget is not None else None) or QGuiApplication.primaryScreen()
     return screen.availableGeometry() if screen is not None else QRect(0, 0, 1024, 700)
 
 
@@ -102,10 +103,11 @@ def fit_dialog(dialog: QWidget, preferred: QSize) -> None:
 
 def restore_window(window: QMainWindow, settings: QSettings) -> None:
     """The size, place, toolbars and docks the user left, where they still fit this screen; else a first size."""
-    available = available_area(window)
     saved = WINDOW_GEOMETRY.read(settings)
-    if saved is None or not saved_geometry_fits(saved, available) or not window.restoreGeometry(saved):
-        window.setGeometry(first_geometry(available, window.minimumSizeHint()))
+    found = saved_normal_geometry(saved) if saved is not None else None
+    if found is None or not saved_geometry_fits(saved, available_area(window, found[0].center())) or \
+            not window.restoreGeometry(saved):
+        window.setGeometry(first_geometry(available_area(window), window.minimumSizeHint()))
     state = WINDOW_STATE.read(settings)
     if state is not None:
         window.restoreState(state)
@@ -132,6 +134,7 @@ class MapBesideGrid(QObject):
         dock.hide()
         dock.visibilityChanged.connect(self.update)
         dock.topLevelChanged.connect(self.update)
+        dock.dockLocationChanged.connect(self.update)
         window.installEventFilter(self)
 
     def wide_enough(self) -> bool:
@@ -139,8 +142,13 @@ class MapBesideGrid(QObject):
         needed = sum(widget.minimumWidth() for widget in (*self.others, self.pane)) + self.MAP_WIDTH + 40
         return self.window.width() >= needed
 
+    def beside_panes(self) -> bool:
+        """Docked at the left or right (the user may float it, or dock it under the panes, where it takes height)."""
+        return not self.dock.isFloating() and self.window.dockWidgetArea(self.dock) in (
+            Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea)
+
     def map_docked(self) -> bool:
-        return not self.dock.isHidden() and not self.dock.isFloating()
+        return not self.dock.isHidden() and self.beside_panes()
 
     def update(self, *_args) -> None:
         if isValid(self.window) and isValid(self.pane):  # not while the window is being destroyed
@@ -148,7 +156,7 @@ class MapBesideGrid(QObject):
 
     def show_map(self) -> None:
         """Dock the map (the first time, at a useful width) after the pane made room for it."""
-        if not self.dock.isFloating():
+        if self.beside_panes():
             self._show_pane(self.wide_enough())
         self.dock.show()
         if not self._placed and not self.dock.isFloating():

@@ -21,7 +21,7 @@ ROOM = QSize(SMALL.width(), SMALL.height() - TITLE_BAR)  # what a window and its
 
 def on_screen(monkeypatch, area: QRect) -> None:
     """Windows and dialogs size themselves for a screen with this free area (the offscreen one is 800 x 800)."""
-    monkeypatch.setattr(window_geometry, "available_area", lambda _widget=None: QRect(area))
+    monkeypatch.setattr(window_geometry, "available_area", lambda *_where: QRect(area))
 
 
 def fits(size: QSize, room: QSize = ROOM) -> bool:
@@ -45,6 +45,25 @@ def test_the_first_size_keeps_the_window_minimum_unless_the_screen_is_smaller():
     assert first.width() == 980 and panel.contains(first) and first.top() >= panel.top() + TITLE_BAR
     tiny = first_geometry(QRect(0, 0, 800, 600), QSize(918, 478))
     assert tiny.width() == 800 and QRect(0, 0, 800, 600).contains(tiny)
+
+
+def _saved(frame: QRect, normal: QRect, maximised: bool) -> bytes:
+    """A saveGeometry() record as Qt 6 writes it (version 3)."""
+    import struct
+
+    def corners(rect: QRect) -> tuple[int, int, int, int]:
+        return rect.left(), rect.top(), rect.right(), rect.bottom()
+
+    return struct.pack(">IHH4i4iiBBi4i", 0x1D9D0CB, 3, 0, *corners(frame), *corners(normal), 0, maximised, 0, 1920,
+                       *corners(normal))
+
+
+def test_a_remembered_size_fits_with_its_title_bar_and_a_maximised_one_by_its_normal_size():
+    titled = QRect(10, 10, 1000, 690)  # 30 px of title bar above a 660 px window
+    assert saved_geometry_fits(_saved(titled, QRect(10, 40, 1000, 660), False), SMALL)
+    assert not saved_geometry_fits(_saved(titled.adjusted(0, 0, 0, 20), QRect(10, 40, 1000, 680), False), SMALL)
+    maximised = _saved(QRect(0, 0, 1920, 1050), QRect(100, 100, 1200, 800), True)
+    assert saved_geometry_fits(maximised, QRect(0, 0, 1400, 900)) and not saved_geometry_fits(maximised, SMALL)
 
 
 def test_the_main_window_fits_a_small_screen_from_its_first_start(qtbot, tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def test_last_project_and_geometry_are_remembered(qtbot, tmp_path, monkeypatch):
 
     make_application()
     # A screen that holds the window (the offscreen one is 800 px wide, under the window's minimum width).
-    monkeypatch.setattr(window_geometry, "available_area", lambda _widget=None: QRect(0, 0, 1400, 900))
+    monkeypatch.setattr(window_geometry, "available_area", lambda *_where: QRect(0, 0, 1400, 900))
     settings_file = str(tmp_path / "remember.ini")
     first = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
     qtbot.addWidget(first)
