@@ -318,3 +318,24 @@ def test_nothing_is_crushed_on_a_small_or_a_large_screen(qtbot, tmp_path, monkey
     assert crushed(shortcuts) == []
     shortcuts.close()
     window.close()
+
+
+def test_the_grid_takes_more_columns_when_the_window_grows(qtbot, main_window, tmp_path):
+    """Maximising kept a two-column grid; the columns follow the width the grid is given."""
+    from test_sort_dialog import make_sortable_project
+
+    window = main_window
+    make_sortable_project(window.context.project, tmp_path / "photos")
+    window.context.refresh_all()
+    images = window.context.images
+    qtbot.waitUntil(lambda: images.rowCount() == 12, timeout=10_000)
+
+    def columns() -> int:
+        first = window.grid.visualRect(images.index(0)).top()
+        return sum(1 for row in range(images.rowCount()) if window.grid.visualRect(images.index(row)).top() == first)
+
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: columns() >= 2)
+    narrow = columns()
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: columns() > narrow)
