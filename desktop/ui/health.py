@@ -278,12 +278,17 @@ class HealthController(QObject):
         listed = [" and ".join(f"'{name}'" if name != "no label" else name for name in group) for group in mixed]
         shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more groups" if len(listed) > 3 else "")
         groups = "This group mixes" if len(mixed) == 1 else f"{len(mixed)} groups mix"
-        answer = QMessageBox.question(
-            self.grid, "Keep one of photos labelled differently?",
-            f"{groups} labels: {shown}. Keep one removes the other photos from the project with their labels "
-            "(the files stay on disk; Ctrl+Z brings them back).\n\nKeep one anyway?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
+        return self.ask(f"{groups} labels: {shown}. Keep one removes the other photos from the project with their "
+                        "labels (the files stay on disk; Ctrl+Z brings them back).")
+
+    def ask(self, text: str) -> bool:
+        """"Keep one" or "Cancel" (the default) under ``text``; tests answer instead of a user."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Photos labelled differently", text,
+                          QMessageBox.StandardButton.Cancel, self.grid)
+        keep = box.addButton("Keep one", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is keep
 
     def leave(self) -> None:
         """The grid shows something else now: no finding is active."""

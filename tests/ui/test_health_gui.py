@@ -181,8 +181,9 @@ def test_the_last_check_comes_back_when_the_project_opens_and_is_marked_out_of_d
         second.close()
 
 
-def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
+def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from desktop.core.labels import set_label
 
@@ -194,19 +195,24 @@ def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health, 
     set_label(project, [copy], checks)
     asked = []
 
-    def answer(reply):
-        def question(_parent, _title, text, *_args):
-            asked.append(text)
-            return reply
-        return question
+    def answer(button_text):
+        """Click a button of the real message box once it is up."""
+        def click():
+            box = QApplication.activeModalWidget()
+            if not isinstance(box, QMessageBox):
+                QTimer.singleShot(20, click)
+                return
+            asked.append(box.text())
+            next(b for b in box.buttons() if b.text() == button_text).click()
+        QTimer.singleShot(0, click)
 
     before = project_status(project).images
     health.grid.selectionModel().clearSelection()
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    answer("Cancel")
     health.keep_one()
     assert len(asked) == 1 and "'checks' and 'discs'" in asked[0]
     assert project_status(project).images == before and health.view_of("exact_duplicates") is not None
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    answer("Keep one")
     health.keep_one()
     assert len(asked) == 2 and project_status(project).images == before - 1
 
