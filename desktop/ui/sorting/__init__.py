@@ -3,7 +3,9 @@
 The package, one idea a module (each imports only those above it):
 - ``text``: the words the views share (plurals, the mode's verbs, percentages);
 - ``models``: the preview, per-class counts and history table models, on ``desktop.ui.models.table``;
-- ``dialog``: ``SortDialog``, options, a live preview, and the sort run in its worker;
+- ``options``: ``SortOptions``, the dialog's form (photos, destination, copy or move, the rule, the threshold);
+- ``preview``: ``PlanSummary`` (where they go, the notes) and ``PlanTable`` (every planned photo);
+- ``dialog``: ``SortDialog``, those parts laid out to fit the screen, a live preview, and the sort run in its worker;
 - ``history``: ``SortHistoryDialog``, every sort, to undo or resume;
 - ``banner``: ``InterruptedBanner``, the status bar's note that a sort did not finish;
 - ``controller``: ``SortController``, the Sort menu, and undo and resume run in a worker.
