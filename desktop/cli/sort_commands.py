@@ -163,6 +163,7 @@ def _sort(args: argparse.Namespace) -> int:
         MOVE,
         SortRequest,
         fraction_problem,
+        mistakes_sentence,
         plan_sort,
         sort_plan,
     )
@@ -189,6 +190,9 @@ def _sort(args: argparse.Namespace) -> int:
                   f"held-out photos: its predicted photos go to _unsure.")
         for line in plan.advice.values():
             _note(f"note: {line}")
+        by_prediction = sum(op.why == "prediction" for op in plan.operations)
+        if by_prediction:
+            _note(f"note: {mistakes_sentence(plan.expected_mistakes, plan.mistakes_range, by_prediction)}.")
         if args.dry_run:
             result = plan.as_result()
         else:

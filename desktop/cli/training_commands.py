@@ -18,6 +18,7 @@ from desktop.cli.common import (
 )
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
 from desktop.cli.progress import ProgressBar
+from desktop.core.model_results import describe_model
 from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
 
@@ -77,9 +78,9 @@ def summary_text(summary: TrainingSummary) -> str:
         scored = f"{summary.val_images} photos right when held out ({summary.folds}-fold cross-validation)"
     else:
         scored = f"{summary.val_images} validation photos right"
-    lines = [f"Model {summary.model_id} ({terminal_safe(summary.backbone)}, {summary.mode}, "
-             f"{terminal_safe(summary.device)}) is now active: {accuracy} of {scored}, trained on "
-             f"{summary.train_images} photos in {summary.seconds:.1f} s."]
+    how = terminal_safe(describe_model(summary.backbone, summary.mode, summary.device))  # the Train tab's words
+    lines = [f"Model {summary.model_id} is now active: {accuracy} of {scored}, trained on "
+             f"{summary.train_images} photos in {summary.seconds:.1f} s — {how}."]
     if summary.per_class:
         names = {name: terminal_safe(name) for name in summary.per_class}
         width = max(5, *(len(shown) for shown in names.values()))

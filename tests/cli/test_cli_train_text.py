@@ -18,8 +18,8 @@ def _summary(**changes) -> TrainingSummary:
 
 def test_out_of_fold_accuracy_says_so_and_each_class_has_a_row() -> None:
     lines = summary_text(_summary()).splitlines()
-    assert lines[0] == ("Model 4 (efficientnet_lite0, frozen, cpu) is now active: 85.0% of 20 photos right when "
-                        "held out (5-fold cross-validation), trained on 20 photos in 3.2 s.")
+    assert lines[0] == ("Model 4 is now active: 85.0% of 20 photos right when held out (5-fold cross-validation), "
+                        "trained on 20 photos in 3.2 s — Fast (EfficientNet-Lite0), frozen features, on the CPU.")
     assert [line.split() for line in lines[1:]] == [
         ["class", "precision", "recall", "photos"],
         ["cats", "90.0%", "75.0%", "8"],
@@ -30,5 +30,5 @@ def test_out_of_fold_accuracy_says_so_and_each_class_has_a_row() -> None:
 def test_a_validation_split_and_no_accuracy() -> None:
     text = summary_text(_summary(evaluation="validation", folds=None, val_images=6, val_accuracy=None,
                                  per_class={}))
-    assert text == ("Model 4 (efficientnet_lite0, frozen, cpu) is now active: n/a of 6 validation photos right, "
-                    "trained on 20 photos in 3.2 s.")
+    assert text == ("Model 4 is now active: n/a of 6 validation photos right, trained on 20 photos in 3.2 s — "
+                    "Fast (EfficientNet-Lite0), frozen features, on the CPU.")

@@ -114,7 +114,7 @@ def _class_advice(rule: ClassRule, class_names: Sequence[str], c: int, precision
         help_ = f"label about {more} more photos of “{name}”" + (f" and of “{partner}”" if partner else "")
     else:
         help_ = f"check the labels of “{name}” and “{partner}” (Review Labels), then label about {more} more of each"
-    reach = ("cannot reach" if rule.threshold is None
-             else f"reaches it only above {rule.threshold:.0%} confidence")
-    return (f"{plural(blocked, 'photo')} predicted “{name}” stayed unsure: the class {reach} {precision:.0%} "
-            f"because {why}. To sort more, {help_}.")
+    reach = (f"no confidence of “{name}” reaches {precision:.0%}" if rule.threshold is None
+             else f"“{name}” reaches {precision:.0%} only at {rule.threshold:.0%} confidence or more")
+    return (f"{plural(blocked, 'photo')} predicted “{name}” stayed unsure: {reach}, because {why}. "
+            f"To sort more, {help_}.")
