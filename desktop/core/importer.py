@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,23 +214,28 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
 def _process_all(
     root: Path, files: list[FoundFile], thumbnails: ThumbnailStore, cancel: CancelToken, workers: int | None
 ) -> Iterator[_Processed]:
-    """Process files on a pool, keeping only a bounded number in flight so memory stays flat."""
+    """Process files on a pool, keeping only a bounded number at work so memory stays flat; results come back in
+    the files' (scan) order, whichever thread finishes first, so image ids and the classes that subfolder
+    labels create follow the folder's order: two imports of one folder number it alike."""
     workers = workers or os.cpu_count() or 2
     window = workers * 4
     queue = iter(files)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
-        in_flight: set[Future[_Processed]] = set()
+        in_flight: deque[Future[_Processed]] = deque()
         while True:
-            while len(in_flight) < window and not cancel.is_set():
+            # Finished results waiting behind a slow file are small: only the files still at work count against
+            # the window (and all of them against a far larger cap), so one big photo does not idle the pool.
+            while (sum(not future.done() for future in in_flight) < window and len(in_flight) < window * 64
+                   and not cancel.is_set()):
                 found = next(queue, None)
                 if found is None:
                     break
-                in_flight.add(pool.submit(_process, root, found, thumbnails))
+                in_flight.append(pool.submit(_process, root, found, thumbnails))
             if not in_flight:
                 return
-            done, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+            wait([in_flight[0]], timeout=0.5)
+            while in_flight and in_flight[0].done():
+                yield in_flight.popleft().result()
 
 
 def _thumbnailed(thumbnails: ThumbnailStore, hashes: list[str]) -> tuple[set[str] | None, str | None]:
@@ -337,8 +343,8 @@ def _store(
         if not labels_from_subfolders:
             return 0
         by_class: dict[str, list[str]] = {}
-        # Results arrive in completion order; name order makes "Cat/ and cat/ are one class, named as first seen"
-        # the same on every run.
+        # Results arrive in scan order (names compared case-insensitively); path order within the batch makes
+        # "Cat/ and cat/ are one class, named as first seen" the same on every run.
         for item in sorted(batch, key=lambda processed: processed.found.rel_path):
             if item.found.top_folder is not None and not item.error:
                 by_class.setdefault(item.found.top_folder, []).append(item.found.rel_path)
