@@ -56,4 +56,4 @@ class LabelReviewController(FinderController):
     def _review(issues: list, doubtful: bool) -> ImageFilter:
         what = "doubtful label" if doubtful else "likely label mistake"
         return ImageFilter(Show.IDS, image_ids=tuple(i.image_id for i in issues), review=True,
-                           title=f"Review {plural(len(issues), what)}")
+                           title=plural(len(issues), what))  # short: the bar holds two buttons at 1024 px

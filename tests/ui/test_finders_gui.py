@@ -21,13 +21,13 @@ def test_the_review_shows_the_likely_mistakes_first_and_the_rest_on_request(main
     review.message.connect(messages.append)
     review._on_found(issues)  # what the worker hands back
     shown = main_window.context.images.image_filter
-    assert shown.image_ids == (7, 3) and shown.title == "Review 2 likely label mistakes"
+    assert shown.image_ids == (7, 3) and shown.title == "2 likely label mistakes"
     assert messages[-1].startswith("2 labels look wrong") and "3 less certain ones: Show more." in messages[-1]
     assert main_window.more_button.isVisibleTo(main_window) and main_window.more_button.text() == "Show 3 more"
 
     main_window.more_button.click()
     shown = main_window.context.images.image_filter
-    assert shown.image_ids == (7, 3, 5, 9, 2) and shown.title == "Review 5 doubtful labels"
+    assert shown.image_ids == (7, 3, 5, 9, 2) and shown.title == "5 doubtful labels"
     assert not main_window.more_button.isVisibleTo(main_window)
 
     review._on_found(issues[:2])  # nothing less certain: no button
