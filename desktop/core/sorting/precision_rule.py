@@ -81,8 +81,10 @@ def _read_model_file(model_file: Path, class_count: int) -> HeldOut | None:
 def mistakes_sentence(expected: float, likely: tuple[int, int], by_prediction: int) -> str:
     """'about 3.2 of the 120 sorted by prediction expected in a wrong folder (likely 1 to 6)': a plan's
     ``expected_mistakes`` and ``mistakes_range``."""
-    about = f"{expected:.1f}" if expected < 10 else f"{expected:,.0f}"
     low, high = likely
+    if high == 0 and expected < 0.05:
+        return f"none of the {by_prediction:,} sorted by prediction expected in a wrong folder"
+    about = f"{expected:.1f}" if expected < 10 else f"{expected:,.0f}"
     spread = f" (likely {low:,} to {high:,})" if high > low else ""
     return f"about {about} of the {by_prediction:,} sorted by prediction expected in a wrong folder{spread}"
 

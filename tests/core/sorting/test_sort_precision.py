@@ -215,7 +215,9 @@ def test_an_old_model_without_thresholds_falls_back_to_the_threshold(trained_pro
     assert code == 0
     payload = json.loads(out)
     assert payload["precision"] is None and payload["threshold"] == 0.5
-    assert err.count("\n") == 1 and err.startswith("pigeonhole: warning: Model #1 keeps no held-out predictions")
+    warning, *notes = err.splitlines()
+    assert warning.startswith("pigeonhole: warning: Model #1 keeps no held-out predictions")
+    assert all(line.startswith("pigeonhole: note: ") for line in notes)
     assert "confidence threshold 0.50 instead" in err
 
 
