@@ -230,3 +230,12 @@ def test_precision_and_threshold_together_is_one_sentence(trained_project: Proje
     code, _out, err = _cli(capsys, "sort", str(trained_project.path), "--dest", str(tmp_path / "s"),
                            "--precision", "1.5")
     assert code == 1 and err == "pigeonhole: error: --precision must be between 0 and 1 (for example 0.95).\n"
+
+
+def test_the_expected_mistakes_in_words() -> None:
+    from desktop.core.sorting import mistakes_sentence
+
+    assert mistakes_sentence(3.24, (1, 6), 120) == ("about 3.2 of the 120 sorted by prediction expected in a wrong "
+                                                    "folder (likely 1 to 6)")
+    assert mistakes_sentence(0.01, (0, 0), 24) == "none of the 24 sorted by prediction expected in a wrong folder"
+    assert mistakes_sentence(14.6, (9, 21), 1200).startswith("about 15 of the 1,200 ")
