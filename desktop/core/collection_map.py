@@ -99,9 +99,19 @@ def compute_map(project: Project, backbone: str | None = None, on_progress: Prog
     return CollectionMap(index.image_ids.copy(), xy, METHOD)
 
 
+MAX_CACHE_BYTES = 1 << 28  # a million photos' hashes and places; anything larger is not one of ours
+
+
 def _read_cache(path) -> dict[str, np.ndarray] | None:
+    """The cached map; None when absent, damaged, or no regular file of a map's size (a named pipe in the
+    project's cache would block ``np.load(path)`` for ever)."""
+    import io
+
+    from desktop.io.files import read_regular_file
+
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        data = read_regular_file(path, MAX_CACHE_BYTES)
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             return dict(zip(stored["hashes"].tolist(), stored["xy"], strict=True))
     except Exception:  # absent or damaged: computed again
         return None

@@ -40,3 +40,22 @@ def test_map_of_a_project_is_cached_per_set_of_photos(trained_project, monkeypat
     monkeypatch.setattr(collection_map, "map_coordinates", not_again)
     again = compute_map(trained_project)
     assert np.array_equal(again.xy, placed.xy) and np.array_equal(again.image_ids, placed.image_ids)
+
+
+def test_a_named_pipe_in_the_map_cache_is_computed_over_not_read(trained_project):
+    import os
+    import threading
+
+    placed = compute_map(trained_project)
+    [cached] = (trained_project.cache_dir / "maps").glob("*.npz")
+    cached.unlink()
+    os.mkfifo(cached)  # np.load(path) waited for a writer for ever
+    result = []
+    worker = threading.Thread(target=lambda: result.append(compute_map(trained_project)), daemon=True)
+    worker.start()
+    worker.join(60)
+    hung = worker.is_alive()
+    if hung:  # release the stuck open() before failing
+        os.close(os.open(cached, os.O_WRONLY | os.O_NONBLOCK))
+    assert not hung, "reading the map cache hung on a named pipe"
+    assert np.array_equal(result[0].xy, placed.xy) and cached.is_file()
