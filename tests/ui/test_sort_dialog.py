@@ -380,6 +380,7 @@ def test_the_preview_says_why_photos_stayed_unsure_and_what_would_help(sortable,
     assert plan.precision == sorting.DEFAULT_PRECISION and plan.class_thresholds[first] is None
     notice = dialog.notice.text()
     assert f"predicted “{first}” stayed unsure" in notice and f"(mostly “{second}”)" in notice
-    assert f"label about 10 more photos of “{first}” and of “{second}”" in notice
+    assert f"Label about 10 more photos of “{first}” and of “{second}”" in notice and "(why: below)" in \
+        dialog.counts_summary.text()
     assert f"No confidence of “{first}”" not in notice  # one sentence per class, the one that says why
     dialog.reject()

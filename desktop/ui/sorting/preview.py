@@ -84,7 +84,7 @@ class PlanSummary(QWidget):
                  else ""]
         detail = " · ".join(part for part in parts if part)
         unsure = plan.per_class.get(UNSURE, 0)
-        outcome = f"{unsure:,} to {UNSURE}/"
+        outcome = f"{unsure:,} to {UNSURE}/" + (" (why: below)" if plan.advice else "")
         if by_prediction:
             outcome += " · " + mistakes_sentence(plan.expected_mistakes, plan.mistakes_range, by_prediction)
         self.counts_summary.setText(

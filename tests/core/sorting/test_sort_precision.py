@@ -193,7 +193,7 @@ def test_a_class_that_cannot_reach_the_precision_goes_to_unsure_with_advice(trai
     assert payload["thresholds"][first_class] is None and first_class not in payload["per_class"]
     assert f"pigeonhole: note: no threshold of class “{first_class}” reaches precision 90%" in err
     assert f"predicted “{first_class}” stayed unsure" in err and f"(mostly “{second_class}”)" in err
-    assert "label about" in err
+    assert "Label about" in err
 
 
 def test_an_old_model_without_thresholds_falls_back_to_the_threshold(trained_project: Project, capsys,
