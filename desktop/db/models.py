@@ -205,8 +205,20 @@ class SortOperation(Base):
     size: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(12), default="planned")  # planned|done|failed|undone
     error: Mapped[str | None] = mapped_column(String)
+    # A companion (sidecar, RAW/JPEG twin) travels with its photo: the photo's operation (None: a photo).
+    companion_of: Mapped[int | None] = mapped_column(Integer)
 
     sort: Mapped[Sort] = relationship(back_populates="operations")
+
+
+class ImageKeyword(Base):
+    """A keyword a photo carries in its XMP or IPTC or in a sidecar, read on import; levels joined by "|"."""
+
+    __tablename__ = "image_keywords"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    keyword: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "photo" (embedded) | "sidecar"
 
 
 class DismissedFinding(Base):

@@ -9,11 +9,11 @@ import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from desktop.core.project import Project
 from desktop.core.sorting.journal import Journal, Op, SortRecord, exclusive_sorting, load_sort, sort_result
@@ -76,7 +76,8 @@ def _start(project: Project, plan: SortPlan) -> int:
     )
     rows = [
         {"image_id": op.image_id, "source": str(op.source), "destination": str(op.destination),
-         "class_name": op.class_name, "content_hash": op.content_hash, "size": op.size, "state": OpState.PLANNED}
+         "class_name": op.class_name, "content_hash": op.content_hash, "size": op.size, "state": OpState.PLANNED,
+         "companion_of": None}
         for op in plan.operations
     ]
     try:
@@ -86,6 +87,13 @@ def _start(project: Project, plan: SortPlan) -> int:
             session.add(sort)
             session.flush()
             session.execute(insert(SortOperation), [{**row, "sort_id": sort.id} for row in rows])
+            # Rows are numbered in the plan's order: a companion's photo is found by its index in the plan.
+            ids = session.scalars(select(SortOperation.id).where(SortOperation.sort_id == sort.id)
+                                  .order_by(SortOperation.id)).all()
+            for op_id, op in zip(ids, plan.operations, strict=True):
+                if op.companion_of is not None:
+                    session.execute(update(SortOperation).where(SortOperation.id == op_id)
+                                    .values(companion_of=ids[op.companion_of]))
             return sort.id
     except Stop as stop:
         safe_files.remove_empty_dirs([Path(path) for path in created])
@@ -220,7 +228,8 @@ def undo_sort(project: Project, sort_id: int | None = None, on_progress: Progres
         _refuse_if_newer_sort_depends(project, sort)
         run = SortRun(project, sort)
         result = UndoResult(sort_id, sort.mode, sort.status)
-        todo = [op for op in reversed(run.ops) if op.state in (OpState.STARTED, OpState.DONE, OpState.UNDOING)]
+        todo = [op for op in _photo_first(reversed(run.ops))
+                if op.state in (OpState.STARTED, OpState.DONE, OpState.UNDOING)]
 
         def stop_message(stop: Stop) -> str:
             return stop.message(run.count(OpState.UNDONE), len(todo), undo=True)
@@ -257,6 +266,24 @@ def undo_sort(project: Project, sort_id: int | None = None, on_progress: Progres
                     result.stopped = stop_message(stop)
         result.status = load_sort(project, sort_id).status
     return result
+
+
+def _photo_first(ops: Iterable[Op]) -> list[Op]:
+    """Newest first, but each photo before its companions: a companion goes back only once its photo did."""
+    ops = list(ops)
+    companions: dict[int, list[Op]] = {}
+    for op in ops:
+        if op.companion_of is not None:
+            companions.setdefault(op.companion_of, []).append(op)
+    leaders = {op.id for op in ops if op.companion_of is None}
+    ordered: list[Op] = []
+    for op in ops:
+        if op.companion_of is None:
+            ordered.append(op)
+            ordered.extend(reversed(companions.get(op.id, [])))
+        elif op.companion_of not in leaders:
+            ordered.append(op)
+    return ordered
 
 
 def _refuse_if_newer_sort_depends(project: Project, sort: SortRecord) -> None:

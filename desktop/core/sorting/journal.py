@@ -64,6 +64,7 @@ class Op:
     size: int
     state: str
     error: str | None
+    companion_of: int | None = None  # a companion file's photo: that photo's operation id
 
 
 class Journal:
@@ -138,10 +139,10 @@ def load_ops(project: Project, sort_id: int) -> list[Op]:
         rows = session.execute(
             select(SortOperation.id, SortOperation.image_id, SortOperation.source, SortOperation.destination,
                    SortOperation.class_name, SortOperation.content_hash, SortOperation.size, SortOperation.state,
-                   SortOperation.error)
+                   SortOperation.error, SortOperation.companion_of)
             .where(SortOperation.sort_id == sort_id).order_by(SortOperation.id)
         ).all()
-    return [Op(r[0], r[1], Path(r[2]), Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+    return [Op(r[0], r[1], Path(r[2]), Path(r[3]), r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
 
 def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stopped: str | None = None,
@@ -151,16 +152,17 @@ def sort_result(project: Project, sort_id: int, *, cancelled: bool = False, stop
     the sentence that says how many photos were sorted, and with the disk."""
     sort = load_sort(project, sort_id)
     ops = load_ops(project, sort_id) if ops is None else ops
-    done = [op for op in ops if op.state == OpState.DONE]
+    photos = [op for op in ops if op.companion_of is None]  # the counts are of photos; a companion fails aloud
+    done = [op for op in photos if op.state == OpState.DONE]
     counts = sort.settings.plan
     return SortResult(
-        sort_id=sort_id, mode=sort.mode, destination=Path(sort.destination), status=sort.status, planned=len(ops),
-        done=len(done),
+        sort_id=sort_id, mode=sort.mode, destination=Path(sort.destination), status=sort.status,
+        planned=len(photos), done=len(done),
         failed=[SortFailure(op.source, op.destination, op.error or "unknown") for op in ops
                 if op.state == OpState.FAILED],
         per_class=dict(Counter(op.class_name for op in done)),
-        operations=[(op.source, op.destination) for op in done],
-        remaining=sum(op.state in (OpState.PLANNED, OpState.STARTED) for op in ops),
+        operations=[(op.source, op.destination) for op in ops if op.state == OpState.DONE],
+        remaining=sum(op.state in (OpState.PLANNED, OpState.STARTED) for op in photos),
         unpredicted=counts.unpredicted, skipped=counts.skipped, cancelled=cancelled, stopped=stopped,
         rule=dict(sort.settings.rule), expected_mistakes=counts.expected_mistakes,
     )

@@ -96,8 +96,10 @@ class PlannedOperation:
     content_hash: str  # of the source when planned
     size: int
     why: str  # label | prediction | unsure (below the threshold) | unreachable (its class cannot reach the
-    # asked precision) | unpredicted (no valid prediction)
+    # asked precision) | unpredicted (no valid prediction) | companion (travels with its photo)
     confidence: float | None = None
+    # A companion file (sidecar, RAW/JPEG twin): the index in ``SortPlan.operations`` of the photo it follows.
+    companion_of: int | None = None
 
 
 @dataclass
@@ -113,6 +115,7 @@ class SortPlan:
     below_threshold: int = 0
     unpredicted: int = 0  # no label and no prediction made on the current content: they go to _unsure
     already_sorted: int = 0  # already in one of the destination's class folders: left alone
+    companions: int = 0  # sidecars and RAW/JPEG twins that travel with their photos (operations of their own)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why): broken, missing, gone
     bytes_to_write: int = 0  # what must be copied (moves on the same drive write nothing)
     free_bytes: int | None = None
@@ -135,6 +138,11 @@ class SortPlan:
         return {"precision": self.precision, "thresholds": dict(self.class_thresholds)}
 
     @property
+    def photos(self) -> list[PlannedOperation]:
+        """The photos' own operations, without their companions."""
+        return [op for op in self.operations if op.companion_of is None]
+
+    @property
     def unreachable(self) -> list[str]:
         """Classes whose photos all go to _unsure: no threshold of theirs reaches the asked precision."""
         return [name for name, threshold in self.class_thresholds.items() if threshold is None]
@@ -143,8 +151,8 @@ class SortPlan:
         """The dry-run answer: what would happen, in the same shape as a real sort's result."""
         return SortResult(
             sort_id=None, mode=self.mode, destination=self.destination, status=DRY_RUN,
-            planned=len(self.operations), done=0, failed=[], per_class=dict(self.per_class),
-            operations=[(op.source, op.destination) for op in self.operations], remaining=len(self.operations),
+            planned=len(self.photos), done=0, failed=[], per_class=dict(self.per_class),
+            operations=[(op.source, op.destination) for op in self.operations], remaining=len(self.photos),
             unpredicted=self.unpredicted, skipped=len(self.skipped), dry_run=True, rule=self.rule,
             expected_mistakes=self.expected_mistakes,
         )

@@ -32,6 +32,7 @@ from desktop.core.sorting.model import (
 from desktop.core.sorting.precision_rule import advice, held_out_of
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
 from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
+from desktop.io.companions import JPEG_SUFFIXES, Companion, companions_of, is_raw
 from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import hash_file
 from desktop.ml.precision import ClassRule, class_rules, expected_mistakes
@@ -89,8 +90,12 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     destination_device = _device_of(destination)
     counts: Counter[str] = Counter()
     seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
+    listings = _Listings()
+    selected = {image_path(row.root, row.rel_path): row for row in rows}
     for row in rows:
         source = image_path(row.root, row.rel_path)
+        if _led_by_twin(source, row, selected, listings):
+            continue  # a RAW whose JPEG is sorted too: it follows the JPEG's decision, as its companion
         if row.error:
             plan.skipped.append((source, f"it cannot be read as an image ({row.error})"))
             continue
@@ -138,9 +143,23 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
             blocked[index] += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
-        target = names.allocate(destination / folders.get(class_name, safe_folder_name(class_name)), source.name)
+        companions = _companions(source, listings, mode, seen, plan)
+        folder = destination / folders.get(class_name, safe_folder_name(class_name))
+        target = names.allocate(folder, source.name, [companion.suffix_after(source.stem)
+                                                      for companion, _info, _digest in companions])
+        leader = len(plan.operations)
         plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
                                                 confidence))
+        new_stem = target.name[:len(target.name) - len(source.suffix)] if source.suffix else target.name
+        for companion, companion_info, companion_digest in companions:
+            twin = selected.get(companion.path)
+            plan.operations.append(PlannedOperation(
+                twin.id if twin is not None else None, companion.path,
+                folder / (new_stem + companion.suffix_after(source.stem)), class_name, companion_digest,
+                companion_info.st_size, "companion", None, leader))
+            plan.companions += 1
+            if mode == COPY or companion_info.st_dev != destination_device:
+                plan.bytes_to_write += companion_info.st_size
         counts[class_name] += 1
         if mode == COPY or info.st_dev != destination_device:
             plan.bytes_to_write += info.st_size
@@ -265,6 +284,53 @@ def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, s
     return folders
 
 
+class _Listings:
+    """Each source folder listed once, to find the photos' companions."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, list[str]] = {}
+
+    def of(self, folder: Path) -> list[str]:
+        if folder not in self._names:
+            try:
+                self._names[folder] = os.listdir(folder)
+            except OSError:
+                self._names[folder] = []
+        return self._names[folder]
+
+
+def _led_by_twin(source: Path, row: _Row, selected: dict[Path, _Row], listings: _Listings) -> bool:
+    """A RAW whose JPEG twin is sorted too goes where the JPEG goes: one decision for the pair."""
+    if not is_raw(source):
+        return False
+    for companion in companions_of(source, listings.of(source.parent)):
+        twin = selected.get(companion.path)
+        if companion.kind == "twin" and companion.path.suffix.lower() in JPEG_SUFFIXES and twin is not None \
+                and not twin.error and not twin.missing:
+            return True
+    return False
+
+
+def _companions(source: Path, listings: _Listings, mode: str, seen: set[tuple[int, int]],
+                plan: SortPlan) -> list[tuple[Companion, os.stat_result, str]]:
+    """The companions that travel with ``source`` (with what they are now); one that cannot go is named in
+    ``plan.skipped`` and stays where it is."""
+    found = []
+    for companion in companions_of(source, listings.of(source.parent)):
+        try:
+            info = os.lstat(companion.path)
+            if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+                continue
+            digest = hash_file(companion.path)
+        except OSError as exc:
+            plan.skipped.append((companion.path, f"it travels with {source.name} but cannot be read: "
+                                                 f"{os_error_reason(exc)}"))
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        found.append((companion, info, digest))
+    return found
+
+
 class _Names:
     """Free file names per folder: never one that exists on disk, in the project, or earlier in the plan."""
 
@@ -272,7 +338,9 @@ class _Names:
         self._indexed = indexed
         self._taken: dict[str, set[str]] = {}
 
-    def allocate(self, directory: Path, name: str) -> Path:
+    def allocate(self, directory: Path, name: str, companions: Sequence[str] = ()) -> Path:
+        """A free name for ``name`` in ``directory``; with ``companions`` (what follows the stem in each
+        companion's name: ``.CR2``, ``.CR2.xmp``) one whose stem is free for all of them too."""
         key = name_key(str(directory))
         taken = self._taken.get(key)
         if taken is None:
@@ -280,11 +348,16 @@ class _Names:
             with contextlib.suppress(OSError):  # a folder that does not exist yet holds nothing
                 taken.update(name_key(entry) for entry in os.listdir(directory))
             self._taken[key] = taken
+        suffix = os.path.splitext(name)[1]
         candidate, number = name, 1
-        while name_key(candidate) in taken:
+        while True:
+            stem = candidate[:len(candidate) - len(suffix)]
+            group = [name_key(candidate), *(name_key(stem + tail) for tail in companions)]
+            if not any(key in taken for key in group):
+                break
             number += 1
             candidate = numbered(name, number)
-        taken.add(name_key(candidate))
+        taken.update(group)
         return directory / candidate
 
 

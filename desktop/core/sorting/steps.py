@@ -45,6 +45,7 @@ class SortRun(JournalledSort):
 
     def __init__(self, project: Project, sort: SortRecord) -> None:
         super().__init__(project, sort)
+        self._by_id = {op.id: op for op in self.ops}
         self._listed: dict[str, set[str]] = {}  # name keys per destination folder, listed once per run
 
     def temp_for(self, op: Op, directory: Path) -> Path:
@@ -83,6 +84,12 @@ class SortRun(JournalledSort):
 
     # sorting one photo ---------------------------------------------------------------------------------------------
 
+    def photo_of(self, op: Op) -> Op | None:
+        """The photo a companion file travels with (None for a photo's own operation)."""
+        if op.companion_of is None:
+            return None
+        return self._by_id.get(op.companion_of)
+
     def sort_one(self, op: Op) -> None:
         clash = False
         if op.state == OpState.STARTED:  # interrupted: the disk says how far it got
@@ -91,6 +98,11 @@ class SortRun(JournalledSort):
                 self.record(op, OpState.DONE, repoint=self._repoint_for(op))
                 return
             clash = outcome == Settled.CLASH
+        photo = self.photo_of(op)
+        if photo is not None and photo.state != OpState.DONE:  # never separated: it goes only where its photo is
+            raise PhotoFailed(f"{op.source.name} stays beside {photo.source.name}, which was not sorted.")
+        if photo is not None:  # the photo may have taken another free name than planned: follow it
+            op.destination = _following(photo, op)
         info = self._check_source(op)
         for _attempt in range(MAX_RENAMES):
             self._refuse_links(op.destination.parent)
@@ -218,6 +230,10 @@ class SortRun(JournalledSort):
 
     def undo_one(self, op: Op, result: UndoResult) -> None:
         self._refuse_links(op.destination.parent)
+        photo = self.photo_of(op)
+        if photo is not None and photo.state not in (OpState.UNDONE, OpState.PLANNED, OpState.FAILED) \
+                and op.state != OpState.STARTED:
+            raise PhotoFailed(f"it stays beside {photo.destination.name}, which could not be put back")
         if op.state == OpState.STARTED:
             if self._settle_forward(op) != Settled.DONE:
                 self.record(op, OpState.PLANNED)  # it never reached the destination: nothing to put back
@@ -313,6 +329,15 @@ class SortRun(JournalledSort):
             for leftover in folder.glob(f"{glob_escape(self._temp_prefix())}*.part"):  # ours, never the only copy
                 safe_files.remove_leftover(leftover)
         return safe_files.remove_empty_dirs([*class_folders, *(Path(p) for p in self.settings.created_dirs)])
+
+
+def _following(photo: Op, companion: Op) -> Path:
+    """A companion's place beside its sorted photo: the photo's new stem and the companion's own ending
+    (``IMG_1 (2).CR2.xmp`` beside ``IMG_1 (2).JPG``)."""
+    suffix = photo.source.suffix
+    name = photo.destination.name
+    stem = name[:len(name) - len(suffix)] if suffix else name
+    return photo.destination.parent / (stem + companion.source.name[len(photo.source.stem):])
 
 
 # --- file steps with the sort's own outcomes ---------------------------------------------------------------------
