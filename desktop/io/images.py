@@ -1,7 +1,11 @@
 """Reading images safely and fast: header probe, reduced-size decoding, EXIF orientation, alpha, thumbnails.
 
+Every photo the app reads comes through here (import, thumbnails, features, preview, heatmap, checks).
 Pillow parses headers lazily (size, orientation, frames) so hostile files are refused before any pixel is
 decoded; OpenCV does the decoding because it releases the GIL and decodes JPEGs at 1/2, 1/4 or 1/8 size.
+HEIC/HEIF decode through ``pi_heif`` (libheif, registered with Pillow on the first HEIF file), AVIF through
+Pillow's own plugin, camera RAW through ``desktop.io.camera_raw``. The format is told by the contents, never
+by the file's name.
 """
 
 from __future__ import annotations
@@ -15,16 +19,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image as PILImage
+from PIL import features
 
+from desktop.io import camera_raw
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.safe_files import content_hash  # noqa: F401  (one definition; re-exported for the importer)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif"})
-# Photos a scan lists although they cannot be read yet, so the user learns why they are left out.
-UNSUPPORTED_EXTENSIONS = frozenset({".heic", ".heif"})
-LISTED_EXTENSIONS = IMAGE_EXTENSIONS | UNSUPPORTED_EXTENSIONS
-HEIC_REASON = "HEIC photos are not supported yet; convert them to JPEG"
+RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".dng"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif",
+                              ".heic", ".heif", ".hif"}) | RAW_EXTENSIONS
+# Photos a scan lists although they cannot be read, so the user learns why they are left out (none today).
+LISTED_EXTENSIONS = IMAGE_EXTENSIONS
+HEIC_REASON = "HEIC photos cannot be read by this installation (its pi-heif package is missing); convert them to JPEG"
 AVIF_REASON = "AVIF photos are not supported by this installation; convert them to JPEG"
+# A RAW's embedded preview stands in for a full decode when nothing smaller was asked and it is at least this
+# fraction of the sensor's longer side (cameras embed a full-size or screen-size JPEG; some only a 160-px one).
+RAW_PREVIEW_MIN_FRACTION = 0.25
 # Refuse images above this many pixels: a 50 KB file can claim 60000x60000 and exhaust memory.
 MAX_PIXELS = 150_000_000
 # Refuse files above this size before reading them (a sparse 20 GB file, a symlink to a disk): 512 MB holds
@@ -76,6 +86,12 @@ def probe(data: bytes) -> ImageInfo:
     """Parse the header only. Raises ImageError for empty, non-image, truncated or oversized files."""
     if not data:
         raise ImageError("the file is empty (0 bytes)")
+    if camera_raw.looks_like_raw(data):
+        raw = _probe_raw(data)
+        if raw is not None:
+            return raw
+    if _heif_brand(data) == "HEIC":
+        _register_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own ~89-megapixel default; MAX_PIXELS is checked exactly below.
@@ -91,8 +107,11 @@ def probe(data: bytes) -> ImageInfo:
                          "(possible decompression bomb)") from exc
     except PILImage.UnidentifiedImageError as exc:
         heif = _heif_brand(data)
-        if heif is not None:
+        readable = _heif_registered if heif == "HEIC" else features.check("avif")
+        if heif is not None and not readable:
             raise ImageError(HEIC_REASON if heif == "HEIC" else AVIF_REASON) from exc
+        if heif is not None:
+            raise ImageError(f"the {heif} photo is damaged or cut short") from exc
         raise ImageError("not an image: the contents do not match any supported image format") from exc
     except Exception as exc:  # Pillow raises many types for corrupt headers
         raise ImageError(f"the image header is damaged ({type(exc).__name__})") from exc
@@ -112,6 +131,47 @@ def probe(data: bytes) -> ImageInfo:
     has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     return ImageInfo(image.format or "?", width, height, orientation, has_alpha,
                      int(getattr(image, "n_frames", 1)))
+
+
+def _probe_raw(data: bytes) -> ImageInfo | None:
+    """A camera RAW's header; None for a TIFF LibRaw does not take as RAW (a scan that names its scanner)."""
+    try:
+        raw = camera_raw.open_raw(data)
+    except camera_raw.NotRaw as exc:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return None
+        raise ImageError(str(exc)) from exc
+    except camera_raw.RawError as exc:
+        raise ImageError(str(exc)) from exc
+    except ImportError as exc:
+        raise ImageError("camera RAW photos cannot be read by this installation (its rawpy package is missing)"
+                         ) from exc
+    width, height = raw.width, raw.height
+    if width <= 0 or height <= 0:
+        raise ImageError("the image has no pixels")
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"refused: {width}×{height} pixels is above the {MAX_PIXELS // 1_000_000}-megapixel "
+                         "limit (possible decompression bomb)")
+    if raw.orientation >= 5:
+        width, height = height, width
+    return ImageInfo("RAW", width, height, raw.orientation, False, 1)
+
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    """Teach Pillow HEIC/HEIF (once, on the first such file: libheif is not loaded for a folder of JPEGs)."""
+    global _heif_registered
+    if _heif_registered:
+        return
+    try:
+        import pi_heif
+    except ImportError:
+        return  # probe then explains that this installation cannot read HEIC
+    # The primary picture only: thumbnails, depth maps and auxiliary images are not needed.
+    pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    _heif_registered = True
 
 
 def _heif_brand(data: bytes) -> str | None:
@@ -150,6 +210,8 @@ def decode(data: bytes, info: ImageInfo | None = None, *, min_short_side: int = 
     several times faster; the result may then still be larger than asked and the caller resizes it.
     """
     info = info or probe(data)
+    if info.format == "RAW":
+        return _apply_orientation(_decode_raw(data, info, min_short_side, min_long_side), info.orientation)
     factor = reduction_factor(info, min_short_side=min_short_side, min_long_side=min_long_side)
     pixels = None
     if info.format in ("JPEG", "PNG", "BMP", "WEBP", "TIFF") and info.frames == 1:
@@ -164,6 +226,31 @@ def decode(data: bytes, info: ImageInfo | None = None, *, min_short_side: int = 
     if pixels is None:  # GIF, multi-frame files, or anything OpenCV declines
         pixels = _decode_with_pillow(data, factor)
     return _apply_orientation(pixels, info.orientation)
+
+
+def _decode_raw(data: bytes, info: ImageInfo, min_short_side: int, min_long_side: int) -> np.ndarray:
+    """The camera's embedded JPEG preview when it is large enough, else a half-size demosaic; not yet upright."""
+    try:
+        raw = camera_raw.open_raw(data)
+        if raw.preview is not None:
+            with contextlib.suppress(ImageError):  # a damaged preview: the sensor data may still be fine
+                preview = probe(raw.preview)
+                short, long = sorted((preview.width, preview.height))
+                wanted_long = min_long_side or (0 if min_short_side else
+                                                RAW_PREVIEW_MIN_FRACTION * max(info.width, info.height))
+                if short >= min_short_side and long >= wanted_long:
+                    # The RAW's own orientation applies (the caller turns it); the preview's, if any, is ignored.
+                    return decode(raw.preview, _upright(preview), min_short_side=min_short_side,
+                                  min_long_side=min_long_side)
+        return camera_raw.demosaic(data)
+    except camera_raw.RawError as exc:
+        raise ImageError(str(exc)) from exc
+
+
+def _upright(info: ImageInfo) -> ImageInfo:
+    """The same header with its orientation dropped (sides as stored)."""
+    width, height = (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
+    return ImageInfo(info.format, width, height, 1, info.has_alpha, info.frames)
 
 
 def _to_rgb8(pixels: np.ndarray) -> np.ndarray:

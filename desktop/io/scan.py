@@ -25,8 +25,8 @@ class FoundFile:
 
 
 def scan_images(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[FoundFile]:
-    """Yield every image file below ``root`` (extensions compared case-insensitively), and HEIC files, which
-    the importer lists as unreadable with the reason. Anything named like a photo is yielded, even a named pipe
+    """Yield every image file below ``root`` (extensions compared case-insensitively), HEIC/AVIF and camera
+    RAW included. Anything named like a photo is yielded, even a named pipe
     or a device: the reader refuses what is not a regular file, so the user sees why it was left out.
 
     Hidden files and folders (dot-names, such as macOS ``._photo.jpg`` resource forks) are skipped, as

@@ -162,7 +162,7 @@ def test_png_exif_orientation_is_read(tmp_path: Path) -> None:
 def test_uppercase_and_mixed_case_extensions_are_images(tmp_path: Path) -> None:
     for name in ("A.JPG", "b.JpEg", "c.PNG", "d.Gif", "e.webp", "f.TIFF"):
         assert images.is_image_path(tmp_path / name), name
-    for name in ("notes.txt", "photo.jpg.part", "raw.cr2", "noext"):
+    for name in ("notes.txt", "photo.jpg.part", "sidecar.xmp", "noext"):
         assert not images.is_image_path(tmp_path / name), name
 
 

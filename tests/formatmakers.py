@@ -1,0 +1,109 @@
+"""Writers of tiny HEIC, AVIF and DNG files for tests, good and hostile.
+
+HEIC: libheif's ``heif-enc`` (Debian's libheif-examples; the decode-only pi-heif cannot encode), tests that
+need it are skipped with the command that installs it. AVIF: Pillow's own encoder. DNG: pidng (test extra)
+writes the sensor data; ``with_preview`` chains a JPEG preview after it the way cameras embed one.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+import imagemakers as mk
+import numpy as np
+import pytest
+from PIL import Image
+
+HEIF_ENC = shutil.which("heif-enc")
+needs_heif_enc = pytest.mark.skipif(HEIF_ENC is None,
+                                    reason="heif-enc is missing: sudo apt-get install -y libheif-examples")
+
+
+def heic_bytes(rgb: np.ndarray, quality: int = 60) -> bytes:
+    """An HEIC (HEVC) file of ``rgb``, through heif-enc."""
+    assert HEIF_ENC is not None
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / "in.png", Path(folder) / "out.heic"
+        source.write_bytes(mk.png_bytes(rgb))
+        subprocess.run([HEIF_ENC, "-q", str(quality), str(source), "-o", str(target)], check=True,
+                       capture_output=True, timeout=60)
+        return target.read_bytes()
+
+
+def avif_bytes(rgb: np.ndarray, exif_orientation: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if exif_orientation is not None:
+        exif[mk.ORIENTATION_TAG] = exif_orientation
+    Image.fromarray(rgb).save(buffer, "AVIF", quality=80, exif=exif)
+    return buffer.getvalue()
+
+
+def quadrant_rgb(width: int, height: int, colour: tuple[int, int, int] = (255, 0, 0)) -> np.ndarray:
+    """Black with the top-left quarter in ``colour``: which corner it lands in shows the orientation applied."""
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[: height // 2, : width // 2] = colour
+    return rgb
+
+
+def dng_bytes(width: int = 64, height: int = 48, orientation: int = 1) -> bytes:
+    """A DNG of a bright top-left quarter over dark noise (RGGB, 12 bit, uncompressed), no preview."""
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import CFAPattern, DNGVersion, PhotometricInterpretation
+
+    sensor = np.random.default_rng(0).integers(0, 400, (height, width)).astype(np.uint16)
+    sensor[: height // 2, : width // 2] = 4000
+    tags = DNGTags()
+    for tag, value in ((Tag.ImageWidth, width), (Tag.ImageLength, height), (Tag.TileWidth, width),
+                       (Tag.TileLength, height), (Tag.Orientation, orientation),
+                       (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+                       (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 12), (Tag.CFARepeatPatternDim, [2, 2]),
+                       (Tag.CFAPattern, CFAPattern.RGGB), (Tag.BlackLevel, 0), (Tag.WhiteLevel, 4095),
+                       (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]),
+                       (Tag.CalibrationIlluminant1, 21), (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]),
+                       (Tag.Make, "Pigeonhole"), (Tag.Model, "Test camera"),
+                       (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)):
+        tags.set(tag, value)
+    writer = RAW2DNG()
+    writer.options(tags, path="", compress=False)
+    return bytes(writer.convert(sensor, filename=""))
+
+
+def with_preview(tiff: bytes, preview_rgb: np.ndarray) -> bytes:
+    """Chain a second directory holding a JPEG preview (NewSubfileType 1) after a little-endian TIFF's first."""
+    assert tiff[:4] == b"II*\x00"
+    jpeg = mk.jpeg_bytes(preview_rgb)
+    height, width = preview_rgb.shape[:2]
+    first = struct.unpack_from("<I", tiff, 4)[0]
+    next_at = first + 2 + 12 * struct.unpack_from("<H", tiff, first)[0]
+    out = bytearray(tiff) + b"\x00" * (len(tiff) % 2)
+    jpeg_at = len(out)
+    out += jpeg + b"\x00" * (len(jpeg) % 2)
+    directory = len(out)
+    entries = [(254, 4, 1, 1), (256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, directory + 2 + 12 * 9 + 4),
+               (259, 3, 1, 7), (262, 3, 1, 6), (273, 4, 1, jpeg_at), (277, 3, 1, 3), (279, 4, 1, len(jpeg))]
+    out += struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + packed
+    out += struct.pack("<I", 0) + struct.pack("<HHH", 8, 8, 8)
+    struct.pack_into("<I", out, next_at, directory)
+    return bytes(out)
+
+
+def with_declared_size(tiff: bytes, width: int, height: int) -> bytes:
+    """The same little-endian TIFF whose first directory claims ``width`` x ``height`` (a bomb's header)."""
+    out = bytearray(tiff)
+    first = struct.unpack_from("<I", out, 4)[0]
+    for index in range(struct.unpack_from("<H", out, first)[0]):
+        entry = first + 2 + 12 * index
+        tag, kind = struct.unpack_from("<HH", out, entry)
+        if tag in (256, 257):
+            value = width if tag == 256 else height
+            struct.pack_into("<I" if kind == 4 else "<HH", out, entry + 8, *((value,) if kind == 4 else (value, 0)))
+    return bytes(out)
