@@ -51,10 +51,10 @@ def os_error_sentence(error: OSError) -> str:
 
 
 def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    # ASCII digits only: int() also takes "٣" and "1_000", which no one means as a count.
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+    return int(text)
 
 
 def positive_int(text: str) -> int:
@@ -108,7 +108,7 @@ def record_id(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an id (a whole number such as 12), not {text!r}")
     value = int(text)
     if not 1 <= value <= MAX_ID:
-        raise argparse.ArgumentTypeError(f"there is no id {text.strip()}: ids run from 1 to {MAX_ID}")
+        raise argparse.ArgumentTypeError(f"there is no id {text.strip()!r}: ids run from 1 to {MAX_ID}")
     return value
 
 

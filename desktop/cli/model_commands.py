@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from desktop.cli.common import UserError, command, emit_result, path_argument, positive_int, terminal_safe
+from desktop.cli.common import UserError, command, emit_result, path_argument, record_id, terminal_safe
 from desktop.cli.progress import progress_bar
 
 
@@ -13,7 +13,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("project", type=path_argument)
     p.add_argument("--evaluate", action="store_true",
                    help="also score every model the same way on today's labelled photos (comparable across versions)")
-    p.add_argument("--activate", type=positive_int, metavar="ID", help="make this model the active one first")
+    p.add_argument("--activate", type=record_id, metavar="ID", help="make this model the active one first")
     p.add_argument("--json", action="store_true")
 
 

@@ -89,15 +89,25 @@ IDS = {"beyond SQLite's integer": str(MAX_ID + 1), "twenty digits": "9" * 20, "s
        "arabic-indic three": "٣", "zero": "0", "negative": "-3", "underscores": "1_000"}
 
 
+ID_OPTIONS = {"resume-sort": "--sort-id", "undo-sort": "--sort-id", "models": "--activate"}
+
+
 @pytest.mark.parametrize("value", IDS.values(), ids=IDS.keys())
-@pytest.mark.parametrize("command", ["resume-sort", "undo-sort"])
-def test_a_sort_id_beyond_sqlite_or_not_ascii_digits_is_refused(command, value, project, capsys) -> None:
+@pytest.mark.parametrize("command", ID_OPTIONS)
+def test_an_id_beyond_sqlite_or_not_ascii_digits_is_refused(command, value, project, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main([command, str(project.path), "--sort-id", value])
+        main([command, str(project.path), ID_OPTIONS[command], value])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith(f"pigeonhole {command}: error: argument --sort-id: ")
+    assert err.strip().splitlines()[-1].startswith(f"pigeonhole {command}: error: argument {ID_OPTIONS[command]}: ")
+
+
+@pytest.mark.parametrize("value", ["٣", "1_000", "²", "3.0"])
+def test_counts_are_ascii_whole_numbers(value, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["suggest", "P", "--n", value])
+    assert "expected a whole number" in capsys.readouterr().err
 
 
 def test_ids_from_one_to_sqlites_largest_integer_are_accepted() -> None:
