@@ -24,6 +24,31 @@ from pathlib import Path
 
 CHECKS: list[dict] = []
 
+# A 16 x 12 HEIC (heif-enc) and a 32 x 24 DNG without preview (pidng), zlib-compressed: tests/formatmakers.py.
+_TINY_HEIC = (
+    "eNpjYGCQSSupLMhIzUxmAILczDRDEDs3MzGNgYFxbW5qSSIDBChmpOQUQdkMBZnJJQxogK8gsyQXzGICYoHMlESIEgEGHiBpkZmTn8wI"
+    "ZLg4AOUZIVoYL8JYDD4IUTjNAdaXmZcGN1UUyEllAqkAqskoSzZkQBIEK0kvykwBMW9kFhQVAOltmQXJ+UC6DKjamZG5AO5cuQ8Mf/7+"
+    "+MHAwM+sADRNwoGRh/H/f5ACZoYJIAKI5HYxOSgCJbWcGBnRZBYoNLJOe7Vu1rMHDg4HGkBCYKJFCaiczYXxYPHBTqAlIpnFBalQCx2g"
+    "GFlMAIhBoSNQkFmRCRJg5uAA+VoqsyAXFvDAcGFqZGJgYmJuAcsUpabBQjwlMzcdHG6gEAvJhYS4hwbjes4T2WxiSmdrvOwrlzDbRyve"
+    "NHNgtV7bopNjeN3eP769fKX90TClGuHPx//m5Au1P/szr+GrOMe/kpwXF6ZfsDbmPFywMuZkAQD1jmqU"
+)
+_TINY_DNG = (
+    "eNqNlG9o3GQYwN/8v8sllzfJXZLW3kzaDdykcFfxD1bm3dZ1q67dnQ6xdbqcs+2UdbubmzBla65F2+FaUvZFWTdSPwidoj3Yh32QklPo"
+    "VAbmRFA/qClW6iyDO1DRgX9yWyb9sIBJnry/PPnlfd6HF9LTswWEAADN4G+AAwT4B3KL1Qb6rHiBIthNZrzAfG4E6XObAQCHoCDicbeX"
+    "gB433Cc8Ftb58XWc8hzSG5/zHrb5+Ubd7T436nb5a/jUu+3w2cABmBrDANpYl3dOjyFeBzcXjApLt9hTwXoWbzNYx94EzUvYf70nfP6H"
+    "A0BbokHY4yEvcc8SATCPP/B4wHfi/jfZF4cHjxw+eOTQIAB7B18+ph7IjwwezXv5rr6dfr3b899p/L/vgwKAG5x1x4uzv2Xrr5DL3dBG"
+    "wtWnWIcV+ba42h3kk/rvInw7UpqO8ZPhoiBX8Dgi8ua5IB86K2TW4GvXGXNCBLOh1AukOcA7fwb5ceOSlNvKW/tENRZNzynuHtnayJk/"
+    "B/l0ciFSPYm7V5DkRdn6I1Se5vjXgH45yMfNdizTpmSOwvJ43CbQej+KTMbmTgX5Svol2voa6mWsfIxPw1huI27+xhiRwH7Tpwnr/Xh1"
+    "DDNcEQyTjk6kDhCFgSCfyeyMWTf4yijnnkXBd4R9Hcw9KZsPB/nowt1kkWDhiFxp4qonRKsDLPfTSTlwf+s6Dq9y7ulobkrQTyFmD1nR"
+    "yUpXkI+kEjFjGw8uSLlD0YLL26uC1SsaXwp2lbLaWG0SuCsRFWVn7hdKE2xyTVFHxdrjYYSNFvpgYVUGNYk30GQLY15hlzdTbjcPzsnJ"
+    "Jr7cStptVO2CUnyWsD+K1kewfIesHSbdjqiTwJItROYZ6PylWEugliFLbMgdRSstwLwsmJ/zWidhbkL0VdLsE3LbZecTln+T8RrJlxBv"
+    "S1Q7Vt1B1+oiTzLaiASb2bleFL7FLIzx+akw/xDqfgzUeZDbryRbY8W7qFKngjzKZw1O28o7A3Ta5LPv0oVvooV2Gb6D64Cubqbye/Ha"
+    "g+FKE1XcBUqTiJYDcJ4qT8Dc63T2M6bUzpRHcHuR1PqxvCLZx8n6fVF7RYKbSGdWchOR7CLIvgeT85T1i2KkKO04ledDlZ7o3BBXu8Yk"
+    "IYa0cLUf0eXHRPcrMreDRaYpcCYGu0JgVtDaxYUPOX1NTHdQ9VYCFJTCbqXej7nLIVjhUsNyuhUvSoQ6HrW6lSpLWDMwOc6VToTVPZR6"
+    "lXXDEGa4ch6vdgLne2g9LRo/0AUcyyVobYPi/fmMXykjwWWfx8BPXPo8Vz4j1IvIwiOh2hqflyTrATx9Ek9toDMHKThJFfbHkV2Ufi1e"
+    "W5SMIcJKcDaFF1YjYDdTfUMxtwjOpYh1Pubui87cS+cQtN5KmRqlT0H4Rcy5KKkwpPaGS69ieuZf6CjPVg=="
+)
+
 
 def check(name: str):
     def run(function):
@@ -108,6 +133,23 @@ def main() -> int:
         ok, png = cv2.imencode(".png", image)
         assert ok and (cv2.imdecode(png, cv2.IMREAD_COLOR) == image).all()
         return {"version": cv2.__version__}
+
+    @check("photo formats (HEIC through libheif, camera RAW through LibRaw, AVIF through Pillow)")
+    def _photo_formats():
+        import base64
+        import zlib
+
+        import pi_heif
+        import rawpy
+        from PIL import features
+
+        from desktop.io import images
+
+        heic = images.decode(zlib.decompress(base64.b64decode(_TINY_HEIC)))
+        dng = images.decode(zlib.decompress(base64.b64decode(_TINY_DNG)))
+        assert heic.shape == (12, 16, 3) and dng.shape == (12, 16, 3), (heic.shape, dng.shape)
+        assert features.check("avif"), "Pillow was built without AVIF"
+        return {"libheif": pi_heif.libheif_info()["libheif"], "libraw": ".".join(map(str, rawpy.libraw_version))}
 
     @check("built-in weights (EfficientNet-Lite0)")
     def _weights():
