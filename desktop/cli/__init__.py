@@ -20,6 +20,7 @@ from desktop.cli import (
     collection_commands,
     export_commands,
     folder_commands,
+    keyword_commands,
     model_commands,
     predict_commands,
     project_commands,
@@ -32,7 +33,7 @@ from desktop.cli.launch import check_launch_environment
 from desktop.errors import PigeonholeError
 
 TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
-          export_commands, quality_commands, collection_commands)
+          export_commands, quality_commands, collection_commands, keyword_commands)
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "command", "gui_main", "main", "user_message"]
 

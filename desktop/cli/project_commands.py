@@ -27,6 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 @command("import")
 def _import(args: argparse.Namespace) -> int:
     from desktop.core.importer import import_folder
+    from desktop.core.keywords import read_keywords
     from desktop.core.project import open_project
 
     for folder in args.folders:
@@ -38,19 +39,22 @@ def _import(args: argparse.Namespace) -> int:
             with progress_bar(args, f"Scanning {folder}") as bar:
                 summary = import_folder(project, folder, labels_from_subfolders=args.labels_from_subfolders,
                                         on_progress=partial(show_import, bar), cancel=threading.Event())
+            keywords = read_keywords(project, summary.folder_id)
             results.append({
                 "folder": summary.folder, "imported": summary.imported, "unchanged": summary.unchanged,
                 "broken": summary.broken, "missing": summary.missing, "labelled": summary.labelled,
                 "seconds": round(summary.seconds, 3),
                 "broken_files": [{"path": str(Path(summary.folder) / p), "reason": r}
                                  for p, r in summary.broken_files],
-                "warnings": summary.class_warnings + ([summary.cache_warning] if summary.cache_warning else []),
+                "with_keywords": keywords.with_keywords,
+                "warnings": summary.class_warnings + ([summary.cache_warning] if summary.cache_warning else [])
+                + [f"the keywords of {path} were not read: {reason}" for path, reason in keywords.problems],
             })
     lines = []
     for r in results:
         lines.append(f"{terminal_safe(r['folder'])}: {r['imported']} imported, {r['unchanged']} unchanged, "
-                     f"{r['broken']} broken, {r['missing']} missing, {r['labelled']} labelled from subfolders "
-                     f"({r['seconds']:.1f} s)")
+                     f"{r['broken']} broken, {r['missing']} missing, {r['labelled']} labelled from subfolders, "
+                     f"{r['with_keywords']} with keywords ({r['seconds']:.1f} s)")
         lines += [f"  warning: {terminal_safe(warning)}" for warning in r["warnings"]]
     emit_result(args, {"project": str(args.project.resolve()), "folders": results}, "\n".join(lines))
     return 0

@@ -1,0 +1,155 @@
+"""Keywords in: read from a photo's embedded XMP and IPTC and from its sidecars on import, counted, and made
+into labels; untrusted XMP (entities, depth, size, broken XML) gives a reason, never a crash."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import imagemakers as mk
+import pytest
+from sqlalchemy import select
+
+from desktop.cli import main
+from desktop.core.classes import add_class
+from desktop.core.importer import import_folder
+from desktop.core.keywords import (
+    KeywordError,
+    keyword_counts,
+    keywords_of,
+    label_from_keywords,
+    read_keywords,
+)
+from desktop.core.labels import set_label
+from desktop.core.project import Project, open_project
+from desktop.db.models import Folder, Image, ImageClass, Label
+from desktop.io import xmp
+
+
+def xmp_packet(subjects: list[str] = (), hierarchical: list[str] = (), digikam: list[str] = ()) -> bytes:
+    def bag(tag: str, items) -> str:
+        if not items:
+            return ""
+        lis = "".join(f"<rdf:li>{item}</rdf:li>" for item in items)
+        return f"<{tag}><rdf:Bag>{lis}</rdf:Bag></{tag}>"
+
+    return (
+        '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:lr="http://ns.adobe.com/lightroom/1.0/" xmlns:digiKam="http://www.digikam.org/ns/1.0/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4">'
+        f'{bag("dc:subject", subjects)}{bag("lr:hierarchicalSubject", hierarchical)}'
+        f'{bag("digiKam:TagsList", digikam)}'
+        '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_with(path: Path, *, packet: bytes | None = None, iptc: list[str] = (), seed: int = 0) -> Path:
+    """A real JPEG with an XMP packet in APP1 and IPTC keywords in APP13, the way cameras and apps write them."""
+    data = mk.jpeg_bytes(mk.photo_array(24, 16, seed))
+    extra = b""
+    if packet is not None:
+        extra += _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + packet)
+    if iptc:
+        records = b"".join(b"\x1c\x02\x19" + struct.pack(">H", len(k.encode())) + k.encode() for k in iptc)
+        resource = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(records)) + records
+        resource += b"\x00" * (len(records) % 2)
+        extra += _segment(0xED, b"Photoshop 3.0\x00" + resource)
+    return mk.write(path, data[:2] + extra + data[2:])
+
+
+def test_xmp_keywords_in_every_convention() -> None:
+    packet = xmp_packet(["Animals", "Birds", "Pigeon", "garden"], ["Animals|Birds|Pigeon"], ["Places/Home"])
+    assert xmp.keywords_in_xmp(packet) == [("garden",), ("Animals", "Birds", "Pigeon"), ("Places", "Home")]
+
+
+@pytest.mark.parametrize("hostile", [
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/">&lol2;</x:xmpmeta>',
+    b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    b"<a>" * 100 + b"</a>" * 100,
+    b"<x:xmpmeta><unclosed>",
+    b"<r>" + b"<e/>" * (xmp.MAX_ELEMENTS + 1) + b"</r>",
+    b" " * (xmp.MAX_SIDECAR_BYTES + 1),
+])
+def test_hostile_xmp_is_refused_with_a_reason(hostile: bytes) -> None:
+    with pytest.raises(xmp.XmpError) as refused:
+        xmp.keywords_in_xmp(hostile)
+    assert str(refused.value) and "\n" not in str(refused.value)
+
+
+def _folder(root: Path) -> Path:
+    jpeg_with(root / "embedded.jpg", packet=xmp_packet(["Animals", "Birds", "Pigeon"], ["Animals|Birds|Pigeon"]))
+    jpeg_with(root / "iptc.jpg", iptc=["Cat", "Animals|Mammals"], seed=1)  # IPTC keeps a "|" as it is
+    mk.write_jpeg(root / "IMG_0002.JPG", 24, 16, seed=2)
+    mk.write(root / "IMG_0002.JPG.xmp", xmp_packet(hierarchical=["Animals|Mammals|Cat"]))  # darktable
+    mk.write_jpeg(root / "IMG_0003.jpg", 24, 16, seed=3)
+    mk.write(root / "IMG_0003.xmp", xmp_packet(digikam=["Animals/Birds/Crow"]))  # Lightroom's name, digiKam's tags
+    mk.write_jpeg(root / "both.jpg", 24, 16, seed=4)
+    mk.write(root / "both.xmp", xmp_packet(hierarchical=["Animals|Birds|Crow", "Animals|Mammals|Dog"]))
+    mk.write_jpeg(root / "hostile.jpg", 24, 16, seed=5)
+    mk.write(root / "hostile.jpg.xmp", b'<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>')
+    return root
+
+
+def test_keywords_are_read_on_import_and_shown_per_photo(project: Project, tmp_path: Path) -> None:
+    root = _folder(tmp_path / "photos")
+    summary = import_folder(project, root)
+
+    scan = read_keywords(project, summary.folder_id)
+
+    assert (scan.photos, scan.with_keywords) == (6, 5)
+    assert [(path.name, "entities" in reason) for path, reason in scan.problems] == [("hostile.jpg.xmp", True)]
+    with project.sessions() as session:
+        ids = {rel: image_id for image_id, rel in session.execute(select(Image.id, Image.rel_path))}
+    assert keywords_of(project, ids["embedded.jpg"]) == ["Animals|Birds|Pigeon"]
+    assert keywords_of(project, ids["iptc.jpg"]) == ["Animals|Mammals", "Cat"]
+    assert keywords_of(project, ids["IMG_0002.JPG"]) == ["Animals|Mammals|Cat"]
+    assert keywords_of(project, ids["IMG_0003.jpg"]) == ["Animals|Birds|Crow"]
+    assert dict(keyword_counts(project))["Animals|Birds|Crow"] == 2
+
+
+def test_keywords_become_labels_by_name_or_by_branch(project: Project, tmp_path: Path) -> None:
+    root = _folder(tmp_path / "photos")
+    read_keywords(project, import_folder(project, root).folder_id)
+    with project.sessions() as session:
+        ids = {rel: image_id for image_id, rel in session.execute(select(Image.id, Image.rel_path))}
+    set_label(project, [ids["IMG_0003.jpg"]], add_class(project, "corvids").id)  # the user's own label stays
+
+    by_branch = label_from_keywords(project, branch="Animals|")
+
+    assert by_branch.per_class == {"Birds": 1, "Mammals": 2}
+    assert (by_branch.already_labelled, by_branch.ambiguous) == (1, 1)  # IMG_0003 kept; both.jpg is two classes
+    with project.sessions() as session:
+        labels = dict(session.execute(select(Image.rel_path, ImageClass.name).join(Label, Label.image_id == Image.id)
+                                      .join(ImageClass, ImageClass.id == Label.class_id)).all())
+    assert labels == {"embedded.jpg": "Birds", "iptc.jpg": "Mammals", "IMG_0002.JPG": "Mammals",
+                      "IMG_0003.jpg": "corvids"}
+    with pytest.raises(KeywordError, match="No photo carries the keyword “Zebra”"):
+        label_from_keywords(project, ["Zebra"])
+
+
+def test_the_keywords_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, project_dir = _folder(tmp_path / "photos"), tmp_path / "project"
+    assert main(["import", str(project_dir), str(root), "--json"]) == 0
+    imported = json.loads(capsys.readouterr().out)["folders"][0]
+    assert imported["with_keywords"] == 5 and any("hostile.jpg.xmp" in w for w in imported["warnings"])
+
+    assert main(["keywords", str(project_dir), "--json"]) == 0
+    listed = {row["keyword"]: row["photos"] for row in json.loads(capsys.readouterr().out)["keywords"]}
+    assert listed["Animals|Birds|Crow"] == 2 and listed["Cat"] == 1
+
+    assert main(["keywords", str(project_dir), "--as-labels", "Cat", "Animals|Birds|Pigeon"]) == 0
+    assert "2 photos labelled from keywords into 2 classes" in capsys.readouterr().out
+    with open_project(project_dir, create=False) as project, project.sessions() as session:
+        assert sorted(session.scalars(select(ImageClass.name))) == ["Cat", "Pigeon"]
+        assert session.scalar(select(Folder.root)) == str(root.resolve())
+
+    assert main(["keywords", str(project_dir), "--branch", "Plants|"]) == 1
+    assert "No photo carries a keyword below “Plants|”." in capsys.readouterr().err
