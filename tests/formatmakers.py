@@ -76,9 +76,13 @@ def dng_bytes(width: int = 64, height: int = 48, orientation: int = 1) -> bytes:
 
 def with_preview(tiff: bytes, preview_rgb: np.ndarray) -> bytes:
     """Chain a second directory holding a JPEG preview (NewSubfileType 1) after a little-endian TIFF's first."""
-    assert tiff[:4] == b"II*\x00"
-    jpeg = mk.jpeg_bytes(preview_rgb)
     height, width = preview_rgb.shape[:2]
+    return with_jpeg_preview(tiff, mk.jpeg_bytes(preview_rgb), width, height)
+
+
+def with_jpeg_preview(tiff: bytes, jpeg: bytes, width: int, height: int) -> bytes:
+    """``with_preview`` for JPEG bytes as they are."""
+    assert tiff[:4] == b"II*\x00"
     first = struct.unpack_from("<I", tiff, 4)[0]
     next_at = first + 2 + 12 * struct.unpack_from("<H", tiff, first)[0]
     out = bytearray(tiff) + b"\x00" * (len(tiff) % 2)

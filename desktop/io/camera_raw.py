@@ -34,7 +34,7 @@ class RawPhoto:
     width: int  # of the sensor's picture, before ``orientation`` is applied
     height: int
     orientation: int  # EXIF-style, from LibRaw's flip
-    preview: bytes | None  # the embedded JPEG preview, if the camera wrote one
+    preview: bytes | None  # the embedded JPEG preview, if the camera wrote one and it was asked for
 
 
 def looks_like_raw(data: bytes) -> bool:
@@ -62,20 +62,20 @@ def _first_ifd_tags(data: bytes) -> set[int]:
         return set()
 
 
-def open_raw(data: bytes) -> RawPhoto:
-    """Parse the header (and find the preview) without decoding the sensor data."""
+def open_raw(data: bytes, *, preview: bool = False) -> RawPhoto:
+    """Parse the header without decoding the sensor data; with ``preview``, also copy out the embedded JPEG."""
     import rawpy
 
     with _reading(), rawpy.imread(io.BytesIO(data)) as raw:
         sizes = raw.sizes
-        preview = None
+        jpeg = None
         try:
-            thumb = raw.extract_thumb()
-            if thumb.format == rawpy.ThumbFormat.JPEG:
-                preview = bytes(thumb.data)
+            thumb = raw.extract_thumb() if preview else None
+            if thumb is not None and thumb.format == rawpy.ThumbFormat.JPEG:
+                jpeg = bytes(thumb.data)
         except rawpy.LibRawError:  # no preview, or one LibRaw cannot hand over: demosaic instead
             pass
-    return RawPhoto(int(sizes.width), int(sizes.height), _FLIP_TO_ORIENTATION.get(int(sizes.flip), 1), preview)
+    return RawPhoto(int(sizes.width), int(sizes.height), _FLIP_TO_ORIENTATION.get(int(sizes.flip), 1), jpeg)
 
 
 def demosaic(data: bytes) -> np.ndarray:

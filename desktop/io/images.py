@@ -231,7 +231,7 @@ def decode(data: bytes, info: ImageInfo | None = None, *, min_short_side: int = 
 def _decode_raw(data: bytes, info: ImageInfo, min_short_side: int, min_long_side: int) -> np.ndarray:
     """The camera's embedded JPEG preview when it is large enough, else a half-size demosaic; not yet upright."""
     try:
-        raw = camera_raw.open_raw(data)
+        raw = camera_raw.open_raw(data, preview=True)
         if raw.preview is not None:
             with contextlib.suppress(ImageError):  # a damaged preview: the sensor data may still be fine
                 preview = probe(raw.preview)

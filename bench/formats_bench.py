@@ -1,0 +1,132 @@
+"""Import speed of HEIC and camera RAW photos against JPEGs of the same pixels, in the same run.
+
+    python -m bench.formats_bench [--count 8] [--megapixels 12] [--repeat 2]
+
+Writes ``--count`` photo-like pictures (bench.import_bench's: real photographs upscaled, with sensor noise) once
+as three folders under bench/out/formats-COUNTxMPmp/ (reused while they exist):
+
+  jpeg/  the pictures as JPEG (quality 92)
+  heic/  the same pixels as HEIC (heif-enc, quality 60, about an iPhone's bytes per pixel; needs libheif-examples)
+  raw/   DNGs (pidng): 12-bit sensor data of the same size with the jpeg/ file embedded as the camera's preview
+
+then imports each folder into a fresh project (desktop.core.importer.import_folder: read, hash, probe, 256-px
+thumbnail, database; the importer's thread pool) and times the plain decodes on one thread
+(``desktop.io.images.decode`` as the import asks for it, and the full decodes for reference). It prints ms
+per photo and the ratios HEIC/JPEG (aim <= 2) and RAW/JPEG (aim <= 1.5), import against import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import import_bench
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+
+
+def generate(directory: Path, count: int, megapixels: float) -> dict[str, list[Path]]:
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import CFAPattern, DNGVersion, PhotometricInterpretation
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import formatmakers
+
+    heif_enc = shutil.which("heif-enc")
+    if heif_enc is None:
+        raise SystemExit("heif-enc is missing: sudo apt-get install -y libheif-examples")
+    jpegs = import_bench.generate(directory / "jpeg", count, megapixels)
+    heics, raws = [], []
+    for folder in ("heic", "raw"):
+        (directory / folder).mkdir(parents=True, exist_ok=True)
+    for jpeg in jpegs:
+        heic = directory / "heic" / (jpeg.stem + ".heic")
+        if not heic.exists():
+            subprocess.run([heif_enc, "-q", "60", str(jpeg), "-o", str(heic)], check=True, capture_output=True)
+        heics.append(heic)
+        raw = directory / "raw" / (jpeg.stem + ".dng")
+        if not raw.exists():
+            from desktop.io import images
+
+            rgb = images.load_rgb(jpeg)
+            rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # pidng packs pixel pairs
+            height, width = rgb.shape[:2]
+            sensor = np.zeros((height, width), np.uint16)  # an RGGB mosaic of the picture, 12 bit
+            sensor[0::2, 0::2] = rgb[0::2, 0::2, 0].astype(np.uint16) << 4
+            sensor[0::2, 1::2] = rgb[0::2, 1::2, 1].astype(np.uint16) << 4
+            sensor[1::2, 0::2] = rgb[1::2, 0::2, 1].astype(np.uint16) << 4
+            sensor[1::2, 1::2] = rgb[1::2, 1::2, 2].astype(np.uint16) << 4
+            tags = DNGTags()
+            for tag, value in ((Tag.ImageWidth, width), (Tag.ImageLength, height), (Tag.TileWidth, width),
+                               (Tag.TileLength, height), (Tag.Orientation, 1),
+                               (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+                               (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 12), (Tag.CFARepeatPatternDim, [2, 2]),
+                               (Tag.CFAPattern, CFAPattern.RGGB), (Tag.BlackLevel, 0), (Tag.WhiteLevel, 4095),
+                               (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1],
+                                                   [1, 1]]),
+                               (Tag.CalibrationIlluminant1, 21), (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]),
+                               (Tag.Make, "Pigeonhole"), (Tag.Model, "Bench"),
+                               (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)):
+                tags.set(tag, value)
+            writer = RAW2DNG()
+            writer.options(tags, path="", compress=False)
+            dng = bytes(writer.convert(sensor, filename=""))
+            raw.write_bytes(formatmakers.with_jpeg_preview(dng, jpeg.read_bytes(), width, height))
+        raws.append(raw)
+    return {"jpeg": jpegs, "heic": heics, "raw": raws}
+
+
+def decode_ms(paths: list[Path], **sizes: int) -> float:
+    from desktop.io import images
+
+    started = time.perf_counter()
+    for path in paths:
+        images.decode(images.read_bytes(path), **sizes)
+    return (time.perf_counter() - started) * 1000 / len(paths)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--repeat", type=int, default=2, help="time each measurement N times, keep the best")
+    args = parser.parse_args(argv)
+    directory = OUT_DIR / f"formats-{args.count}x{args.megapixels:g}mp"
+    started = time.perf_counter()
+    sets = generate(directory, args.count, args.megapixels)
+    print(f"photos in {directory} ({time.perf_counter() - started:.0f} s to make or find); "
+          + ", ".join(f"{name}: {sum(p.stat().st_size for p in paths) / len(paths) / 1e6:.1f} MB"
+                      for name, paths in sets.items()))
+    for paths in sets.values():
+        import_bench.warm(paths)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name, paths in sets.items():
+            imports, decodes, full = [], [], []
+            for attempt in range(max(1, args.repeat)):
+                seconds, imported = import_bench.time_import(paths[0].parent, Path(work) / f"{name}{attempt}")
+                assert imported == len(paths), (name, imported)
+                imports.append(seconds * 1000 / len(paths))
+                decodes.append(decode_ms(paths, min_long_side=import_bench.THUMB))
+                full.append(decode_ms(paths))
+            results[name] = {"import": min(imports), "decode": min(decodes), "full": min(full)}
+    print(f"{'':6} {'import ms/photo':>16} {'thumbnail decode':>17} {'full decode':>12}   (decodes on 1 thread)")
+    for name, result in results.items():
+        print(f"{name:6} {result['import']:16.1f} {result['decode']:17.1f} {result['full']:12.1f}")
+    for name, aim in (("heic", 2.0), ("raw", 1.5)):
+        ratio = results[name]["import"] / results["jpeg"]["import"]
+        decode = results[name]["decode"] / results["jpeg"]["decode"]
+        print(f"{name}/jpeg import = {ratio:.2f} (aim <= {aim}: {'met' if ratio <= aim else 'NOT met'}); "
+              f"thumbnail decode alone = {decode:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
