@@ -51,6 +51,11 @@ def looks_like_raw(data: bytes) -> bool:
     return bool(_first_ifd_tags(data) & {_TIFF_MAKE, _TIFF_DNG_VERSION})  # NEF, ARW, DNG, ...
 
 
+def may_be_plain_tiff(data: bytes) -> bool:
+    """A TIFF that LibRaw may decline and Pillow still read (not a CR2: its header says RAW)."""
+    return data[:4] in (b"II*\x00", b"MM\x00*") and data[8:10] != b"CR"
+
+
 def _first_ifd_tags(data: bytes) -> set[int]:
     """The tag numbers of a TIFF's first directory (empty when it is damaged)."""
     order = "<" if data[:2] == b"II" else ">"
@@ -98,7 +103,7 @@ class _reading:
         import rawpy
 
         if isinstance(error, rawpy.LibRawFileUnsupportedError):
-            raise NotRaw("not a camera RAW file this version of LibRaw can read") from error
+            raise NotRaw("the RAW file is damaged, or from a camera this version of LibRaw does not know") from error
         if isinstance(error, (rawpy.LibRawIOError, rawpy.LibRawDataError)):
             raise RawError("the RAW file is damaged or cut short") from error
         if isinstance(error, (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError,

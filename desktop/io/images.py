@@ -138,7 +138,7 @@ def _probe_raw(data: bytes) -> ImageInfo | None:
     try:
         raw = camera_raw.open_raw(data)
     except camera_raw.NotRaw as exc:
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
+        if camera_raw.may_be_plain_tiff(data):
             return None
         raise ImageError(str(exc)) from exc
     except camera_raw.RawError as exc:

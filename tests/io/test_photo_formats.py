@@ -141,8 +141,8 @@ def test_a_cut_off_raw_is_one_sentence(cut: float) -> None:
 
 @pytest.mark.parametrize("magic", [b"FUJIFILMCCD-RAW 0201", b"IIRO\x08\x00\x00\x00", b"IIU\x00\x08\x00\x00\x00",
                                    b"\x00\x00\x00\x18ftypcrx \x00\x00\x00\x01", b"II*\x00\x10\x00\x00\x00CR\x02\x00"])
-def test_garbage_behind_raw_magic_is_one_sentence(magic: bytes) -> None:
-    with pytest.raises(ImageError) as caught:
+def test_garbage_behind_raw_magic_is_one_sentence_about_raw(magic: bytes) -> None:
+    with pytest.raises(ImageError, match="RAW file") as caught:
         images.probe(magic + bytes(range(256)) * 4)
     assert "\n" not in str(caught.value)
 
