@@ -236,9 +236,10 @@ def _decode_raw(data: bytes, info: ImageInfo, min_short_side: int, min_long_side
             with contextlib.suppress(ImageError):  # a damaged preview: the sensor data may still be fine
                 preview = probe(raw.preview)
                 short, long = sorted((preview.width, preview.height))
-                wanted_long = min_long_side or (0 if min_short_side else
-                                                RAW_PREVIEW_MIN_FRACTION * max(info.width, info.height))
-                if short >= min_short_side and long >= wanted_long:
+                raw_short, raw_long = sorted((info.width, info.height))
+                wanted_long = min_long_side or (0 if min_short_side else RAW_PREVIEW_MIN_FRACTION * raw_long)
+                # More than the half-size demosaic gives is not worth it: a preview that large always does.
+                if short >= min(min_short_side, raw_short // 2) and long >= min(wanted_long, raw_long // 2):
                     # The RAW's own orientation applies (the caller turns it); the preview's, if any, is ignored.
                     return decode(raw.preview, _upright(preview), min_short_side=min_short_side,
                                   min_long_side=min_long_side)

@@ -118,6 +118,13 @@ def test_a_preview_smaller_than_asked_gives_way_to_the_demosaic() -> None:
     assert demosaiced.shape == (96, 128, 3) and not _is_red(demosaiced[1, 1])
 
 
+def test_a_preview_as_large_as_the_demosaic_is_used_whatever_is_asked() -> None:
+    """The photo pane asks for 1600 px; a 64-px RAW's 64-px preview beats its 32-px demosaic (it showed noise)."""
+    data = fm.with_preview(fm.dng_bytes(64, 48), fm.quadrant_rgb(64, 48))
+    pixels = images.decode(data, min_long_side=1600)
+    assert pixels.shape == (48, 64, 3) and _is_red(pixels[1, 1])
+
+
 def test_a_damaged_preview_falls_back_to_the_sensor_data() -> None:
     data = bytearray(fm.with_preview(fm.dng_bytes(64, 48), fm.quadrant_rgb(64, 48)))
     start = data.index(b"\xff\xd8\xff")
