@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop.cli.common import UserError, command, emit_result, path_argument, record_id, terminal_safe
+from desktop.wording import plural
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -190,6 +191,9 @@ def _sort(args: argparse.Namespace) -> int:
                   f"held-out photos: its predicted photos go to _unsure.")
         for line in plan.advice.values():
             _note(f"note: {line}")
+        if plan.companions:
+            _note(f"note: the photos take {plural(plan.companions, 'companion file')} with them (XMP sidecars, "
+                  "RAW/JPEG twins).")
         by_prediction = sum(op.why == "prediction" for op in plan.operations)
         if by_prediction:
             _note(f"note: {mistakes_sentence(plan.expected_mistakes, plan.mistakes_range, by_prediction)}.")

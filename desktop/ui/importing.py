@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.core.importer import ImportProgress, ImportSummary, import_folder
+from desktop.core.keywords import KeywordScan, read_keywords
 from desktop.io.scan import class_subfolders
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
@@ -86,7 +87,7 @@ class ImportController(QObject):
         folder, from_subfolders = self.queue.pop(0)
         project = self.context.project
 
-        def job(emit, cancel) -> ImportSummary:
+        def job(emit, cancel) -> tuple[ImportSummary, KeywordScan | None]:
             last = 0.0
 
             def throttled(progress: ImportProgress) -> None:
@@ -96,15 +97,19 @@ class ImportController(QObject):
                     last = now
                     emit(ImportProgress(**vars(progress)))  # a copy: the core keeps mutating its own
 
-            return import_folder(project, folder, labels_from_subfolders=from_subfolders,
-                                 on_progress=throttled, cancel=cancel)
+            summary = import_folder(project, folder, labels_from_subfolders=from_subfolders,
+                                    on_progress=throttled, cancel=cancel)
+            if summary.cancelled:
+                return summary, None
+            return summary, read_keywords(project, summary.folder_id, cancel=cancel.is_set)
 
         self.widget.text.setText(f"Looking for photos in {folder.name}…")
         self.widget.show()
         self.task.start(job, on_progress=lambda p: self.widget.show_progress(p, len(self.queue)),
                         on_done=self._on_done, on_failed=self._on_failed, on_finished=self._on_thread_finished)
 
-    def _on_done(self, summary: ImportSummary) -> None:
+    def _on_done(self, result: tuple[ImportSummary, KeywordScan | None]) -> None:
+        summary, keywords = result
         self.summaries.append(summary)
         self.context.refresh_all()
         parts = [f"{summary.imported:,} photos imported"]
@@ -112,6 +117,10 @@ class ImportController(QObject):
             parts.append(f"{summary.unchanged:,} unchanged")
         if summary.labelled:
             parts.append(f"{summary.labelled:,} labelled from subfolders")
+        if keywords is not None and keywords.with_keywords:
+            parts.append(f"{keywords.with_keywords:,} with keywords (Classes ▸ Classes from Keywords…)")
+        if keywords is not None and keywords.problems:
+            parts.append(f"{plural(len(keywords.problems), 'keyword file')} could not be read")
         if summary.broken:
             parts.append(f"{summary.broken:,} cannot be read (see “Cannot read”)")
         if summary.missing:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.core.browse import ImageFilter, Show, count_matching
 from desktop.core.folders import FolderError, FolderInfo, relink_folder, remove_folder
+from desktop.core.keywords import keywords_of
 from desktop.core.prediction_store import prediction_for
 from desktop.core.project import ProjectError, open_project
 from desktop.core.status import ProjectStatus
@@ -37,6 +38,7 @@ from desktop.ui.explain import ExplainController
 from desktop.ui.grid_keys import GridKeys
 from desktop.ui.health import HealthController
 from desktop.ui.importing import ImportController, ImportProgressWidget
+from desktop.ui.keywords import classes_from_keywords
 from desktop.ui.label_review import LabelReviewController
 from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
@@ -206,6 +208,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.more_like_this_action, self.select_similar_action])
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
+        class_menu.addAction("Classes from Keywords…",
+                             lambda: classes_from_keywords(self.context, self.labelling.undo_stack, self))
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
         model_menu.addAction(self.predict_action)
@@ -459,6 +463,9 @@ class MainWindow(QMainWindow):
             self.side_tabs.setCurrentWidget(self.preview)  # the user chose a photo: show it, even from Train
         if index.isValid():
             self.preview.show_row(index.data(Role.ROW), index.data(Role.LABEL))
+            # One photo's rows of an indexed table: well under a millisecond.
+            self.preview.show_keywords(keywords_of(self.context.project, index.data(Role.ROW).id)
+                                       if self.context.project else [])
             self._show_prediction(index)
             self.explain.show_for(index.data(Role.ROW))
         else:

@@ -254,7 +254,7 @@ class SortDialog(QDialog):
         self.table.show_plan(plan, colours)
         self.summary.show_plan(plan, colours, self.context.active_model is not None)
         set_note(self.message, html.escape(problem), kind)
-        count = len(plan.operations) if plan else 0
+        count = len(plan.photos) if plan else 0
         self.sort_button.setText(f"{verb(plan.mode)} {plural(count, 'photo')}" if plan and count else "Sort")
         self.sort_button.setEnabled(count > 0 and not self.sort_task.busy)
         self.preview_ready.emit()
@@ -281,7 +281,7 @@ class SortDialog(QDialog):
 
         self.result = None
         self._set_running(True, len(plan.operations))
-        what = f"sort #{resume_id}" if resume_id is not None else plural(len(plan.operations), 'photo')
+        what = f"sort #{resume_id}" if resume_id is not None else plural(len(plan.photos), 'photo')
         set_note(self.message, f"{'Resuming' if resume_id is not None else ing(plan.mode)} {what} into "
                                   f"{html.escape(str(plan.destination))}…", "info")
         self.sort_task.start(job, on_progress=self._on_progress, on_done=self._on_sorted,

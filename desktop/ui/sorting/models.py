@@ -54,7 +54,8 @@ class SortPreviewModel(TableModel[PlannedOperation]):
             if column == self.FOLDER:
                 return op.class_name
             if column == self.CONFIDENCE:
-                return {"label": "labelled", "unpredicted": "no prediction"}.get(op.why, percent(op.confidence))
+                return {"label": "labelled", "unpredicted": "no prediction",
+                        "companion": "with its photo"}.get(op.why) or percent(op.confidence)
             return self._relative(op.destination)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == self.PHOTO:
@@ -64,11 +65,13 @@ class SortPreviewModel(TableModel[PlannedOperation]):
             if column == self.CONFIDENCE:
                 return {
                     "label": "A human label: it goes to its label's folder.",
-                    "prediction": f"The model is {op.confidence:.1%} sure.",
+                    # Built for every row, so never formats a missing confidence (companions, unpredicted).
+                    "prediction": f"The model is {op.confidence or 0:.1%} sure.",
                     "unsure": f"The model is only {percent(op.confidence)} sure: below the threshold.",
                     "unreachable": f"The model is {percent(op.confidence)} sure, but no confidence for its "
                                    "predicted class reaches the asked precision on its held-out photos.",
                     "unpredicted": "The active model has not predicted this photo yet.",
+                    "companion": "A sidecar or the RAW/JPEG twin of the photo above: it goes where the photo goes.",
                 }.get(op.why)
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == self.FOLDER:

@@ -75,7 +75,7 @@ class PlanSummary(QWidget):
             self.counts_summary.setText("")
             set_note(self.notice, "")
             return
-        count = len(plan.operations)
+        count = len(plan.photos)
         folders = len(plan.per_class)
         by_prediction = count - plan.from_labels - plan.below_threshold - plan.unpredicted
         parts = [f"{plan.from_labels:,} by their label" if plan.from_labels else "",
@@ -88,7 +88,7 @@ class PlanSummary(QWidget):
         if by_prediction:
             outcome += " · " + mistakes_sentence(plan.expected_mistakes, plan.mistakes_range, by_prediction)
         self.counts_summary.setText(
-            f"<b>{plural(count, 'photo')}</b> into {plural(folders, 'folder')}<br>"
+            f"<b>{plural(count, 'photo')}</b> into {plural(folders, 'folder')}{_travelling(plan)}<br>"
             f"<span style='color:#6B7280'>{detail}</span><br>{outcome}" if count else
             "No photo to sort with these options.")
         self.counts_summary.setToolTip(
@@ -121,6 +121,11 @@ class PlanSummary(QWidget):
             notes.append(f"{plural(len(plan.skipped), 'photo')} cannot be sorted and stay where they are:<br>"
                          f"{reasons}{more}")
         set_note(self.notice, "<br><br>".join(notes), "warn")
+
+
+def _travelling(plan: SortPlan) -> str:
+    """The files that go with the photos (sidecars, RAW/JPEG twins), counted once in the summary."""
+    return f" + {plural(plan.companions, 'companion file')} with them" if plan.companions else ""
 
 
 class PlanTable(QWidget):
@@ -164,4 +169,5 @@ class PlanTable(QWidget):
 
     def show_plan(self, plan: SortPlan | None, colours: dict[str, str]) -> None:
         self.model.set_plan(plan, colours)
-        self.state.setText(f"{plural(len(plan.operations), 'photo')} · {verb(plan.mode).lower()}" if plan else "")
+        self.state.setText(f"{plural(len(plan.photos), 'photo')}{_travelling(plan)} · {verb(plan.mode).lower()}"
+                           if plan else "")

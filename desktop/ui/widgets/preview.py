@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
@@ -128,6 +129,10 @@ class PreviewPanel(QFrame):
         self.label_chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.heatmap_legend = HeatmapLegend(self)
         self.heatmap_legend.hide()
+        self.keywords = QLabel(self)
+        self.keywords.setObjectName("previewDetails")
+        self.keywords.setWordWrap(True)
+        self.keywords.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.chart_title = QLabel("<b>Prediction</b>")
         self.chart = ProbabilityChart(limit=10, parent=self)
         self.chart_hint = QLabel("")
@@ -140,6 +145,7 @@ class PreviewPanel(QFrame):
         layout.addWidget(self.label_chip)
         layout.addWidget(self.title)
         layout.addWidget(self.details)
+        layout.addWidget(self.keywords)
         layout.addWidget(self.chart_title)
         layout.addWidget(self.chart)
         layout.addWidget(self.chart_hint)
@@ -160,6 +166,7 @@ class PreviewPanel(QFrame):
             self.canvas.set_image(QImage(), "Select a photo to see it here.")
             self.title.setText("")
             self.details.setText("")
+            self.show_keywords([])
             self.chart.clear("")
             self.chart_hint.setText("")
             return
@@ -178,6 +185,12 @@ class PreviewPanel(QFrame):
         self._request += 1
         self._pool.clear()  # skip images the user already moved past
         self._pool.start(_Decode(self._request, row.path, self._signals))
+
+    def show_keywords(self, keywords: list[str]) -> None:
+        """The keywords the photo carries (its XMP, IPTC or sidecar), hierarchy levels shown as "›"."""
+        shown = " · ".join(html.escape(keyword.replace("|", " › ")) for keyword in keywords)
+        self.keywords.setText(f"Keywords: {shown}" if keywords else "")
+        self.keywords.setVisible(bool(keywords))
 
     def set_heatmap(self, overlay: QImage | None, class_name: str = "", probability: float = 0.0) -> None:
         """The Grad-CAM overlay with its legend, or neither."""
