@@ -51,6 +51,20 @@ def check_launch_environment() -> None:
     if values["WORLD_SIZE"] < 1 or values["RANK"] >= values["WORLD_SIZE"]:
         raise UserError(f"The environment variables say process {values['RANK']} of {values['WORLD_SIZE']}, "
                         "which cannot be (they are set by torchrun; unset RANK and WORLD_SIZE to run as one process).")
+    timeout = os.environ.get(TIMEOUT_ENV, "").strip()
+    if timeout and not _positive_seconds(timeout):
+        raise UserError(f"The environment variable {TIMEOUT_ENV} is {timeout!r}, but it must be a number of seconds "
+                        "above 0.")
+
+
+TIMEOUT_ENV = "PIGEONHOLE_DIST_TIMEOUT_S"  # read by desktop.ml.distributed
+
+
+def _positive_seconds(text: str) -> bool:
+    try:
+        return 0 < float(text) < float("inf")
+    except ValueError:
+        return False
 
 
 def worker_rank() -> int | None:

@@ -133,7 +133,9 @@ def test_similar_and_dismiss_name_a_photo_by_any_id_in_one_sentence(value, proje
 ENVIRONMENTS = {"world size a word": {"WORLD_SIZE": "x"}, "rank a word": {"WORLD_SIZE": "2", "RANK": "z"},
                 "rank beyond the world": {"WORLD_SIZE": "2", "RANK": "5"},
                 "local rank negative": {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "-1"},
-                "world size zero": {"WORLD_SIZE": "0"}, "world size huge": {"WORLD_SIZE": "9" * 30}}
+                "world size zero": {"WORLD_SIZE": "0"}, "world size huge": {"WORLD_SIZE": "9" * 30},
+                "timeout a word": {"PIGEONHOLE_DIST_TIMEOUT_S": "soon"},
+                "timeout nan": {"PIGEONHOLE_DIST_TIMEOUT_S": "nan"}}
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS.values(), ids=ENVIRONMENTS.keys())
