@@ -103,7 +103,8 @@ class _reading:
         import rawpy
 
         if isinstance(error, rawpy.LibRawFileUnsupportedError):
-            raise NotRaw("the RAW file is damaged, or from a camera this version of LibRaw does not know") from error
+            raise NotRaw("the RAW file is damaged, or from a camera this version of Pigeonhole does not know"
+                         ) from error
         if isinstance(error, (rawpy.LibRawIOError, rawpy.LibRawDataError)):
             raise RawError("the RAW file is damaged or cut short") from error
         if isinstance(error, (rawpy.LibRawTooBigError, rawpy.LibRawUnsufficientMemoryError,
