@@ -24,12 +24,14 @@ needs_heif_enc = pytest.mark.skipif(HEIF_ENC is None,
                                     reason="heif-enc is missing: sudo apt-get install -y libheif-examples")
 
 
-def heic_bytes(rgb: np.ndarray, quality: int = 60) -> bytes:
-    """An HEIC (HEVC) file of ``rgb``, through heif-enc."""
+def heic_bytes(rgb: np.ndarray, quality: int = 60, exif_orientation: int | None = None) -> bytes:
+    """An HEIC (HEVC) file of ``rgb``, through heif-enc; with ``exif_orientation``, an EXIF block saying so
+    (heif-enc 1.15 copies it from a JPEG and leaves the pixels as they are)."""
     assert HEIF_ENC is not None
     with tempfile.TemporaryDirectory() as folder:
-        source, target = Path(folder) / "in.png", Path(folder) / "out.heic"
-        source.write_bytes(mk.png_bytes(rgb))
+        source, target = Path(folder) / ("in.png" if exif_orientation is None else "in.jpg"), Path(folder) / "out.heic"
+        source.write_bytes(mk.png_bytes(rgb) if exif_orientation is None
+                           else mk.jpeg_bytes(rgb, quality=98, exif_orientation=exif_orientation))
         subprocess.run([HEIF_ENC, "-q", str(quality), str(source), "-o", str(target)], check=True,
                        capture_output=True, timeout=60)
         return target.read_bytes()
@@ -111,3 +113,76 @@ def with_declared_size(tiff: bytes, width: int, height: int) -> bytes:
             value = width if tag == 256 else height
             struct.pack_into("<I" if kind == 4 else "<HH", out, entry + 8, *((value,) if kind == 4 else (value, 0)))
     return bytes(out)
+
+
+def _boxes(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """ISO media boxes between start and end: type -> (offset, size) (the first of each type)."""
+    found: dict[bytes, tuple[int, int]] = {}
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        found.setdefault(kind, (start, size))
+        start += size
+    return found
+
+
+def with_rotation(heic: bytes, quarter_turns: int) -> bytes:
+    """The HEIC with an ``irot`` property on its primary picture (anticlockwise, as phones record orientation):
+    heif-enc 1.15 cannot write one. The property goes at the end of ``ipco``; box sizes and iloc's file offsets
+    follow."""
+    top = _boxes(heic, 0, len(heic))
+    meta_at, meta_size = top[b"meta"]
+    meta = _boxes(heic, meta_at + 12, meta_at + meta_size)
+    iprp_at, iprp_size = meta[b"iprp"]
+    iprp = _boxes(heic, iprp_at + 8, iprp_at + iprp_size)
+    (ipco_at, ipco_size), (ipma_at, ipma_size) = iprp[b"ipco"], iprp[b"ipma"]
+    primary = struct.unpack_from(">H", heic, meta[b"pitm"][0] + 12)[0]
+    property_index = len(_all_boxes(heic, ipco_at + 8, ipco_at + ipco_size)) + 1
+    irot = struct.pack(">I4sB", 9, b"irot", quarter_turns % 4)
+    # ipma: version 0, flags 0 -> 2-byte item ids, 1-byte associations (essential bit + 7-bit index).
+    assert heic[ipma_at + 8] == 0 and heic[ipma_at + 11] & 1 == 0
+    ipma = bytearray(heic[ipma_at:ipma_at + ipma_size])
+    position = 16
+    for _ in range(struct.unpack_from(">I", ipma, 12)[0]):
+        item, count = struct.unpack_from(">HB", ipma, position)
+        if item == primary:
+            ipma[position + 2] = count + 1
+            ipma[position + 3 + count:position + 3 + count] = bytes([0x80 | property_index])
+            break
+        position += 3 + count
+    shift = len(irot) + 1
+    out = bytearray(heic[:ipco_at + ipco_size] + irot + heic[ipco_at + ipco_size:ipma_at] + ipma
+                    + heic[ipma_at + ipma_size:])
+    for at, grow in ((meta_at, shift), (iprp_at, shift), (ipco_at, len(irot)), (ipma_at + len(irot), 1)):
+        struct.pack_into(">I", out, at, struct.unpack_from(">I", out, at)[0] + grow)
+    _shift_file_offsets(out, meta[b"iloc"][0], shift)
+    return bytes(out)
+
+
+def _all_boxes(data: bytes, start: int, end: int) -> list[bytes]:
+    kinds = []
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        kinds.append(kind)
+        start += size
+    return kinds
+
+
+def _shift_file_offsets(data: bytearray, iloc_at: int, shift: int) -> None:
+    """Add ``shift`` to every file offset in the iloc box at ``iloc_at`` (version 1, 4-byte fields)."""
+    version = data[iloc_at + 8]
+    offset_size, length_size = data[iloc_at + 12] >> 4, data[iloc_at + 12] & 15
+    base_size, index_size = data[iloc_at + 13] >> 4, data[iloc_at + 13] & 15
+    assert version == 1 and offset_size in (0, 4) and length_size == 4 and base_size in (0, 4) and index_size == 0
+    position = iloc_at + 16
+    for _ in range(struct.unpack_from(">H", data, iloc_at + 14)[0]):
+        method = struct.unpack_from(">H", data, position + 2)[0] & 15
+        position += 6  # item id, construction method, data reference index
+        if method == 0 and base_size:
+            struct.pack_into(">I", data, position, struct.unpack_from(">I", data, position)[0] + shift)
+        position += base_size
+        extents = struct.unpack_from(">H", data, position)[0]
+        position += 2
+        for _ in range(extents):
+            if method == 0 and not base_size and offset_size:
+                struct.pack_into(">I", data, position, struct.unpack_from(">I", data, position)[0] + shift)
+            position += offset_size + length_size

@@ -35,6 +35,20 @@ def test_heic_is_probed_and_decoded(tmp_path: Path) -> None:
 
 
 @fm.needs_heif_enc
+@pytest.mark.parametrize(("quarter_turns", "red_corner"), [(1, (-3, 3)), (3, (3, -3))])
+def test_heic_rotation_is_applied_once(quarter_turns: int, red_corner: tuple[int, int]) -> None:
+    """A phone records a turned photo as an irot property (anticlockwise quarter turns) and repeats it in EXIF;
+    the picture is turned by irot alone, not twice."""
+    exif_says = {1: 8, 3: 6}[quarter_turns]
+    data = fm.with_rotation(fm.heic_bytes(fm.quadrant_rgb(64, 48), exif_orientation=exif_says), quarter_turns)
+    info = images.probe(data)
+    assert (info.width, info.height) == (48, 64)
+    pixels = images.decode(data, info)
+    assert pixels.shape == (64, 48, 3)
+    assert _is_red(pixels[red_corner]) and not _is_red(pixels[3, 3])
+
+
+@fm.needs_heif_enc
 def test_heic_thumbnail_is_a_small_jpeg(tmp_path: Path) -> None:
     data = fm.heic_bytes(mk.photo_array(600, 400))
     thumbnail = images.probe(images.make_thumbnail(data))
