@@ -18,6 +18,7 @@ from desktop.cli.common import (
 )
 from desktop.cli.progress import progress_bar
 from desktop.cli.quality_commands import show_features
+from desktop.wording import plural
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -74,7 +75,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def check_text(report) -> str:
-    lines = [f"Checked {report.photos_checked} photos: {len(report.findings)} finding(s)"
+    lines = [f"Checked {plural(report.photos_checked, 'photo')}: {plural(len(report.findings), 'finding')}"
              + (f", {report.dismissed} dismissed as not a problem." if report.dismissed else ".")]
     for finding in report.findings:
         lines.append(f"{finding.title}: {terminal_safe(finding.summary)}")

@@ -43,7 +43,8 @@ def test_similar_and_check_json_shapes(trained_project, capsys):
     assert "will not be flagged again" in capsys.readouterr().out
     assert main(["check", project]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("Checked 26 photos") and "1 dismissed" in text and "Too dark" not in text
+    assert text.startswith("Checked 26 photos: ") and "1 dismissed" in text and "Too dark" not in text
+    assert "(s)" not in text  # "2 findings", never "2 finding(s)"
 
 
 def test_similar_and_check_errors_are_one_sentence(trained_project, capsys):
