@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
@@ -219,6 +220,37 @@ class ImageKeyword(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     keyword: Mapped[str] = mapped_column(String, primary_key=True)
     source: Mapped[str] = mapped_column(String(16))  # "photo" (embedded) | "sidecar"
+
+
+class TagRun(Base):
+    """Writing each photo's class as a keyword into its XMP sidecar (``pigeonhole tag``), journalled like a sort."""
+
+    __tablename__ = "tag_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    hierarchy: Mapped[str] = mapped_column(String)
+    precision: Mapped[float | None] = mapped_column(Float)
+    model_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))  # planned|running|partial|done|undoing|undone
+
+
+class TagOperation(Base):
+    """One sidecar written by a tag run: its bytes before (None and ``existed`` false: there was none), so undo
+    restores it byte for byte, and the digest of what was written, so a later edit by another app is kept."""
+
+    __tablename__ = "tag_operations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("tag_runs.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    sidecar: Mapped[str] = mapped_column(FilePath)
+    class_name: Mapped[str] = mapped_column(String)
+    existed: Mapped[bool] = mapped_column(Boolean, default=False)
+    before: Mapped[bytes | None] = mapped_column(LargeBinary)
+    after_hash: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12), default="planned")  # planned|started|done|failed|undone
+    error: Mapped[str | None] = mapped_column(String)
 
 
 class DismissedFinding(Base):
