@@ -9,7 +9,6 @@ demosaic. ``rawpy`` is imported on the first RAW file, so a folder of JPEGs neve
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass
 
@@ -71,7 +70,7 @@ def open_raw(data: bytes, *, preview: bool = False) -> RawPhoto:
     """Parse the header without decoding the sensor data; with ``preview``, also copy out the embedded JPEG."""
     import rawpy
 
-    with _reading(), rawpy.imread(io.BytesIO(data)) as raw:
+    with _reading(), rawpy.imread(_WholeFile(data)) as raw:
         sizes = raw.sizes
         jpeg = None
         try:
@@ -87,8 +86,19 @@ def demosaic(data: bytes) -> np.ndarray:
     """Half-size demosaic to RGB uint8, as the sensor saw it (the caller applies ``RawPhoto.orientation``)."""
     import rawpy
 
-    with _reading(), rawpy.imread(io.BytesIO(data)) as raw:
+    with _reading(), rawpy.imread(_WholeFile(data)) as raw:
         return np.ascontiguousarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8, user_flip=0))
+
+
+class _WholeFile:
+    """What rawpy.imread reads a file object with (one ``read()``), handing over ``data`` itself: io.BytesIO would
+    copy a 25 MB RAW each time it is opened."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data
 
 
 class _reading:
