@@ -23,6 +23,8 @@ from desktop.io.xmp import Keyword, XmpError, keywords_of_file, keywords_of_side
 
 SEPARATOR = "|"
 BATCH = 200
+# Photos that can be labelled and trained on: a broken or missing file's keywords are kept, not offered.
+_USABLE = (Image.error.is_(None), Image.missing.is_(False))
 
 
 class KeywordError(PigeonholeError):
@@ -96,9 +98,10 @@ def _keywords_of(path: Path, listings: dict[Path, list[str]], scan: KeywordScan)
 
 
 def keyword_counts(project: Project) -> list[tuple[str, int]]:
-    """Every keyword with how many photos carry it, the most used first."""
+    """Every keyword with how many readable photos carry it, the most used first."""
     with project.sessions() as session:
-        rows = session.execute(select(ImageKeyword.keyword, func.count()).group_by(ImageKeyword.keyword)).all()
+        rows = session.execute(select(ImageKeyword.keyword, func.count()).join(Image, Image.id == ImageKeyword.image_id)
+                               .where(*_USABLE).group_by(ImageKeyword.keyword)).all()
     return sorted(((keyword, count) for keyword, count in rows), key=lambda item: (-item[1], item[0].casefold()))
 
 
@@ -151,7 +154,8 @@ def label_from_keywords(project: Project, chosen: Sequence[str] = (), branch: st
         raise KeywordError("Name the keywords that become classes, or a branch of keywords such as “Animals|”.")
     with project.sessions() as session:
         by_image: dict[int, list[str]] = {}
-        for image_id, keyword in session.execute(select(ImageKeyword.image_id, ImageKeyword.keyword)):
+        for image_id, keyword in session.execute(select(ImageKeyword.image_id, ImageKeyword.keyword)
+                                                 .join(Image, Image.id == ImageKeyword.image_id).where(*_USABLE)):
             by_image.setdefault(image_id, []).append(keyword)
         labelled = set(session.scalars(select(Label.image_id)))
     known = {keyword.casefold() for keywords in by_image.values() for keyword in keywords}

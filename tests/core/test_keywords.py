@@ -56,6 +56,8 @@ def _folder(root: Path) -> Path:
     mk.write(root / "IMG_0003.xmp", xmp_packet(digikam=["Animals/Birds/Crow"]))  # Lightroom's name, digiKam's tags
     mk.write_jpeg(root / "both.jpg", 24, 16, seed=4)
     mk.write(root / "both.xmp", xmp_packet(hierarchical=["Animals|Birds|Crow", "Animals|Mammals|Dog"]))
+    mk.write_truncated_jpeg(root / "broken.jpg")  # cannot be read: its keyword is kept but never offered
+    mk.write(root / "broken.jpg.xmp", xmp_packet(hierarchical=["Animals|Birds|Crow"]))
     mk.write_jpeg(root / "hostile.jpg", 24, 16, seed=5)
     mk.write(root / "hostile.jpg.xmp", b'<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>')
     return root
@@ -67,7 +69,7 @@ def test_keywords_are_read_on_import_and_shown_per_photo(project: Project, tmp_p
 
     scan = read_keywords(project, summary.folder_id)
 
-    assert (scan.photos, scan.with_keywords) == (6, 5)
+    assert (scan.photos, scan.with_keywords) == (7, 6)
     assert [(path.name, "entities" in reason) for path, reason in scan.problems] == [("hostile.jpg.xmp", True)]
     with project.sessions() as session:
         ids = {rel: image_id for image_id, rel in session.execute(select(Image.id, Image.rel_path))}
@@ -102,7 +104,7 @@ def test_the_keywords_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     root, project_dir = _folder(tmp_path / "photos"), tmp_path / "project"
     assert main(["import", str(project_dir), str(root), "--json"]) == 0
     imported = json.loads(capsys.readouterr().out)["folders"][0]
-    assert imported["with_keywords"] == 5 and any("hostile.jpg.xmp" in w for w in imported["warnings"])
+    assert imported["with_keywords"] == 6 and any("hostile.jpg.xmp" in w for w in imported["warnings"])
 
     assert main(["keywords", str(project_dir), "--json"]) == 0
     listed = {row["keyword"]: row["photos"] for row in json.loads(capsys.readouterr().out)["keywords"]}
