@@ -63,17 +63,27 @@ def photo_stats(rgb: np.ndarray) -> PhotoStats:
                          interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     # Stretched to its own 1st-99th percentile range, so a dim but sharp photo is not called blurry.
-    low, high = np.percentile(grey, (1, 99))
-    stretched = np.clip((grey.astype(np.float32) - np.float32(low)) * np.float32(255.0 / max(float(high - low), 1.0)),
-                        0, 255).astype(np.float32)
+    low, high = _percentiles(grey, (1.0, 99.0))
+    stretched = cv2.convertScaleAbs(grey, alpha=255.0 / max(high - low, 1.0), beta=-low * 255.0 / max(high - low, 1.0))
+    stretched = stretched.astype(np.float32)
     sharpness = float(cv2.Laplacian(stretched, cv2.CV_32F).var())
-    gradient = np.hypot(cv2.Sobel(stretched, cv2.CV_32F, 1, 0), cv2.Sobel(stretched, cv2.CV_32F, 0, 1)) / 8.0
+    gradient = cv2.magnitude(cv2.Sobel(stretched, cv2.CV_32F, 1, 0), cv2.Sobel(stretched, cv2.CV_32F, 0, 1)) / 8.0
     small = cv2.resize(rgb, (GREY_SIDE, GREY_SIDE), interpolation=cv2.INTER_AREA)
     small_grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     colour_spread = float(small.reshape(-1, 3).astype(np.float32).std(axis=0).max())
-    return PhotoStats(sharpness, float(grey.mean()), float(small_grey.std()), colour_spread,
-                      float(np.percentile(grey, 0.1)), float(np.percentile(rgb.max(axis=2), 99.9)),
-                      float(np.percentile(gradient, 99.9)))
+    [shadows] = _percentiles(grey, (0.1,))
+    red, green, blue = cv2.split(rgb)
+    [highlights] = _percentiles(cv2.max(cv2.max(red, green), blue), (99.9,))  # numpy's max over axis 2: 30x slower
+    # The gradient (0-~360 grey levels per pixel) in whole levels: a histogram instead of a sort, 4x faster.
+    [edges] = _percentiles(np.minimum(gradient, 1023).astype(np.uint16), (99.9,), 1024)
+    return PhotoStats(sharpness, float(grey.mean()), float(small_grey.std()), colour_spread, shadows, highlights,
+                      edges)
+
+
+def _percentiles(values: np.ndarray, qs: tuple[float, ...], levels: int = 256) -> list[float]:
+    """Percentiles of small non-negative integers (the lower value at a boundary), by a histogram."""
+    cumulative = np.cumsum(np.bincount(values.ravel(), minlength=levels))
+    return [float(np.searchsorted(cumulative, q / 100.0 * (cumulative[-1] - 1), side="right")) for q in qs]
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
