@@ -212,13 +212,16 @@ def last_check(project: Project) -> HealthReport | None:
     if stored is None:
         return None
     with project.sessions() as session:
-        paths = {image_id: path for image_id, path in session.execute(with_folder(select(Image.id, IMAGE_PATH)))}
+        # A photo counts when its id still holds the content that was checked: not a photo re-imported changed
+        # since, nor a new one that took the id of one removed.
+        paths = {(image_id, content_hash): path for image_id, path, content_hash in
+                 session.execute(with_folder(select(Image.id, IMAGE_PATH, Image.content_hash)))}
     findings = []
     for item in stored.findings:
         if item.get("kind") not in KINDS:
             continue  # a kind this version no longer has
-        photos = [FlaggedPhoto(image_id, Path(paths[image_id]), content_hash, reason)
-                  for image_id, content_hash, reason in item["photos"] if image_id in paths]
+        photos = [FlaggedPhoto(image_id, Path(paths[image_id, content_hash]), content_hash, reason)
+                  for image_id, content_hash, reason in item["photos"] if (image_id, content_hash) in paths]
         findings.append(Finding(item["kind"], item["summary"], photos, item.get("keeper_id"),
                                 item.get("keeper_rule"), list(item.get("keys", []))))
     return _report(findings, stored.photos_then, dismissed_keys(project), stored.notes, stored.checked_at,

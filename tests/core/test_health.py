@@ -189,10 +189,15 @@ def test_the_last_check_comes_back_when_the_project_reopens_and_says_when_photos
         check_photos(reopened)
         assert last_check(reopened).stale == ""
 
-        # A file whose content changed (same name, re-imported) makes the check stale too.
+        assert "new.png" in _names(last_check(reopened), "low_information")
+
+        # A file whose content changed (same name, re-imported) makes the check stale too, and its old findings
+        # no longer speak for it.
         cv2.imwrite(str(extras / "new.png"), np.full((64, 64, 3), 90, np.uint8))
         import_folder(reopened, extras)
-        assert last_check(reopened).stale == "Photos changed since this check (photos changed) — run it again."
+        changed = last_check(reopened)
+        assert changed.stale == "Photos changed since this check (photos changed) — run it again."
+        assert _names(changed, "low_information") == {"black.png"}
 
 
 def test_a_project_never_checked_has_no_last_check(project):
