@@ -24,15 +24,18 @@ needs_heif_enc = pytest.mark.skipif(HEIF_ENC is None,
                                     reason="heif-enc is missing: sudo apt-get install -y libheif-examples")
 
 
-def heic_bytes(rgb: np.ndarray, quality: int = 60, exif_orientation: int | None = None) -> bytes:
+def heic_bytes(rgb: np.ndarray, quality: int = 60, exif_orientation: int | None = None,
+               thumbnail: int | None = None) -> bytes:
     """An HEIC (HEVC) file of ``rgb``, through heif-enc; with ``exif_orientation``, an EXIF block saying so
-    (heif-enc 1.15 copies it from a JPEG and leaves the pixels as they are)."""
+    (heif-enc 1.15 copies it from a JPEG and leaves the pixels as they are); with ``thumbnail``, a thumbnail
+    picture of that longer side, as phones embed."""
     assert HEIF_ENC is not None
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / ("in.png" if exif_orientation is None else "in.jpg"), Path(folder) / "out.heic"
         source.write_bytes(mk.png_bytes(rgb) if exif_orientation is None
                            else mk.jpeg_bytes(rgb, quality=98, exif_orientation=exif_orientation))
-        subprocess.run([HEIF_ENC, "-q", str(quality), str(source), "-o", str(target)], check=True,
+        thumbnail_options = ["-t", str(thumbnail)] if thumbnail else []
+        subprocess.run([HEIF_ENC, "-q", str(quality), *thumbnail_options, str(source), "-o", str(target)], check=True,
                        capture_output=True, timeout=60)
         return target.read_bytes()
 
@@ -168,21 +171,22 @@ def _all_boxes(data: bytes, start: int, end: int) -> list[bytes]:
 
 
 def _shift_file_offsets(data: bytearray, iloc_at: int, shift: int) -> None:
-    """Add ``shift`` to every file offset in the iloc box at ``iloc_at`` (version 1, 4-byte fields)."""
+    """Add ``shift`` to every file offset in the iloc box at ``iloc_at`` (version 0 or 1, 4-byte fields)."""
     version = data[iloc_at + 8]
     offset_size, length_size = data[iloc_at + 12] >> 4, data[iloc_at + 12] & 15
-    base_size, index_size = data[iloc_at + 13] >> 4, data[iloc_at + 13] & 15
-    assert version == 1 and offset_size in (0, 4) and length_size == 4 and base_size in (0, 4) and index_size == 0
+    base_size, index_size = data[iloc_at + 13] >> 4, (data[iloc_at + 13] & 15) if version else 0
+    assert version in (0, 1) and offset_size in (0, 4) and length_size == 4 and base_size in (0, 4)
     position = iloc_at + 16
     for _ in range(struct.unpack_from(">H", data, iloc_at + 14)[0]):
-        method = struct.unpack_from(">H", data, position + 2)[0] & 15
-        position += 6  # item id, construction method, data reference index
+        method = struct.unpack_from(">H", data, position + 2)[0] & 15 if version else 0
+        position += 6 if version else 4  # item id, [construction method], data reference index
         if method == 0 and base_size:
             struct.pack_into(">I", data, position, struct.unpack_from(">I", data, position)[0] + shift)
         position += base_size
         extents = struct.unpack_from(">H", data, position)[0]
         position += 2
         for _ in range(extents):
+            position += index_size
             if method == 0 and not base_size and offset_size:
                 struct.pack_into(">I", data, position, struct.unpack_from(">I", data, position)[0] + shift)
             position += offset_size + length_size

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import features
 
-from desktop.io import camera_raw
+from desktop.io import camera_raw, heif
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.safe_files import content_hash  # noqa: F401  (one definition; re-exported for the importer)
 
@@ -91,7 +91,7 @@ def probe(data: bytes) -> ImageInfo:
         if raw is not None:
             return raw
     if _heif_brand(data) == "HEIC":
-        _register_heif()
+        heif.register()
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own ~89-megapixel default; MAX_PIXELS is checked exactly below.
@@ -106,12 +106,12 @@ def probe(data: bytes) -> ImageInfo:
         raise ImageError(f"refused: the image claims more than {MAX_PIXELS // 1_000_000} megapixels "
                          "(possible decompression bomb)") from exc
     except PILImage.UnidentifiedImageError as exc:
-        heif = _heif_brand(data)
-        readable = _heif_registered if heif == "HEIC" else features.check("avif")
-        if heif is not None and not readable:
-            raise ImageError(HEIC_REASON if heif == "HEIC" else AVIF_REASON) from exc
-        if heif is not None:
-            raise ImageError(f"the {heif} photo is damaged or cut short") from exc
+        brand = _heif_brand(data)
+        readable = heif.is_registered() if brand == "HEIC" else features.check("avif")
+        if brand is not None and not readable:
+            raise ImageError(HEIC_REASON if brand == "HEIC" else AVIF_REASON) from exc
+        if brand is not None:
+            raise ImageError(f"the {brand} photo is damaged or cut short") from exc
         raise ImageError("not an image: the contents do not match any supported image format") from exc
     except Exception as exc:  # Pillow raises many types for corrupt headers
         raise ImageError(f"the image header is damaged ({type(exc).__name__})") from exc
@@ -155,23 +155,6 @@ def _probe_raw(data: bytes) -> ImageInfo | None:
     if raw.orientation >= 5:
         width, height = height, width
     return ImageInfo("RAW", width, height, raw.orientation, False, 1)
-
-
-_heif_registered = False
-
-
-def _register_heif() -> None:
-    """Teach Pillow HEIC/HEIF (once, on the first such file: libheif is not loaded for a folder of JPEGs)."""
-    global _heif_registered
-    if _heif_registered:
-        return
-    try:
-        import pi_heif
-    except ImportError:
-        return  # probe then explains that this installation cannot read HEIC
-    # The primary picture only: thumbnails, depth maps and auxiliary images are not needed.
-    pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-    _heif_registered = True
 
 
 def _heif_brand(data: bytes) -> str | None:
@@ -223,6 +206,8 @@ def decode(data: bytes, info: ImageInfo | None = None, *, min_short_side: int = 
             pixels = cv2.imdecode(buffer, flag | cv2.IMREAD_IGNORE_ORIENTATION)
         if pixels is not None:
             pixels = _to_rgb8(pixels)
+    if pixels is None and info.format == "HEIF" and factor > 1:  # a small picture will do: the thumbnail?
+        pixels = _heif_thumbnail(data, info, min_short_side, min_long_side)
     if pixels is None:  # GIF, multi-frame files, or anything OpenCV declines
         pixels = _decode_with_pillow(data, factor)
     return _apply_orientation(pixels, info.orientation)
@@ -246,6 +231,23 @@ def _decode_raw(data: bytes, info: ImageInfo, min_short_side: int, min_long_side
         return camera_raw.demosaic(data)
     except camera_raw.RawError as exc:
         raise ImageError(str(exc)) from exc
+
+
+def _heif_thumbnail(data: bytes, info: ImageInfo, min_short_side: int, min_long_side: int) -> np.ndarray | None:
+    """The HEIC's embedded thumbnail when it is large enough and turned like the main picture (libheif turns
+    each by its own properties; one turned differently is not trusted), else None."""
+    thumbnail = heif.thumbnail_file(data)
+    if thumbnail is None:
+        return None
+    # A damaged thumbnail: the main picture may still be fine.
+    with contextlib.suppress(Exception), PILImage.open(io.BytesIO(thumbnail)) as image:
+        width, height = image.size
+        short, long = sorted((width, height))
+        if (short < min_short_side or long < min_long_side
+                or (width > height) != (info.width > info.height) or image.format != "HEIF"):
+            return None
+        return np.asarray(image.convert("RGB")).copy()
+    return None
 
 
 def _upright(info: ImageInfo) -> ImageInfo:
