@@ -6,7 +6,8 @@ Writes ``--count`` photo-like pictures (bench.import_bench's: real photographs u
 as three folders under bench/out/formats-COUNTxMPmp/ (reused while they exist):
 
   jpeg/  the pictures as JPEG (quality 92)
-  heic/  the same pixels as HEIC (heif-enc, quality 60, about an iPhone's bytes per pixel; needs libheif-examples)
+  heic/  the same pixels as HEIC with a 320-px thumbnail, as an iPhone writes them (heif-enc, quality 60, about an
+         iPhone's bytes per pixel; needs libheif-examples)
   raw/   DNGs (pidng): 12-bit sensor data of the same size with the jpeg/ file embedded as the camera's preview
 
 then imports each folder into a fresh project (desktop.core.importer.import_folder: read, hash, probe, 256-px
@@ -50,7 +51,8 @@ def generate(directory: Path, count: int, megapixels: float) -> dict[str, list[P
     for jpeg in jpegs:
         heic = directory / "heic" / (jpeg.stem + ".heic")
         if not heic.exists():
-            subprocess.run([heif_enc, "-q", "60", str(jpeg), "-o", str(heic)], check=True, capture_output=True)
+            subprocess.run([heif_enc, "-q", "60", "-t", "320", str(jpeg), "-o", str(heic)], check=True,
+                           capture_output=True)
         heics.append(heic)
         raw = directory / "raw" / (jpeg.stem + ".dng")
         if not raw.exists():
