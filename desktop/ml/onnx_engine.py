@@ -14,9 +14,9 @@ one that puts every photo in one class, a Loop that never ends), with any digest
 run only when the digest of its bytes matches a reference kept elsewhere: the record of what this computer
 exported, ``trusted-onnx.json`` in the data folder (``desktop.paths.data_dir()``), or, within one process, what
 it exported or checked itself. A file that does not match (damaged, replaced, or exported where the record
-could not be written) is exported again. Every file, new or cached, also passes the rules for any ONNX file
-(``onnx_rules``: standard operators, no control flow, data inside, a size cap). Exporting EfficientNet-Lite0
-takes about a second (bench/onnx_settings_bench.py), announced by a Notice.
+could not be written, or before the data folder existed) is exported again. Every file, new or cached, also
+passes the rules for any ONNX file (``onnx_rules``: standard operators, no control flow, data inside, a size
+cap). Exporting EfficientNet-Lite0 takes about a second (bench/onnx_settings_bench.py), announced by a Notice.
 
 A run happens in a thread of its own while the calling thread waits in Python: Ctrl+C (a KeyboardInterrupt,
 only ever delivered to Python code) and a cancel both terminate ONNX Runtime inside the graph.
@@ -198,12 +198,14 @@ def _recorded_digests() -> dict[str, str]:
 
 def _remember(path: Path, data: bytes) -> None:
     """Trust ``data`` at ``path`` from now on: in this process, and in the data folder's record for later ones
-    (best effort: where it cannot be written, a later process exports again)."""
+    (best effort: where it cannot be written, a later process exports again). The data folder is not created
+    for it: `--self-test` and a command that only reads leave no trace there."""
     digest = _digest(data)
     _trusted[path] = digest
     record = _trust_record()
+    if not record.parent.is_dir():
+        return
     try:
-        record.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(record.with_suffix(".lock"), "Another Pigeonhole is recording an export.", wait_s=30.0):
             digests = _recorded_digests()
             digests[str(path)] = digest

@@ -115,6 +115,7 @@ def test_a_forged_record_does_not_let_a_loop_run(lite0, tmp_path, isolated_data_
 def test_a_later_process_reuses_the_export_through_the_record_kept_elsewhere(lite0, tmp_path, monkeypatch,
                                                                                isolated_data_dir) -> None:
     extractor, identity = lite0
+    isolated_data_dir.mkdir(parents=True)  # the app made it (its first start); the record is never what does
     first = load_onnx_extractor(SPEC, identity, extractor, folder=tmp_path)
     assert first is not None
     assert str(first.path) in json.loads((isolated_data_dir / onnx_engine.TRUST_RECORD).read_text())
