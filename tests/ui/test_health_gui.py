@@ -47,6 +47,9 @@ def health(qtbot, trained_project, tmp_path):
     controller.notes = notes
     with qtbot.waitSignal(controller.findings_changed, timeout=180_000):
         controller.check()
+    # The worker's own end (queued after its result) is handled before the test goes on: handled after the
+    # controller is gone, it would reach a deleted worker.
+    qtbot.waitUntil(lambda: not controller.busy, timeout=10_000)
     yield controller
     controller.shutdown()
     context.project = None  # the fixture closes the project
@@ -149,6 +152,7 @@ def test_the_last_check_comes_back_when_the_project_opens_and_is_marked_out_of_d
         with qtbot.waitSignal(health.findings_changed, timeout=30_000,
                               check_params_cb=lambda views: bool(views)) as signal:
             health.context.set_project(opened)
+        qtbot.waitUntil(lambda: not health.restoring.busy, timeout=10_000)
         return opened, signal.args[0]
 
     first, views = reopen()
@@ -175,6 +179,7 @@ def test_the_last_check_comes_back_when_the_project_opens_and_is_marked_out_of_d
         assert "1 photo added" in bar.text.text() and "run it again" in bar.text.text()
         with qtbot.waitSignal(health.findings_changed, timeout=180_000):
             health.check()  # a new scan is current again
+        qtbot.waitUntil(lambda: not health.busy, timeout=10_000)
         assert not any(view.stale for view in health.views())
     finally:
         health.context.project = None
