@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from contextlib import closing
@@ -30,9 +31,10 @@ def head_revision() -> str:
     return head
 
 
-def known_revisions() -> set[str]:
-    """Every schema revision this version of Pigeonhole can upgrade from (or is at)."""
-    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this version of Pigeonhole can upgrade from (or is at); read once per process."""
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
 
 
 def current_revision(engine: Engine) -> str | None:

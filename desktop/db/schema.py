@@ -48,7 +48,7 @@ def read_only_connection(db_path: Path, check_same_thread: bool = True) -> sqlit
     return sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=check_same_thread)
 
 
-def check_before_open(db_path: Path, known_revisions: set[str]) -> None:
+def check_before_open(db_path: Path, known_revisions: frozenset[str] | set[str]) -> None:
     """Refuse, in one sentence, a database whose schema Pigeonhole did not make or cannot read."""
     try:
         with closing(read_only_connection(db_path)) as connection:
