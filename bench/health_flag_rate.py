@@ -1,11 +1,13 @@
 """How often Check Photos flags photos of clean real sets: each rule's flag rate, and all rules together.
 
-    python -m bench.health_flag_rate [--sets photos,clipart,fashion] [--fashion-per-class 50]
+    python -m bench.health_flag_rate [--sets photos,templates,clipart,fashion] [--fashion-per-class 50]
 
 A clean set should raise few flags (the goal: under 5 % of its photos flagged by all rules together); what a
 rule flags there is mostly crying wolf. Sets (a set whose package is missing is skipped):
 
 * ``photos``: scikit-image's sample photographs and scans (``skimage/data``, PNG and JPEG; unlabelled);
+* ``templates``: the photographs tuxpaint-data ships as colouring templates (19 JPEGs: a sheep, a lighthouse,
+  waves, bark, trees at dusk...; unlabelled);
 * ``clipart``: Debian's tuxpaint-stamps-default (every stamp PNG, with alpha; labelled by stamp category);
 * ``fashion``: Debian's dataset-fashion-mnist, ``--fashion-per-class`` per class, upscaled to 96 px PNGs
   (labelled).
@@ -26,6 +28,7 @@ from bench import fashion_mnist
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TUXPAINT = Path("/usr/share/tuxpaint/stamps")
+TEMPLATES = Path("/usr/share/tuxpaint/templates")  # tuxpaint-data's photographs to colour in
 PHOTO_EXTENSIONS = (".png", ".jpg")
 
 
@@ -37,6 +40,16 @@ def photos_folder(root: Path) -> bool:
     for path in sorted(Path(skimage.data.__file__).parent.iterdir()):
         if path.suffix.lower() in PHOTO_EXTENSIONS and not (root / path.name).exists():
             root.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, root / path.name)
+    return True
+
+
+def templates_folder(root: Path) -> bool:
+    if not TEMPLATES.is_dir():
+        return False
+    root.mkdir(parents=True, exist_ok=True)
+    for path in sorted(TEMPLATES.glob("*.jpg")):
+        if not (root / path.name).exists():
             shutil.copy(path, root / path.name)
     return True
 
@@ -91,11 +104,12 @@ def main() -> None:
     from desktop.core.health import KINDS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", default="photos,clipart,fashion")
+    parser.add_argument("--sets", default="photos,templates,clipart,fashion")
     parser.add_argument("--fashion-per-class", type=int, default=50)
     args = parser.parse_args()
     makers = {
         "photos": (lambda root: photos_folder(root), False),
+        "templates": (lambda root: templates_folder(root), False),
         "clipart": (lambda root: clipart_folder(root), True),
         "fashion": (lambda root: fashion_folder(root, args.fashion_per_class), True),
     }
