@@ -24,7 +24,7 @@ import os
 import secrets
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
+from desktop.io.companions import sidecars_of
 from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import (
     TEMP_PREFIX,
@@ -145,11 +146,13 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
             continue
         split = (VAL if row.split == VAL else TRAIN) if split_folders else None
         directory = out_dir / split / folder_names[row.name] if split else out_dir / folder_names[row.name]
+        sidecars = sidecars_of(source)
         try:
-            target = _copy_new(source, directory, taken)
+            target = _copy_new(source, directory, taken, [path.name[len(source.stem):] for path in sidecars])
         except _SourceError as exc:
             skipped.append((str(source), str(exc)))
             continue
+        skipped.extend(_copy_sidecars(source, sidecars, target))
         renamed += target.name != source.name
         per_class[row.name] += 1
         if split:
@@ -196,8 +199,31 @@ def _class_folder_names(class_names: list[str]) -> dict[str, str]:
     return result
 
 
-def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Path:
+def _copy_sidecars(source: Path, sidecars: list[Path], target: Path) -> list[tuple[str, str]]:
+    """The photo's XMP sidecars beside its copy, under the copy's stem (``IMG_1 (2).CR2.xmp``); never replacing a
+    file. Returns the ones that could not be copied, with why."""
+    stem = target.name[:len(target.name) - len(source.suffix)] if source.suffix else target.name
+    problems = []
+    for sidecar in sidecars:
+        temp = target.parent / f"{TEMP_PREFIX}export-{secrets.token_hex(8)}.part"
+        try:
+            copy_file(sidecar, temp)
+            copy_times(sidecar, temp)
+            publish(temp, target.parent / (stem + sidecar.name[len(source.stem):]))
+        except SourceError as exc:
+            problems.append((str(sidecar), f"cannot read the file: {_why(exc.error)}"))
+        except FileExistsError:
+            problems.append((str(sidecar), "a file with its name appeared in the export folder"))
+        except OSError as exc:
+            raise DestinationError(f"Cannot write to {target.parent}: {_why(exc)}.") from exc
+        finally:
+            remove_leftover(temp)
+    return problems
+
+
+def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]], companions: Sequence[str] = ()) -> Path:
     """Copy ``source`` into ``directory`` under its name or the first free "name (n)"; never replaces a file.
+    ``companions`` (what follows the stem in each sidecar's name) must be free under the chosen stem too.
 
     The bytes go to a temp file first (fsynced, then published under the free name), so a crash or a full disk
     mid-copy never leaves a half photo under a real name; the source is opened as a regular file only, so a
@@ -220,9 +246,11 @@ def _copy_new(source: Path, directory: Path, taken: dict[Path, set[str]]) -> Pat
         copy_times(source, temp)
         for number in range(1, MAX_RENAMES + 1):
             name = source.name if number == 1 else numbered(source.name, number)
-            if name_key(name) in names:
+            stem = name[:len(name) - len(source.suffix)] if source.suffix else name
+            group = [name_key(name), *(name_key(stem + tail) for tail in companions)]
+            if any(key in names for key in group):
                 continue
-            names.add(name_key(name))
+            names.update(group)
             try:
                 publish(temp, directory / name)
             except FileExistsError:

@@ -36,5 +36,5 @@ def test_the_preview_counts_sidecars_and_twins_once(main_window, qtbot, tmp_path
     photo, confidence = SortPreviewModel.PHOTO, SortPreviewModel.CONFIDENCE
     rows = {model.data(model.index(row, photo)): model.data(model.index(row, confidence))
             for row in range(model.rowCount())}
-    assert rows["IMG_0.CR2"] == rows["IMG_0.CR2.xmp"] == rows["IMG_1.xmp"] == "with its photo"
+    assert rows["IMG_0.CR2"] == rows["IMG_0.CR2.xmp"] == rows["IMG_1.xmp"] == "with photo"
     assert model.data(model.index(1, SortPreviewModel.CONFIDENCE), Qt.ItemDataRole.ToolTipRole).startswith("A sidecar")

@@ -55,7 +55,7 @@ class SortPreviewModel(TableModel[PlannedOperation]):
                 return op.class_name
             if column == self.CONFIDENCE:
                 return {"label": "labelled", "unpredicted": "no prediction",
-                        "companion": "with its photo"}.get(op.why) or percent(op.confidence)
+                        "companion": "with photo"}.get(op.why) or percent(op.confidence)
             return self._relative(op.destination)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == self.PHOTO:

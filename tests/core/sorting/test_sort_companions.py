@@ -147,3 +147,22 @@ def test_a_companion_stays_beside_a_photo_that_could_not_be_sorted(project: Proj
     assert sorted(path.name for path in (root / "card0").iterdir()) == [
         "IMG_0000.JPG", "IMG_0000.XMP", "IMG_0000.nef", "IMG_0000.nef.xmp"]
     _stems_together(dest / "birds")
+
+
+def test_export_copies_a_photo_with_its_sidecars_under_one_free_stem(project: Project, tmp_path: Path) -> None:
+    from desktop.core.export import export_imagefolder
+
+    root, out = tmp_path / "photos", tmp_path / "dataset"
+    _pairs(root)
+    import_folder(project, root)
+    _label_all(project, "birds")
+    mk.write(out / "birds" / "IMG_0000.XMP", b"someone else's")  # the JPEG and its sidecar take another stem
+
+    export = export_imagefolder(project, out)
+
+    exported = sorted(path.name for path in (out / "birds").iterdir())
+    assert "IMG_0000 (2).JPG" in exported and "IMG_0000 (2).XMP" in exported
+    assert (out / "birds" / "IMG_0000 (2).XMP").read_bytes() == (root / "card0" / "IMG_0000.XMP").read_bytes()
+    assert (out / "birds" / "IMG_0000.XMP").read_bytes() == b"someone else's"
+    assert (out / "birds" / "solo.jpg.xmp").read_bytes() == (root / "card0" / "solo.jpg.xmp").read_bytes()
+    assert export.copied == 7
