@@ -108,7 +108,7 @@ def test_import_every_bad_kind_and_rescan(capsys, zoo: Path, tmp_path: Path) -> 
     [folder] = json.loads(out)["folders"]
     assert (folder["imported"], folder["broken"]) == (len(mk.GOOD_FILES), len(mk.BAD_FILES))
     assert set(folder) == {"folder", "imported", "unchanged", "broken", "missing", "labelled", "seconds",
-                           "broken_files", "warnings"}
+                           "broken_files", "warnings", "with_keywords"}
 
     code, out, _ = _cli(capsys, "status", project, "--json")
     status = json.loads(out)
