@@ -9,10 +9,13 @@ Lightroom's ``Animals|Birds`` or digiKam's ``Animals/Birds``, ``("Pigeon",)`` fo
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
@@ -20,7 +23,9 @@ from defusedxml.ElementTree import iterparse
 from desktop.io.files import FileReadError, read_regular_file
 
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # a real sidecar is a few KB; darktable's history makes it tens of KB
-MAX_PHOTO_BYTES = 256 * 1024 * 1024  # a photo is read whole only where its XMP can be anywhere (not JPEG)
+# Where a photo's XMP packet is looked for outside JPEG (HEIC, PNG, WebP, TIFF-based RAW): its first and last
+# megabytes, where writers put metadata; the pixels between are never read a second time on import.
+HEAD_BYTES, TAIL_BYTES = 4 * 1024 * 1024, 1024 * 1024
 MAX_ELEMENTS = 50_000
 MAX_DEPTH = 64
 MAX_KEYWORD_CHARS = 500
@@ -115,7 +120,7 @@ def keywords_of_file(path: Path) -> list[Keyword]:
             for keyword in iptc:
                 keywords.add(keyword)
         else:
-            xmp = _packet_in(read_regular_file(path, MAX_PHOTO_BYTES))
+            xmp = _packet_in(_head_and_tail(path))
     except FileReadError as exc:
         raise XmpError(str(exc)) from exc
     except OSError as exc:
@@ -136,6 +141,26 @@ def keywords_of_sidecar(path: Path) -> list[Keyword]:
     return keywords_in_xmp(data)
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading only if it is a regular file (checked on the descriptor, opened without
+    blocking): a named pipe swapped in since the import never hangs the keyword pass."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileReadError(path, "it is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _head_and_tail(path: Path) -> bytes:
+    with _open_regular(path) as file:
+        head = file.read(HEAD_BYTES)
+        if len(head) < HEAD_BYTES:
+            return head
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(HEAD_BYTES, size - TAIL_BYTES))
+        return head + file.read(TAIL_BYTES)
+
+
 def _packet_in(data: bytes) -> bytes | None:
     start = data.find(_PACKET_START)
     if start < 0:
@@ -148,7 +173,7 @@ def _jpeg_metadata(path: Path) -> tuple[bytes | None, list[Keyword]]:
     """The XMP packet (APP1) and IPTC keywords (APP13) of a JPEG, read segment by segment up to the image data."""
     xmp: bytes | None = None
     iptc: list[Keyword] = []
-    with open(path, "rb") as file:
+    with _open_regular(path) as file:
         if file.read(2) != b"\xff\xd8":
             return None, []
         while True:

@@ -4,6 +4,7 @@ into labels; untrusted XMP (entities, depth, size, broken XML) gives a reason, n
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import imagemakers as mk
@@ -118,3 +119,15 @@ def test_the_keywords_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
     assert main(["keywords", str(project_dir), "--branch", "Plants|"]) == 1
     assert "No photo carries a keyword below “Plants|”." in capsys.readouterr().err
+
+
+def test_an_xmp_packet_is_found_near_either_end_of_a_large_file_and_a_fifo_never_blocks(tmp_path: Path,
+                                                                                        hang_guard: None) -> None:
+    packet = xmp_packet(["Pigeon"])
+    near_end = mk.write(tmp_path / "big.png", b"\x89PNG" + b"\0" * (xmp.HEAD_BYTES + 10) + packet + b"\0" * 100)
+    at_start = mk.write(tmp_path / "small.webp", b"RIFF" + packet + b"\0" * 100)
+    assert xmp.keywords_of_file(near_end) == xmp.keywords_of_file(at_start) == [("Pigeon",)]
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(xmp.XmpError, match="not a regular file"):
+        xmp.keywords_of_file(fifo)
