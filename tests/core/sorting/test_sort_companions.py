@@ -166,3 +166,22 @@ def test_export_copies_a_photo_with_its_sidecars_under_one_free_stem(project: Pr
     assert (out / "birds" / "IMG_0000.XMP").read_bytes() == b"someone else's"
     assert (out / "birds" / "solo.jpg.xmp").read_bytes() == (root / "card0" / "solo.jpg.xmp").read_bytes()
     assert export.copied == 7
+
+
+def test_undo_leaves_companions_with_a_photo_that_cannot_go_back(project: Project, tmp_path: Path) -> None:
+    root, dest = tmp_path / "photos", tmp_path / "sorted"
+    _pairs(root)
+    import_folder(project, root)
+    _label_all(project, "birds")
+    result = run_sort(project, start_sort(project, plan_sort(project, SortRequest(dest, mode="move"))))
+    moved = dest / "birds" / "IMG_0000.JPG"
+    moved.rename(tmp_path / "elsewhere.jpg")  # the user took the sorted photo away
+
+    undone = undo_sort(project, result.sort_id)
+
+    kept = sorted(Path(path).name for path, _reason in undone.kept)
+    assert kept == ["IMG_0000.JPG", "IMG_0000.XMP", "IMG_0000.nef", "IMG_0000.nef.xmp"]
+    assert sorted(path.name for path in (dest / "birds").iterdir()) == ["IMG_0000.XMP", "IMG_0000.nef",
+                                                                       "IMG_0000.nef.xmp"]
+    assert not list((root / "card0").glob("IMG_0000*"))  # nothing of the group went back without its photo
+    assert (root / "card1" / "IMG_0001.JPG").exists() and (root / "card1" / "IMG_0001.CR2.xmp").exists()
