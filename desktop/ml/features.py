@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.io.safe_files import TEMP_PREFIX, atomic_write
+from desktop.io.safe_files import TEMP_PREFIX, atomic_write, open_regular
 from desktop.ml import distributed
 from desktop.ml.backbones import BackboneSpec, backbone_units
 from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
@@ -60,11 +61,18 @@ def feature_key(spec: BackboneSpec, weights_identity: str) -> str:
 
 
 class FeatureCache:
-    """The on-disk feature store of one key. Not thread-safe: one cache object per worker thread."""
+    """The on-disk feature store of one key. Not thread-safe: one cache object per worker thread.
+
+    A cache folder that cannot be made or written (read-only disk, a file in its place, full disk) does not stop
+    the work: the features are kept in memory for this run and ``problem`` says why they were not saved."""
 
     def __init__(self, cache_dir: Path, key: str, description: dict | None = None) -> None:
         self.directory = Path(cache_dir) / key
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.problem: str | None = None  # why the cache is in memory only, as a sentence
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self._in_memory(error)
         self._index: dict[tuple[str, int], tuple[int, int]] = {}  # (hash, view) -> (block, row)
         self._blocks: list[np.ndarray] = []
         self._pending_keys: list[tuple[str, int]] = []
@@ -73,16 +81,28 @@ class FeatureCache:
         self._shards_on_disk = 0
         self.feature_dim: int | None = None
         about = self.directory / "about.json"
-        if description is not None and not about.exists():  # for a human looking at the folder
-            atomic_write(about, lambda handle: handle.write(json.dumps(description, indent=1).encode()))
+        if self.problem is None and description is not None and not about.exists():  # for a human to read
+            try:
+                atomic_write(about, lambda handle: handle.write(json.dumps(description, indent=1).encode()))
+            except OSError as error:
+                self._in_memory(error)
         self._load()
+
+    def _in_memory(self, error: OSError) -> None:
+        if self.problem is None:
+            self.problem = (f"The feature cache {self.directory} cannot be written ({error.strerror or error}), "
+                            "so features are computed again next time.")
 
     def __len__(self) -> int:
         return len(self._index) + len(self._pending_keys)
 
     def _load(self) -> None:
         now = time.time()
-        for path in sorted(self.directory.iterdir()):
+        try:
+            paths = sorted(self.directory.iterdir())
+        except OSError:
+            return  # no folder to read (``problem`` says why when it could not be made)
+        for path in paths:
             if path.name.startswith(TEMP_PREFIX):
                 # Left behind by a process killed mid-write; give live writers an hour.
                 if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
@@ -92,8 +112,8 @@ class FeatureCache:
                 self._load_shard(path)
 
     def _load_shard(self, path: Path) -> None:
-        try:
-            with np.load(path, allow_pickle=False) as shard:
+        try:  # a regular file only: a pipe in the cache folder must not block the run
+            with os.fdopen(open_regular(path), "rb") as handle, np.load(handle, allow_pickle=False) as shard:
                 hashes, views, rows = shard["hashes"], shard["views"], shard["features"].astype(np.float32)
         except FileNotFoundError:
             return  # merged away by another process since the folder was listed
@@ -141,18 +161,27 @@ class FeatureCache:
         if not self._pending_keys:
             return
         rows = np.stack(self._pending_rows)
-        self._write_shard([key[0] for key in self._pending_keys], [key[1] for key in self._pending_keys], rows)
+        written = self._write_shard([key[0] for key in self._pending_keys], [key[1] for key in self._pending_keys],
+                                    rows)
         block = len(self._blocks)
         self._blocks.append(rows)
         for row, key in enumerate(self._pending_keys):
             self._index[key] = (block, row)
         self._pending_keys, self._pending_rows = [], []
-        self._shards_on_disk += 1
+        self._shards_on_disk += written
 
-    def _write_shard(self, hashes: list[str], views: list[int], rows: np.ndarray) -> None:
+    def _write_shard(self, hashes: list[str], views: list[int], rows: np.ndarray) -> bool:
+        """Whether the shard is on disk; False keeps the rows in memory only (``problem``)."""
+        if self.problem is not None:
+            return False
         path = self.directory / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
-        atomic_write(path, lambda handle: np.savez(handle, hashes=np.array(hashes, dtype=str),
-                                                   views=np.array(views, dtype=np.int8), features=rows))
+        try:
+            atomic_write(path, lambda handle: np.savez(handle, hashes=np.array(hashes, dtype=str),
+                                                       views=np.array(views, dtype=np.int8), features=rows))
+        except OSError as error:
+            self._in_memory(error)
+            return False
+        return True
 
     def compact(self) -> None:
         """Merge every shard into one; the merged shard is in place before the old ones are deleted."""
@@ -162,7 +191,8 @@ class FeatureCache:
             return
         keys = list(self._index)
         rows = np.stack([self._blocks[block][row] for block, row in self._index.values()])
-        self._write_shard([key[0] for key in keys], [key[1] for key in keys], rows)
+        if not self._write_shard([key[0] for key in keys], [key[1] for key in keys], rows):
+            return  # the old shards stay: nothing merged is on disk to replace them
         for path in old:
             path.unlink(missing_ok=True)
         self._blocks = [rows]

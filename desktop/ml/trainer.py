@@ -174,6 +174,8 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
             batch_size=options.batch_size, num_workers=options.num_workers, on_progress=on_progress, cancel=cancel,
             weights_identity=identity)
         features_computed, features_reused = feature_set.computed, feature_set.reused
+        if cache is not None and cache.problem:
+            notice(cache.problem)
         skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
         if skipped:
             notice(f"{plural(len(skipped), 'photo')} could not be read and {_were(len(skipped))} left out: "

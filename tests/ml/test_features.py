@@ -129,3 +129,30 @@ def test_cpu_inference_batches_match_the_dataloader(image_set: ImageSet, tmp_pat
     assert len(threaded) == len(reference) == 3 and got.keys() == expected.keys() == {105}
     for (images, _, indices), (ref_images, _, ref_indices) in zip(threaded, reference, strict=True):
         assert indices.tolist() == ref_indices.tolist() and torch.equal(images, ref_images)
+
+
+def test_a_cache_folder_that_cannot_be_written_keeps_features_in_memory(image_set: ImageSet, tmp_path: Path) -> None:
+    """A file where the cache folder should be (a read-only or full disk alike): training goes on without the cache
+    and says so once, instead of stopping on 'Not a directory'."""
+    from desktop.ml.options import TrainingOptions
+    from desktop.ml.trainer import train
+
+    blocked = tmp_path / "cache"
+    blocked.write_bytes(b"not a folder")
+    cache = FeatureCache(blocked, "key")
+    cache.add("aaa", ORIGINAL, np.arange(4, dtype=np.float32))
+    cache.flush()
+    assert cache.get("aaa").tolist() == [0, 1, 2, 3] and "cannot be written" in cache.problem
+    result = train(TrainingOptions(mode="frozen"), image_set.items(), image_set.class_names, blocked)
+    assert result.features_computed == len(image_set.items()) and result.metrics.accuracy > 0.5
+    assert sum("feature cache" in notice and "cannot be written" in notice for notice in result.notices) == 1
+    assert blocked.read_bytes() == b"not a folder"
+
+
+def test_a_pipe_among_the_shards_does_not_block_opening_the_cache(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path, "key")
+    cache.add("good", ORIGINAL, np.ones(3, np.float32))
+    cache.flush()
+    os.mkfifo(cache.directory / "shard-99999999999999999999-fifo0000.npz")
+    reopened = FeatureCache(tmp_path, "key")  # would wait for a writer for ever on np.load(path)
+    assert reopened.get("good").tolist() == [1, 1, 1] and reopened.problem is None
