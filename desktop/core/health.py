@@ -457,7 +457,7 @@ def keep_one(project: Project, image_ids: Iterable[int], keeper_id: int) -> Remo
                                                                    others)}
         for chunk in in_chunks(others):
             session.execute(delete(Image).where(Image.id.in_(chunk)))
-        health_store.photos_left(session, images)  # the user's own removal does not make the last check stale
+        health_store.photos_removed(session, images)  # the user's own removal leaves the last check current
     return RemovedPhotos(images, labels, predictions, operations)
 
 
@@ -476,7 +476,7 @@ def undo(project: Project, removed: RemovedPhotos) -> int:
         restored = {row["id"] for row in restore}
         if restore:
             session.execute(insert(Image), restore)
-            health_store.photos_left(session, restore, back=True)
+            health_store.photos_restored(session, restore)
         classes = set(session.scalars(select(ImageClass.id)))
         models = set(session.scalars(select(TrainedModel.id)))
         labels = [row for row in removed.labels if row["image_id"] in restored and row["class_id"] in classes]

@@ -93,16 +93,23 @@ def load(project: Project) -> StoredCheck | None:
                            (count, digest) != (row.photo_count, row.fingerprint))
 
 
-def photos_left(session, photos: Iterable[dict], *, back: bool = False) -> None:
-    """Take photos (``Image`` rows as dicts) out of the last scan's fingerprint, or with ``back`` put them in
-    again: "Keep one" and its undo, in their own transaction."""
+def photos_removed(session, photos: Iterable[dict]) -> None:
+    """Take photos (``Image`` rows as dicts) out of the last scan's fingerprint: "Keep one", in its transaction."""
+    _adjust(session, photos, -1)
+
+
+def photos_restored(session, photos: Iterable[dict]) -> None:
+    """Put photos back in the last scan's fingerprint: the undo of "Keep one", in its transaction."""
+    _adjust(session, photos, +1)
+
+
+def _adjust(session, photos: Iterable[dict], sign: int) -> None:
     row = session.get(PhotoCheck, ROW_ID)
     if row is None:
         return
     total, count = int(row.fingerprint, 16), row.photo_count
-    sign = 1 if back else -1
     for photo in photos:
-        if photo.get("error") is None and not photo.get("missing"):
+        if photo.get("error") is None and not photo.get("missing"):  # the photos a scan checks
             total = (total + sign * photo_term(photo["id"], photo["content_hash"])) % _MODULUS
             count += sign
     row.fingerprint, row.photo_count = f"{total:016x}", count
