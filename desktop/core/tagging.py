@@ -124,10 +124,20 @@ def plan_tags(project: Project, hierarchy: str = DEFAULT_HIERARCHY,
                                  "by precision.")
         else:
             thresholds = [rule.threshold for rule in class_rules(held_out, precision)]
+    listings: dict[Path, list[str]] = {}  # each folder listed once, not once per photo
+
+    def sidecar_of(photo: Path) -> Path:
+        if photo.parent not in listings:
+            try:
+                listings[photo.parent] = os.listdir(photo.parent)
+            except OSError:
+                listings[photo.parent] = []
+        return preferred_sidecar(photo, listings[photo.parent])
+
     for image_id, root, rel_path, digest, label in rows:
         photo = image_path(root, rel_path)
         if label is not None:
-            plan.tags.append(PlannedTag(image_id, photo, preferred_sidecar(photo), label, "label"))
+            plan.tags.append(PlannedTag(image_id, photo, sidecar_of(photo), label, "label"))
             continue
         prediction = predictions.get(image_id)
         if prediction is None or prediction[0] != digest or not 0 <= prediction[1] < len(classes):
@@ -137,7 +147,7 @@ def plan_tags(project: Project, hierarchy: str = DEFAULT_HIERARCHY,
         if threshold is None or prediction[2] < threshold:
             plan.unsure += 1
             continue
-        plan.tags.append(PlannedTag(image_id, photo, preferred_sidecar(photo), classes[prediction[1]], "prediction"))
+        plan.tags.append(PlannedTag(image_id, photo, sidecar_of(photo), classes[prediction[1]], "prediction"))
     return plan
 
 

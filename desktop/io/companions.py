@@ -74,8 +74,8 @@ def sidecars_of(photo: Path, names: list[str] | None = None) -> list[Path]:
     return sorted(own, key=lambda path: path.name[:-len(SIDECAR_SUFFIX)].casefold() != photo.name.casefold())
 
 
-def preferred_sidecar(photo: Path) -> Path:
+def preferred_sidecar(photo: Path, names: list[str] | None = None) -> Path:
     """Where a new sidecar for ``photo`` goes: ``IMG_1.CR2.xmp`` (darktable, digiKam), which names one file
     even when a RAW and its JPEG share a stem. An existing sidecar of the photo is used instead."""
-    existing = sidecars_of(photo)
+    existing = sidecars_of(photo, names)
     return existing[0] if existing else photo.with_name(photo.name + SIDECAR_SUFFIX)
