@@ -105,6 +105,14 @@ def test_a_cut_off_heic_is_one_sentence(cut: float) -> None:
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("cut", [0.05, 0.5, 0.98])
+def test_a_cut_off_avif_is_one_sentence(cut: float) -> None:
+    data = fm.avif_bytes(mk.photo_array(64, 48))
+    with pytest.raises(ImageError, match="damaged") as caught:
+        images.decode(data[: int(len(data) * cut)])
+    assert "\n" not in str(caught.value)
+
+
 def test_a_heic_header_with_nothing_after_it_is_damaged_not_unsupported() -> None:
     data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00\x00\x00\x40meta" + b"\x00" * 200
     with pytest.raises(ImageError, match="the HEIC photo is damaged or cut short"):
