@@ -48,6 +48,7 @@ from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, key_sequences
 from desktop.ui.similar import SimilarController
 from desktop.ui.sorting import SortController
 from desktop.ui.status_bar import TrainingStatus, progress_lines
+from desktop.ui.tagging import TaggingController
 from desktop.ui.training_panel import TrainingController, TrainPanel
 from desktop.ui.widgets.finding_bar import FindingBar
 from desktop.ui.widgets.grid import ThumbnailGrid
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.labelling = LabellingController(self.context, self.grid, self)
         self.importer = ImportController(self.context, self.import_progress, self)
         self.class_actions = ClassActions(self.context, self)
+        self.tagging = TaggingController(self.context, self)
         self.training = TrainingController(self.context, self.train_panel, self)
         self.training_status = TrainingStatus(self.training, self.statusBar(), open_tab=self.show_training)
         self.explain = ExplainController(self.context, self.preview, self)
@@ -210,6 +212,8 @@ class MainWindow(QMainWindow):
         class_menu.addAction(self.add_class_action)
         class_menu.addAction("Classes from Keywords…",
                              lambda: classes_from_keywords(self.context, self.labelling.undo_stack, self))
+        class_menu.addAction("Write Classes to Sidecars…", self.tagging.write)
+        class_menu.addAction("Undo Written Keywords", self.tagging.undo)
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
         model_menu.addAction(self.predict_action)
@@ -284,7 +288,7 @@ class MainWindow(QMainWindow):
                 self.context.images.set_badges(badges), self.context.images.set_notes(notes)))
         for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
                        self.predicting, self.duplicates, self.label_review, self.similar, self.health,
-                       self.collection_map):
+                       self.collection_map, self.tagging):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
@@ -570,6 +574,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.importer.shutdown()
+        self.tagging.shutdown()
         self.training.shutdown()
         self.explain.shutdown()
         self.predicting.shutdown()

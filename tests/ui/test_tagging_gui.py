@@ -1,0 +1,54 @@
+"""Classes ▸ Write Classes to Sidecars…: the plan is shown before anything is written, the photos' labels go into
+their sidecars (never the photos), and Undo Written Keywords puts the sidecars back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imagemakers as mk
+from PySide6.QtWidgets import QMessageBox
+from sqlalchemy import select
+
+from desktop.core.classes import add_class
+from desktop.core.labels import set_label
+from desktop.db.models import Image
+from desktop.io.xmp import keywords_of_sidecar
+
+
+def test_write_classes_to_sidecars_and_undo(main_window, qtbot, tmp_path: Path, monkeypatch) -> None:
+    window = main_window
+    root = tmp_path / "photos"
+    for index in range(3):
+        mk.write_jpeg(root / f"{index}.jpg", 24, 16, seed=index)
+    with qtbot.waitSignal(window.importer.finished, timeout=30_000):
+        window.importer.add_folders([root])
+    qtbot.waitUntil(lambda: not window.importer.busy, timeout=10_000)
+    project = window.context.project
+    with project.sessions() as session:
+        ids = dict(session.execute(select(Image.rel_path, Image.id)).all())
+    set_label(project, [ids["0.jpg"], ids["1.jpg"]], add_class(project, "pigeons").id)
+    photos = {path.name: path.read_bytes() for path in root.iterdir()}
+    asked: list[str] = []
+    told: list[str] = []
+    answer = QMessageBox.StandardButton.Cancel
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *_a: asked.append(text) or answer)
+    monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: told.append(text))
+
+    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
+        window.tagging.write()
+    assert "Write the class of 2 photos" in asked[-1] and "(pigeons 2)" in asked[-1]
+    assert sorted(path.name for path in root.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]  # cancelled: nothing written
+
+    answer = QMessageBox.StandardButton.Yes
+    qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
+    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
+        window.tagging.write()
+    assert told[-1] == "2 sidecars written, 0 already had the keyword."
+    assert keywords_of_sidecar(root / "0.jpg.xmp") == [("Pigeonhole", "pigeons")]
+    assert all((root / name).read_bytes() == data for name, data in photos.items())
+
+    qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
+    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
+        window.tagging.undo()
+    assert told[-1] == "2 sidecars restored as they were."
+    assert {path.name: path.read_bytes() for path in root.iterdir()} == photos
