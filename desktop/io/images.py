@@ -234,8 +234,9 @@ def _decode_raw(data: bytes, info: ImageInfo, min_short_side: int, min_long_side
 
 
 def _heif_thumbnail(data: bytes, info: ImageInfo, min_short_side: int, min_long_side: int) -> np.ndarray | None:
-    """The HEIC's embedded thumbnail when it is large enough and turned like the main picture (libheif turns
-    each by its own properties; one turned differently is not trusted), else None."""
+    """The HEIC's embedded thumbnail when it is large enough, no larger than the photo (whose size passed the
+    bomb check) and turned like it (libheif turns each by its own properties; one turned differently is not
+    trusted), else None."""
     thumbnail = heif.thumbnail_file(data)
     if thumbnail is None:
         return None
@@ -243,7 +244,7 @@ def _heif_thumbnail(data: bytes, info: ImageInfo, min_short_side: int, min_long_
     with contextlib.suppress(Exception), PILImage.open(io.BytesIO(thumbnail)) as image:
         width, height = image.size
         short, long = sorted((width, height))
-        if (short < min_short_side or long < min_long_side
+        if (short < min_short_side or long < min_long_side or width * height > info.width * info.height
                 or (width > height) != (info.width > info.height) or image.format != "HEIF"):
             return None
         return np.asarray(image.convert("RGB")).copy()
