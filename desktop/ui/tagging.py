@@ -47,8 +47,8 @@ class TaggingController(QObject):
             self.finished.emit(plan)
             return
         per_class = ", ".join(f"{name} {count:,}" for name, count in sorted(plan.per_class.items()))
-        unsure = (f"\n\n{plural(plan.unsure, 'photo')} the model is not sure enough of (by the sort's 95 % rule) "
-                  "get no keyword." if plan.unsure else "")
+        unsure = (f"\n\n{plural(plan.unsure, 'photo')} without a label, or a prediction sure enough by the sort's "
+                  "95 % rule, get no keyword." if plan.unsure else "")
         warnings = "".join(f"\n\n{warning}" for warning in plan.warnings)
         answer = QMessageBox.question(
             self.parent_widget, TITLE,
@@ -60,6 +60,8 @@ class TaggingController(QObject):
             self.finished.emit(plan)
             return
         self._approved = plan
+        if not self.task.busy:  # the question's own event loop saw the planning worker finish
+            self._run_approved()
 
     def _run_approved(self) -> None:
         plan, self._approved = self._approved, None

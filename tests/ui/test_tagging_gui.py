@@ -31,7 +31,14 @@ def test_write_classes_to_sidecars_and_undo(main_window, qtbot, tmp_path: Path, 
     asked: list[str] = []
     told: list[str] = []
     answer = QMessageBox.StandardButton.Cancel
-    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *_a: asked.append(text) or answer)
+
+    def question(_parent, _title, text, *_args):
+        # A real question box runs its own event loop: the planning worker finishes while it is open.
+        qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
+        asked.append(text)
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "question", question)
     monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: told.append(text))
 
     with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
