@@ -163,7 +163,7 @@ def _heif_brand(data: bytes) -> str | None:
         return None
     brands = data[8:64]
     if b"avif" in brands or b"avis" in brands:
-        return "AVIF"  # only reached when this Pillow cannot read AVIF
+        return "AVIF"  # reached when this Pillow cannot read AVIF, or the file is damaged
     if any(brand in brands for brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")):
         return "HEIC"
     return None
