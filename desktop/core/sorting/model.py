@@ -254,6 +254,7 @@ class UndoResult:
     renamed: list[tuple[Path, Path]] = field(default_factory=list)  # (original place, taken) -> put beside it
     kept: list[tuple[Path, str]] = field(default_factory=list)  # left where it is, and why
     removed_folders: list[Path] = field(default_factory=list)
+    companions: list[Path] = field(default_factory=list)  # sidecars and twins put back (or copies removed)
     cancelled: bool = False
     stopped: str | None = None
 
@@ -285,6 +286,7 @@ class UndoResult:
             "renamed": [{"wanted": str(a), "restored_as": str(b)} for a, b in self.renamed],
             "kept": [{"path": str(p), "reason": r} for p, r in self.kept],
             "removed_folders": [str(p) for p in self.removed_folders],
+            "companions": [str(p) for p in self.companions],
             "message": self.message,
         }
 

@@ -267,7 +267,7 @@ class SortRun(JournalledSort):
         except OSError as exc:
             raise PhotoFailed(f"it cannot be deleted ({os_error_reason(exc)}), so it was kept") from exc
         self.record(op, OpState.UNDONE)
-        result.deleted.append(copy)
+        (result.deleted if op.companion_of is None else result.companions).append(copy)
 
     def _move_back(self, op: Op, result: UndoResult) -> None:
         home = Path(self.settings.restored_to.get(str(op.id), op.source))
@@ -316,7 +316,10 @@ class SortRun(JournalledSort):
     def _restored(self, op: Op, home: Path, result: UndoResult) -> None:
         self.record(op, OpState.UNDONE, None if home == op.source else f"put back as {home}",
                     repoint=(op.destination, home))
-        result.restored.append((op.destination, home))
+        if op.companion_of is not None:  # counted apart: the sentence says how many photos went back
+            result.companions.append(home)
+        else:
+            result.restored.append((op.destination, home))
         if home != op.source:
             result.renamed.append((op.source, home))
 

@@ -128,6 +128,7 @@ def test_pairs_with_sidecars_moved_killed_resumed_and_undone_byte_for_byte(proje
     undone = undo_sort(project, sort_id)
 
     assert undone.status == "undone" and not undone.kept
+    assert undone.message == "7 photos put back." and len(undone.companions) == 15  # photos counted as photos
     assert _tree(root) == before and not dest.exists()
 
 
