@@ -18,8 +18,10 @@ from sqlalchemy import insert, select, update
 
 from desktop.core.models_registry import active_model_row
 from desktop.core.project import Project
+from desktop.core.sorting.journal import Journal
 from desktop.core.sorting.model import DEFAULT_PRECISION, DEFAULT_THRESHOLD, fraction_problem
 from desktop.core.sorting.precision_rule import held_out_of
+from desktop.core.sorting.stops import Stop
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TagOperation, TagRun
 from desktop.db.queries import image_path, with_folder
@@ -37,6 +39,8 @@ DEFAULT_HIERARCHY = "Pigeonhole"
 TAG_LOCK_NAME = ".tag.lock"
 BUSY = "Another Pigeonhole is writing keywords for this project; let it finish, then try again."
 UNFINISHED = ("planned", "running", "partial", "undoing")
+_UNRECORDED = ("The project cannot record the keywords being written (is its disk full?), so writing stopped; "
+               "nothing is lost: resume (tag --resume) or undo (tag --undo) once it can.")
 
 
 class TagError(PigeonholeError):
@@ -172,35 +176,35 @@ def start_tags(project: Project, plan: TagPlan) -> int:
 def run_tags(project: Project, run_id: int | None = None, on_progress: Callable[[int, int], None] | None = None,
              cancel: Callable[[], bool] | None = None) -> TagResult:
     """Write (or, after a crash, finish writing) every sidecar of a run; the newest unfinished run by default."""
-    with _locked(project):
+    with _locked(project), Journal(project) as journal:
         run = _run(project, run_id, (*UNFINISHED, "done"))
         if run.status in ("undoing", "undone"):
             raise TagError(f"Tag run #{run.id} was undone; it cannot be resumed.")
         result = TagResult(run.id, "running")
         ops = _ops(project, run.id)
-        _set_status(project, run.id, "running")
+        _set_status(journal, run.id, "running")
         try:
             for number, op in enumerate(ops, 1):
                 if cancel is not None and cancel():
                     raise Cancelled()
                 if op.state in ("planned", "started", "failed"):
-                    _write_one(project, run.hierarchy, op, result)
+                    _write_one(journal, run.hierarchy, op, result)
                 if on_progress is not None:
                     on_progress(number, len(ops))
         except BaseException:
-            _set_status(project, run.id, "partial")
+            _set_status(journal, run.id, "partial")
             raise
         result.status = "done"
-        _set_status(project, run.id, "done")
+        _set_status(journal, run.id, "done")
         result.per_class = dict(Counter(op.class_name for op in _ops(project, run.id) if op.state == "done"))
     return result
 
 
 def undo_tags(project: Project, run_id: int | None = None) -> TagResult:
     """Put every sidecar of a run back as it was (deleted where the run created it); one changed since is kept."""
-    with _locked(project):
+    with _locked(project), Journal(project) as journal:
         run = _run(project, run_id, (*UNFINISHED, "done"))
-        _set_status(project, run.id, "undoing")
+        _set_status(journal, run.id, "undoing")
         result = TagResult(run.id, "undoing", undo=True)
         for op in reversed(_ops(project, run.id)):
             if op.state not in ("started", "done"):
@@ -222,9 +226,9 @@ def undo_tags(project: Project, run_id: int | None = None) -> TagResult:
                 continue
             else:
                 result.unchanged += 1
-            _set_op(project, op.id, state="undone")
+            _set_op(journal, op.id, state="undone")
         result.status = "undone"  # a sidecar kept (changed since) is named; undoing again would not change it
-        _set_status(project, run.id, result.status)
+        _set_status(journal, run.id, result.status)
     return result
 
 
@@ -241,11 +245,11 @@ class _Op:
     state: str
 
 
-def _write_one(project: Project, hierarchy: str, op: _Op, result: TagResult) -> None:
+def _write_one(journal: Journal, hierarchy: str, op: _Op, result: TagResult) -> None:
     try:
         current = _read(op.sidecar)
         if op.state == "started" and current is not None and safe_files.content_hash(current) == op.after_hash:
-            _set_op(project, op.id, state="done")  # written before the crash
+            _set_op(journal, op.id, state="done")  # written before the crash
             result.written += 1
             return
         if op.state == "started":
@@ -254,12 +258,12 @@ def _write_one(project: Project, hierarchy: str, op: _Op, result: TagResult) -> 
                 raise TagError("another program changed it while it was being written")
         new = with_keyword(current, op.class_name, hierarchy)
     except (TagError, XmpError) as exc:
-        _set_op(project, op.id, state="failed", error=str(exc))
+        _set_op(journal, op.id, state="failed", error=str(exc))
         result.failed.append((op.sidecar, str(exc)))
         return
     after = new if new is not None else current
     # Journalled before the write: after a crash the digest tells whether it landed.
-    _set_op(project, op.id, state="started", existed=current is not None, before=current,
+    _set_op(journal, op.id, state="started", existed=current is not None, before=current,
             after_hash=safe_files.content_hash(after or b""), error=None)
     op.existed, op.before = current is not None, current
     if new is None:
@@ -268,11 +272,11 @@ def _write_one(project: Project, hierarchy: str, op: _Op, result: TagResult) -> 
         try:
             _write_bytes(op.sidecar, new)
         except OSError as exc:
-            _set_op(project, op.id, state="failed", error=exc.strerror or str(exc))
+            _set_op(journal, op.id, state="failed", error=exc.strerror or str(exc))
             result.failed.append((op.sidecar, exc.strerror or str(exc)))
             return
         result.written += 1
-    _set_op(project, op.id, state="done")
+    _set_op(journal, op.id, state="done")
 
 
 def _read(path: Path) -> bytes | None:
@@ -321,11 +325,18 @@ def _ops(project: Project, run_id: int) -> list[_Op]:
     return [_Op(row[0], Path(row[1]), row[2], bool(row[3]), row[4], row[5], row[6]) for row in rows]
 
 
-def _set_op(project: Project, op_id: int, **values) -> None:
-    with transaction(project.sessions) as session:
-        session.execute(update(TagOperation).where(TagOperation.id == op_id).values(**values))
+def _set_op(journal: Journal, op_id: int, **values) -> None:
+    """One operation's new state, on disk (synchronous=FULL, as a sort's journal) before the next file is touched."""
+    try:
+        with journal.write() as session:
+            session.execute(update(TagOperation).where(TagOperation.id == op_id).values(**values))
+    except Stop as stop:
+        raise TagError(_UNRECORDED) from stop
 
 
-def _set_status(project: Project, run_id: int, status: str) -> None:
-    with transaction(project.sessions) as session:
-        session.execute(update(TagRun).where(TagRun.id == run_id).values(status=status))
+def _set_status(journal: Journal, run_id: int, status: str) -> None:
+    try:
+        with journal.write() as session:
+            session.execute(update(TagRun).where(TagRun.id == run_id).values(status=status))
+    except Stop as stop:
+        raise TagError(_UNRECORDED) from stop

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import imagemakers as mk
@@ -163,3 +164,22 @@ def test_the_tag_command(project: Project, tmp_path: Path, capsys: pytest.Captur
     assert "2 sidecars restored as they were." in capsys.readouterr().out and _tree(root) == before
     assert main(["tag", path, "--hierarchy", "a|b"]) == 1
     assert "cannot hold “|”" in capsys.readouterr().err
+
+
+def test_a_full_project_disk_stops_writing_in_one_sentence_then_resume_and_undo(project: Project,
+                                                                               tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent / "sorting"))
+    from test_sorting_safety import _project_disk_full
+
+    root = tmp_path / "photos"
+    _photos(project, root)
+    before = _tree(root)
+    run_id = tagging.start_tags(project, tagging.plan_tags(project, precision=None))
+    with _project_disk_full(after=3, statement="UPDATE tag_operations"), \
+            pytest.raises(tagging.TagError, match="cannot record the keywords being written"):
+        tagging.run_tags(project, run_id)  # the journal says "started" for the photo whose "done" was lost
+
+    resumed = tagging.run_tags(project, run_id)
+    assert resumed.status == "done" and not resumed.failed
+    assert tagging.undo_tags(project, run_id).written == 3
+    assert _tree(root) == before
