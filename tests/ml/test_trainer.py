@@ -123,7 +123,7 @@ def test_not_enough_data_is_raised_before_any_work(image_set: ImageSet, tmp_path
 def test_skipped_images_can_leave_too_little_data(frozen_run: Run, broken_jpeg: Path) -> None:
     items = [item for item in frozen_run.items[:-1] if item.label != 2]  # [-1] is the broken JPEG
     checks = [TrainItem(broken_jpeg, f"broken{i}", 2, split) for i, split in enumerate(["train", "train", "val"])]
-    with pytest.raises(NotEnoughData, match="3 unreadable image"):
+    with pytest.raises(NotEnoughData, match="3 unreadable photos were left out"):
         train(TrainingOptions(mode="frozen"), items + checks, CLASS_NAMES, frozen_run.cache_dir)
 
 
