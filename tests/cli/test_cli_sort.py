@@ -201,13 +201,13 @@ def test_names_with_terminal_escapes_are_printed_escaped(tmp_path: Path, capsys)
 
 
 def test_a_full_project_disk_is_one_sentence_then_resume_and_undo_work(tmp_path: Path, capsys) -> None:
-    from test_sorting_safety import _project_disk_full
+    from diskfaults import project_disk_full
 
     project = _make_project(tmp_path)
     photos = tmp_path / "photos"
     before = _tree(photos)
     dest = tmp_path / "sorted"
-    with _project_disk_full(after=4):
+    with project_disk_full(after=4):
         code, out, err = _cli(capsys, "sort", str(project), "--dest", str(dest), "--move")
     assert code == 1 and "Traceback" not in err
     assert out.splitlines()[0].startswith("The disk holding the project is full: ")

@@ -169,13 +169,13 @@ def test_the_tag_command(project: Project, tmp_path: Path, capsys: pytest.Captur
 def test_a_full_project_disk_stops_writing_in_one_sentence_then_resume_and_undo(project: Project,
                                                                                tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent / "sorting"))
-    from test_sorting_safety import _project_disk_full
+    from diskfaults import project_disk_full
 
     root = tmp_path / "photos"
     _photos(project, root)
     before = _tree(root)
     run_id = tagging.start_tags(project, tagging.plan_tags(project, precision=None))
-    with _project_disk_full(after=3, statement="UPDATE tag_operations"), \
+    with project_disk_full(after=3, statement="UPDATE tag_operations"), \
             pytest.raises(tagging.TagError, match="cannot record the keywords being written"):
         tagging.run_tags(project, run_id)  # the journal says "started" for the photo whose "done" was lost
 

@@ -10,11 +10,11 @@ import unicodedata
 from pathlib import Path
 
 import imagemakers as mk
+from diskfaults import case_sensitive
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from test_sorting import _tree
-from test_sorting_safety import _case_sensitive
 
 from desktop.core.importer import import_folder
 from desktop.core.project import Project
@@ -33,7 +33,7 @@ existing = st.lists(names, max_size=4)
 
 
 def test_any_names_sort_and_undo_without_loss(project: Project, tmp_path: Path) -> None:
-    case_sensitive = _case_sensitive(tmp_path / "probe")
+    tells_case = case_sensitive(tmp_path / "probe")
     examples = itertools.count()
     seeds = itertools.count(1)
 
@@ -49,14 +49,14 @@ def test_any_names_sort_and_undo_without_loss(project: Project, tmp_path: Path) 
         taken: set[str] = set()  # what the file system can hold side by side
         for folder, name in photos:
             path = root / f"in{folder}" / name
-            if _key(path, case_sensitive) not in taken:
-                taken.add(_key(path, case_sensitive))
+            if _key(path, tells_case) not in taken:
+                taken.add(_key(path, tells_case))
                 mk.write_jpeg(path, 8, 8, seed=next(seeds))
         theirs = {}
         for name in existing:
             path = dest / UNSURE / name
-            if _key(path, case_sensitive) not in theirs:
-                theirs[_key(path, case_sensitive)] = mk.write(path, f"the user's {name}".encode())
+            if _key(path, tells_case) not in theirs:
+                theirs[_key(path, tells_case)] = mk.write(path, f"the user's {name}".encode())
         theirs_before = {path: path.read_bytes() for path in theirs.values()}
         import_folder(project, root, workers=1)
         with project.sessions() as session:

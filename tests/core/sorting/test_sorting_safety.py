@@ -14,15 +14,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import imagemakers as mk
 import pytest
+from diskfaults import case_sensitive, project_disk_full
 from sorting_helpers import sort_photos
-from sqlalchemy import event, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import update
 from test_sorting import (
     REPO,
     _add_model,
@@ -60,15 +58,6 @@ from desktop.io.file_names import name_key as _name_key
 from desktop.io.locks import Busy
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and symlinks without privileges are POSIX")
-
-
-def _case_sensitive(folder: Path) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "case-probe").touch()
-    try:
-        return not (folder / "CASE-PROBE").exists()
-    finally:
-        (folder / "case-probe").unlink()
 
 
 # --- 1. one sort at a time, across processes ------------------------------------------------------------------------
@@ -140,7 +129,7 @@ def test_one_process_takes_the_sorting_lock_once_across_start_and_run(project: P
 
 def test_files_and_class_folders_differing_only_by_case_are_all_sorted(project: Project, tmp_path: Path) -> None:
     root, dest = tmp_path / "photos", tmp_path / "sorted"
-    if not _case_sensitive(root):
+    if not case_sensitive(root):
         pytest.skip("needs a case-sensitive file system to hold IMG_1.jpg and img_1.JPG side by side")
     mk.write_jpeg(root / "IMG_1.jpg", 48, 32, seed=1)
     mk.write_jpeg(root / "img_1.JPG", 48, 32, seed=2)
@@ -218,21 +207,6 @@ def test_a_photo_edited_after_planning_is_not_moved(project: Project, tmp_path: 
 
 # --- 5. the project's disk fills up ---------------------------------------------------------------------------------
 
-def _sqlite_full() -> sqlite3.OperationalError:
-    """A genuine SQLITE_FULL from the driver (what a full disk gives), made on a tiny in-memory database."""
-    connection = sqlite3.connect(":memory:")
-    connection.execute("PRAGMA max_page_count=2")
-    connection.execute("CREATE TABLE t (x)")
-    try:
-        while True:
-            connection.execute("INSERT INTO t VALUES (?)", ("x" * 1000,))
-    except sqlite3.OperationalError as exc:
-        assert exc.sqlite_errorcode == sqlite3.SQLITE_FULL
-        return exc
-    finally:
-        connection.close()
-
-
 def _sqlite_busy(folder: Path) -> sqlite3.OperationalError:
     """A genuine SQLITE_BUSY: another connection holds the write lock and this one does not wait."""
     path = folder / "busy.db"
@@ -249,29 +223,6 @@ def _sqlite_busy(folder: Path) -> sqlite3.OperationalError:
     raise AssertionError("the second connection was not refused")
 
 
-@contextmanager
-def _project_disk_full(after: int = 1, statement: str = "UPDATE sort_operations",
-                       when: Callable[[], bool] = lambda: True,
-                       error: sqlite3.Error | None = None) -> Iterator[None]:
-    """SQLite writes starting with ``statement`` fail as on a full disk (or with ``error``): from the
-    ``after``-th one on, while ``when()`` says so. Every engine, so a command's own project sees it too."""
-    seen = 0
-    error = error or _sqlite_full()
-
-    def fail(_connection, _cursor, sql: str, *_args) -> None:
-        nonlocal seen
-        if sql.startswith(statement) and when():
-            seen += 1
-            if seen >= after:
-                raise error
-
-    event.listen(Engine, "before_cursor_execute", fail)
-    try:
-        yield
-    finally:
-        event.remove(Engine, "before_cursor_execute", fail)
-
-
 PROJECT_FULL = ("The disk holding the project is full: {done} of {total} photos were sorted and nothing was lost. "
                 "Free some space there, then resume.")
 
@@ -283,7 +234,7 @@ def test_a_full_project_disk_stops_the_sort_in_one_sentence(project: Project, tm
     before = _tree(root)
     sort_id = start_sort(project, plan_sort(project, SortRequest(dest, mode=mode)))
 
-    with _project_disk_full(after=4):  # the 4th journal write fails: 3 photos recorded, maybe a 4th on disk
+    with project_disk_full(after=4):  # the 4th journal write fails: 3 photos recorded, maybe a 4th on disk
         result = run_sort(project, sort_id)
 
     assert result.stopped == result.message
@@ -314,7 +265,7 @@ def test_a_disk_holding_both_project_and_destination_fills_during_a_copy(project
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_copy(source, target)
 
-    with monkeypatch.context() as patch, _project_disk_full(statement="UPDATE", when=lambda: len(copies) >= 3):
+    with monkeypatch.context() as patch, project_disk_full(statement="UPDATE", when=lambda: len(copies) >= 3):
         patch.setattr(safe_files, "copy_file", fill_up)
         result = run_sort(project, sort_id)  # the copy fails, and so does journalling the failure
 
@@ -332,14 +283,14 @@ def test_a_full_project_disk_when_a_sort_starts_or_is_undone(project: Project, t
     _many_photos(project, root, 4)
     before = _tree(root)
     plan = plan_sort(project, SortRequest(dest, mode="move"))
-    with _project_disk_full(after=1, statement="INSERT INTO sort"), pytest.raises(SortError) as caught:
+    with project_disk_full(after=1, statement="INSERT INTO sort"), pytest.raises(SortError) as caught:
         start_sort(project, plan)
     assert str(caught.value) == ("The disk holding the project is full, so the sort was not started and no photo "
                                  "was touched. Free some space there, then sort again.")
     assert not dest.exists()
 
     sort_id = sort_photos(project, SortRequest(dest, mode="move")).sort_id
-    with _project_disk_full(after=3):
+    with project_disk_full(after=3):
         stopped = undo_sort(project, sort_id)
     assert stopped.status == "undoing" and stopped.stopped.startswith("The disk holding the project is full: ")
     _assert_nothing_lost(before, root, dest, move=True)
@@ -350,13 +301,13 @@ def test_a_busy_project_database_is_one_sentence_too(project: Project, tmp_path:
     root, dest = tmp_path / "photos", tmp_path / "sorted"
     _many_photos(project, root, 4)
     plan = plan_sort(project, SortRequest(dest, mode="move"))
-    with _project_disk_full(statement="INSERT INTO sort", error=_sqlite_busy(tmp_path)), \
+    with project_disk_full(statement="INSERT INTO sort", error=_sqlite_busy(tmp_path)), \
             pytest.raises(SortError) as caught:
         start_sort(project, plan)
     assert str(caught.value) == ("The project's database is busy with another program, so the sort was not "
                                  "started and no photo was touched. When it has finished, sort again.")
     sort_id = start_sort(project, plan)
-    with _project_disk_full(after=2, error=_sqlite_busy(tmp_path)):
+    with project_disk_full(after=2, error=_sqlite_busy(tmp_path)):
         result = run_sort(project, sort_id)
     assert result.stopped == ("The project's database is busy with another program: 1 of 4 photos were sorted "
                               "and nothing was lost. When it has finished, resume.")
