@@ -7,6 +7,7 @@ import argparse
 
 from desktop.cli.common import command, emit_result, fraction, path_argument, positive_int, terminal_safe
 from desktop.cli.progress import ProgressBar, progress_bar
+from desktop.wording import plural
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("label-issues", help="labelled photos whose label is likely wrong, most suspicious first")
     p.add_argument("project", type=path_argument)
     p.add_argument("--n", type=positive_int, default=None, metavar="N", help="at most this many")
+    p.add_argument("--all", action="store_true",
+                   help="every doubtful label (default: the ones the model is at least 90%% sure are wrong, as the "
+                        "app's Review Labels shows first)")
     p.add_argument("--json", action="store_true")
 
 
@@ -37,10 +41,18 @@ def show_features(bar: ProgressBar):
     return show
 
 
-def label_issues_text(issues) -> str:
+def label_issues_text(issues, show_all: bool = True) -> str:
+    """One line per doubtful label; without ``show_all`` only the likely mistakes, and how many more there are."""
+    shown = [i for i in issues if show_all or getattr(i, "likely", True)]
     lines = [f"{i.score:.3f}  labelled '{terminal_safe(i.label)}', looks like '{terminal_safe(i.suggested)}': "
-             f"{terminal_safe(i.path)}" for i in issues]
-    return "\n".join(lines) or "No label looks wrong."
+             f"{terminal_safe(i.path)}" for i in shown]
+    if not shown:
+        lines.append("No label looks wrong." if not issues else "No label looks wrong with 90% certainty.")
+    if len(issues) > len(shown):
+        more = len(issues) - len(shown)
+        lines.append(f"{plural(more, 'more label')} {'looks' if more == 1 else 'look'} doubtful but less likely "
+                     "wrong (--all lists them).")
+    return "\n".join(lines)
 
 
 def duplicates_text(groups) -> str:
@@ -63,9 +75,9 @@ def _label_issues(args: argparse.Namespace) -> int:
 
     with open_project(args.project, create=False) as project, progress_bar(args, "Computing features") as bar:
         issues = find_label_issues(project, args.n, on_progress=show_features(bar), cancel=threading.Event())
-    payload = {"images": [{"path": str(i.path), "label": i.label, "suggested": i.suggested, "score": i.score}
-                          for i in issues]}
-    emit_result(args, payload, label_issues_text(issues))
+    payload = {"images": [{"path": str(i.path), "label": i.label, "suggested": i.suggested, "score": i.score,
+                           "likely": i.likely} for i in issues]}
+    emit_result(args, payload, label_issues_text(issues, args.all))
     return 0
 
 

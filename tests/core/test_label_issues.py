@@ -68,7 +68,8 @@ def test_flipped_labels_fill_the_top_of_the_ranking(project, tmp_path, capsys):
     assert main(["label-issues", str(project.path), "--n", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(result["images"]) == 5
-    assert all(set(image) == {"path", "label", "suggested", "score"} for image in result["images"])
+    assert all(set(image) == {"path", "label", "suggested", "score", "likely"} for image in result["images"])
+    assert [image["likely"] for image in result["images"]] == [issue.likely for issue in issues[:5]]
     assert all(os.path.isabs(image["path"]) and os.path.isfile(image["path"]) for image in result["images"])
     assert [image["score"] for image in result["images"]] == scores[:5]
 
@@ -94,3 +95,20 @@ def test_folds_are_stratified():
     folds = stratified_folds(labels, 5)
     for fold in range(5):
         assert (labels[folds == fold] == 0).sum() == 2 and (labels[folds == fold] == 1).sum() == 1
+
+
+def test_the_command_line_leads_with_the_likely_mistakes_as_the_review_does():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from desktop.cli.quality_commands import label_issues_text
+
+    issues = [SimpleNamespace(score=0.97, label="cat", suggested="dog", path=Path("/p/a.jpg"), likely=True),
+              SimpleNamespace(score=0.6, label="cat", suggested="dog", path=Path("/p/b.jpg"), likely=False),
+              SimpleNamespace(score=0.55, label="dog", suggested="cat", path=Path("/p/c.jpg"), likely=False)]
+    lines = label_issues_text(issues, show_all=False).splitlines()
+    assert lines == ["0.970  labelled 'cat', looks like 'dog': /p/a.jpg",
+                     "2 more labels look doubtful but less likely wrong (--all lists them)."]
+    assert len(label_issues_text(issues, show_all=True).splitlines()) == 3
+    assert label_issues_text(issues[1:], show_all=False).splitlines()[0] == "No label looks wrong with 90% certainty."
+    assert label_issues_text([], show_all=False) == "No label looks wrong."
