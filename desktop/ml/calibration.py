@@ -4,8 +4,9 @@
   minimising the negative log-likelihood of held-out (out-of-fold) logits. It changes no prediction, only
   how sure they claim to be.
 * ``calibrate``: fits T, and keeps it only where it improves the fit on photos it was not fitted on (T fitted on
-  the other folds of the held-out predictions, judged on each fold in turn): with few photos a temperature can
-  make the calibration error worse, and then the model stays as it was and says so.
+  the other folds of the held-out predictions, judged on each fold in turn) and does not raise the calibration
+  error it reports: with few photos a temperature can make that error worse, and then the model stays as it was
+  and says so.
 * ``expected_calibration_error`` and ``reliability``: the gap between confidence and accuracy, over 10 bins
   of confidence (what the Train tab's reliability diagram draws).
 
@@ -75,17 +76,17 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The temperature a model keeps, and how the held-out fit looked without it and with it, each photo's
-    calibrated probability coming from a temperature fitted without that photo."""
+    """The temperature a model keeps and how the held-out fit looks without it and with it. ``ece_after`` and
+    ``probabilities`` are what the model reports and stores (its reliability diagram, its precision thresholds),
+    so every figure shown agrees with them; the cross-fitted log-loss is what decided."""
 
     temperature: float  # 1.0 when not kept
     kept: bool
     log_loss_before: float
-    log_loss_after: float  # cross-fitted: T fitted on the other folds
+    log_loss_after: float  # cross-fitted: each photo with a T fitted without it
     ece_before: float
-    ece_after: float  # cross-fitted; equals ece_before when not kept
-    probabilities: np.ndarray  # (N, C) with the kept temperature: what thresholds and metrics use
-    crossed: np.ndarray  # (N, C) each row with a temperature fitted without it: what ece_after and the diagram show
+    ece_after: float  # with the kept temperature; equals ece_before when not kept
+    probabilities: np.ndarray  # (N, C) with the kept temperature
 
     def to_dict(self) -> dict:
         return {"temperature": self.temperature, "kept": self.kept,
@@ -102,7 +103,7 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray | None =
     plain = softmax(logits) if len(labels) else np.zeros(logits.shape, np.float32)
     before_loss, before_ece = log_loss(logits, labels), expected_calibration_error(plain, labels)
     if len(labels) < 2:
-        return Calibration(1.0, False, before_loss, before_loss, before_ece, before_ece, plain, plain)
+        return Calibration(1.0, False, before_loss, before_loss, before_ece, before_ece, plain)
     folds = np.arange(len(labels)) % CALIBRATION_FOLDS if folds is None else np.asarray(folds)
     crossed = np.zeros(logits.shape, np.float64)
     for fold in np.unique(folds):
@@ -112,11 +113,13 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray | None =
     after_loss = log_loss(crossed, labels)
     after_ece = expected_calibration_error(softmax(crossed), labels)
     kept = after_loss < before_loss and after_ece <= before_ece + ECE_TOLERANCE
-    if not kept:
-        return Calibration(1.0, False, before_loss, after_loss, before_ece, before_ece, plain, plain)
-    temperature = fit_temperature(logits, labels)
-    return Calibration(temperature, True, before_loss, after_loss, before_ece, after_ece,
-                       softmax(logits, temperature), softmax(crossed))
+    if kept:
+        temperature = fit_temperature(logits, labels)
+        calibrated = softmax(logits, temperature)
+        ece = expected_calibration_error(calibrated, labels)
+        if ece <= before_ece:  # what the Train tab will show must not read "worse after calibration"
+            return Calibration(temperature, True, before_loss, after_loss, before_ece, ece, calibrated)
+    return Calibration(1.0, False, before_loss, after_loss, before_ece, before_ece, plain)
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,9 @@ class TrainResult:
 
 def calibration_record(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
     """The checkpoint's record of calibration: ``ece`` and the reliability diagram are the held-out photos' with
-    the calibration as kept, each judged by a temperature fitted without it (the error before, when not kept)."""
+    the calibration as kept (the error before, when not kept): the same probabilities the checkpoint stores."""
     return {**fit.to_dict(), "temperature": float(fit.temperature), "ece": fit.ece_after,
-            "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.crossed, labels).to_dict()}
+            "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.probabilities, labels).to_dict()}
 
 
 def fold_temperature(head: LinearHead, temperature: float) -> None:

@@ -74,15 +74,15 @@ def test_calibration_is_kept_when_it_helps_held_out_photos():
 
 
 def test_calibration_that_makes_the_error_worse_is_not_kept():
-    # Twelve photos, right with the confidence claimed on average: a temperature fitted on any eleven is noise.
-    logits, labels = calibrated_sample(12, seed=5, classes=3, scale=1.0)
+    """30 photos: the temperature that minimises their log-loss (1.42) raises their calibration error from 9.0 %
+    to 12.8 % ("4.1 % after, 3.2 % before" was shown, and kept); fitted without each fold it does not help them."""
+    logits, labels = calibrated_sample(30, seed=4, classes=3, scale=2.0)
+    logits = logits * 1.5
+    best = fit_temperature(logits, labels)
+    assert log_loss(logits, labels, best) < log_loss(logits, labels)
+    assert expected_calibration_error(softmax(logits, best), labels) > expected_calibration_error(softmax(logits),
+                                                                                                  labels)
     fit = calibrate(logits, labels)
-    if fit.kept:  # then it must really have helped the photos it was not fitted on
-        assert fit.log_loss_after < fit.log_loss_before and fit.ece_after <= fit.ece_before + 0.002
-    else:
-        assert fit.temperature == 1.0 and fit.ece_after == fit.ece_before
-        assert np.allclose(fit.probabilities, softmax(logits))
-    # Forced: a temperature that fits most photos but makes the held-out ones worse is refused.
-    worse = np.array([[3.0, 0.0]] * 9 + [[0.0, 3.0]])
-    fit = calibrate(worse, np.array([0] * 9 + [0]))
-    assert fit.kept is False or fit.log_loss_after < fit.log_loss_before
+    assert not fit.kept and fit.temperature == 1.0 and fit.ece_after == fit.ece_before
+    assert fit.log_loss_after > fit.log_loss_before  # what decided: worse on the photos each T did not see
+    assert np.allclose(fit.probabilities, softmax(logits))
