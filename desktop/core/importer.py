@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert
 
 from desktop.core.classes import ClassError, ensure_class
 from desktop.core.project import Project
+from desktop.core.sorting.aside import set_aside_now
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, Label
 from desktop.db.queries import in_chunks
@@ -148,6 +149,7 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
                        Image.error).where(Image.folder_id == folder_id)
             )
         }
+        aside = set_aside_now(session)  # duplicates moved aside: their folder is not scanned, their rows stay out
     # Usable photos whose thumbnail is gone (the cache failed or was deleted) are read again to make it.
     thumbnailed, cache_problem = _thumbnailed(project.thumbnails, [entry[4] for entry in known.values() if entry[4]])
     found_paths: set[str] = set()
@@ -155,13 +157,13 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
     to_label: list[FoundFile] = []  # unchanged files, when this call asks for subfolder labels
     thumbnail_only: set[str] = set()  # unchanged files that only need their thumbnail made again
     reappeared: list[int] = []
-    for found in scan_images(root, skip=(project.path,)):
+    for found in scan_images(root, skip=(project.path, *aside.destinations)):
         found_paths.add(found.rel_path)
         progress.seen += 1
         previous = known.get(found.rel_path)
         if previous is not None and previous[1] == found.size and previous[2] == found.mtime:
             progress.unchanged += 1
-            if previous[3]:
+            if previous[3] and previous[0] not in aside.image_ids:
                 reappeared.append(previous[0])
             if asked_for_labels and found.top_folder is not None:
                 to_label.append(found)

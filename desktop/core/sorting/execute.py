@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from desktop.core.project import Project
+from desktop.core.sorting.folders import levels_below
 from desktop.core.sorting.journal import Journal, Op, SortRecord, exclusive_sorting, load_sort, sort_result
 from desktop.core.sorting.model import (
     MOVE,
@@ -63,7 +64,8 @@ def start_sort(project: Project, plan: SortPlan) -> int:
 
 def _start(project: Project, plan: SortPlan) -> int:
     created = _prepare_destination(plan.destination)
-    class_folders = sorted({str(op.destination.parent) for op in plan.operations})
+    class_folders = sorted({str(level) for op in plan.operations
+                            for level in levels_below(plan.destination, op.destination.parent)})
     settings = SortSettings(
         follow_labels=plan.follow_labels,
         existing_dirs=tuple(folder for folder in class_folders if os.path.isdir(folder)),
@@ -73,6 +75,7 @@ def _start(project: Project, plan: SortPlan) -> int:
                         unpredicted=plan.unpredicted, already_sorted=plan.already_sorted, skipped=len(plan.skipped),
                         expected_mistakes=round(plan.expected_mistakes, 4)),
         rule=plan.rule,
+        set_aside=plan.set_aside,
     )
     rows = [
         {"image_id": op.image_id, "source": str(op.source), "destination": str(op.destination),

@@ -42,3 +42,12 @@ class ProjectFolders:
     def touching(self, destination: Path) -> list[tuple[int, Path]]:
         return [(folder_id, root) for root, folder_id in self._roots
                 if root.is_relative_to(destination) or destination.is_relative_to(root)]
+
+
+def levels_below(destination: Path, folder: Path) -> list[Path]:
+    """``folder`` and each folder between it and ``destination``, the highest first (a sort's class folder is one
+    level; duplicates moved aside keep their folder structure, several)."""
+    if folder == destination or not folder.is_relative_to(destination):
+        return [folder]
+    parts = folder.relative_to(destination).parts
+    return [destination.joinpath(*parts[:depth]) for depth in range(1, len(parts) + 1)]

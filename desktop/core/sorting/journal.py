@@ -281,6 +281,12 @@ class JournalledSort:
         if image is None:
             return
         folder = session.get(Folder, image.folder_id)
+        if self.settings.set_aside:
+            # A duplicate moved aside keeps its row (and label) at its old place, marked missing, so it is out
+            # of the project and a re-import does not bring it back; its undo marks it present again.
+            if folder is not None and Path(folder.root) / image.rel_path in (old, new):
+                image.missing = Path(folder.root) / image.rel_path == old
+            return
         if folder is None or Path(folder.root) / image.rel_path != old:
             return  # the project no longer points at the old place: leave the row as the user made it
         if self._folders is None:

@@ -129,10 +129,15 @@ class SortPlan:
     expected_mistakes: float = 0.0
     mistakes_range: tuple[int, int] = (0, 0)
     advice: dict[str, str] = field(default_factory=dict)  # class name -> why its photos stayed unsure, what helps
+    # Duplicates moved aside, not a sort by class (``sorting.aside``); ``keeper``: the rule that chose who stays.
+    set_aside: bool = False
+    keeper: str | None = None
 
     @property
     def rule(self) -> dict[str, Any]:
         """What decided prediction-sorted photos, as the journal records it (``Sort.settings["rule"]``)."""
+        if self.set_aside:
+            return {"set_aside": True, "keeper": self.keeper}
         if self.precision is None:
             return {"threshold": self.threshold}
         return {"precision": self.precision, "thresholds": dict(self.class_thresholds)}
@@ -237,6 +242,8 @@ class SortResult:
 
 def describe_rule(rule: dict[str, Any]) -> str:
     """The rule of a sort in words, for history and undo: "precision 95%" or "threshold 0.50"."""
+    if rule.get("set_aside"):
+        return "duplicates moved aside"
     if rule.get("precision") is not None:
         return f"precision {rule['precision']:.0%}"
     if rule.get("threshold") is not None:

@@ -34,6 +34,9 @@ class SortSettings:
     rule: Mapping[str, Any] = field(default_factory=dict)  # SortPlan.rule: how predicted photos were chosen
     restored_to: Mapping[str, str] = field(default_factory=dict)  # op id → where undo put it (its place was taken)
     created_folder_id: int | None = None  # the project folder the sort added for its destination
+    # Duplicates moved aside (``sorting.aside``): the moved photos' rows stay where they were, marked missing (their
+    # labels kept for undo), and a re-import skips the destination.
+    set_aside: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -45,6 +48,8 @@ class SortSettings:
             data["restored_to"] = dict(self.restored_to)
         if self.created_folder_id is not None:
             data["created_folder_id"] = self.created_folder_id
+        if self.set_aside:
+            data["set_aside"] = True
         return data
 
     @classmethod
@@ -64,6 +69,7 @@ class SortSettings:
             restored_to={str(k): v for k, v in raw["restored_to"].items() if isinstance(v, str)}
             if isinstance(raw.get("restored_to"), Mapping) else {},
             created_folder_id=_typed(raw.get("created_folder_id"), int, None),
+            set_aside=_typed(raw.get("set_aside"), bool, False),
         )
 
     def restoring(self, op_id: int, place: str) -> SortSettings:

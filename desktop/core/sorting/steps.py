@@ -13,7 +13,7 @@ from glob import escape as glob_escape
 from pathlib import Path
 
 from desktop.core.project import Project
-from desktop.core.sorting.folders import ProjectFolders
+from desktop.core.sorting.folders import ProjectFolders, levels_below
 from desktop.core.sorting.journal import JournalledSort, Op, SortRecord
 from desktop.core.sorting.model import (
     COPY,
@@ -159,7 +159,8 @@ class SortRun(JournalledSort):
 
     def _make_class_folder(self, directory: Path) -> None:
         try:
-            directory.mkdir(exist_ok=True)  # not parents=True: a vanished drive must not be re-created elsewhere
+            for level in levels_below(self.destination, directory):
+                level.mkdir(exist_ok=True)  # not parents=True: a vanished drive must not be re-created elsewhere
         except FileExistsError:
             raise PhotoFailed(f"Cannot create the folder {directory}: a file with that name is in the way.") from None
         except FileNotFoundError:
@@ -326,7 +327,8 @@ class SortRun(JournalledSort):
     def remove_created_folders(self) -> list[Path]:
         """Class folders this sort created, and the destination if it made it, once they are empty."""
         existing = set(self.settings.existing_dirs)
-        class_folders = sorted({op.destination.parent for op in self.ops if str(op.destination.parent) not in existing},
+        levels = {level for op in self.ops for level in levels_below(self.destination, op.destination.parent)}
+        class_folders = sorted((level for level in levels if str(level) not in existing),
                                key=lambda path: len(path.parts), reverse=True)
         for folder in class_folders:
             for leftover in folder.glob(f"{glob_escape(self._temp_prefix())}*.part"):  # ours, never the only copy
