@@ -10,6 +10,7 @@ from sqlalchemy import Select, case, func, literal, select
 
 from desktop.core.models_registry import active_model
 from desktop.core.project import Project
+from desktop.core.sorting.aside import set_aside_ids
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, current_prediction, image_path, with_folder
 
@@ -78,7 +79,7 @@ def _query(image_filter: ImageFilter, model_id: int | None, class_names: list[st
         case Show.UNLABELLED:
             query = query.where(Label.class_id.is_(None), Image.error.is_(None), Image.missing.is_(False))
         case Show.CLASS:
-            query = query.where(Label.class_id == image_filter.class_id)
+            query = query.where(Label.class_id == image_filter.class_id, _not_set_aside())
         case Show.BROKEN:
             query = query.where(Image.error.is_not(None))
         case Show.IDS:
@@ -93,10 +94,15 @@ def _query(image_filter: ImageFilter, model_id: int | None, class_names: list[st
                                   else_=None) if class_names else literal(None)
             query = query.where(Label.class_id.is_not(None), Prediction.id.is_not(None), label_name != predicted_name)
         case Show.ALL:
-            query = query.where(Image.error.is_(None))
+            query = query.where(Image.error.is_(None), _not_set_aside())
     if image_filter.least_confident_first:
         return query.order_by(Prediction.margin.is_(None), Prediction.margin, *BY_PATH)
     return query.order_by(*BY_PATH)
+
+
+def _not_set_aside():
+    """Duplicates moved aside are missing photos kept only so their undo brings their labels back: not shown."""
+    return Image.missing.is_(False) | Image.id.not_in(set_aside_ids())
 
 
 def list_images(project: Project, image_filter: ImageFilter) -> list[ImageRow]:

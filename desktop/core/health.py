@@ -78,8 +78,8 @@ KINDS = {
 }
 # What each kind means and what to do about it: the one sentence over the grid while its photos are shown.
 EXPLANATIONS = {
-    "exact_duplicates": "Copies of the same file, the suggested keeper first in each group. Keep one removes the "
-                        "others from the project; the files stay on disk.",
+    "exact_duplicates": "Copies of the same file, the suggested keeper first in each group. Keep one moves the "
+                        "others aside into _duplicates (Sort ▸ Undo Last Sort puts them back).",
     "near_duplicates": "Photos of nearly the same picture, the suggested keeper first in each group: keep one, or "
                        "select the ones that are fine.",
     "split_leak": "Near-copies across fine-tuning's train/validation split flatter its validation accuracy "

@@ -1,11 +1,11 @@
 """Model ▸ Check Photos: ``desktop.core.health.check_photos`` in a worker; each kind of finding becomes a sidebar
 view with a count, showing its photos in the grid with a one-line reason each.
 
-"Not a problem" dismisses the selected photos (all shown, when none is selected) for good; "Keep one" removes the
-other photos of each duplicate group touched by the selection from the project (the files stay on disk), asking
-first when a group's photos carry different labels. Both are commands on the labelling undo stack, so Ctrl+Z
-brings the photos or the flags back. The last scan comes back when the project opens (read in a worker), marked
-out of date when photos changed since.
+"Not a problem" dismisses the selected photos (all shown, when none is selected) for good, a command on the
+labelling undo stack (Ctrl+Z brings the flags back). "Keep one" moves the other photos of each duplicate group
+touched by the selection aside (``ui.duplicate_resolving``: a preview to confirm, then a sort that Sort ▸ Undo
+Last Sort puts back), asking first when a group's photos carry different labels. The last scan comes back when
+the project opens (read in a worker), marked out of date when photos changed since.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.ui.context import ProjectContext
+from desktop.ui.duplicate_resolving import DuplicateResolver
 from desktop.ui.models.images import GroupMark
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
@@ -62,7 +63,7 @@ class HealthController(QObject):
     groups_changed = Signal(object)  # dict: image id -> GroupMark, for duplicate groups (the grid marks them)
     findings_changed = Signal(list)  # list[FindingView], for the sidebar
     active_changed = Signal(object)  # the FindingView shown in the grid, or None
-    photos_removed = Signal()  # "Keep one" or its undo changed which photos the project holds
+    photos_removed = Signal()  # "Keep one" changed which photos the project holds
 
     def __init__(self, context: ProjectContext, grid: ThumbnailGrid, undo_stack: QUndoStack,
                  progress: StatusProgress, parent=None) -> None:
@@ -76,6 +77,11 @@ class HealthController(QObject):
         self._generation = 0  # a new project or a new scan: an older restore is not applied
         progress.cancel_button.clicked.connect(self.task.cancel)
         context.project_changed.connect(self._forget)
+        self.resolver = DuplicateResolver(context, progress, grid, self)
+        self.resolver.message.connect(self.message)
+        self.resolver.resolved.connect(self._on_resolved)
+        self._resolving: set[int] = set()  # id() of the findings being resolved
+        self._resolving_kind: str | None = None
 
     @property
     def busy(self) -> bool:
@@ -257,8 +263,25 @@ class HealthController(QObject):
                 continue
             keeper = picked[0] if len(picked) == 1 else finding.keeper_id
             plan.append((finding, members, keeper))
-        if plan and self._labels_allow(plan):
-            self.undo_stack.push(_KeepOneCommand(self, plan))
+        if plan and not self.resolver.busy and self._labels_allow(plan):
+            self._resolving = {id(finding) for finding, _members, _keeper in plan}
+            self._resolving_kind = self.active_kind
+            self.resolver.resolve([members for _finding, members, _keeper in plan],
+                                  {index: keeper for index, (_f, _m, keeper) in enumerate(plan)})
+
+    def resolve_all_exact(self) -> None:
+        """Every group of identical files keeps one photo (a labelled one, then the largest); one preview."""
+        self._resolving, self._resolving_kind = set(), None
+        self.resolver.resolve(None)
+
+    def _on_resolved(self, _result) -> None:
+        """Photos were moved aside: the groups Keep one resolved leave the findings, the views follow."""
+        everything = self._resolving_kind is None  # every group of identical files
+        self.findings = [finding for finding in self.findings if id(finding) not in self._resolving
+                         and not (everything and finding.kind == "exact_duplicates")]
+        self.photos_removed.emit()
+        self.context.refresh_all()
+        self._refresh(self._resolving_kind or self.active_kind)
 
     def _labels_allow(self, plan: list) -> bool:
         """True when no group would lose a label, or the user says to go ahead: a group whose photos carry
@@ -278,8 +301,8 @@ class HealthController(QObject):
         listed = [" and ".join(f"'{name}'" if name != "no label" else name for name in group) for group in mixed]
         shown = "; ".join(listed[:3]) + (f"; and {len(listed) - 3} more groups" if len(listed) > 3 else "")
         groups = "This group mixes" if len(mixed) == 1 else f"{len(mixed)} groups mix"
-        return self.ask(f"{groups} labels: {shown}. Keep one removes the other photos from the project with their "
-                        "labels (the files stay on disk; Ctrl+Z brings them back).")
+        return self.ask(f"{groups} labels: {shown}. Keep one moves the other photos aside, out of the project; "
+                        "their labels are kept, and Sort ▸ Undo Last Sort brings them back.")
 
     def ask(self, text: str) -> bool:
         """"Keep one" or "Cancel" (the default) under ``text``; tests answer instead of a user."""
@@ -309,6 +332,7 @@ class HealthController(QObject):
     def shutdown(self) -> None:
         self.task.shutdown()
         self.restoring.shutdown()
+        self.resolver.shutdown()
 
 
 class _DismissCommand(QUndoCommand):
@@ -331,44 +355,3 @@ class _DismissCommand(QUndoCommand):
 
         undismiss(self.controller.context.project, self.kind, self.keys)
         self.controller._apply_dismissal(self.kind, set(), self.before)
-
-
-class _KeepOneCommand(QUndoCommand):
-    """Remove all but one photo of each group from the project; undo puts them back, labels and all."""
-
-    def __init__(self, controller: HealthController, plan: list) -> None:
-        removing = sum(len(members) - 1 for _finding, members, _keeper in plan)
-        super().__init__(f"Keep one of each of {len(plan)} duplicate groups" if len(plan) > 1
-                         else f"Keep one of {removing + 1} duplicates")
-        self.controller, self.plan, self.removing = controller, plan, removing
-        self.kind = controller.active_kind
-        self.removed: list = []
-        self.before: list = []
-
-    def redo(self) -> None:
-        from desktop.core.health import keep_one
-
-        controller = self.controller
-        project = controller.context.project
-        self.removed = [keep_one(project, members, keeper) for _finding, members, keeper in self.plan]
-        resolved = {id(finding) for finding, _members, _keeper in self.plan}
-        self.before = list(controller.findings)
-        controller.findings = [finding for finding in controller.findings if id(finding) not in resolved]
-        self._changed()
-        controller.message.emit(f"Removed {self.removing} duplicate photos from the project (the files are "
-                                "untouched); Ctrl+Z brings them back.")
-
-    def undo(self) -> None:
-        from desktop.core.health import undo
-
-        controller = self.controller
-        back = sum(undo(controller.context.project, removed) for removed in reversed(self.removed))
-        controller.findings = self.before
-        controller.active_kind = self.kind
-        self._changed()
-        controller.message.emit(f"Put {back} photos back in the project.")
-
-    def _changed(self) -> None:
-        self.controller.photos_removed.emit()
-        self.controller.context.refresh_all()
-        self.controller._refresh(self.kind)

@@ -183,6 +183,8 @@ class MainWindow(QMainWindow):
                                  "Every photo on one map, similar photos close together; lasso some to label them")
         find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
                                  "Photos that are (nearly) the same picture; warns when they straddle the split")
+        resolve_exact = action("Resolve All Exact Duplicates…", self.health.resolve_all_exact, None,
+                               "Keep one of each set of identical files; move the others aside (Sort ▸ Undo puts back)")
         explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "explain",
                          "Show where in the photo the model sees its predicted class")
         zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24))
@@ -222,6 +224,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(review_labels)
         model_menu.addAction(find_duplicates)
         model_menu.addAction(self.check_photos_action)
+        model_menu.addAction(resolve_exact)
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])

@@ -1,5 +1,6 @@
 """Model ▸ Check Photos in the GUI: a blurred copy is listed in the Blurry view with its reason, "Not a problem"
-removes it (and Ctrl+Z brings it back), "Keep one" removes a duplicate from the project and undo restores it."""
+removes it (and Ctrl+Z brings it back), "Keep one" moves a duplicate aside after a preview and undoing the sort
+puts it back."""
 
 from __future__ import annotations
 
@@ -60,6 +61,23 @@ def _shown(controller) -> list[str]:
     return [images.row_at(row).name for row in range(images.rowCount())]
 
 
+def _answer(asked: list[str], button_text: str) -> None:
+    """Click ``button_text`` on the first real message box that has it, once it is up."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click():
+        box = QApplication.activeModalWidget()
+        button = next((b for b in box.buttons() if b.text() == button_text), None) \
+            if isinstance(box, QMessageBox) else None
+        if button is None:
+            QTimer.singleShot(20, click)
+            return
+        asked.append(box.text())
+        button.click()
+    QTimer.singleShot(0, click)
+
+
 def _select(controller, names: list[str]) -> None:
     images, model = controller.context.images, controller.grid.selectionModel()
     model.clearSelection()
@@ -87,18 +105,35 @@ def test_blurred_copy_is_in_the_blurry_view_and_not_a_problem_removes_it(health)
     assert health.view_of("blurry").count == views["blurry"].count
 
 
-def test_keep_one_removes_the_copy_from_the_project_and_undo_restores_it(health):
-    before = project_status(health.context.project).images
+def test_keep_one_moves_the_copy_aside_after_a_preview_and_undoing_the_sort_puts_it_back(health, qtbot, tmp_path):
+    from desktop.core.sorting import undo_sort
+
+    project = health.context.project
+    copy, aside = tmp_path / "extras" / "copy_of_discs_01.jpg", tmp_path / "_duplicates" / "copy_of_discs_01.jpg"
+    data = copy.read_bytes()
+    before = project_status(project).images
     health.show("exact_duplicates")
     assert sorted(_shown(health)) == ["copy_of_discs_01.jpg", "discs_01.jpg"]
     health.grid.selectionModel().clearSelection()
+    asked: list[str] = []
+    _answer(asked, "Cancel")
     health.keep_one()  # nothing selected: every group shown keeps its suggested photo
-    assert project_status(health.context.project).images == before - 1
-    assert health.view_of("exact_duplicates") is None
-    assert _shown(health) == []
-    health.undo_stack.undo()
-    assert project_status(health.context.project).images == before
-    assert sorted(_shown(health)) == ["copy_of_discs_01.jpg", "discs_01.jpg"]
+    qtbot.waitUntil(lambda: bool(asked) and not health.resolver.busy, timeout=60_000)
+    assert asked and asked[0].startswith("1 extra copy from 1 group will be moved to ") and copy.exists()
+    assert project_status(project).images == before  # cancelled at the preview: nothing moved
+
+    _answer(asked, "Move")
+    with qtbot.waitSignal(health.resolver.resolved, timeout=60_000):
+        health.keep_one()
+    qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
+    assert not copy.exists() and aside.read_bytes() == data  # moved aside, not deleted
+    assert project_status(project).images == before - 1
+    assert health.view_of("exact_duplicates") is None and _shown(health) == []
+
+    undo_sort(project)  # what Sort ▸ Undo Last Sort runs, after a restart too
+    health.context.refresh_all()
+    assert copy.read_bytes() == data and not aside.parent.exists()
+    assert project_status(project).images == before
 
 
 def test_a_finding_view_shows_only_its_photos_under_a_short_heading(health):
@@ -186,11 +221,8 @@ def test_the_last_check_comes_back_when_the_project_opens_and_is_marked_out_of_d
         second.close()
 
 
-def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health):
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox
-
-    from desktop.core.labels import set_label
+def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health, qtbot):
+    from desktop.core.labels import labels_of, set_label
 
     project = health.context.project
     health.show("exact_duplicates")
@@ -198,28 +230,21 @@ def test_keep_one_asks_first_when_the_group_mixes_labels_and_names_them(health):
                 if health.context.images.row_at(row).name == "copy_of_discs_01.jpg")
     checks = next(info.id for info in health.context.classes.classes if info.name == "checks")
     set_label(project, [copy], checks)
-    asked = []
-
-    def answer(button_text):
-        """Click a button of the real message box once it is up."""
-        def click():
-            box = QApplication.activeModalWidget()
-            if not isinstance(box, QMessageBox):
-                QTimer.singleShot(20, click)
-                return
-            asked.append(box.text())
-            next(b for b in box.buttons() if b.text() == button_text).click()
-        QTimer.singleShot(0, click)
+    asked: list[str] = []
 
     before = project_status(project).images
     health.grid.selectionModel().clearSelection()
-    answer("Cancel")
+    _answer(asked, "Cancel")
     health.keep_one()
     assert len(asked) == 1 and "'checks' and 'discs'" in asked[0]
     assert project_status(project).images == before and health.view_of("exact_duplicates") is not None
-    answer("Keep one")
-    health.keep_one()
-    assert len(asked) == 2 and project_status(project).images == before - 1
+    _answer(asked, "Keep one")
+    _answer(asked, "Move")
+    with qtbot.waitSignal(health.resolver.resolved, timeout=60_000):
+        health.keep_one()
+    qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
+    assert len(asked) == 3 and project_status(project).images == before - 1
+    assert labels_of(project, [copy])[copy] == checks  # kept with the photo moved aside, for the undo
 
 
 def test_duplicate_groups_are_marked_on_their_tiles_keeper_first(health, qtbot):

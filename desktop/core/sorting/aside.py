@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from desktop.core.project import Project
@@ -118,6 +118,14 @@ class SetAside:
 
     destinations: tuple[Path, ...]
     image_ids: frozenset[int]
+
+
+def set_aside_ids() -> Select:
+    """The ids of the photos moved aside and not put back, as a sub-query: the grid's views leave them out (their
+    rows are missing photos kept only for the undo)."""
+    return (select(SortOperation.image_id).join(Sort, Sort.id == SortOperation.sort_id)
+            .where(Sort.status != SortStatus.UNDONE, func.json_extract(Sort.settings, "$.set_aside") == 1,
+                   SortOperation.state.in_((OpState.DONE, OpState.UNDOING)), SortOperation.image_id.is_not(None)))
 
 
 def set_aside_now(session: Session) -> SetAside:

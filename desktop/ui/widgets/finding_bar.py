@@ -27,9 +27,9 @@ class FindingBar(QWidget):
         self.dismiss_button.setToolTip("These photos are fine: stop flagging them (the selected ones, or every "
                                        "photo shown when none is selected). Ctrl+Z takes it back.")
         self.keep_button = QPushButton("Keep one")
-        self.keep_button.setToolTip("Remove the other copies of each group from the project, keeping the "
-                                    "suggested photo (or the one you selected). The files stay on disk; Ctrl+Z "
-                                    "brings them back.")
+        self.keep_button.setToolTip("Keep the suggested photo of each group (or the one you selected) and move "
+                                    "the other copies aside into _duplicates, after a preview. Sort ▸ Undo Last "
+                                    "Sort brings them back.")
         self._layout = QGridLayout(self)
         self._layout.setContentsMargins(8, 0, 8, 4)
         self._beside: bool | None = None

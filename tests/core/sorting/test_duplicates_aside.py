@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 import tests.imagemakers as mk
 from desktop.cli import main
+from desktop.core.browse import ImageFilter, Show, list_images
 from desktop.core.duplicate_resolving import (
     ResolveError,
     exact_groups,
@@ -127,12 +128,15 @@ def test_resolving_forty_photos_killed_halfway_resumes_survives_a_rescan_and_und
     assert rescan.imported == 0 and len(rows) == 40
     assert sorted(rel for rel, (_label, missing) in rows.items() if not missing) == sorted(kept)  # 0 revived
     assert list_sorts(project)[0].rule == "duplicates moved aside"
+    shown = {row.rel_path for row in list_images(project, ImageFilter(Show.ALL))}
+    assert shown == kept  # the grid leaves them out
 
     undone = undo_sort(project)
 
     assert undone.status == "undone" and not undone.kept
     assert _tree(root) == before  # _duplicates/ is gone again
     assert _rows(project) == rows_before  # every photo back, with its label
+    assert len(list_images(project, ImageFilter(Show.ALL))) == 40
     assert "cats/bigger/c10.png" not in moved  # the largest copy of its group stays
 
 

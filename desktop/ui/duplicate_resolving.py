@@ -1,0 +1,96 @@
+"""Resolving duplicate groups in the app (Check Photos' Keep one, Model ▸ Resolve All Exact Duplicates…): the plan
+is made in a worker (``core.duplicate_resolving``), shown as one sentence to confirm — how many files move where —,
+then the extras are moved aside in a worker as a sort, so Sort ▸ Undo Last Sort puts them back, after a restart
+too, and an interrupted move is offered for resume like any sort."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from desktop.ui.context import ProjectContext
+from desktop.ui.widgets.status_progress import StatusProgress
+from desktop.ui.workers import WorkerSlot
+from desktop.wording import plural
+
+
+class DuplicateResolver(QObject):
+    message = Signal(str)
+    resolved = Signal(object)  # desktop.core.sorting.SortResult: some extras were moved aside
+
+    def __init__(self, context: ProjectContext, progress: StatusProgress, window: QWidget, parent=None) -> None:
+        super().__init__(parent)
+        self.context, self.progress, self.window = context, progress, window
+        self.planning = WorkerSlot(self)
+        self.moving = WorkerSlot(self)
+        progress.cancel_button.clicked.connect(self.planning.cancel)
+        progress.cancel_button.clicked.connect(self.moving.cancel)
+
+    @property
+    def busy(self) -> bool:
+        return self.planning.busy or self.moving.busy
+
+    def resolve(self, groups: list[list[int]] | None, keepers: dict[int, int] | None = None) -> None:
+        """Plan, ask, move. ``groups`` of image ids (None: every group of exact copies), ``keepers``: group index
+        → the photo to keep (else the default rule: a labelled one, then the largest)."""
+        project = self.context.project
+        if project is None or self.busy:
+            return
+
+        def job(_emit, _cancel):
+            from desktop.core.duplicate_resolving import exact_groups, plan_resolution
+
+            found = exact_groups(project) if groups is None else groups
+            return plan_resolution(project, found, keepers=keepers) if found else None
+
+        def planned(resolution) -> None:
+            if self.context.project is not project:
+                return
+            if resolution is None or not resolution.plan.photos:
+                self.message.emit("There are no duplicates to move aside." if resolution is None
+                                  else resolution.sentence)
+                return
+            text = resolution.sentence
+            if resolution.mixed and groups is None:  # Keep one asked already, naming the labels
+                text += (f"\n\n{plural(len(resolution.mixed), 'group')} mix labels; their other photos move too, "
+                         "with their labels kept for the undo.")
+            if self.confirm(text):
+                self._move(project, resolution)
+
+        self.progress.show_step("Finding what to move aside…", 0, 0)
+        self.planning.start(job, on_done=planned, on_finished=self.progress.hide,
+                            on_failed=lambda error: self.message.emit(f"Could not plan moving the duplicates: {error}"),
+                            on_cancelled=lambda: self.message.emit("Nothing was moved."))
+
+    def _move(self, project, resolution) -> None:
+        def job(emit, cancel):
+            from desktop.core.duplicate_resolving import resolve
+
+            return resolve(project, resolution, mixed_labels=True, on_progress=emit, cancel=cancel)
+
+        def done(result) -> None:
+            if result.done:
+                self.resolved.emit(result)
+            undo = " Sort ▸ Undo Last Sort puts them back." if result.done and not result.cancelled else ""
+            self.message.emit(result.message + undo)
+
+        def show(progress) -> None:
+            self.progress.show_step(f"Moving duplicates aside: {progress.done:,} of {progress.total:,}",
+                                    progress.done, progress.total)
+
+        self.progress.show_step("Moving duplicates aside…", 0, 0)
+        self.moving.start(job, on_done=done, on_progress=show, on_finished=self.progress.hide,
+                          on_failed=lambda error: self.message.emit(f"Could not move the duplicates: {error}"))
+
+    def confirm(self, text: str) -> bool:
+        """"Move" or "Cancel" (the default) under the preview sentence; tests answer instead of a user."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Move duplicates aside", text,
+                          QMessageBox.StandardButton.Cancel, self.window)
+        move = box.addButton("Move", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is move
+
+    def shutdown(self) -> None:
+        self.planning.shutdown()
+        self.moving.shutdown()
