@@ -175,5 +175,5 @@ def resolution_text(resolution) -> str:
         lines.extend(f"  move {terminal_safe(copy.path)}" for copy in group.extras)
     if len(resolution.groups) > 50:
         lines.append(f"… and {plural(len(resolution.groups) - 50, 'more group')} (see --json)")
-    lines.append(resolution.sentence)
+    lines.append(resolution.sentence + " Moving them is journalled like a sort: undo-sort puts them back.")
     return "\n".join(lines)

@@ -83,7 +83,7 @@ class Resolution:
                 f"moved to {self.plan.destination}, keeping their folders")
         if self.plan.companions:
             text += f" (with {plural(self.plan.companions, 'sidecar or twin file')})"
-        text += "; one copy of each stays. Sort ▸ Undo Last Sort (or undo-sort) puts them back"
+        text += "; one copy of each stays"
         if self.plan.skipped:
             text += f"; {plural(len(self.plan.skipped), 'file')} cannot be moved and stay"
         return text + "."

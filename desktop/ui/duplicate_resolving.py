@@ -50,10 +50,12 @@ class DuplicateResolver(QObject):
                 self.message.emit("There are no duplicates to move aside." if resolution is None
                                   else resolution.sentence)
                 return
-            text = resolution.sentence
-            if resolution.mixed and groups is None:  # Keep one asked already, naming the labels
-                text += (f"\n\n{plural(len(resolution.mixed), 'group')} mix labels; their other photos move too, "
-                         "with their labels kept for the undo.")
+            them = "it" if len(resolution.plan.photos) == 1 else "them"
+            text = f"{resolution.sentence} Sort ▸ Undo Last Sort puts {them} back."
+            mixed = len(resolution.mixed)
+            if mixed and groups is None:  # Keep one asked already, naming the labels
+                text += (f"\n\n{plural(mixed, 'group')} {'mixes' if mixed == 1 else 'mix'} labels: the other photos "
+                         "move too, their labels kept for the undo.")
             if self.confirm(text):
                 self._move(project, resolution)
 
