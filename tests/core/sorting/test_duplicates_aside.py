@@ -186,3 +186,25 @@ def test_cli_moves_exact_duplicates_aside_and_undo_sort_puts_them_back(project: 
 
     assert main(["undo-sort", str(project.path)]) == 0
     assert _tree(root) == before and not aside.exists()
+
+
+def test_cli_similarity_resolves_near_duplicates_keeping_the_largest(trained_project: Project, tmp_path: Path,
+                                                                     capsys) -> None:
+    photos = trained_project.path.parent / "photos"
+    image = cv2.imread(str(photos / "discs" / "discs_01.jpg"))
+    cv2.imwrite(str(photos / "discs" / "bigger_01.png"), cv2.resize(image, None, fx=2, fy=2))
+    import_folder(trained_project, photos, labels_from_subfolders=True)
+    aside = tmp_path / "aside"
+
+    assert main(["duplicates", str(trained_project.path), "--move-extras", str(aside), "--keeper", "largest",
+                 "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["moves"] == []  # exact copies only: none
+    assert main(["duplicates", str(trained_project.path), "--move-extras", str(aside), "--keeper", "largest",
+                 "--similarity", "0.95", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    [group] = result["resolution"]["groups"]
+    assert group["keeper"].endswith("bigger_01.png") and group["reason"] == "largest"
+    assert [Path(p).name for p in group["extras"]] == ["discs_01.jpg"]
+    assert (aside / "discs" / "discs_01.jpg").is_file() and not (photos / "discs" / "discs_01.jpg").exists()
+    assert main(["duplicates", str(trained_project.path), "--move-extras", str(aside), "--keeper", "best"]) == 1
+    assert "Unknown keeper rule" in capsys.readouterr().err
