@@ -275,3 +275,18 @@ def test_duplicate_groups_are_marked_on_their_tiles_keeper_first(health, qtbot):
 
     health.show("blurry")  # not a grouped kind: no marks
     assert all(images.data(images.index(row), Role.GROUP) is None for row in range(images.rowCount()))
+
+
+def test_resolve_all_exact_duplicates_moves_every_extra_copy_after_one_preview(health, qtbot, tmp_path):
+    project = health.context.project
+    copy = tmp_path / "extras" / "copy_of_discs_01.jpg"
+    before = project_status(project).images
+    asked: list[str] = []
+    _answer(asked, "Move")
+    with qtbot.waitSignal(health.resolver.resolved, timeout=60_000):
+        health.resolve_all_exact()
+    qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
+    assert len(asked) == 1 and asked[0].startswith("1 extra copy from 1 group will be moved to ")
+    assert not copy.exists() and (tmp_path / "_duplicates" / "copy_of_discs_01.jpg").is_file()
+    assert project_status(project).images == before - 1
+    assert health.view_of("exact_duplicates") is None  # its finding is resolved
