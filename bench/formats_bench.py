@@ -8,7 +8,8 @@ as three folders under bench/out/formats-COUNTxMPmp/ (reused while they exist):
   jpeg/  the pictures as JPEG (quality 92)
   heic/  the same pixels as HEIC with a 320-px thumbnail, as an iPhone writes them (heif-enc, quality 60, about an
          iPhone's bytes per pixel; needs libheif-examples)
-  raw/   DNGs (pidng): 12-bit sensor data of the same size with the jpeg/ file embedded as the camera's preview
+  raw/   DNGs (tests/formatmakers.dng_bytes): 12-bit sensor data of the same size with the jpeg/ file embedded as
+         the camera's preview
 
 then imports each folder into a fresh project (desktop.core.importer.import_folder: read, hash, probe, 256-px
 thumbnail, database; the importer's thread pool) and times the decodes on one thread (``desktop.io.images.decode``
@@ -35,9 +36,6 @@ OUT_DIR = Path(__file__).resolve().parent / "out"
 
 
 def generate(directory: Path, count: int, megapixels: float) -> dict[str, list[Path]]:
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CFAPattern, DNGVersion, PhotometricInterpretation
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     import formatmakers
 
@@ -59,28 +57,14 @@ def generate(directory: Path, count: int, megapixels: float) -> dict[str, list[P
             from desktop.io import images
 
             rgb = images.load_rgb(jpeg)
-            rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # pidng packs pixel pairs
+            rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]  # whole 2x2 mosaic cells
             height, width = rgb.shape[:2]
             sensor = np.zeros((height, width), np.uint16)  # an RGGB mosaic of the picture, 12 bit
             sensor[0::2, 0::2] = rgb[0::2, 0::2, 0].astype(np.uint16) << 4
             sensor[0::2, 1::2] = rgb[0::2, 1::2, 1].astype(np.uint16) << 4
             sensor[1::2, 0::2] = rgb[1::2, 0::2, 1].astype(np.uint16) << 4
             sensor[1::2, 1::2] = rgb[1::2, 1::2, 2].astype(np.uint16) << 4
-            tags = DNGTags()
-            for tag, value in ((Tag.ImageWidth, width), (Tag.ImageLength, height), (Tag.TileWidth, width),
-                               (Tag.TileLength, height), (Tag.Orientation, 1),
-                               (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-                               (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 12), (Tag.CFARepeatPatternDim, [2, 2]),
-                               (Tag.CFAPattern, CFAPattern.RGGB), (Tag.BlackLevel, 0), (Tag.WhiteLevel, 4095),
-                               (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1],
-                                                   [1, 1]]),
-                               (Tag.CalibrationIlluminant1, 21), (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]),
-                               (Tag.Make, "Pigeonhole"), (Tag.Model, "Bench"),
-                               (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)):
-                tags.set(tag, value)
-            writer = RAW2DNG()
-            writer.options(tags, path="", compress=False)
-            dng = bytes(writer.convert(sensor, filename=""))
+            dng = formatmakers.dng_bytes(sensor=sensor)
             raw.write_bytes(formatmakers.with_jpeg_preview(dng, jpeg.read_bytes(), width, height))
         raws.append(raw)
     return {"jpeg": jpegs, "heic": heics, "raw": raws}

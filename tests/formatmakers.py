@@ -1,8 +1,9 @@
 """Writers of tiny HEIC, AVIF and DNG files for tests, good and hostile.
 
 HEIC: libheif's ``heif-enc`` (Debian's libheif-examples; the decode-only pi-heif cannot encode), tests that
-need it are skipped with the command that installs it. AVIF: Pillow's own encoder. DNG: pidng (test extra)
-writes the sensor data; ``with_preview`` chains a JPEG preview after it the way cameras embed one.
+need it are skipped with the command that installs it. AVIF: Pillow's own encoder. DNG: ``dng_bytes`` writes
+the sensor data (no DNG package needed); ``with_preview`` chains a JPEG preview after it the way cameras embed
+one.
 """
 
 from __future__ import annotations
@@ -56,27 +57,45 @@ def quadrant_rgb(width: int, height: int, colour: tuple[int, int, int] = (255, 0
     return rgb
 
 
-def dng_bytes(width: int = 64, height: int = 48, orientation: int = 1) -> bytes:
-    """A DNG of a bright top-left quarter over dark noise (RGGB, 12 bit, uncompressed), no preview."""
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CFAPattern, DNGVersion, PhotometricInterpretation
-
-    sensor = np.random.default_rng(0).integers(0, 400, (height, width)).astype(np.uint16)
-    sensor[: height // 2, : width // 2] = 4000
-    tags = DNGTags()
-    for tag, value in ((Tag.ImageWidth, width), (Tag.ImageLength, height), (Tag.TileWidth, width),
-                       (Tag.TileLength, height), (Tag.Orientation, orientation),
-                       (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-                       (Tag.SamplesPerPixel, 1), (Tag.BitsPerSample, 12), (Tag.CFARepeatPatternDim, [2, 2]),
-                       (Tag.CFAPattern, CFAPattern.RGGB), (Tag.BlackLevel, 0), (Tag.WhiteLevel, 4095),
-                       (Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]),
-                       (Tag.CalibrationIlluminant1, 21), (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]),
-                       (Tag.Make, "Pigeonhole"), (Tag.Model, "Test camera"),
-                       (Tag.DNGVersion, DNGVersion.V1_4), (Tag.DNGBackwardVersion, DNGVersion.V1_2)):
-        tags.set(tag, value)
-    writer = RAW2DNG()
-    writer.options(tags, path="", compress=False)
-    return bytes(writer.convert(sensor, filename=""))
+def dng_bytes(width: int = 64, height: int = 48, orientation: int = 1, sensor: np.ndarray | None = None) -> bytes:
+    """A DNG of a bright top-left quarter over dark noise, or of ``sensor`` (RGGB, 12-bit values in 16-bit
+    samples, uncompressed), no preview: one little-endian TIFF directory with the DNG tags LibRaw needs, written
+    here so the tests need no DNG package (pidng builds a C extension: no install without a compiler)."""
+    if sensor is None:
+        sensor = np.random.default_rng(0).integers(0, 400, (height, width))
+        sensor[: height // 2, : width // 2] = 4000
+    height, width = sensor.shape
+    pixels = np.ascontiguousarray(sensor, dtype="<u2").tobytes()
+    model = b"Pigeonhole Test camera\x00"
+    # (tag, type, values): types 1 BYTE, 2 ASCII, 3 SHORT, 4 LONG, 5 RATIONAL, 10 SRATIONAL; data comes after.
+    entries: list[tuple[int, int, list | bytes]] = [
+        (254, 4, [0]), (256, 4, [width]), (257, 4, [height]), (258, 3, [16]), (259, 3, [1]), (262, 3, [32803]),
+        (271, 2, b"Pigeonhole\x00"), (272, 2, b"Test camera\x00"), (273, 4, [0]), (274, 3, [orientation]),
+        (277, 3, [1]), (278, 4, [height]), (279, 4, [len(pixels)]), (284, 3, [1]), (33421, 3, [2, 2]),
+        (33422, 1, [0, 1, 1, 2]), (50706, 1, [1, 4, 0, 0]), (50707, 1, [1, 2, 0, 0]), (50708, 2, model),
+        (50714, 4, [0]), (50717, 4, [4095]),
+        (50721, 10, [1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1]),  # ColorMatrix1: identity
+        (50728, 5, [1, 1, 1, 1, 1, 1]), (50778, 3, [21])]
+    formats = {1: "B", 3: "H", 4: "I", 5: "I", 10: "i"}
+    directory_at = 8
+    data_at = directory_at + 2 + 12 * len(entries) + 4
+    header, directory, data = bytearray(b"II*\x00" + struct.pack("<I", directory_at)), bytearray(), bytearray()
+    directory += struct.pack("<H", len(entries))
+    strip_entry = None
+    for tag, kind, values in entries:
+        raw = values if kind == 2 else struct.pack(f"<{len(values)}{formats[kind]}", *values)
+        count = len(values) // (2 if kind in (5, 10) else 1)
+        if tag == 273:
+            strip_entry = len(header) + len(directory) + 8
+        if len(raw) <= 4:
+            directory += struct.pack("<HHI", tag, kind, count) + raw.ljust(4, b"\x00")
+        else:
+            directory += struct.pack("<HHII", tag, kind, count, data_at + len(data))
+            data += raw + b"\x00" * (len(raw) % 2)
+    directory += struct.pack("<I", 0)
+    out = header + directory + data
+    struct.pack_into("<I", out, strip_entry, len(out))
+    return bytes(out + pixels)
 
 
 def with_preview(tiff: bytes, preview_rgb: np.ndarray) -> bytes:

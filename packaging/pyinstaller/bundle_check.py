@@ -24,7 +24,7 @@ from pathlib import Path
 
 CHECKS: list[dict] = []
 
-# A 16 x 12 HEIC (heif-enc) and a 32 x 24 DNG without preview (pidng), zlib-compressed: tests/formatmakers.py.
+# A 16 x 12 HEIC (heif-enc) and a 32 x 24 DNG without preview, zlib-compressed: made by tests/formatmakers.py.
 _TINY_HEIC = (
     "eNpjYGCQSSupLMhIzUxmAILczDRDEDs3MzGNgYFxbW5qSSIDBChmpOQUQdkMBZnJJQxogK8gsyQXzGICYoHMlESIEgEGHiBpkZmTn8wI"
     "ZLg4AOUZIVoYL8JYDD4IUTjNAdaXmZcGN1UUyEllAqkAqskoSzZkQBIEK0kvykwBMW9kFhQVAOltmQXJ+UC6DKjamZG5AO5cuQ8Mf/7+"
