@@ -290,3 +290,20 @@ def test_resolve_all_exact_duplicates_moves_every_extra_copy_after_one_preview(h
     assert not copy.exists() and (tmp_path / "_duplicates" / "copy_of_discs_01.jpg").is_file()
     assert project_status(project).images == before - 1
     assert health.view_of("exact_duplicates") is None  # its finding is resolved
+
+
+def test_undoing_duplicates_moved_aside_is_named_as_such_in_the_sort_menu(main_window, tmp_path):
+    """Sort ▸ Undo Last Sort's question names what it undoes: not "sorted by duplicates moved aside"."""
+    from desktop.core.duplicate_resolving import exact_groups, plan_resolution, resolve
+    from tests import imagemakers as mk
+
+    photos = tmp_path / "photos"
+    mk.write_jpeg(photos / "a.jpg", 32, 24, seed=1)
+    shutil.copy(photos / "a.jpg", photos / "a copy.jpg")
+    project = main_window.context.project
+    import_folder(project, photos)
+    resolve(project, plan_resolution(project, exact_groups(project)))
+
+    text = main_window.sorting.describe_undo(None)[1]
+    assert ", duplicates moved aside)?" in text and "sorted by" not in text
+    assert "1 photo moved into" in text and "go back to where they came from" in text

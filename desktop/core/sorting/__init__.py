@@ -49,6 +49,7 @@ from desktop.core.sorting.model import (
     DRY_RUN,
     MAX_RENAMES,
     MOVE,
+    SET_ASIDE_RULE,
     SORT_LOCK_NAME,
     UNFINISHED,
     UNSURE,
@@ -71,8 +72,9 @@ from desktop.core.sorting.precision_rule import mistakes_sentence
 
 __all__ = [
     "BUSY_MESSAGE", "COPY", "DEFAULT_PRECISION", "DEFAULT_THRESHOLD", "DRY_RUN", "MAX_RENAMES", "MOVE",
-    "SORT_LOCK_NAME", "UNFINISHED", "UNSURE", "OpState", "PlannedOperation", "SortError", "SortFailure", "SortPlan",
-    "SortProgress", "SortRequest", "SortResult", "SortStatus", "SortSummary", "UndoResult", "describe_rule",
+    "SET_ASIDE_RULE", "SORT_LOCK_NAME", "UNFINISHED", "UNSURE", "OpState", "PlannedOperation", "SortError",
+    "SortFailure", "SortPlan", "SortProgress", "SortRequest", "SortResult", "SortStatus", "SortSummary",
+    "UndoResult", "describe_rule",
     "exclusive_sorting", "fraction_problem", "interrupted_sorts", "list_sorts", "mistakes_sentence", "plan_sort",
     "run_sort", "sort_in_progress", "sort_plan", "sort_result", "start_sort", "undo_sort",
 ]

@@ -20,6 +20,7 @@ MAX_RENAMES = 1000  # attempts at finding a free "name (n).jpg" before giving up
 SORT_LOCK_NAME = ".sort.lock"  # in the project folder: held while a sort is started, run, resumed or undone
 BUSY_MESSAGE = "Another Pigeonhole is running a sort of this project; let it finish (or close it), then try again."
 DRY_RUN = "dry-run"  # SortResult.status of a plan that was not run
+SET_ASIDE_RULE = "duplicates moved aside"  # how history and undo name a sort of duplicates (``sorting.aside``)
 
 DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
@@ -243,7 +244,7 @@ class SortResult:
 def describe_rule(rule: dict[str, Any]) -> str:
     """The rule of a sort in words, for history and undo: "precision 95%" or "threshold 0.50"."""
     if rule.get("set_aside"):
-        return "duplicates moved aside"
+        return SET_ASIDE_RULE
     if rule.get("precision") is not None:
         return f"precision {rule['precision']:.0%}"
     if rule.get("threshold") is not None:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QProgressDialog, QWidget
 from desktop import APP_NAME
 from desktop.core.sorting import (
     MOVE,
+    SET_ASIDE_RULE,
     SortProgress,
     SortResult,
     SortStatus,
@@ -132,7 +133,8 @@ class SortController(QObject):
             return None
         result = sort_result(project, sort.id)
         per_class = ", ".join(f"{name} {count:,}" for name, count in result.per_class.items())
-        when = sort.created_at.strftime("%Y-%m-%d %H:%M") + (f", sorted by {sort.rule}" if sort.rule else "")
+        how = sort.rule if sort.rule == SET_ASIDE_RULE else f"sorted by {sort.rule}"
+        when = sort.created_at.strftime("%Y-%m-%d %H:%M") + (f", {how}" if sort.rule else "")
         if sort.mode == MOVE:
             text = (f"Undo sort #{sort.id} ({when})?\n\n{plural(result.done, 'photo')} moved into "
                     f"{sort.destination} go back to where they came from"
