@@ -17,15 +17,23 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.browse import ImageFilter, Show
+from desktop.ml.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.duplicate_resolving import DuplicateResolver
 from desktop.ui.models.images import GroupMark
+from desktop.ui.project_jobs import start_project_job
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerGroup, WorkerSlot
 from desktop.wording import plural
 
 GROUPED = ("exact_duplicates", "near_duplicates")  # findings with a keeper: "Keep one" applies
+
+
+def _step_text(event: Progress) -> str:
+    """The status-bar line during a check: its two phases, reading features and checking the photos."""
+    what = "Checking" if event.phase.startswith("checking") else "Reading features of"
+    return f"{what} {event.done:,} of {event.total:,} photos"
 
 
 @dataclass(frozen=True)
@@ -89,31 +97,19 @@ class HealthController(QObject):
 
     # -- the scan --------------------------------------------------------------------------------------
     def check(self) -> None:
-        project = self.context.project
-        if project is None or self.task.busy:
-            return
-
-        def job(emit, cancel):
+        def scan(project, emit, cancel):
             from desktop.core.health import check_photos  # torch (features): in the worker thread
 
             return check_photos(project, on_progress=emit, cancel=cancel)
 
         def done(report) -> None:
-            if self.context.project is project:
-                self._generation += 1
-                self._on_report(report)
+            self._generation += 1
+            self._on_report(report)
 
-        self.progress.show_step("Checking the photos…", 0, 0)
-        self.task.start(job, on_done=done, on_progress=self._show_progress,
-                        on_failed=lambda error: self.message.emit(f"Could not check the photos: {error}"),
-                        on_cancelled=lambda: self.message.emit("Stopped checking the photos."),
-                        on_finished=self.progress.hide)
-
-    def _show_progress(self, progress) -> None:
-        if hasattr(progress, "done") and hasattr(progress, "total"):
-            what = "Checking" if progress.phase.startswith("checking") else "Reading features of"
-            self.progress.show_step(f"{what} {progress.done:,} of {progress.total:,} photos", progress.done,
-                                    progress.total)
+        start_project_job(self.task, self.context, self.progress, scan, starting="Checking the photos…",
+                          step=_step_text, on_done=done,
+                          on_failed=lambda error: self.message.emit(f"Could not check the photos: {error}"),
+                          on_cancelled=lambda: self.message.emit("Stopped checking the photos."))
 
     def _on_report(self, report, restored: bool = False) -> None:
         self.findings = list(report.findings)
