@@ -37,7 +37,7 @@ from desktop.core.project import Project
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction
 from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_folder
 from desktop.errors import Cancelled, PigeonholeError
-from desktop.io.companions import sidecars_of
+from desktop.io.companions import FolderListings, sidecars_of
 from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import (
     TEMP_PREFIX,
@@ -137,6 +137,7 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
     per_split: Counter[str] = Counter()
     skipped: list[tuple[str, str]] = []
     renamed = 0
+    listings = FolderListings()  # each folder listed once, not once per photo
     for done, row in enumerate(rows):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
@@ -146,7 +147,7 @@ def export_imagefolder(project: Project, out_dir: Path | str, split_folders: boo
             continue
         split = (VAL if row.split == VAL else TRAIN) if split_folders else None
         directory = out_dir / split / folder_names[row.name] if split else out_dir / folder_names[row.name]
-        sidecars = sidecars_of(source)
+        sidecars = sidecars_of(source, listings.near(source))
         try:
             target = _copy_new(source, directory, taken, [path.name[len(source.stem):] for path in sidecars])
         except _SourceError as exc:

@@ -4,7 +4,6 @@ branch of a hierarchy, ``Animals|``) are classes. Keywords are stored with their
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image, ImageKeyword, Label
 from desktop.db.queries import image_path, in_chunks, with_folder
 from desktop.errors import Cancelled, PigeonholeError
-from desktop.io.companions import sidecars_of
+from desktop.io.companions import FolderListings, sidecars_of
 from desktop.io.xmp import Keyword, XmpError, keywords_of_file, keywords_of_sidecar
 
 SEPARATOR = "|"
@@ -53,7 +52,7 @@ def read_keywords(project: Project, folder_id: int | None = None,
     with project.sessions() as session:
         rows = session.execute(query).all()
     scan = KeywordScan()
-    listings: dict[Path, list[str]] = {}
+    listings = FolderListings()  # each folder listed once; a photo looks only at the names sharing its stem
     for start in range(0, len(rows), BATCH):
         if cancel is not None and cancel():
             raise Cancelled()
@@ -76,19 +75,14 @@ def read_keywords(project: Project, folder_id: int | None = None,
     return scan
 
 
-def _keywords_of(path: Path, listings: dict[Path, list[str]], scan: KeywordScan) -> dict[str, str]:
+def _keywords_of(path: Path, listings: FolderListings, scan: KeywordScan) -> dict[str, str]:
     keywords: dict[str, str] = {}
     try:
         for keyword in keywords_of_file(path):
             keywords.setdefault(joined(keyword), "photo")
     except XmpError as exc:
         scan.problems.append((path, str(exc)))
-    if path.parent not in listings:
-        try:
-            listings[path.parent] = os.listdir(path.parent)
-        except OSError:
-            listings[path.parent] = []
-    for sidecar in sidecars_of(path, listings[path.parent]):
+    for sidecar in sidecars_of(path, listings.near(path)):
         try:
             for keyword in keywords_of_sidecar(sidecar):
                 keywords.setdefault(joined(keyword), "sidecar")

@@ -27,7 +27,7 @@ from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TagO
 from desktop.db.queries import image_path, with_folder
 from desktop.errors import Cancelled, PigeonholeError
 from desktop.io import safe_files
-from desktop.io.companions import preferred_sidecar
+from desktop.io.companions import FolderListings, preferred_sidecar
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.locks import exclusive_lock
 from desktop.io.xmp import MAX_SIDECAR_BYTES, XmpError
@@ -128,15 +128,10 @@ def plan_tags(project: Project, hierarchy: str = DEFAULT_HIERARCHY,
                                  "by precision.")
         else:
             thresholds = [rule.threshold for rule in class_rules(held_out, precision)]
-    listings: dict[Path, list[str]] = {}  # each folder listed once, not once per photo
+    listings = FolderListings()  # each folder listed once; a photo looks only at the names sharing its stem
 
     def sidecar_of(photo: Path) -> Path:
-        if photo.parent not in listings:
-            try:
-                listings[photo.parent] = os.listdir(photo.parent)
-            except OSError:
-                listings[photo.parent] = []
-        return preferred_sidecar(photo, listings[photo.parent])
+        return preferred_sidecar(photo, listings.near(photo))
 
     for image_id, root, rel_path, digest, label in rows:
         photo = image_path(root, rel_path)

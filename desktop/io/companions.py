@@ -33,8 +33,34 @@ def is_sidecar(path: Path) -> bool:
     return path.suffix.lower() == SIDECAR_SUFFIX
 
 
+class FolderListings:
+    """Each folder listed once, its names indexed by what comes before their first dot: a photo's companions all
+    begin with its stem, so ``near(photo)`` hands ``companions_of`` only those few names (a folder of N photos
+    costs one listing, not N passes over N names)."""
+
+    def __init__(self) -> None:
+        self._index: dict[Path, dict[str, list[str]]] = {}
+
+    def near(self, photo: Path) -> list[str]:
+        """The names in ``photo``'s folder that share its name's first-dot prefix (its possible companions)."""
+        index = self._index.get(photo.parent)
+        if index is None:
+            index = self._index[photo.parent] = {}
+            try:
+                names = os.listdir(photo.parent)
+            except OSError:
+                names = []
+            for name in names:
+                index.setdefault(_prefix(name), []).append(name)
+        return index.get(_prefix(photo.name), [])
+
+
+def _prefix(name: str) -> str:
+    return name.split(".", 1)[0].casefold()
+
+
 def companions_of(photo: Path, names: list[str] | None = None) -> list[Companion]:
-    """The companions of ``photo`` in its folder (``names``: the folder's listing, when the caller has it):
+    """The companions of ``photo`` in its folder (``names``: the folder's listing, or ``FolderListings.near``):
     its twin (a JPEG's RAW, a RAW's JPEG), then every sidecar of the photo, of its twin, and of their shared
     stem. Only regular files; never the photo itself."""
     folder, stem = photo.parent, photo.stem

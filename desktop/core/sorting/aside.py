@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from desktop.core.project import Project
 from desktop.core.sorting.folders import ProjectFolders
 from desktop.core.sorting.model import MOVE, OpState, PlannedOperation, SortError, SortPlan, SortStatus, os_error_reason
-from desktop.core.sorting.plan import _companions, _indexed_names, _Listings, _Names
+from desktop.core.sorting.plan import _companions, _indexed_names, _Names
 from desktop.core.sorting.settings import SortSettings
 from desktop.db.models import Folder, Image, Sort, SortOperation
 from desktop.db.queries import in_chunks, with_folder
+from desktop.io.companions import FolderListings
 from desktop.io.file_names import safe_folder_name
 from desktop.io.safe_files import hash_file
 
@@ -57,7 +58,7 @@ def plan_aside(project: Project, extras: Sequence[int], destination: Path | str,
         names = _Names(_indexed_names(session, ProjectFolders.load(session), destination))
     rows.sort(key=lambda row: (row.root, row.rel_path))
     several = len({row.root for row in rows}) > 1
-    listings = _StemIndex()
+    listings = FolderListings()
     seen: set[tuple[int, int]] = set()
     for row in rows:
         source = Path(row.root) / row.rel_path
@@ -85,7 +86,7 @@ def plan_aside(project: Project, extras: Sequence[int], destination: Path | str,
             continue
         relative = Path(row.rel_path)
         folder = destination / (safe_folder_name(Path(row.root).name) if several else "") / relative.parent
-        companions = _companions(source, listings.like(source), MOVE, seen, plan)
+        companions = _companions(source, listings, MOVE, seen, plan)
         target = names.allocate(folder, source.name, [companion.suffix_after(source.stem)
                                                       for companion, _info, _digest in companions])
         leader = len(plan.operations)
@@ -99,30 +100,6 @@ def plan_aside(project: Project, extras: Sequence[int], destination: Path | str,
             plan.companions += 1
     plan.per_class = {ASIDE_FOLDER: len(plan.photos)} if plan.photos else {}
     return plan
-
-
-class _StemIndex:
-    """Each source folder listed once, its names indexed by what comes before their first dot: a photo's
-    companions all begin with its stem, so only those few names are looked at (a folder of thousands of photos
-    costs one pass, not one per photo)."""
-
-    def __init__(self) -> None:
-        self._listings = _Listings()
-        self._index: dict[Path, dict[str, list[str]]] = {}
-
-    def like(self, source: Path) -> _Listings:
-        index = self._index.get(source.parent)
-        if index is None:
-            index = self._index[source.parent] = {}
-            for name in self._listings.of(source.parent):
-                index.setdefault(_prefix(name), []).append(name)
-        only = _Listings()
-        only._names[source.parent] = index.get(_prefix(source.name), [])
-        return only
-
-
-def _prefix(name: str) -> str:
-    return name.split(".", 1)[0].casefold()
 
 
 def _checked(project: Project, raw: Path | str) -> Path:

@@ -32,7 +32,7 @@ from desktop.core.sorting.model import (
 from desktop.core.sorting.precision_rule import advice, held_out_of
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
 from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
-from desktop.io.companions import JPEG_SUFFIXES, Companion, companions_of, is_raw
+from desktop.io.companions import JPEG_SUFFIXES, Companion, FolderListings, companions_of, is_raw
 from desktop.io.file_names import name_key, numbered, safe_folder_name
 from desktop.io.safe_files import hash_file
 from desktop.ml.precision import ClassRule, class_rules, expected_mistakes
@@ -90,7 +90,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     destination_device = _device_of(destination)
     counts: Counter[str] = Counter()
     seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
-    listings = _Listings()
+    listings = FolderListings()
     selected = {image_path(row.root, row.rel_path): row for row in rows}
     for row in rows:
         source = image_path(row.root, row.rel_path)
@@ -284,26 +284,11 @@ def _class_folders(destination: Path, class_names: Sequence[str]) -> dict[str, s
     return folders
 
 
-class _Listings:
-    """Each source folder listed once, to find the photos' companions."""
-
-    def __init__(self) -> None:
-        self._names: dict[Path, list[str]] = {}
-
-    def of(self, folder: Path) -> list[str]:
-        if folder not in self._names:
-            try:
-                self._names[folder] = os.listdir(folder)
-            except OSError:
-                self._names[folder] = []
-        return self._names[folder]
-
-
-def _led_by_twin(source: Path, row: _Row, selected: dict[Path, _Row], listings: _Listings) -> bool:
+def _led_by_twin(source: Path, row: _Row, selected: dict[Path, _Row], listings: FolderListings) -> bool:
     """A RAW whose JPEG twin is sorted too goes where the JPEG goes: one decision for the pair."""
     if not is_raw(source):
         return False
-    for companion in companions_of(source, listings.of(source.parent)):
+    for companion in companions_of(source, listings.near(source)):
         twin = selected.get(companion.path)
         if companion.kind == "twin" and companion.path.suffix.lower() in JPEG_SUFFIXES and twin is not None \
                 and not twin.error and not twin.missing:
@@ -311,12 +296,12 @@ def _led_by_twin(source: Path, row: _Row, selected: dict[Path, _Row], listings: 
     return False
 
 
-def _companions(source: Path, listings: _Listings, mode: str, seen: set[tuple[int, int]],
+def _companions(source: Path, listings: FolderListings, mode: str, seen: set[tuple[int, int]],
                 plan: SortPlan) -> list[tuple[Companion, os.stat_result, str]]:
     """The companions that travel with ``source`` (with what they are now); one that cannot go is named in
     ``plan.skipped`` and stays where it is."""
     found = []
-    for companion in companions_of(source, listings.of(source.parent)):
+    for companion in companions_of(source, listings.near(source)):
         try:
             info = os.lstat(companion.path)
             if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:

@@ -186,3 +186,32 @@ def test_undo_leaves_companions_with_a_photo_that_cannot_go_back(project: Projec
                                                                        "IMG_0000.nef.xmp"]
     assert not list((root / "card0").glob("IMG_0000*"))  # nothing of the group went back without its photo
     assert (root / "card1" / "IMG_0001.JPG").exists() and (root / "card1" / "IMG_0001.CR2.xmp").exists()
+
+
+def test_each_photo_looks_only_at_the_names_that_share_its_stem(project: Project, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of N photos: every photo's companions were looked for in all N names (sorted, each time), so
+    planning, export, keywords and tagging grew with N² — 50,000 photos in one folder would not finish."""
+    from desktop.core.sorting import plan as plan_module
+    from desktop.io.companions import FolderListings
+
+    root = tmp_path / "many"
+    for number in range(60):
+        mk.write_jpeg(root / f"IMG_{number:04d}.JPG", 16, 12, seed=number)
+    (root / "IMG_0007.JPG.xmp").write_text("<x/>")
+    (root / "IMG_0007.CR2").write_bytes(b"raw")
+    import_folder(project, root, workers=2)
+    seen: list[int] = []
+    real = plan_module.companions_of
+
+    def counting(photo, names=None):
+        seen.append(len(names))
+        return real(photo, names)
+
+    monkeypatch.setattr(plan_module, "companions_of", counting)
+    plan = plan_sort(project, SortRequest(tmp_path / "out"))
+    assert len(seen) >= 60 and max(seen) == 3  # IMG_0007's three names; every other photo only its own
+    assert plan.companions == 2
+    listings = FolderListings()
+    assert sorted(listings.near(root / "IMG_0007.JPG")) == ["IMG_0007.CR2", "IMG_0007.JPG", "IMG_0007.JPG.xmp"]
+    assert listings.near(root / "missing" / "x.jpg") == []
