@@ -8,7 +8,7 @@ Fashion-MNIST (Debian's dataset-fashion-mnist, 10 classes, upscaled to 96-px PNG
 Their features from the default backbone (EfficientNet-Lite0, bundled ImageNet weights, frozen) are computed once
 (the feature cache in bench/out/feature-cache; later runs reuse it). Each run starts from the same small labelled
 seed set (``--seed-per-class`` random images per class), then for ``--rounds`` rounds trains the linear head with
-``desktop.ml.trainer.fit_linear_head`` (the frozen mode's head training, as in the app), measures test accuracy,
+``desktop.ml.linear_probe.fit_linear_head`` (the frozen mode's head training, as in the app), measures test accuracy,
 predicts the unlabelled pool and "labels" ``--batch`` more images chosen by each strategy:
 
   margin   smallest gap between the two most likely classes first (uncertainty sampling)
@@ -97,8 +97,8 @@ def run(strategy: str, seed: int, pool: tuple[np.ndarray, np.ndarray], test: tup
     """(labels, test accuracy) after each round, round 0 being the seed set."""
     import torch
 
+    from desktop.ml.linear_probe import fit_linear_head
     from desktop.ml.options import TrainingOptions
-    from desktop.ml.trainer import fit_linear_head
 
     pool_x, pool_y = pool
     test_x, test_y = test

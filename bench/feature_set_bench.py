@@ -132,7 +132,7 @@ def open_nsfw_features(spec, paths: list[Path]) -> tuple[np.ndarray, float]:
 def accuracy(features: np.ndarray, labels: np.ndarray, train: np.ndarray) -> float:
     import torch
 
-    from desktop.ml.trainer import fit_linear_head
+    from desktop.ml.linear_probe import fit_linear_head
 
     classes = int(labels.max()) + 1
     head = fit_linear_head(features[train], labels[train].tolist(), classes)

@@ -20,7 +20,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     precision    per-class thresholds for a wanted precision from held-out predictions, expected mistakes
     trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
     train_record  what a run produces: TrainItem, EpochRecord, TrainResult, the checkpoint dict built from them
-    linear_probe  fine-tuning's first stage on cached features: standardising, warm start, feature batches
+    linear_probe  linear heads on cached features: fine-tuning's probe, fit_linear_head for tools
     distributed  ranks under torchrun: process group, shards, gathers, DDP
     checkpoint   versioned model files, atomic save, safe load
     predict      Predictor: probabilities for image files or arrays

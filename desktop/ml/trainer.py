@@ -69,7 +69,7 @@ from desktop.ml.engine import (
 )
 from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, open_feature_cache
 from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_start, fold_standardization
-from desktop.ml.model import Classifier, LinearHead, build_classifier, cancel_between_blocks
+from desktop.ml.model import Classifier, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
     PHASE_EVALUATING,
@@ -134,19 +134,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     device = distributed.device_for(distributed.current(), options.device)
     generator = seed_everything(options.seed)
     spec = get_backbone(options.backbone)
-    train_counts = Counter(item.label for item in items if item.split == TRAIN)
-    mode = options.mode
-    if mode == "auto":
-        mode = choose_mode([train_counts[c] for c in range(len(class_names))], device)
-    weights_path = None
-    if options.pretrained:
-        weights_path = require_weights(spec.name)
-    else:
-        if mode == "frozen" and options.mode == "frozen":
-            raise WeightsError("Frozen training needs pretrained weights; choose fine-tuning to train from scratch.")
-        mode = "finetune"
-        notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
-               "thousands of images per class.")
+    mode, weights_path = _mode_and_weights(options, spec, items, len(class_names), device, notice)
     requested_mode, options = options.mode, options.resolved(mode, device.type)
 
     emit(on_progress, Progress(PHASE_LOADING, 0, 1))
@@ -157,75 +145,105 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
 
     job = _Job(options, requested_mode, spec, model, device, generator, class_names, on_progress, cancel, notice)
     job.warm_start = warm_start
-    items = list(items)
     history: list[EpochRecord] = []
-    skipped: list[tuple[str, str]] = []
-    features_computed = features_reused = 0
-
-    if identity is not None:
-        # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
-        mirror = options.mirror_features
-        cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
-        # In a distributed run each rank computes its share and gets everyone's: every rank then fits the same
-        # head on the same features (rank 0 alone saves it).
-        feature_set = extract_features_across_ranks(
-            model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
-            views=(ORIGINAL, MIRRORED) if mirror else (ORIGINAL,), device=device,
-            batch_size=options.batch_size, num_workers=options.num_workers, on_progress=on_progress, cancel=cancel,
-            weights_identity=identity)
-        features_computed, features_reused = feature_set.computed, feature_set.reused
-        if cache is not None and cache.problem:
-            notice(cache.problem)
-        skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
-        if skipped:
-            notice(f"{plural(len(skipped), 'photo')} could not be read and {_were(len(skipped))} left out: "
-                   + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
-            keep = feature_set.ok
-            items = [item for item, ok in zip(items, keep, strict=True) if ok]
-            features = feature_set.features[keep]
-            _recheck(class_names, items, len(skipped))
-        else:
-            features = feature_set.features
-        if mode == "frozen":
-            frozen = job.fit_frozen(features, items, history)
-            return _frozen_result(job, frozen, items, history, skipped, features_computed, features_reused,
-                                  notices, weights_path, identity, started)
-        best = job.train_head(features, items, history)
+    if identity is None:  # from scratch: no pretrained features to probe
+        probe = _Probe(list(items), None, [], 0, 0)
+        best = job.start_without_probe(probe.items)
     else:
-        best = job.start_without_probe(items)
-
+        # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
+        probe = _probe_features(job, list(items), cache_dir, identity)
+        if mode == "frozen":
+            frozen = job.fit_frozen(probe.features, probe.items, history)
+            return _frozen_result(job, frozen, probe, history, notices, weights_path, identity, started)
+        best = job.train_head(probe.features, probe.items, history)
     if mode == "finetune":
-        best = job.finetune(items, best, history, skipped)
+        best = job.finetune(probe.items, best, history, probe.skipped)
+    return _validated_result(job, best, mode, probe, history, notices, weights_path, identity, started)
 
+
+def _mode_and_weights(options: TrainingOptions, spec: BackboneSpec, items: Sequence[TrainItem], class_count: int,
+                      device: torch.device, notice: Callable[[str], None]) -> tuple[str, Path | None]:
+    """The mode the run takes ("auto" decided) and the pretrained weights it starts from (None: from scratch)."""
+    train_counts = Counter(item.label for item in items if item.split == TRAIN)
+    mode = options.mode
+    if mode == "auto":
+        mode = choose_mode([train_counts[c] for c in range(class_count)], device)
+    if options.pretrained:
+        return mode, require_weights(spec.name)
+    if mode == "frozen" and options.mode == "frozen":
+        raise WeightsError("Frozen training needs pretrained weights; choose fine-tuning to train from scratch.")
+    notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
+           "thousands of images per class.")
+    return "finetune", None
+
+
+@dataclass
+class _Probe:
+    """The photos the run goes on with, their pretrained features (None from scratch) and what was left out."""
+
+    items: list[TrainItem]
+    features: np.ndarray | None  # (N, V, D)
+    skipped: list[tuple[str, str]]  # (path, reason) of unreadable photos
+    computed: int
+    reused: int
+
+
+def _probe_features(job: _Job, items: list[TrainItem], cache_dir: Path | None, identity: str) -> _Probe:
+    options, spec = job.options, job.spec
+    cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
+    # In a distributed run each rank computes its share and gets everyone's: every rank then fits the same head
+    # on the same features (rank 0 alone saves it).
+    feature_set = extract_features_across_ranks(
+        job.model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
+        views=(ORIGINAL, MIRRORED) if options.mirror_features else (ORIGINAL,), device=job.device,
+        batch_size=options.batch_size, num_workers=options.num_workers, on_progress=job.on_progress,
+        cancel=job.cancel, weights_identity=identity)
+    if cache is not None and cache.problem:
+        job.notice(cache.problem)
+    skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
+    features = feature_set.features
+    if skipped:
+        job.notice(f"{plural(len(skipped), 'photo')} could not be read and {_were(len(skipped))} left out: "
+                   + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
+        items = [item for item, ok in zip(items, feature_set.ok, strict=True) if ok]
+        features = features[feature_set.ok]
+        _recheck(job.class_names, items, len(skipped))
+    return _Probe(items, features, skipped, feature_set.computed, feature_set.reused)
+
+
+def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history: list[EpochRecord],
+                      notices: list[str], weights_path: Path | None, identity: str | None,
+                      started: float) -> TrainResult:
+    """The result of a run judged on the validation split: the kept weights (probe or fine-tuned), calibrated."""
+    model, class_names, items = job.model, job.class_names, probe.items
     model.load_state_dict(best.state)
     targets = best.evaluation.targets
     # log p differs from the logits by a constant per row, which softmax ignores: fine for fitting T.
     log_probs = np.log(np.clip(best.evaluation.probabilities, 1e-12, None))
     fit = calibrate(log_probs, targets)
-    temperature = fit.temperature
     calibrated = fit.probabilities if len(targets) else best.evaluation.probabilities
-    fold_temperature(model.head, temperature)
+    fold_temperature(model.head, fit.temperature)
     metrics = classification_metrics(targets, calibrated, len(class_names))
     kept_mode = "frozen" if best.stage == "head" else "finetune"
     if mode == "finetune" and kept_mode == "frozen":
-        notice("Fine-tuning did not beat the linear head on the validation images, so the linear head was kept.")
+        job.notice("Fine-tuning did not beat the linear head on the validation images, so the linear head was kept.")
     duration = time.perf_counter() - started
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
     calibration = calibration_record(fit, targets)
-    training = {"options": options.as_dict(), "requested_mode": requested_mode, "device": str(device),
+    training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode, "device": str(job.device),
                 "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
-                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = build_checkpoint(spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
-                             calibration, calibrated, targets)
+                "history": [asdict(record) for record in history], "skipped": [list(s) for s in probe.skipped]}
+    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
+                                  calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
         val_items, val_predicted = [], []
-    return TrainResult(checkpoint, metrics, kept_mode, describe_device(device), duration, history, best.stage,
-                       best.epoch, train_count, val_count, skipped, features_computed, features_reused, notices,
-                       val_items, val_predicted, "validation", None, temperature, calibration["ece"],
+    return TrainResult(checkpoint, metrics, kept_mode, describe_device(job.device), duration, history, best.stage,
+                       best.epoch, train_count, val_count, probe.skipped, probe.computed, probe.reused, notices,
+                       val_items, val_predicted, "validation", None, fit.temperature, calibration["ece"],
                        calibration["ece_uncalibrated"], calibration["reliability"],
                        calibration=fit.to_dict())
 
@@ -240,9 +258,10 @@ class _Frozen:
     iterations: int
 
 
-def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: list[EpochRecord],
-                   skipped: list[tuple[str, str]], features_computed: int, features_reused: int, notices: list[str],
+def _frozen_result(job: _Job, frozen: _Frozen, probe: _Probe, history: list[EpochRecord], notices: list[str],
                    weights_path: Path | None, identity: str | None, started: float) -> TrainResult:
+    """The result of a frozen run, judged out-of-fold on every photo."""
+    items, skipped = probe.items, probe.skipped
     labels = np.array([item.label for item in items])
     model, class_names = job.model, job.class_names
     with torch.no_grad():
@@ -258,40 +277,12 @@ def _frozen_result(job: _Job, frozen: _Frozen, items: list[TrainItem], history: 
                 "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
     checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
-                             calibration, calibrated, labels)
+                                  calibration, calibrated, labels)
     return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
-                       len(items), len(items), skipped, features_computed, features_reused, notices, list(items),
+                       len(items), len(items), skipped, probe.computed, probe.reused, notices, list(items),
                        calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
                        calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"],
                        calibration=frozen.calibration.to_dict())
-
-
-def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
-                    options: TrainingOptions | None = None, cancel: CancelToken | None = None,
-                    l2: float | None = None) -> LinearHead:
-    """Frozen mode's head on precomputed features, fitted by the same code as in ``train``: logistic regression on
-    every row given, its L2 strength ``l2`` or, when None, chosen by cross-validation as ``train`` chooses it.
-
-    ``features``: raw backbone features, (N, D) or (N, V, D) with views (every view is a training row);
-    ``labels``: class indices. Returns the head in eval mode on the CPU, taking raw features. For tools training
-    many small heads on cached features: active-learning benchmarks. ``options`` default: TrainingOptions().
-    """
-    options = options or TrainingOptions()
-    features = np.asarray(features, dtype=np.float32)
-    features = features[:, None] if features.ndim == 2 else features
-    labels = np.asarray(labels, dtype=np.int64)
-    if l2 is None:
-        l2 = cross_validate(features[:, ORIGINAL], labels, class_count, folds=options.folds, seed=options.seed,
-                            balance=options.balance_classes, cancel=cancel).l2
-    check_cancel(cancel)
-    fitted = fit_logistic(features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1]),
-                          class_count, l2, balance=options.balance_classes,
-                          **({"max_iterations": options.epochs} if options.epochs else {}))
-    head = LinearHead(features.shape[-1], class_count)
-    with torch.no_grad():
-        head.linear.weight.copy_(fitted.weight)
-        head.linear.bias.copy_(fitted.bias)
-    return head.eval()
 
 
 def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:

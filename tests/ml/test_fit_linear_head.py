@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from desktop.ml.linear_probe import fit_linear_head
 from desktop.ml.options import TrainingOptions
-from desktop.ml.trainer import fit_linear_head
 
 
 def _blobs(seed: int, per_class: int = 20, classes: int = 3, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:

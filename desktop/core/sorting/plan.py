@@ -9,7 +9,7 @@ import shutil
 import stat
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
@@ -53,8 +53,7 @@ class _Row:
 
 def plan_sort(project: Project, request: SortRequest) -> SortPlan:
     """Decide where every selected photo would go. Reads the project and the disk; writes nothing."""
-    mode = request.mode  # its mode and numbers were checked when it was made
-    destination = _checked_destination(project, request.destination)
+    destination = _checked_destination(project, request.destination)  # the request checked itself when made
     with project.sessions() as session:
         model = _chosen_model(session, request.model_id)
         model_classes = list(model.class_names) if model else []
@@ -64,31 +63,16 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         names = _Names(_indexed_names(session, ProjectFolders.load(session), destination))
         model_file = project.path / model.file if model else None
         model_metrics = dict(model.metrics or {}) if model else None
-    plan = SortPlan(destination, mode, request.threshold, request.follow_labels, model.id if model else None)
+    plan = SortPlan(destination, request.mode, request.threshold, request.follow_labels, model.id if model else None)
     if model is None:
         plan.warnings.append("No trained model is active: only labelled photos can go to a class folder; "
                              f"the others go to {UNSURE}.")
-    rules: list[ClassRule] = []
-    thresholds: list[float | None] | None = None
-    if request.precision is not None and model is not None:
-        held_out = held_out_of(model_metrics, model_file, len(model_classes))
-        if held_out is None:
-            plan.warnings.append(f"Model #{model.id} keeps no held-out predictions to measure its precision by (it "
-                                 f"was trained by an older version, or its file cannot be read), so photos are "
-                                 f"sorted by the confidence threshold {request.threshold:.2f} instead; train again "
-                                 f"to sort by precision.")
-        else:
-            rules = class_rules(held_out, request.precision)
-            thresholds = [rule.threshold for rule in rules]
-            plan.precision = request.precision
-            plan.class_thresholds = dict(zip(model_classes, thresholds, strict=True))
-    by_prediction: list[tuple[int, float]] = []  # (class index, confidence) of photos sorted by prediction
-    predicted: Counter[int] = Counter()  # per class index: photos predicted it, and those left unsure
-    blocked: Counter[int] = Counter()
+    rules = _precision_rules(plan, request, model.id if model else None, model_metrics, model_file, model_classes)
+    thresholds = [rule.threshold for rule in rules] if rules else None
+    tally = _RuleTally()
     folders = _class_folders(destination, (*model_classes, *label_classes))
     output_folders = {name_key(name) for name in (*folders.values(), *map(safe_folder_name, folders))}
-    destination_device = _device_of(destination)
-    counts: Counter[str] = Counter()
+    placing = _Placing(plan, names, _device_of(destination))
     seen: set[tuple[int, int]] = set()  # (device, inode): the files already planned
     listings = FolderListings()
     selected = {image_path(row.root, row.rel_path): row for row in rows}
@@ -96,57 +80,116 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         source = image_path(row.root, row.rel_path)
         if _led_by_twin(source, row, selected, listings):
             continue  # a RAW whose JPEG is sorted too: it follows the JPEG's decision, as its companion
-        if row.error:
-            plan.skipped.append((source, f"it cannot be read as an image ({row.error})"))
-            continue
-        if row.missing:
-            plan.skipped.append((source, "it was missing when its folder was last scanned"))
-            continue
-        if _in_output_folder(source, destination, output_folders):
+        if _in_output_folder(source, destination, output_folders) and not row.error and not row.missing:
             plan.already_sorted += 1  # the output of an earlier sort into this destination: never re-sorted
             continue
-        try:
-            info = os.stat(source)
-            if not stat.S_ISREG(info.st_mode):
-                plan.skipped.append((source, "it is not a regular file"))
-                continue
-            if mode == MOVE and os.path.islink(source):
-                plan.skipped.append((source, "it is a symbolic link; sort it with “copy” instead"))
-                continue
-            # Nested project folders, or a folder added again through a link, list one file twice. Told by
-            # identity, not by name: IMG_1.jpg and img_1.JPG are two photos on a case-sensitive drive.
-            if (info.st_dev, info.st_ino) in seen:
-                plan.skipped.append((source, "it is the same file as another selected image"))
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            # Size and time unchanged since the import: the stored hash is current, no need to read the file.
-            unchanged = info.st_size == row.size and info.st_mtime == row.mtime
-            digest = row.content_hash if unchanged else hash_file(source)
-        except FileNotFoundError:
-            plan.skipped.append((source, "the file no longer exists"))
+        checked = _current_file(row, source, request.mode, seen)
+        if isinstance(checked, str):
+            plan.skipped.append((source, checked))
             continue
-        except OSError as exc:
-            plan.skipped.append((source, f"cannot read it: {os_error_reason(exc)}"))
-            continue
-        class_name, why, confidence = _decide(row, digest, model_classes, predictions.get(row.id), request,
-                                              thresholds)
+        info, digest = checked
+        prediction = predictions.get(row.id)
+        class_name, why, confidence = _decide(row, digest, model_classes, prediction, request, thresholds)
+        tally.count(plan, why, prediction[1] if prediction else None, confidence)
+        companions = _companions(source, listings, request.mode, seen, plan)
+        placing.place(row, source, info, digest, destination / folders.get(class_name, safe_folder_name(class_name)),
+                      class_name, why, confidence, companions, selected)
+    order = {name: index for index, name in enumerate((*model_classes, *label_classes))}
+    plan.per_class = dict(sorted(placing.counts.items(), key=lambda item: (
+        item[0] == UNSURE, order.get(item[0], len(order)), item[0].casefold())))
+    estimate = expected_mistakes(rules, tally.by_prediction)
+    plan.expected_mistakes, plan.mistakes_range = estimate.expected, (estimate.low, estimate.high)
+    if rules:
+        plan.advice = advice(rules, model_classes, request.precision, tally.blocked, tally.predicted)
+    plan.free_bytes = _free_space(destination)
+    if plan.free_bytes is not None and plan.bytes_to_write > plan.free_bytes:
+        plan.warnings.append(f"The photos need {_size(plan.bytes_to_write)} but only {_size(plan.free_bytes)} is "
+                             f"free at {destination}: sorting will stop when the disk is full.")
+    return plan
+
+
+def _precision_rules(plan: SortPlan, request: SortRequest, model_id: int | None, metrics: dict | None,
+                     model_file: Path | None, model_classes: list[str]) -> list[ClassRule]:
+    """The per-class rules of a sort by precision (none: a threshold decides), written into ``plan``."""
+    if request.precision is None or model_id is None:
+        return []
+    held_out = held_out_of(metrics, model_file, len(model_classes))
+    if held_out is None:
+        plan.warnings.append(f"Model #{model_id} keeps no held-out predictions to measure its precision by (it "
+                             f"was trained by an older version, or its file cannot be read), so photos are "
+                             f"sorted by the confidence threshold {request.threshold:.2f} instead; train again "
+                             f"to sort by precision.")
+        return []
+    rules = class_rules(held_out, request.precision)
+    plan.precision = request.precision
+    plan.class_thresholds = dict(zip(model_classes, [rule.threshold for rule in rules], strict=True))
+    return rules
+
+
+def _current_file(row: _Row, source: Path, mode: str, seen: set[tuple[int, int]]
+                  ) -> tuple[os.stat_result, str] | str:
+    """The photo as it is now (its stat and content hash), or why it cannot be sorted."""
+    if row.error:
+        return f"it cannot be read as an image ({row.error})"
+    if row.missing:
+        return "it was missing when its folder was last scanned"
+    try:
+        info = os.stat(source)
+        if not stat.S_ISREG(info.st_mode):
+            return "it is not a regular file"
+        if mode == MOVE and os.path.islink(source):
+            return "it is a symbolic link; sort it with “copy” instead"
+        # Nested project folders, or a folder added again through a link, list one file twice. Told by identity,
+        # not by name: IMG_1.jpg and img_1.JPG are two photos on a case-sensitive drive.
+        if (info.st_dev, info.st_ino) in seen:
+            return "it is the same file as another selected image"
+        seen.add((info.st_dev, info.st_ino))
+        # Size and time unchanged since the import: the stored hash is current, no need to read the file.
+        unchanged = info.st_size == row.size and info.st_mtime == row.mtime
+        return info, row.content_hash if unchanged else hash_file(source)
+    except FileNotFoundError:
+        return "the file no longer exists"
+    except OSError as exc:
+        return f"cannot read it: {os_error_reason(exc)}"
+
+
+@dataclass
+class _RuleTally:
+    """What the rule decided, per photo: the plan's counts, and for the precision rule's estimate and advice the
+    photos sorted by prediction (class index, confidence) and, per class, those predicted and those left unsure."""
+
+    by_prediction: list[tuple[int, float]] = field(default_factory=list)
+    predicted: Counter[int] = field(default_factory=Counter)
+    blocked: Counter[int] = field(default_factory=Counter)
+
+    def count(self, plan: SortPlan, why: str, index: int | None, confidence: float | None) -> None:
         if why == "label":
             plan.from_labels += 1
-        elif why == "prediction" and confidence is not None:
-            index = predictions[row.id][1]
-            by_prediction.append((index, confidence))
-            predicted[index] += 1
-        elif why in ("unsure", "unreachable"):
-            plan.below_threshold += 1
-            index = predictions[row.id][1]
-            predicted[index] += 1
-            blocked[index] += 1
         elif why == "unpredicted":
             plan.unpredicted += 1
-        companions = _companions(source, listings, mode, seen, plan)
-        folder = destination / folders.get(class_name, safe_folder_name(class_name))
-        target = names.allocate(folder, source.name, [companion.suffix_after(source.stem)
-                                                      for companion, _info, _digest in companions])
+        elif index is not None and confidence is not None:
+            self.predicted[index] += 1
+            if why == "prediction":
+                self.by_prediction.append((index, confidence))
+            else:  # unsure, unreachable
+                plan.below_threshold += 1
+                self.blocked[index] += 1
+
+
+class _Placing:
+    """Each decided photo's free name in its class folder, its companions beside it under the same new stem, and
+    the bytes the sort will write."""
+
+    def __init__(self, plan: SortPlan, names: _Names, destination_device: int | None) -> None:
+        self.plan, self.names, self.destination_device = plan, names, destination_device
+        self.counts: Counter[str] = Counter()
+
+    def place(self, row: _Row, source: Path, info: os.stat_result, digest: str, folder: Path, class_name: str,
+              why: str, confidence: float | None, companions: list[tuple[Companion, os.stat_result, str]],
+              selected: dict[Path, _Row]) -> None:
+        plan = self.plan
+        target = self.names.allocate(folder, source.name, [companion.suffix_after(source.stem)
+                                                           for companion, _info, _digest in companions])
         leader = len(plan.operations)
         plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
                                                 confidence))
@@ -158,23 +201,13 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
                 folder / (new_stem + companion.suffix_after(source.stem)), class_name, companion_digest,
                 companion_info.st_size, "companion", None, leader))
             plan.companions += 1
-            if mode == COPY or companion_info.st_dev != destination_device:
-                plan.bytes_to_write += companion_info.st_size
-        counts[class_name] += 1
-        if mode == COPY or info.st_dev != destination_device:
-            plan.bytes_to_write += info.st_size
-    order = {name: index for index, name in enumerate((*model_classes, *label_classes))}
-    plan.per_class = dict(sorted(counts.items(), key=lambda item: (item[0] == UNSURE, order.get(item[0], len(order)),
-                                                                   item[0].casefold())))
-    estimate = expected_mistakes(rules, by_prediction)
-    plan.expected_mistakes, plan.mistakes_range = estimate.expected, (estimate.low, estimate.high)
-    if rules:
-        plan.advice = advice(rules, model_classes, request.precision, blocked, predicted)
-    plan.free_bytes = _free_space(destination)
-    if plan.free_bytes is not None and plan.bytes_to_write > plan.free_bytes:
-        plan.warnings.append(f"The photos need {_size(plan.bytes_to_write)} but only {_size(plan.free_bytes)} is "
-                             f"free at {destination}: sorting will stop when the disk is full.")
-    return plan
+            self._writes(companion_info)
+        self.counts[class_name] += 1
+        self._writes(info)
+
+    def _writes(self, info: os.stat_result) -> None:
+        if self.plan.mode == COPY or info.st_dev != self.destination_device:
+            self.plan.bytes_to_write += info.st_size
 
 
 def _decide(row: _Row, digest: str, model_classes: list[str], prediction: tuple[str, int, float] | None,
