@@ -74,7 +74,10 @@ def _status(args: argparse.Namespace) -> int:
 def status_text(status) -> str:
     classes = ", ".join(f"{terminal_safe(name)} {count}" for name, count in status.classes.items()) or "no classes yet"
     text = (f"{status.images} images: {status.labelled} labelled, {status.unlabelled} unlabelled, "
-            f"{status.broken} broken, {status.missing} missing\nClasses: {classes}")
+            f"{status.broken} broken, {status.missing} missing"
+            + (f", {status.set_aside} set aside (duplicates moved aside; undo-sort puts them back)"
+               if status.set_aside else "")
+            + f"\nClasses: {classes}")
     for broken in status.broken_files:
         text += f"\n  broken: {terminal_safe(broken['path'])}: {terminal_safe(broken['reason'])}"
     return text

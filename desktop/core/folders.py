@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from desktop.core.project import Project
+from desktop.core.sorting.aside import is_set_aside
 from desktop.db.engine import transaction
 from desktop.db.models import Folder, Image
 from desktop.db.queries import in_chunks
@@ -34,7 +35,7 @@ def list_folders(project: Project) -> list[FolderInfo]:
     with project.sessions() as session:
         rows = session.execute(
             select(Folder.id, Folder.root, func.count(Image.id))
-            .outerjoin(Image, Image.folder_id == Folder.id)
+            .outerjoin(Image, (Image.folder_id == Folder.id) & ~is_set_aside())  # resolved, not the folder's
             .group_by(Folder.id)
             .order_by(Folder.root)
         ).all()

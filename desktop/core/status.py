@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from desktop.core.project import Project
+from desktop.core.sorting.aside import is_set_aside
 from desktop.db.models import Image, ImageClass, Label
 from desktop.db.queries import BY_PATH, IMAGE_PATH, with_folder
 
@@ -20,6 +21,7 @@ class ProjectStatus:
     missing: int
     classes: dict[str, int]
     broken_files: list[dict[str, str]] = field(default_factory=list)
+    set_aside: int = 0  # duplicates moved aside (Sort ▸ Undo Last Sort puts them back): resolved, not missing
 
     def as_json(self) -> dict:
         return {
@@ -28,15 +30,16 @@ class ProjectStatus:
             "unlabelled": self.unlabelled,
             "broken": self.broken,
             "missing": self.missing,
+            "set_aside": self.set_aside,
             "classes": self.classes,
             "broken_files": self.broken_files,
         }
 
 
 def project_status(project: Project, broken_limit: int | None = None) -> ProjectStatus:
-    """Every photo the project knows is in exactly one of three groups, so the numbers add up:
-    missing (gone from disk at the last scan, whatever it was before), broken (present but unreadable), and
-    usable (``images``), which splits into labelled + unlabelled."""
+    """Every photo the project knows is in exactly one of four groups, so the numbers add up: set aside
+    (duplicates moved aside and not put back), missing (otherwise gone from disk at the last scan, whatever it was
+    before), broken (present but unreadable), and usable (``images``), which splits into labelled + unlabelled."""
     usable = (Image.error.is_(None)) & (Image.missing.is_(False))
     broken_present = Image.error.is_not(None) & Image.missing.is_(False)
     with project.sessions() as session:
@@ -46,6 +49,7 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
         ) or 0
         broken = session.scalar(select(func.count()).select_from(Image).where(broken_present)) or 0
         missing = session.scalar(select(func.count()).select_from(Image).where(Image.missing.is_(True))) or 0
+        set_aside = session.scalar(select(func.count()).select_from(Image).where(is_set_aside())) or 0
         per_class = dict(
             session.execute(
                 select(ImageClass.name, func.count(Image.id))  # usable images only, so they sum to labelled
@@ -66,7 +70,8 @@ def project_status(project: Project, broken_limit: int | None = None) -> Project
         labelled=labelled,
         unlabelled=images - labelled,
         broken=broken,
-        missing=missing,
+        missing=missing - set_aside,
         classes=per_class,
         broken_files=[{"path": str(path), "reason": error} for path, error in broken_rows],
+        set_aside=set_aside,
     )

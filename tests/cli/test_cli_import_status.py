@@ -38,7 +38,7 @@ def _assert_one_sentence(stderr: str) -> None:
 
 
 def _assert_status_shape(status: dict) -> None:
-    assert STATUS_KEYS <= set(status) <= STATUS_KEYS | {"missing"}
+    assert STATUS_KEYS <= set(status) <= STATUS_KEYS | {"missing", "set_aside"}
     for key in ("images", "labelled", "unlabelled", "broken"):
         assert type(status[key]) is int
     assert status["labelled"] + status["unlabelled"] == status["images"]
@@ -98,7 +98,7 @@ def test_status_of_an_empty_project(capsys, tmp_path: Path) -> None:
     code, out, _ = _cli(capsys, "status", str(tmp_path / "p"), "--json")
     assert code == 0
     assert json.loads(out) == {"images": 0, "labelled": 0, "unlabelled": 0, "broken": 0, "missing": 0,
-                               "classes": {}, "broken_files": []}
+                               "set_aside": 0, "classes": {}, "broken_files": []}
 
 
 def test_import_every_bad_kind_and_rescan(capsys, zoo: Path, tmp_path: Path) -> None:

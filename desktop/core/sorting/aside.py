@@ -129,6 +129,12 @@ def set_aside_ids() -> Select:
                    SortOperation.state.in_((OpState.DONE, OpState.UNDOING)), SortOperation.image_id.is_not(None)))
 
 
+def is_set_aside():
+    """A photo moved aside and not put back (its row stays, missing, for the undo): resolved, not lost — the
+    counts and views leave it out of the missing photos."""
+    return Image.missing.is_(True) & Image.id.in_(set_aside_ids())
+
+
 def set_aside_now(session: Session) -> SetAside:
     destinations: list[Path] = []
     sort_ids: list[int] = []
