@@ -32,6 +32,7 @@ import numpy as np
 
 from desktop.ml.progress import CancelToken, check_cancel
 
+NEAR_DUPLICATE_SIMILARITY = 0.95  # the app's default: photos this alike are nearly the same picture
 _ROWS = 1024  # rows of a block; its columns are chunked so that one product stays short
 _MULTIPLY_ADDS = 1 << 31  # per product (~0.1 s on two busy cores): cancel lands well within a second
 _GATHER = 8192  # rows copied out of the vectors at once (8192 × 1280 floats: 42 MB)

@@ -4,7 +4,8 @@ view with a count, showing its photos in the grid with a one-line reason each.
 "Not a problem" dismisses the selected photos (all shown, when none is selected) for good, a command on the
 labelling undo stack (Ctrl+Z brings the flags back). "Keep one" moves the other photos of each duplicate group
 touched by the selection aside (``ui.duplicate_resolving``: a preview to confirm, then a sort that Sort ▸ Undo
-Last Sort puts back), asking first when a group's photos carry different labels. The last scan comes back when
+Last Sort puts back), asking first when a group's photos carry different labels; Model ▸ Resolve All Exact
+Duplicates and Resolve Near Duplicates do the same for every group of the project at once. The last scan comes back when
 the project opens (read in a worker), marked out of date when photos changed since.
 """
 
@@ -28,6 +29,7 @@ from desktop.ui.workers import WorkerGroup, WorkerSlot
 from desktop.wording import plural
 
 GROUPED = ("exact_duplicates", "near_duplicates")  # findings with a keeper: "Keep one" applies
+NEAR = "resolve near"  # Resolve Near Duplicates is running: the groups its move leaves single are resolved
 
 
 def _step_text(event: Progress) -> str:
@@ -270,11 +272,28 @@ class HealthController(QObject):
         self._resolving, self._resolving_kind = set(), None
         self.resolver.resolve(None)
 
+    def resolve_near(self) -> None:
+        """Every group of photos at least as alike as the user says keeps one, by the rule they pick; one
+        preview, one undo."""
+        from desktop.ui.near_duplicates_dialog import NearDuplicatesDialog
+
+        if self.context.project is None or self.resolver.busy:
+            return
+        choice = NearDuplicatesDialog.ask(self.grid.window())
+        if choice is not None:
+            self._resolving, self._resolving_kind = set(), NEAR
+            self.resolver.resolve(None, similarity=choice.similarity, keeper_rule=choice.keeper_rule)
+
     def _on_resolved(self, _result) -> None:
         """Photos were moved aside: the groups Keep one resolved leave the findings, the views follow."""
         everything = self._resolving_kind is None  # every group of identical files
+        moved = self.resolver.moving_ids if self._resolving_kind == NEAR else set()
         self.findings = [finding for finding in self.findings if id(finding) not in self._resolving
-                         and not (everything and finding.kind == "exact_duplicates")]
+                         and not (everything and finding.kind == "exact_duplicates")
+                         and not (finding.kind in GROUPED
+                                  and sum(photo.image_id not in moved for photo in finding.photos) < 2)]
+        if self._resolving_kind == NEAR:
+            self._resolving_kind = self.active_kind
         self.photos_removed.emit()
         self.context.refresh_all()
         self._refresh(self._resolving_kind or self.active_kind)

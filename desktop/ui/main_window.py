@@ -224,7 +224,9 @@ class MainWindow(QMainWindow):
         model_menu.addAction(review_labels)
         model_menu.addAction(find_duplicates)
         model_menu.addAction(self.check_photos_action)
-        model_menu.addAction(resolve_exact)
+        model_menu.addActions([resolve_exact, action("Resolve Near Duplicates…", self.health.resolve_near, None,
+                                                     "Keep one of each set of nearly identical photos above a "
+                                                     "similarity; move the others aside (Sort ▸ Undo puts back)")])
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
@@ -518,10 +520,9 @@ class MainWindow(QMainWindow):
             disagreements = count_matching(self.context.project, ImageFilter(Show.DISAGREES))
         self.sidebar.filters.set_counts(status.images, status.unlabelled, status.broken, disagreements)
         parts = [f"{status.images:,} photos", f"{status.labelled:,} labelled", f"{status.unlabelled:,} to label"]
-        if status.broken:
-            parts.append(f"{status.broken:,} cannot be read")
-        if status.missing:
-            parts.append(f"{status.missing:,} missing")
+        for count, what in ((status.broken, "cannot be read"), (status.missing, "missing"),
+                            (status.set_aside, f"duplicate{'s' * (status.set_aside != 1)} moved aside")):
+            parts += [f"{count:,} {what}"] if count else []
         self.counts_label.setText("  ·  ".join(parts))
         self._update_empty_state()
 

@@ -5,6 +5,7 @@ puts it back."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import cv2
 import pytest
@@ -307,3 +308,76 @@ def test_undoing_duplicates_moved_aside_is_named_as_such_in_the_sort_menu(main_w
     text = main_window.sorting.describe_undo(None)[1]
     assert ", duplicates moved aside)?" in text and "sorted by" not in text
     assert "1 photo moved into" in text and "go back to where they came from" in text
+
+
+def _choose_near(similarity: float, keeper_words: str) -> None:
+    """Fill Resolve Near Duplicates' dialog as a user would, once it is up, and press Preview."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from desktop.ui.near_duplicates_dialog import NearDuplicatesDialog
+
+    def fill():
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, NearDuplicatesDialog):
+            QTimer.singleShot(20, fill)
+            return
+        dialog.similarity.setValue(similarity)
+        dialog.keeper.setCurrentIndex(dialog.keeper.findText(keeper_words))
+        buttons = dialog.findChild(QDialogButtonBox)
+        next(b for b in buttons.buttons() if b.text() == "Preview…").click()
+    QTimer.singleShot(0, fill)
+
+
+def test_resolve_near_duplicates_moves_each_groups_extras_by_the_chosen_rule_and_names_mixed_labels(
+        health, qtbot, tmp_path):
+    """Model ▸ Resolve Near Duplicates…: the similarity and keeper rule asked, one preview naming the labels a
+    group mixes, the extras moved aside (counted as moved aside, not missing), and Sort ▸ Undo's sort puts them
+    back."""
+    from desktop.core.labels import set_label
+    from desktop.core.sorting import undo_sort
+
+    project = health.context.project
+    copy = tmp_path / "extras" / "copy_of_discs_01.jpg"
+    copy_id = next(health.context.images.row_at(row).id for row in range(health.context.images.rowCount())
+                   if health.context.images.row_at(row).name == copy.name)
+    checks = next(info.id for info in health.context.classes.classes if info.name == "checks")
+    set_label(project, [copy_id], checks)
+    before = project_status(project)
+    asked: list[str] = []
+    _choose_near(0.9, "The oldest file")
+    _answer(asked, "Cancel")
+    health.resolve_near()
+    qtbot.waitUntil(lambda: len(asked) == 1 and not health.resolver.busy, timeout=120_000)
+    assert " will be moved to " in asked[0] and "Sort ▸ Undo Last Sort puts" in asked[0]
+    assert "mixes labels ('checks' and 'discs')" in asked[0]
+    assert copy.exists() and project_status(project).images == before.images  # Cancel moved nothing
+
+    _choose_near(0.9, "The oldest file")
+    _answer(asked, "Move")
+    with qtbot.waitSignal(health.resolver.resolved, timeout=120_000):
+        health.resolve_near()
+    qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
+    moved = len(health.resolver.moving_ids)
+    assert moved >= 1 and not copy.exists()  # the copy is newer than discs_01: the oldest stays
+    destination = Path(asked[1].split(" will be moved to ", 1)[1].split(", keeping their folders")[0])
+    assert destination.name == "_duplicates" and [p.name for p in destination.rglob(copy.name)] == [copy.name]
+    after = project_status(project)
+    assert (after.images, after.missing, after.set_aside) == (before.images - moved, before.missing, moved)
+    assert health.view_of("exact_duplicates") is None  # resolved with the near groups
+
+    undo_sort(project)
+    assert copy.is_file() and project_status(project).set_aside == 0
+
+
+def test_the_near_duplicates_dialog_offers_the_cores_keeper_rules_and_the_apps_similarity(qtbot):
+    from desktop.core.duplicate_resolving import DEFAULT_KEEPER, KEEPER_RULES
+    from desktop.core.duplicates import DEFAULT_THRESHOLD
+    from desktop.ui.near_duplicates_dialog import NearDuplicatesDialog
+
+    dialog = NearDuplicatesDialog()
+    qtbot.addWidget(dialog)
+    assert [dialog.keeper.itemData(i) for i in range(dialog.keeper.count())] == list(KEEPER_RULES)
+    assert dialog.choice().similarity == DEFAULT_THRESHOLD and dialog.choice().keeper_rule == DEFAULT_KEEPER
+    dialog.similarity.setValue(0.5)  # below the range: held at its bottom
+    assert dialog.choice().similarity == 0.8

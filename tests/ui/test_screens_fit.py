@@ -127,6 +127,7 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
     from test_sort_dialog import make_sortable_project
 
     from desktop.ui.models_dialog import ModelsDialog
+    from desktop.ui.near_duplicates_dialog import NearDuplicatesDialog
     from desktop.ui.shortcuts import ShortcutsDialog
     from desktop.ui.sorting import SortHistoryDialog
 
@@ -141,7 +142,8 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: not sort_dialog.preview_pending, timeout=10_000)
     history = SortHistoryDialog(window.sorting, window)
     shortcuts = ShortcutsDialog(window)
-    dialogs: list[QWidget] = [sort_dialog, history, models, shortcuts]
+    near = NearDuplicatesDialog(window)  # Model ▸ Resolve Near Duplicates…
+    dialogs: list[QWidget] = [sort_dialog, history, models, shortcuts, near]
     for dialog in dialogs:
         dialog.show()
         qtbot.waitExposed(dialog)
