@@ -179,12 +179,12 @@ def _import_locked(project: Project, root: Path, labels_from_subfolders: bool,
     progress.scanning = False
     progress.to_process = len(to_process)
     gone = [] if cancel.is_set() else [known[path][0] for path in known.keys() - found_paths]
-    progress.missing = len(gone)
+    progress.missing = len(set(gone) - aside.image_ids)  # duplicates moved aside are resolved, not missing
     _set_missing(project, gone, True)
     _set_missing(project, reappeared, False)
     report(progress)
 
-    summary = ImportSummary(str(root), folder_id, 0, progress.unchanged, 0, len(gone), 0, False, 0.0)
+    summary = ImportSummary(str(root), folder_id, 0, progress.unchanged, 0, progress.missing, 0, False, 0.0)
     if cache_problem:
         summary.cache_warning = cache_warning(project.thumbnails, cache_problem)
     pending: list[_Processed] = []

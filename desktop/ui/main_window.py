@@ -225,8 +225,7 @@ class MainWindow(QMainWindow):
         model_menu.addAction(find_duplicates)
         model_menu.addAction(self.check_photos_action)
         model_menu.addActions([resolve_exact, action("Resolve Near Duplicates…", self.health.resolve_near, None,
-                                                     "Keep one of each set of nearly identical photos above a "
-                                                     "similarity; move the others aside (Sort ▸ Undo puts back)")])
+                                                     "Like Resolve All Exact Duplicates, for photos nearly alike too")])
         self.menuBar().addMenu(self.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
@@ -519,7 +518,8 @@ class MainWindow(QMainWindow):
         if self.context.active_model is not None and self.context.project is not None:
             disagreements = count_matching(self.context.project, ImageFilter(Show.DISAGREES))
         self.sidebar.filters.set_counts(status.images, status.unlabelled, status.broken, disagreements)
-        parts = [f"{status.images:,} photos", f"{status.labelled:,} labelled", f"{status.unlabelled:,} to label"]
+        parts = [f"{status.images:,} photo{'s' * (status.images != 1)}", f"{status.labelled:,} labelled",
+                 f"{status.unlabelled:,} to label"]
         for count, what in ((status.broken, "cannot be read"), (status.missing, "missing"),
                             (status.set_aside, f"duplicate{'s' * (status.set_aside != 1)} moved aside")):
             parts += [f"{count:,} {what}"] if count else []

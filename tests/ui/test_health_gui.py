@@ -381,3 +381,21 @@ def test_the_near_duplicates_dialog_offers_the_cores_keeper_rules_and_the_apps_s
     assert dialog.choice().similarity == DEFAULT_THRESHOLD and dialog.choice().keeper_rule == DEFAULT_KEEPER
     dialog.similarity.setValue(0.5)  # below the range: held at its bottom
     assert dialog.choice().similarity == 0.8
+
+
+def test_the_status_bar_counts_duplicates_moved_aside_as_such_not_as_missing(main_window, tmp_path):
+    from desktop.core.duplicate_resolving import exact_groups, plan_resolution, resolve
+    from tests import imagemakers as mk
+
+    photos = tmp_path / "photos"
+    mk.write_jpeg(photos / "a.jpg", 32, 24, seed=1)
+    shutil.copy(photos / "a.jpg", photos / "a copy.jpg")
+    project = main_window.context.project
+    import_folder(project, photos)
+    resolve(project, plan_resolution(project, exact_groups(project)))
+    main_window.context.refresh_all()
+
+    text = main_window.counts_label.text()
+    assert "1 photos" not in text and "1 photo" in text and "1 duplicate moved aside" in text
+    assert "missing" not in text
+    assert [main_window.sidebar.folders.folders[0].images] == [1]

@@ -40,6 +40,7 @@ def test_duplicates_moved_aside_count_as_set_aside_not_missing(project: Project,
     assert (status.images, status.missing, status.set_aside) == (2, 1, 2)
     assert status.images + status.broken + status.missing + status.set_aside == _known(project) == 5
     assert [folder.images for folder in list_folders(project)] == [3]  # two present, one missing, none aside
+    assert import_folder(project, photos).missing == 1  # a re-scan says so too
 
     project.close()
     assert main(["status", str(project.path), "--json"]) == 0
