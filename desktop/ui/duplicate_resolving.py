@@ -91,7 +91,8 @@ class DuplicateResolver(QObject):
         def done(result) -> None:
             if result.done:
                 self.resolved.emit(result)
-            undo = " Sort ▸ Undo Last Sort puts them back." if result.done and not result.cancelled else ""
+            them = "it" if result.done == 1 else "them"
+            undo = f" Sort ▸ Undo Last Sort puts {them} back." if result.done and not result.cancelled else ""
             self.message.emit(result.message + undo)
 
         def show(progress) -> None:

@@ -284,9 +284,12 @@ def test_resolve_all_exact_duplicates_moves_every_extra_copy_after_one_preview(h
     before = project_status(project).images
     asked: list[str] = []
     _answer(asked, "Move")
+    said: list[str] = []
+    health.message.connect(said.append)
     with qtbot.waitSignal(health.resolver.resolved, timeout=60_000):
         health.resolve_all_exact()
     qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
+    assert said[-1].endswith(" Sort ▸ Undo Last Sort puts it back."), said  # one photo: not "them"
     assert len(asked) == 1 and asked[0].startswith("1 extra copy from 1 group will be moved to ")
     assert not copy.exists() and (tmp_path / "_duplicates" / "copy_of_discs_01.jpg").is_file()
     assert project_status(project).images == before - 1
@@ -355,10 +358,13 @@ def test_resolve_near_duplicates_moves_each_groups_extras_by_the_chosen_rule_and
 
     _choose_near(0.9, "The oldest file")
     _answer(asked, "Move")
+    said: list[str] = []
+    health.message.connect(said.append)
     with qtbot.waitSignal(health.resolver.resolved, timeout=120_000):
         health.resolve_near()
     qtbot.waitUntil(lambda: not health.resolver.busy, timeout=10_000)
     moved = len(health.resolver.moving_ids)
+    assert said[-1].endswith(f"Sort ▸ Undo Last Sort puts {'it' if moved == 1 else 'them'} back."), said
     assert moved >= 1 and not copy.exists()  # the copy is newer than discs_01: the oldest stays
     destination = Path(asked[1].split(" will be moved to ", 1)[1].split(", keeping their folders")[0])
     assert destination.name == "_duplicates" and [p.name for p in destination.rglob(copy.name)] == [copy.name]
