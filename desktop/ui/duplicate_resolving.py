@@ -7,10 +7,11 @@ too, and an interrupted move is offered for resume like any sort."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from desktop.ml.progress import Progress
 from desktop.ui.context import ProjectContext
+from desktop.ui.questions import ask_before
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerSlot
 from desktop.wording import plural
@@ -105,12 +106,7 @@ class DuplicateResolver(QObject):
 
     def confirm(self, text: str) -> bool:
         """"Move" or "Cancel" (the default) under the preview sentence; tests answer instead of a user."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Move duplicates aside", text,
-                          QMessageBox.StandardButton.Cancel, self.window)
-        move = box.addButton("Move", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is move
+        return ask_before(self.window, "Move duplicates aside", text, "Move")
 
     def shutdown(self) -> None:
         self.planning.shutdown()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.browse import ImageFilter, Show
 from desktop.ml.progress import Progress
@@ -23,6 +22,7 @@ from desktop.ui.context import ProjectContext
 from desktop.ui.duplicate_resolving import DuplicateResolver
 from desktop.ui.models.images import GroupMark
 from desktop.ui.project_jobs import start_project_job
+from desktop.ui.questions import ask_before
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerGroup, WorkerSlot
@@ -321,12 +321,7 @@ class HealthController(QObject):
 
     def ask(self, text: str) -> bool:
         """"Keep one" or "Cancel" (the default) under ``text``; tests answer instead of a user."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Photos labelled differently", text,
-                          QMessageBox.StandardButton.Cancel, self.grid)
-        keep = box.addButton("Keep one", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is keep
+        return ask_before(self.grid, "Photos labelled differently", text, "Keep one")
 
     def leave(self) -> None:
         """The grid shows something else now: no finding is active."""
