@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -32,6 +31,7 @@ from desktop.ml.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.training_results import TrainingResults, format_seconds
 from desktop.ui.widgets.charts import LineChart, Series
+from desktop.ui.widgets.note import vertical_scroll
 from desktop.ui.workers import WorkerGroup, WorkerSlot
 
 MODE_CHOICES = (  # (key, short text that fits the combo, the explanation as its tooltip)
@@ -182,11 +182,7 @@ class TrainPanel(QWidget):
         layout.addLayout(charts, 1)
         layout.addWidget(self.results_box)
         layout.addStretch(0)
-        scroll = QScrollArea()
-        scroll.setWidget(content)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = vertical_scroll(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)

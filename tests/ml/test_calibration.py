@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from calibrated import calibrated_logits
 
 from desktop.ml.calibration import (
     calibrate,
@@ -17,11 +18,7 @@ from desktop.ml.calibration import (
 
 def calibrated_sample(count: int, seed: int, classes: int = 4, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """Logits and labels drawn from softmax(logits): a perfectly calibrated model by construction."""
-    rng = np.random.default_rng(seed)
-    logits = rng.normal(size=(count, classes)) * scale
-    probabilities = softmax(logits)
-    labels = (probabilities.cumsum(1) < rng.random((count, 1))).sum(1)
-    return logits, np.minimum(labels, classes - 1)
+    return calibrated_logits(count, seed, classes, scale)
 
 
 def test_temperature_scaling_repairs_an_over_confident_model():

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from calibrated import calibrated_logits
 
 from desktop.ml.calibration import softmax
 from desktop.ml.precision import (
@@ -23,10 +24,8 @@ from desktop.ml.precision import (
 
 
 def calibrated_sample(count: int, seed: int, classes: int = 5, scale: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    probabilities = softmax(rng.normal(size=(count, classes)) * scale)
-    labels = np.minimum((probabilities.cumsum(1) < rng.random((count, 1))).sum(1), classes - 1)
-    return probabilities, labels
+    logits, labels = calibrated_logits(count, seed, classes, scale)
+    return softmax(logits), labels
 
 
 def realized(rule_thresholds: list[float | None], probabilities: np.ndarray, labels: np.ndarray

@@ -16,7 +16,7 @@ import html
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSettings, QSize, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
@@ -48,7 +48,7 @@ from desktop.ui.sorting.models import UNSURE_COLOUR
 from desktop.ui.sorting.options import Selection, SortOptions
 from desktop.ui.sorting.preview import PlanSummary, PlanTable
 from desktop.ui.sorting.text import ing, plural, verb
-from desktop.ui.widgets.note import note, set_note, wrapping
+from desktop.ui.widgets.note import note, set_note, vertical_scroll, wrapping
 from desktop.ui.window_geometry import fit_dialog
 from desktop.ui.workers import WorkerSlot
 
@@ -143,11 +143,7 @@ class SortDialog(QDialog):
         layout.addSpacing(10)
         layout.addWidget(self.summary)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(column)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = vertical_scroll(column)
         scroll.setStyleSheet("QScrollArea, #sortOptions { background: transparent; }")
         scroll.setFixedWidth(OPTIONS_WIDTH + scroll.verticalScrollBar().sizeHint().width())
         scroll.setMinimumHeight(160)

@@ -1,10 +1,11 @@
 """A coloured note (information, success, warning, error): rich text that wraps, so a long note takes height, never
-width, and hidden while it has nothing to say; ``wrapping`` makes any label behave so."""
+width, and hidden while it has nothing to say; ``wrapping`` makes any label behave so, and ``vertical_scroll`` a
+whole column (it scrolls down, never sideways)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QWidget
 
 NOTE_STYLES = {
     "info": "background: #EEF2FF; color: #1E3A8A; border: 1px solid #C7D2FE;",
@@ -12,6 +13,16 @@ NOTE_STYLES = {
     "warn": "background: #FFFBEB; color: #78350F; border: 1px solid #FDE68A;",
     "error": "background: #FEF2F2; color: #7F1D1D; border: 1px solid #FECACA;",
 }
+
+
+def vertical_scroll(content: QWidget) -> QScrollArea:
+    """``content`` in a frameless scroll area that follows its width and scrolls only down."""
+    scroll = QScrollArea()
+    scroll.setWidget(content)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return scroll
 
 
 def wrapping(label: QLabel) -> QLabel:
