@@ -27,7 +27,9 @@ def _deep_tree(root: Path) -> tuple[str, str]:
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     parts: list[str] = []
     try:
-        while len(str(root)) + len("/".join(parts)) + 2 * (len(STEP) + 1) < limit:
+        # Down until the photo's name (at most 250 bytes) can carry its path past the limit, whatever the length
+        # of the temporary folder: the gap left is then 40 to 240 characters.
+        while limit - (len(str(root)) + len("/".join(parts))) > 240:
             os.mkdir(STEP, dir_fd=fd)
             fd, previous = os.open(STEP, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd), fd
             os.close(previous)
