@@ -12,6 +12,7 @@ from pathlib import Path
 
 import imagemakers
 import pytest
+import torch_block  # noqa: F401  (before any desktop import: blocks torch in the torch-free run)
 
 from desktop.core.project import Project, open_project
 

@@ -2,6 +2,7 @@
 
 Importing this package is free; its modules import torch, so the GUI imports them in worker threads.
 
+    builds       full build (torch) or CPU build (no torch), asked without importing torch
     splits       train/val assignment and the minimum-data check (pure Python, no torch)
     progress     progress events, Cancelled, the cancel-token protocol
     options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
