@@ -14,7 +14,8 @@ Importing this package is free; its modules import torch, so the GUI imports the
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)
     features     on-disk cache of frozen-backbone features
     feature_engine  ONNX Runtime or torch for a batch of features, and the fallback between them
-    engine       train_one_epoch / evaluate / metrics / LR schedule
+    engine       train_one_epoch / evaluate / LR schedule
+    metrics      classification metrics of predictions (numpy only)
     crossval     stratified folds, the logistic-regression head and its L2 grid
     grouping     near-duplicate groups without visiting every pair, in cancellable blocks
     calibration  temperature scaling (kept only where it helps held-out photos), reliability

@@ -20,7 +20,7 @@ Format (``FORMAT_VERSION`` 1)::
     mode             str    "frozen" (backbone = pretrained weights) or "finetune"
     feature_key      str|None    feature-cache folder usable by a predictor (frozen mode only)
     state_dict       dict[str, Tensor]   the whole classifier: backbone.* and head.*
-    metrics          dict   validation metrics (desktop.ml.engine.ClassificationMetrics.to_dict())
+    metrics          dict   validation metrics (desktop.ml.metrics.ClassificationMetrics.to_dict())
     training         dict   options (TrainingOptions.as_dict(), as resolved), device, duration, history, counts
 """
 

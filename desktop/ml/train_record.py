@@ -15,8 +15,8 @@ import torch
 from desktop.ml.backbones import BackboneSpec, weights_status
 from desktop.ml.calibration import Calibration, reliability
 from desktop.ml.checkpoint import new_checkpoint
-from desktop.ml.engine import ClassificationMetrics
 from desktop.ml.features import feature_key
+from desktop.ml.metrics import ClassificationMetrics
 from desktop.ml.model import Classifier, LinearHead
 from desktop.ml.precision import HeldOut
 from desktop.ml.precision import thresholds as precision_thresholds

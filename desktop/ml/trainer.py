@@ -60,15 +60,10 @@ from desktop.ml.device import (
     is_out_of_memory,
     use_channels_last,
 )
-from desktop.ml.engine import (
-    Evaluation,
-    WarmupCosine,
-    classification_metrics,
-    evaluate,
-    train_one_epoch,
-)
+from desktop.ml.engine import Evaluation, WarmupCosine, evaluate, train_one_epoch
 from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, open_feature_cache
 from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_start, fold_standardization
+from desktop.ml.metrics import classification_metrics
 from desktop.ml.model import Classifier, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (

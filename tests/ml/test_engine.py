@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last
-from desktop.ml.engine import WarmupCosine, classification_metrics, evaluate, top_k_for, train_one_epoch
+from desktop.ml.engine import WarmupCosine, evaluate, train_one_epoch
+from desktop.ml.metrics import classification_metrics, top_k_for
 from desktop.ml.progress import Cancelled
 
 
