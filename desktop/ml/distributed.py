@@ -8,7 +8,9 @@ machine). ``process_group`` joins them (NCCL between GPUs, gloo between CPUs) an
 writes anything that lasts.
 
 Outside a torchrun launch every helper is the single-process identity (one rank, ``shard`` returns everything,
-gathers return ``[value]``), so callers need no second code path.
+gathers return ``[value]``), so callers need no second code path — and torch is not imported: a process group
+can only be open once ``process_group`` imported ``torch.distributed``, so the CPU build (no torch) and every
+single-process command use this module as it is.
 
 A rank that dies (killed, out of memory, a bug) ends the job cleanly: torchrun stops the others, and a rank
 still waiting in a collective gets a connection error, or after ``COLLECTIVE_TIMEOUT`` a timeout, which
@@ -19,19 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
-import torch.distributed as dist
-from torch import nn
-from torch.utils.data import Dataset, DistributedSampler
 
 from desktop.errors import PigeonholeError
-from desktop.ml.device import resolve_device
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+    from torch.utils.data import Dataset, DistributedSampler
 
 T = TypeVar("T")
 
@@ -80,9 +83,16 @@ def ranks_from_env() -> Ranks:
     return Ranks(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
 
 
+def _dist():
+    """torch.distributed once something imported it (only ``process_group`` does); None before, and in the CPU
+    build, where no group can be open."""
+    return sys.modules.get("torch.distributed")
+
+
 def current() -> Ranks:
     """This process's ranks while a process group is open; one rank otherwise."""
-    if dist.is_available() and dist.is_initialized():
+    dist = _dist()
+    if dist is not None and dist.is_available() and dist.is_initialized():
         return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     return SINGLE
 
@@ -93,6 +103,10 @@ def is_main() -> bool:
 
 def device_for(ranks: Ranks, preference: str = "auto") -> torch.device:
     """The device this rank computes on: its own GPU (``cuda:LOCAL_RANK``) when CUDA is used, else as chosen."""
+    import torch
+
+    from desktop.ml.device import resolve_device
+
     device = resolve_device(preference)
     if device.type == "cuda" and ranks.distributed:
         if ranks.local_rank >= torch.cuda.device_count():
@@ -115,6 +129,9 @@ def process_group(preference: str = "auto") -> Iterator[Ranks]:
     if not ranks.distributed:
         yield ranks
         return
+    import torch
+    import torch.distributed as dist
+
     device = device_for(ranks, preference)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # NCCL's object collectives use the current device
@@ -138,7 +155,8 @@ def process_group(preference: str = "auto") -> Iterator[Ranks]:
 
 def peer_gone(error: BaseException) -> bool:
     """The error is gloo's or NCCL's way of saying another rank has gone (or timed out)."""
-    if isinstance(error, getattr(dist, "DistError", ())):
+    dist = _dist()
+    if dist is not None and isinstance(error, getattr(dist, "DistError", ())):
         return True
     text = str(error).lower()
     return any(words in text for words in _PEER_GONE)
@@ -174,7 +192,7 @@ def all_gather(value: Any) -> list[Any]:
     if not ranks.distributed:
         return [value]
     gathered: list[Any] = [None] * ranks.world_size
-    _collective(dist.all_gather_object, gathered, value)
+    _collective(_dist().all_gather_object, gathered, value)
     return gathered
 
 
@@ -184,7 +202,7 @@ def gather_to_main(value: Any) -> list[Any] | None:
     if not ranks.distributed:
         return [value]
     gathered: list[Any] | None = [None] * ranks.world_size if ranks.is_main else None
-    _collective(dist.gather_object, value, gathered, dst=0)
+    _collective(_dist().gather_object, value, gathered, dst=0)
     return gathered
 
 
@@ -199,14 +217,14 @@ def broadcast_from_main(value: Any) -> Any:
     if not current().distributed:
         return value
     box = [value]
-    _collective(dist.broadcast_object_list, box, src=0)
+    _collective(_dist().broadcast_object_list, box, src=0)
     return box[0]
 
 
 def barrier() -> None:
     """Wait until every rank is here."""
     if current().distributed:
-        _collective(dist.barrier)
+        _collective(_dist().barrier)
 
 
 def _collective(function, *args, **kwargs) -> None:
@@ -252,11 +270,17 @@ def sampler_for(dataset: Dataset, seed: int) -> DistributedSampler | None:
     ranks = current()
     if not ranks.distributed:
         return None
+    from torch.utils.data import DistributedSampler
+
     return DistributedSampler(dataset, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=seed)
 
 
 def start_epoch(loader: Iterable, epoch: int) -> None:
     """A new shuffle of the shares for ``epoch`` (a DistributedSampler repeats its order otherwise)."""
+    if not current().distributed:
+        return
+    from torch.utils.data import DistributedSampler
+
     sampler = getattr(loader, "sampler", None)
     if isinstance(sampler, DistributedSampler):
         sampler.set_epoch(epoch)
