@@ -2,7 +2,8 @@
 
 It proves an installation works end to end: write a few pictures it draws itself (two easy classes), import
 them with labels from their folders, train a short frozen-features run on the built-in backbone, predict
-every picture, and check the answers. Used by the packaging smoke tests on the frozen bundle.
+every picture, and check the answers. Used by the packaging smoke tests on the frozen bundle, of both builds:
+the CPU build (no torch) trains and predicts through ONNX Runtime and numpy alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import desktop
 from desktop.core.importer import import_folder
 from desktop.core.project import open_project
 from desktop.db.models import Image, ImageClass, Label
+from desktop.ml.builds import build_name, torch_installed
 from desktop.ml.options import TrainingOptions
 
 CLASSES = ("discs", "stripes")
@@ -57,7 +59,7 @@ def write_pictures(root: Path, per_class: int = PER_CLASS, seed: int = 0) -> Pat
 def run_self_test(say: Callable[[str], None] = lambda _line: None) -> dict:
     """Run every step; returns a summary whose "ok" says whether all checks passed (never raises for a failed
     check — it reports it)."""
-    from desktop.core.predicting import predict_project  # torch: imported here, not at module load
+    from desktop.core.predicting import predict_project  # the ML layer: imported here, not at module load
     from desktop.core.prediction_store import prediction_for
     from desktop.core.training import train_project
 
@@ -87,14 +89,13 @@ def run_self_test(say: Callable[[str], None] = lambda _line: None) -> dict:
             checks["predict"] = all(p is not None for p in predictions.values())
             # Training photos included: a working model gets nearly all of these easy pictures right.
             checks["accuracy"] = correct >= 0.8 * len(rows)
-    import torch
-
     return {
         "ok": all(checks.values()),
         "checks": checks,
         "version": desktop.__version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "build": build_name(),
+        "torch": _torch_version(),
         "device": summary.device,
         "backbone": summary.backbone,
         "images": len(rows),
@@ -104,3 +105,12 @@ def run_self_test(say: Callable[[str], None] = lambda _line: None) -> dict:
         "train_seconds": round(summary.seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _torch_version() -> str | None:
+    """torch's version in the full build (imported by training already); None in the CPU build."""
+    if not torch_installed():
+        return None
+    import torch
+
+    return torch.__version__

@@ -1,11 +1,12 @@
 """Training a project's classifier: labelled photos in, a new active model (file + database row) out.
 
-The project side of training. The ML layer (``desktop.ml.trainer``) knows paths, labels and splits;
+The project side of training. The ML layer (``desktop.ml.train_job``: the trainer, or the CPU build's frozen
+path) knows paths, labels and splits;
 this module decides which photos take part, keeps each photo's train/validation split in the database
 (sticky across retrains), saves the checkpoint in the project's ``models`` folder, records the model
 and makes it active, and translates the trainer's events into ``TrainingProgress`` for the GUI and CLI.
 
-Importing this module imports torch: the GUI imports it inside its training worker thread.
+Training imports torch in the full build (not this module's import): the GUI trains in a worker thread.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from desktop.ml import distributed
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, training_options
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
+    PHASE_CROSS_VALIDATING,
     PHASE_EVALUATING,
     PHASE_FEATURES,
     PHASE_LOADING,
@@ -42,8 +44,8 @@ from desktop.ml.progress import (
     Progress,
 )
 from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
+from desktop.ml.train_job import train
 from desktop.ml.train_record import TrainItem, TrainResult, WarmStart, warm_start_from
-from desktop.ml.trainer import PHASE_CROSS_VALIDATING, train
 from desktop.wording import plural
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.

@@ -68,6 +68,7 @@ PHASE_LOADING = "loading backbone"
 PHASE_FEATURES = "computing features"
 PHASE_TRAINING = "training"
 PHASE_EVALUATING = "evaluating"
+PHASE_CROSS_VALIDATING = "cross-validating"
 PHASE_PREDICTING = "predicting"
 PHASE_DOWNLOADING = "downloading weights"
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from desktop.core.model_results import backbone_name, summary_of
 from desktop.core.models_registry import ModelInfo
 from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
+from desktop.ml.builds import full_build_required, torch_installed
 from desktop.ml.options import DEFAULT_BACKBONE, FINETUNE_EPOCHS, FINETUNE_LEARNING_RATE, TrainingOptions
 from desktop.ml.progress import Progress
 from desktop.ui.context import ProjectContext
@@ -95,6 +96,10 @@ class TrainPanel(QWidget):
         for key, text, tip in MODE_CHOICES:
             self.mode.addItem(text, key)
             self.mode.setItemData(self.mode.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        if not torch_installed():  # the CPU build: fine-tuning needs torch; the item stays, greyed, saying why
+            finetune = self.mode.model().item(self.mode.findData("finetune"))
+            finetune.setEnabled(False)
+            finetune.setToolTip(str(full_build_required("Fine-tuning")))
         self.epochs = QSpinBox(minimum=0, maximum=500, value=0)
         self.epochs.setSpecialValueText("Automatic")
         self.learning_rate = QDoubleSpinBox(decimals=5, minimum=0.0, maximum=1.0, singleStep=0.0005, value=0.0)
@@ -292,6 +297,8 @@ class TrainPanel(QWidget):
         training = model.settings.get("training") or {} if model is not None else {}
         mode = training.get("requested_mode") or options.get("mode") or "auto"
         self._select_backbone(options.get("backbone") or (model.backbone if model is not None else DEFAULT_BACKBONE))
+        if mode == "finetune" and not torch_installed():
+            mode = "auto"  # a model fine-tuned by the full build, retrained by the CPU build
         self.mode.setCurrentIndex(max(0, self.mode.findData(mode)))
         finetune = options.get("mode") == "finetune"
         epochs, learning_rate = options.get("epochs"), options.get("learning_rate")
