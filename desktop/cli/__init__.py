@@ -31,6 +31,7 @@ from desktop.cli import (
 from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence, path_argument
 from desktop.cli.launch import check_launch_environment
 from desktop.errors import PigeonholeError
+from desktop.ml.builds import build_name
 
 TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
           export_commands, quality_commands, collection_commands, keyword_commands)
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pigeonhole",
         description="Sort photos with an image classifier you train yourself. Without a command, opens the app.",
     )
-    parser.add_argument("--version", action="version", version=f"Pigeonhole {__version__}")
+    parser.add_argument("--version", action="version", version=f"Pigeonhole {__version__} ({build_name()} build)")
     parser.add_argument("--self-test", action="store_true",
                         help="import, train and predict on generated pictures in a temporary project; print JSON "
                              "and exit 0 when everything works (no network, no display needed)")

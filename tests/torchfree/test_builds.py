@@ -32,3 +32,12 @@ def test_asking_does_not_import_torch():
     code = "import sys; from desktop.ml import builds; builds.torch_installed(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_version_names_the_build(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    from desktop.cli import build_parser
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip().endswith("(CPU build)")
