@@ -33,6 +33,7 @@ from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
 from desktop.ml.device import halving_batches
 from desktop.ml.feature_engine import FeatureEngine
 from desktop.ml.model import cancel_between_blocks
+from desktop.ml.preprocess import decode_size, eval_preprocessing_id
 from desktop.ml.progress import (
     PHASE_FEATURES,
     CancelToken,
@@ -43,7 +44,7 @@ from desktop.ml.progress import (
     check_cancel,
     emit,
 )
-from desktop.ml.transforms import decode_size, eval_preprocessing_id, eval_transform
+from desktop.ml.transforms import eval_transform
 
 CACHE_FORMAT = 1
 ORIGINAL, MIRRORED = 0, 1

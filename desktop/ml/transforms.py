@@ -1,23 +1,26 @@
-"""Train and evaluation preprocessing presets (torchvision transforms v2), built from a backbone's spec.
+"""Train and evaluation preprocessing presets as torch transforms, built from a backbone's spec.
 
-Both take the RGB uint8 (H, W, 3) arrays that ``desktop.io.images.load_rgb`` returns. Geometry runs on
-uint8 (cheaper), then ``ToDtype(scale=True)`` and the normalisation the weights were trained with.
+Both take the RGB uint8 (H, W, 3) arrays that ``desktop.io.images.load_rgb`` returns. Training's augmentation is
+torchvision's (transforms v2: geometry on uint8, then ``ToDtype(scale=True)`` and the weights' normalisation);
+evaluation is ``preprocess``'s numpy, wrapped in tensors, so both builds compute identical inputs.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 
+import numpy as np
 import torch
 from torchvision.transforms import v2
 
 from desktop.ml.backbones import BackboneSpec
+from desktop.ml.preprocess import EvalPreprocessing, decode_size
+
+__all__ = ["decode_size", "eval_transform", "train_transform", "whole_view_transform"]  # decode_size: training's too
 
 # Milder than ImageNet training's scale=(0.08, 1): a user's photos show the object large, and few of them.
 CROP_SCALE = (0.35, 1.0)
 ROTATION_DEGREES = 10
-# Bumped whenever eval_transform changes, so cached features computed the old way are not reused.
-EVAL_PREPROCESSING_VERSION = 1
 
 
 def _interpolation(spec: BackboneSpec) -> v2.InterpolationMode:
@@ -39,32 +42,24 @@ def train_transform(spec: BackboneSpec) -> v2.Compose:
     ])
 
 
-def eval_transform(spec: BackboneSpec, *, flip: bool = False) -> v2.Compose:
+class _Tensors:
+    """numpy preprocessing (``preprocess``) as a torch transform: the full build's tensors are exactly the CPU
+    build's arrays. Picklable (plain values), for DataLoader workers."""
+
+    def __init__(self, preprocessing: EvalPreprocessing, *, flip: bool = False, crop: bool = True) -> None:
+        self.preprocessing, self.flip, self.crop = preprocessing, flip, crop
+
+    def __call__(self, rgb: np.ndarray) -> torch.Tensor:
+        array = self.preprocessing.crop(rgb, flip=self.flip) if self.crop else self.preprocessing.whole(rgb)
+        return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def eval_transform(spec: BackboneSpec, *, flip: bool = False) -> Callable[[np.ndarray], torch.Tensor]:
     """Resize the shorter side, centre-crop; ``flip`` mirrors the result (a second cached view of each image)."""
-    steps: list[v2.Transform] = [
-        v2.ToImage(),
-        v2.Resize(spec.resize_size, interpolation=_interpolation(spec), antialias=True),
-        v2.CenterCrop(spec.input_size),
-    ]
-    if flip:
-        steps.append(v2.RandomHorizontalFlip(p=1.0))
-    return v2.Compose(steps + _to_normalised_tensor(spec))
+    return _Tensors(EvalPreprocessing.of(spec), flip=flip)
 
 
-def whole_view_transform(spec: BackboneSpec) -> v2.Compose:
+def whole_view_transform(spec: BackboneSpec) -> Callable[[np.ndarray], torch.Tensor]:
     """Like ``eval_transform`` without the crop: the whole picture at the scale the model sees its centre (Grad-CAM
     over all of a photo, the network being convolutional)."""
-    return v2.Compose([v2.ToImage(), v2.Resize(spec.resize_size, interpolation=_interpolation(spec), antialias=True),
-                       *_to_normalised_tensor(spec)])
-
-
-def eval_preprocessing_id(spec: BackboneSpec) -> str:
-    """Everything about evaluation preprocessing that changes the features (part of the feature-cache key)."""
-    return json.dumps({"version": EVAL_PREPROCESSING_VERSION, "resize": spec.resize_size, "crop": spec.input_size,
-                       "interpolation": spec.interpolation, "mean": list(spec.mean), "std": list(spec.std),
-                       "decode_min_short_side": decode_size(spec)}, sort_keys=True)
-
-
-def decode_size(spec: BackboneSpec) -> int:
-    """Smallest shorter side worth decoding (JPEGs decode at 1/2, 1/4, 1/8 size when that is enough)."""
-    return spec.resize_size
+    return _Tensors(EvalPreprocessing.of(spec), crop=False)
