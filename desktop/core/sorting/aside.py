@@ -8,8 +8,6 @@ they were. A re-import skips the folder they went to and never marks them presen
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +16,21 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from desktop.core.project import Project
-from desktop.core.sorting.folders import ProjectFolders
-from desktop.core.sorting.model import MOVE, OpState, PlannedOperation, SortError, SortPlan, SortStatus, os_error_reason
-from desktop.core.sorting.plan import _companions, _indexed_names, _Names
+from desktop.core.sorting.model import MOVE, OpState, SortError, SortPlan, SortStatus
+from desktop.core.sorting.placing import (
+    MISSING,
+    SAME_FILE,
+    FreeNames,
+    Links,
+    file_now,
+    place,
+    travelling_companions,
+)
 from desktop.core.sorting.settings import SortSettings
 from desktop.db.models import Folder, Image, Sort, SortOperation
 from desktop.db.queries import in_chunks, with_folder
 from desktop.io.companions import FolderListings
 from desktop.io.file_names import safe_folder_name
-from desktop.io.safe_files import hash_file
 
 ASIDE_FOLDER = "_duplicates"
 
@@ -55,7 +59,7 @@ def plan_aside(project: Project, extras: Sequence[int], destination: Path | str,
             rows.extend(session.execute(
                 with_folder(select(Image.id, Folder.root, Image.rel_path, Image.size, Image.mtime,
                                    Image.content_hash, Image.error, Image.missing)).where(Image.id.in_(chunk))))
-        names = _Names(_indexed_names(session, ProjectFolders.load(session), destination))
+        names = FreeNames.below(session, destination)
     rows.sort(key=lambda row: (row.root, row.rel_path))
     several = len({row.root for row in rows}) > 1
     listings = FolderListings()
@@ -63,41 +67,21 @@ def plan_aside(project: Project, extras: Sequence[int], destination: Path | str,
     for row in rows:
         source = Path(row.root) / row.rel_path
         if row.missing:
-            plan.skipped.append((source, "it was missing when its folder was last scanned"))
+            plan.skipped.append((source, MISSING))
             continue
         if source.is_relative_to(destination):
             plan.already_sorted += 1
             continue
-        try:
-            info = os.lstat(source)
-            if not stat.S_ISREG(info.st_mode):
-                plan.skipped.append((source, "it is not a regular file"))
-                continue
-            if (info.st_dev, info.st_ino) in seen:
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            unchanged = info.st_size == row.size and info.st_mtime == row.mtime
-            digest = row.content_hash if unchanged else hash_file(source)
-        except FileNotFoundError:
-            plan.skipped.append((source, "the file no longer exists"))
-            continue
-        except OSError as exc:
-            plan.skipped.append((source, f"cannot read it: {os_error_reason(exc)}"))
+        photo = file_now(source, row, seen, Links.NOT_FILES)
+        if photo == SAME_FILE:
+            continue  # an extra listed twice (nested folders, a folder added through a link) moves once
+        if isinstance(photo, str):
+            plan.skipped.append((source, photo))
             continue
         relative = Path(row.rel_path)
         folder = destination / (safe_folder_name(Path(row.root).name) if several else "") / relative.parent
-        companions = _companions(source, listings, MOVE, seen, plan)
-        target = names.allocate(folder, source.name, [companion.suffix_after(source.stem)
-                                                      for companion, _info, _digest in companions])
-        leader = len(plan.operations)
-        plan.operations.append(PlannedOperation(row.id, source, target, ASIDE_FOLDER, digest, info.st_size,
-                                                "duplicate"))
-        new_stem = target.name[:len(target.name) - len(source.suffix)] if source.suffix else target.name
-        for companion, companion_info, companion_digest in companions:
-            plan.operations.append(PlannedOperation(
-                None, companion.path, target.parent / (new_stem + companion.suffix_after(source.stem)), ASIDE_FOLDER,
-                companion_digest, companion_info.st_size, "companion", None, leader))
-            plan.companions += 1
+        place(plan, names, photo, row.id, folder, ASIDE_FOLDER, "duplicate", None,
+              travelling_companions(source, listings, seen, plan))
     plan.per_class = {ASIDE_FOLDER: len(plan.photos)} if plan.photos else {}
     return plan
 

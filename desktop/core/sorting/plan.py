@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,24 +16,22 @@ from sqlalchemy.orm import Session
 
 from desktop.core.models_registry import active_model_row
 from desktop.core.project import Project
-from desktop.core.sorting.folders import ProjectFolders
-from desktop.core.sorting.model import (
-    COPY,
-    MAX_RENAMES,
-    MOVE,
-    UNSURE,
-    PlannedOperation,
-    SortError,
-    SortPlan,
-    SortRequest,
-    os_error_reason,
+from desktop.core.sorting.model import COPY, MAX_RENAMES, MOVE, UNSURE, SortError, SortPlan, SortRequest
+from desktop.core.sorting.placing import (
+    MISSING,
+    FileNow,
+    FreeNames,
+    Links,
+    Travelling,
+    file_now,
+    place,
+    travelling_companions,
 )
 from desktop.core.sorting.precision_rule import advice, held_out_of
 from desktop.db.models import Folder, Image, ImageClass, Label, Prediction, TrainedModel
 from desktop.db.queries import BY_PATH, image_path, in_chunks, with_folder
-from desktop.io.companions import JPEG_SUFFIXES, Companion, FolderListings, companions_of, is_raw
-from desktop.io.file_names import name_key, numbered, safe_folder_name
-from desktop.io.safe_files import hash_file
+from desktop.io.companions import JPEG_SUFFIXES, FolderListings, companions_of, is_raw
+from desktop.io.file_names import name_key, safe_folder_name
 from desktop.ml.precision import ClassRule, class_rules, expected_mistakes
 
 
@@ -60,7 +57,7 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         rows = _selected_images(session, request)
         predictions = _predictions(session, model.id, request.image_ids) if model else {}
         label_classes = list(session.scalars(select(ImageClass.name).order_by(ImageClass.position, ImageClass.id)))
-        names = _Names(_indexed_names(session, ProjectFolders.load(session), destination))
+        names = FreeNames.below(session, destination)
         model_file = project.path / model.file if model else None
         model_metrics = dict(model.metrics or {}) if model else None
     plan = SortPlan(destination, request.mode, request.threshold, request.follow_labels, model.id if model else None)
@@ -83,16 +80,15 @@ def plan_sort(project: Project, request: SortRequest) -> SortPlan:
         if _in_output_folder(source, destination, output_folders) and not row.error and not row.missing:
             plan.already_sorted += 1  # the output of an earlier sort into this destination: never re-sorted
             continue
-        checked = _current_file(row, source, request.mode, seen)
-        if isinstance(checked, str):
-            plan.skipped.append((source, checked))
+        photo = _current_file(row, source, request.mode, seen)
+        if isinstance(photo, str):
+            plan.skipped.append((source, photo))
             continue
-        info, digest = checked
         prediction = predictions.get(row.id)
-        class_name, why, confidence = _decide(row, digest, model_classes, prediction, request, thresholds)
+        class_name, why, confidence = _decide(row, photo.digest, model_classes, prediction, request, thresholds)
         tally.count(plan, why, prediction[1] if prediction else None, confidence)
-        companions = _companions(source, listings, request.mode, seen, plan)
-        placing.place(row, source, info, digest, destination / folders.get(class_name, safe_folder_name(class_name)),
+        companions = travelling_companions(source, listings, seen, plan)
+        placing.place(row, photo, destination / folders.get(class_name, safe_folder_name(class_name)),
                       class_name, why, confidence, companions, selected)
     order = {name: index for index, name in enumerate((*model_classes, *label_classes))}
     plan.per_class = dict(sorted(placing.counts.items(), key=lambda item: (
@@ -126,31 +122,13 @@ def _precision_rules(plan: SortPlan, request: SortRequest, model_id: int | None,
     return rules
 
 
-def _current_file(row: _Row, source: Path, mode: str, seen: set[tuple[int, int]]
-                  ) -> tuple[os.stat_result, str] | str:
+def _current_file(row: _Row, source: Path, mode: str, seen: set[tuple[int, int]]) -> FileNow | str:
     """The photo as it is now (its stat and content hash), or why it cannot be sorted."""
     if row.error:
         return f"it cannot be read as an image ({row.error})"
     if row.missing:
-        return "it was missing when its folder was last scanned"
-    try:
-        info = os.stat(source)
-        if not stat.S_ISREG(info.st_mode):
-            return "it is not a regular file"
-        if mode == MOVE and os.path.islink(source):
-            return "it is a symbolic link; sort it with “copy” instead"
-        # Nested project folders, or a folder added again through a link, list one file twice. Told by identity,
-        # not by name: IMG_1.jpg and img_1.JPG are two photos on a case-sensitive drive.
-        if (info.st_dev, info.st_ino) in seen:
-            return "it is the same file as another selected image"
-        seen.add((info.st_dev, info.st_ino))
-        # Size and time unchanged since the import: the stored hash is current, no need to read the file.
-        unchanged = info.st_size == row.size and info.st_mtime == row.mtime
-        return info, row.content_hash if unchanged else hash_file(source)
-    except FileNotFoundError:
-        return "the file no longer exists"
-    except OSError as exc:
-        return f"cannot read it: {os_error_reason(exc)}"
+        return MISSING
+    return file_now(source, row, seen, Links.REFUSED if mode == MOVE else Links.FOLLOWED)
 
 
 @dataclass
@@ -177,33 +155,20 @@ class _RuleTally:
 
 
 class _Placing:
-    """Each decided photo's free name in its class folder, its companions beside it under the same new stem, and
-    the bytes the sort will write."""
+    """Each decided photo placed in its class folder with its companions (``placing.place``), counted per class,
+    and the bytes the sort will write."""
 
-    def __init__(self, plan: SortPlan, names: _Names, destination_device: int | None) -> None:
+    def __init__(self, plan: SortPlan, names: FreeNames, destination_device: int | None) -> None:
         self.plan, self.names, self.destination_device = plan, names, destination_device
         self.counts: Counter[str] = Counter()
 
-    def place(self, row: _Row, source: Path, info: os.stat_result, digest: str, folder: Path, class_name: str,
-              why: str, confidence: float | None, companions: list[tuple[Companion, os.stat_result, str]],
-              selected: dict[Path, _Row]) -> None:
-        plan = self.plan
-        target = self.names.allocate(folder, source.name, [companion.suffix_after(source.stem)
-                                                           for companion, _info, _digest in companions])
-        leader = len(plan.operations)
-        plan.operations.append(PlannedOperation(row.id, source, target, class_name, digest, info.st_size, why,
-                                                confidence))
-        new_stem = target.name[:len(target.name) - len(source.suffix)] if source.suffix else target.name
-        for companion, companion_info, companion_digest in companions:
-            twin = selected.get(companion.path)
-            plan.operations.append(PlannedOperation(
-                twin.id if twin is not None else None, companion.path,
-                folder / (new_stem + companion.suffix_after(source.stem)), class_name, companion_digest,
-                companion_info.st_size, "companion", None, leader))
-            plan.companions += 1
+    def place(self, row: _Row, photo: FileNow, folder: Path, class_name: str, why: str, confidence: float | None,
+              companions: list[Travelling], selected: dict[Path, _Row]) -> None:
+        place(self.plan, self.names, photo, row.id, folder, class_name, why, confidence, companions, selected)
+        for _companion, companion_info, _digest in companions:
             self._writes(companion_info)
         self.counts[class_name] += 1
-        self._writes(info)
+        self._writes(photo.info)
 
     def _writes(self, info: os.stat_result) -> None:
         if self.plan.mode == COPY or info.st_dev != self.destination_device:
@@ -327,68 +292,6 @@ def _led_by_twin(source: Path, row: _Row, selected: dict[Path, _Row], listings: 
                 and not twin.error and not twin.missing:
             return True
     return False
-
-
-def _companions(source: Path, listings: FolderListings, mode: str, seen: set[tuple[int, int]],
-                plan: SortPlan) -> list[tuple[Companion, os.stat_result, str]]:
-    """The companions that travel with ``source`` (with what they are now); one that cannot go is named in
-    ``plan.skipped`` and stays where it is."""
-    found = []
-    for companion in companions_of(source, listings.near(source)):
-        try:
-            info = os.lstat(companion.path)
-            if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) in seen:
-                continue
-            digest = hash_file(companion.path)
-        except OSError as exc:
-            plan.skipped.append((companion.path, f"it travels with {source.name} but cannot be read: "
-                                                 f"{os_error_reason(exc)}"))
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        found.append((companion, info, digest))
-    return found
-
-
-class _Names:
-    """Free file names per folder: never one that exists on disk, in the project, or earlier in the plan."""
-
-    def __init__(self, indexed: dict[str, set[str]]) -> None:
-        self._indexed = indexed
-        self._taken: dict[str, set[str]] = {}
-
-    def allocate(self, directory: Path, name: str, companions: Sequence[str] = ()) -> Path:
-        """A free name for ``name`` in ``directory``; with ``companions`` (what follows the stem in each
-        companion's name: ``.CR2``, ``.CR2.xmp``) one whose stem is free for all of them too."""
-        key = name_key(str(directory))
-        taken = self._taken.get(key)
-        if taken is None:
-            taken = set(self._indexed.get(key, ()))
-            with contextlib.suppress(OSError):  # a folder that does not exist yet holds nothing
-                taken.update(name_key(entry) for entry in os.listdir(directory))
-            self._taken[key] = taken
-        suffix = os.path.splitext(name)[1]
-        candidate, number = name, 1
-        while True:
-            stem = candidate[:len(candidate) - len(suffix)]
-            group = [name_key(candidate), *(name_key(stem + tail) for tail in companions)]
-            if not any(key in taken for key in group):
-                break
-            number += 1
-            candidate = numbered(name, number)
-        taken.update(group)
-        return directory / candidate
-
-
-def _indexed_names(session: Session, folders: ProjectFolders, destination: Path) -> dict[str, set[str]]:
-    """Names the project already uses below the destination, even for files now missing: a photo moved there
-    must not take the path of another image row (and inherit its label when the folder is scanned again)."""
-    names: dict[str, set[str]] = {}
-    for folder_id, root in folders.touching(destination):
-        for rel_path in session.scalars(select(Image.rel_path).where(Image.folder_id == folder_id)):
-            path = root / rel_path
-            if path.is_relative_to(destination):
-                names.setdefault(name_key(str(path.parent)), set()).add(name_key(path.name))
-    return names
 
 
 def _device_of(path: Path) -> int | None:

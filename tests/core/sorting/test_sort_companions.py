@@ -192,6 +192,7 @@ def test_each_photo_looks_only_at_the_names_that_share_its_stem(project: Project
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder of N photos: every photo's companions were looked for in all N names (sorted, each time), so
     planning, export, keywords and tagging grew with N² — 50,000 photos in one folder would not finish."""
+    from desktop.core.sorting import placing as placing_module
     from desktop.core.sorting import plan as plan_module
     from desktop.io.companions import FolderListings
 
@@ -208,7 +209,8 @@ def test_each_photo_looks_only_at_the_names_that_share_its_stem(project: Project
         seen.append(len(names))
         return real(photo, names)
 
-    monkeypatch.setattr(plan_module, "companions_of", counting)
+    monkeypatch.setattr(plan_module, "companions_of", counting)  # a RAW's JPEG twin
+    monkeypatch.setattr(placing_module, "companions_of", counting)  # what travels with each photo
     plan = plan_sort(project, SortRequest(tmp_path / "out"))
     assert len(seen) >= 60 and max(seen) == 3  # IMG_0007's three names; every other photo only its own
     assert plan.companions == 2
