@@ -13,9 +13,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from desktop.cli.common import UserError, command, emit_result, path_argument, record_id, terminal_safe
 from desktop.wording import plural
+
+T = TypeVar("T")
+INTERRUPTED = 130  # the shell's exit status for a command stopped by Ctrl+C
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +61,11 @@ def _note(text: str) -> None:
     print(_safe(f"pigeonhole: {text}"), file=sys.stderr)
 
 
-def _progress_printer(args: argparse.Namespace):
+def _run_shown(args: argparse.Namespace, run: Callable[[Callable[[Any], None]], T],
+               advice: str | Callable[[], str]) -> T | None:
+    """``run(show)``'s result, its progress shown on an interactive terminal; on Ctrl+C None, after saying how to go
+    on (the journal keeps every step, so nothing is lost). ``advice`` may be asked for only then (a sort's id is
+    known once it is journalled)."""
     interactive = sys.stderr.isatty() and not args.json
 
     def show(progress) -> None:
@@ -70,14 +78,8 @@ def _progress_printer(args: argparse.Namespace):
         if interactive:
             print(file=sys.stderr)
 
-    return show, finish
-
-
-def _until_interrupted(run, finish, advice: str | Callable[[], str]):
-    """``run()``'s result; on Ctrl+C None, after saying how to go on (the journal keeps every step, so nothing
-    is lost). ``advice`` may be asked for only then (a sort's id is known once it is journalled)."""
     try:
-        result = run()
+        result = run(show)
     except KeyboardInterrupt:
         finish()
         _note(f"interrupted; nothing was lost: {advice() if callable(advice) else advice}.")
@@ -150,7 +152,12 @@ def _sort_text(result, project_path: Path) -> str:
     return _safe("\n".join(lines))
 
 
-def _exit_code(result) -> int:
+def _report(args: argparse.Namespace, result) -> int:
+    """A sort's result said (as text or JSON), and the exit status that goes with it; ``INTERRUPTED`` for none
+    (Ctrl+C stopped the run, and ``_run_shown`` has said how to go on)."""
+    if result is None:
+        return INTERRUPTED
+    emit_result(args, result.as_json(), _sort_text(result, args.project))
     return 1 if result.stopped or result.cancelled or result.failed else 0
 
 
@@ -174,7 +181,6 @@ def _sort(args: argparse.Namespace) -> int:
     for field in ("threshold", "precision"):  # the request's own rule, said with the option's name
         if (problem := fraction_problem(field, getattr(args, field), f"--{field}")) is not None:
             raise UserError(problem)
-    show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         _warn_interrupted(args.project, project)
         # One default rule with the Sort dialog: a precision, unless a raw threshold is asked for.
@@ -201,13 +207,10 @@ def _sort(args: argparse.Namespace) -> int:
             result = plan.as_result()
         else:
             started: list[int] = []  # the sort's id once journalled: what to resume after Ctrl+C
-            result = _until_interrupted(
-                lambda: sort_plan(project, plan, show, threading.Event(), on_started=started.append), finish,
+            result = _run_shown(
+                args, lambda show: sort_plan(project, plan, show, threading.Event(), on_started=started.append),
                 lambda: _how_to_continue(args.project, started[0]) if started else "the sort was not started")
-            if result is None:
-                return 130
-    emit_result(args, result.as_json(), _sort_text(result, args.project))
-    return _exit_code(result)
+    return _report(args, result)
 
 
 @command("resume-sort")
@@ -215,7 +218,6 @@ def _resume_sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.sorting import SortStatus, interrupted_sorts, run_sort
 
-    show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         sort_id = args.sort_id
         if sort_id is None:
@@ -223,12 +225,9 @@ def _resume_sort(args: argparse.Namespace) -> int:
             if not unfinished:
                 raise UserError("There is no interrupted sort to resume.")
             sort_id = unfinished[0].id
-        result = _until_interrupted(lambda: run_sort(project, sort_id, show, threading.Event()), finish,
-                                    _how_to_continue(args.project, sort_id))
-        if result is None:
-            return 130
-    emit_result(args, result.as_json(), _sort_text(result, args.project))
-    return _exit_code(result)
+        result = _run_shown(args, lambda show: run_sort(project, sort_id, show, threading.Event()),
+                            _how_to_continue(args.project, sort_id))
+    return _report(args, result)
 
 
 @command("undo-sort")
@@ -236,12 +235,16 @@ def _undo_sort(args: argparse.Namespace) -> int:
     from desktop.core.project import open_project
     from desktop.core.sorting import undo_sort
 
-    show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
-        result = _until_interrupted(lambda: undo_sort(project, args.sort_id, show, threading.Event()), finish,
-                                    "run `pigeonhole undo-sort` again to finish")
-        if result is None:
-            return 130
+        result = _run_shown(args, lambda show: undo_sort(project, args.sort_id, show, threading.Event()),
+                            "run `pigeonhole undo-sort` again to finish")
+    return _report_undo(args, result)
+
+
+def _report_undo(args: argparse.Namespace, result) -> int:
+    """An undo's result said, and its exit status; ``INTERRUPTED`` for none (as ``_report``)."""
+    if result is None:
+        return INTERRUPTED
     lines = [f"Sort #{result.sort_id}: {result.message}"]
     lines += [f"  kept: {path}: {reason}" for path, reason in result.kept[:20]]
     lines += [f"  put back as {taken} (a file now has the name {wanted})" for wanted, taken in result.renamed[:20]]
