@@ -14,16 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
+from scipy.optimize import minimize
 
+from desktop.ml.calibration import log_loss
 from desktop.ml.grouping import similarity_groups, unit_rows
-from desktop.ml.options import DEFAULT_FOLDS
+from desktop.ml.options import DEFAULT_FOLDS, TrainingOptions
 from desktop.ml.progress import CancelToken, check_cancel
 
 # L2 strength λ of the loss mean(CE) + λ/2 ‖W‖² on standardised features; scored by cross-validation.
 L2_GRID = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 MAX_ITERATIONS = 200  # L-BFGS iterations per fit: far more than convergence needs on a few thousand photos
+HISTORY = 20  # L-BFGS memory (pairs of steps)
+GRADIENT_TOLERANCE = 1e-6  # converged when no gradient entry is larger...
+LOSS_TOLERANCE = 1e-9  # ...or when an iteration lowers the loss by less than this (relative, for a loss over 1)
 
 
 DUPLICATE_SIMILARITY = 0.95  # cosine similarity of features above which two photos count as near-duplicates
@@ -70,26 +73,26 @@ def fold_count(labels: np.ndarray, wanted: int = DEFAULT_FOLDS) -> int:
 class LinearWeights:
     """A fitted head on raw features: logits = features @ weight.T + bias."""
 
-    weight: torch.Tensor  # (C, D) float32
-    bias: torch.Tensor  # (C,)
+    weight: np.ndarray  # (C, D) float32
+    bias: np.ndarray  # (C,) float32
 
-    def logits(self, features: np.ndarray | torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(features, dtype=np.float32))
-        return x @ self.weight.T + self.bias
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, dtype=np.float32) @ self.weight.T + self.bias
 
 
-def standardisation(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, std = features.mean(0), features.std(0, unbiased=False)
+def standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and spread (float64)."""
+    features = np.asarray(features, dtype=np.float64)
+    mean, std = features.mean(0), features.std(0)
     # Floor at the typical spread: a feature (nearly) constant on the few training photos would otherwise get a
     # huge weight and swing the logits of any new photo where it is not.
-    return mean, std.clamp_min(float(std.mean()) + 1e-6)
+    return mean, np.maximum(std, float(std.mean()) + 1e-6)
 
 
-def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Inverse frequency, so every class weighs the same in the loss however many photos it has."""
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
-    return torch.tensor(weights, dtype=torch.float32)
+    return np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, num_classes: int, l2: float, *,
@@ -98,39 +101,46 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, num_classes: int, l2:
                  on_iteration: Callable[[int, float, float], None] | None = None) -> LinearWeights:
     """Multinomial logistic regression, L2-regularised, on standardised ``features`` (N, D); returned on raw
     features (the standardisation folded in). ``init``: raw-feature weights to start from (a warm start).
-    ``on_iteration(i, loss, accuracy)`` after each evaluation of the loss (the training rows' accuracy)."""
-    x = torch.as_tensor(np.asarray(features, dtype=np.float32))
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    mean, std = standardisation(x)
-    z = (x - mean) / std
-    weight = torch.zeros(num_classes, x.shape[1])
-    bias = torch.zeros(num_classes)
+    ``on_iteration(i, loss, accuracy)`` after each evaluation of the loss (the training rows' accuracy); what it
+    raises (``Cancelled``) ends the fit."""
+    y = np.asarray(labels, dtype=np.int64)
+    mean, std = standardisation(features)
+    z = (np.asarray(features, dtype=np.float64) - mean) / std
+    rows, dim = z.shape
+    weight, bias = np.zeros((num_classes, dim)), np.zeros(num_classes)
     if init is not None:  # W x + b = (W s) ((x - m) / s) + (b + W m)
-        weight = (init.weight * std).clone()
-        bias = (init.bias + init.weight @ mean).clone()
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    criterion = nn.CrossEntropyLoss(weight=class_weights(y.numpy(), num_classes) if balance else None)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iterations, history_size=20,
-                                  tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe")
-    iterations = 0
+        init_weight = np.asarray(init.weight, dtype=np.float64)
+        weight, bias = init_weight * std, np.asarray(init.bias, dtype=np.float64) + init_weight @ mean
+    # Cross-entropy weighted per class, normalised by the weight of the rows (torch's CrossEntropyLoss(weight)).
+    row_weight = class_weights(y, num_classes)[y] if balance else np.ones(rows)
+    row_weight = row_weight / row_weight.sum()
+    picked = (np.arange(rows), y)
+    evaluations = 0
 
-    def closure() -> torch.Tensor:
-        nonlocal iterations
-        optimizer.zero_grad()
-        logits = z @ weight.T + bias
-        loss = criterion(logits, y) + 0.5 * l2 * (weight * weight).sum()
-        loss.backward()
-        iterations += 1
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal evaluations
+        w, b = theta[:-num_classes].reshape(num_classes, dim), theta[-num_classes:]
+        logits = z @ w.T + b
+        logits -= logits.max(1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        loss = float(-(row_weight * log_p[picked]).sum() + 0.5 * l2 * (w * w).sum())
+        slope = np.exp(log_p)
+        slope[picked] -= 1.0
+        slope *= row_weight[:, None]  # d loss / d logits
+        gradient = np.concatenate([(slope.T @ z + l2 * w).ravel(), slope.sum(0)])
+        evaluations += 1
         if on_iteration is not None:
-            on_iteration(iterations, float(loss.detach()), float((logits.argmax(1) == y).float().mean()))
-        return loss
+            on_iteration(evaluations, loss, float((logits.argmax(1) == y).mean()))
+        return loss, gradient
 
     with _one_thread():
-        optimizer.step(closure)
-    with torch.no_grad():  # W((x - m) / s) + b = (W / s) x + (b - (W / s) m)
-        raw = weight / std
-        return LinearWeights(raw.detach().clone(), (bias - raw @ mean).detach().clone())
+        theta = minimize(loss_and_gradient, np.concatenate([weight.ravel(), bias]), jac=True, method="L-BFGS-B",
+                         options={"maxiter": max_iterations, "maxfun": max(1, max_iterations * 5 // 4),
+                                  "maxcor": HISTORY, "maxls": 25, "ftol": LOSS_TOLERANCE,
+                                  "gtol": GRADIENT_TOLERANCE}).x
+    weight, bias = theta[:-num_classes].reshape(num_classes, dim), theta[-num_classes:]
+    raw = weight / std  # W((x - m) / s) + b = (W / s) x + (b - (W / s) m)
+    return LinearWeights(raw.astype(np.float32), (bias - raw @ mean).astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,7 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, num_classes: int, *
             head = fit_logistic(features[~held_out], labels[~held_out], num_classes, l2, balance=balance,
                                 init=previous.get(fold))
             previous[fold] = head
-            logits[held_out] = head.logits(features[held_out]).numpy()
+            logits[held_out] = head.logits(features[held_out])
             done += 1
             if on_step is not None:
                 on_step(done, steps)
@@ -172,17 +182,40 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, num_classes: int, *
     return CrossValidation(best_l2, k, best_logits, scores)
 
 
-def log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(nn.functional.cross_entropy(torch.from_numpy(np.asarray(logits, np.float32)),
-                                             torch.from_numpy(np.asarray(labels, np.int64))))
+def fit_linear_weights(features: np.ndarray, labels: Sequence[int], class_count: int,
+                       options: TrainingOptions | None = None, cancel: CancelToken | None = None,
+                       l2: float | None = None) -> LinearWeights:
+    """Frozen mode's head on precomputed features, fitted as ``train`` fits it: logistic regression on every row
+    given, its L2 strength ``l2`` or, when None, chosen by cross-validation on the first view (the original photo).
+
+    ``features``: raw backbone features, (N, D) or (N, V, D) with views (every view is a training row);
+    ``labels``: class indices; ``options`` default: TrainingOptions() (``epochs``, when set, caps the iterations).
+    For tools training many small heads on cached features; ``linear_probe.fit_linear_head`` wraps it in torch."""
+    options = options or TrainingOptions()
+    features = np.asarray(features, dtype=np.float32)
+    features = features[:, None] if features.ndim == 2 else features
+    labels = np.asarray(labels, dtype=np.int64)
+    if l2 is None:
+        l2 = cross_validate(features[:, 0], labels, class_count, folds=options.folds, seed=options.seed,
+                            balance=options.balance_classes, cancel=cancel).l2
+    check_cancel(cancel)
+    return fit_logistic(features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1]),
+                        class_count, l2, balance=options.balance_classes,
+                        **({"max_iterations": options.epochs} if options.epochs else {}))
 
 
 class _one_thread:
-    """Small matrices: one thread is as fast, and two are ~15x slower while another process keeps a core busy."""
+    """Small matrices: one BLAS thread is as fast, and two are ~15x slower while another process keeps a core busy.
+    Through threadpoolctl where it is installed; without it numpy keeps its threads (no dependency for this)."""
 
     def __enter__(self) -> None:
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            self.limit = None
+        else:
+            self.limit = threadpool_limits(1, user_api="blas")
 
     def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.threads)
+        if self.limit is not None:
+            self.limit.restore_original_limits()

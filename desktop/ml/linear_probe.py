@@ -1,7 +1,8 @@
 """Linear heads on cached features. Fine-tuning's first stage, the linear probe: standardised features while the
 head trains, the previous model's head unfolded into them (a warm start) and folded back out afterwards, and
 shuffled batches drawing one view (original or mirrored) per photo. And ``fit_linear_head``: frozen mode's head,
-fitted as ``train`` fits it, for tools that train many heads on cached features."""
+fitted as ``train`` fits it (``crossval.fit_linear_weights``, without torch) and returned as a torch head, for tools
+that train many heads on cached features."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from desktop.ml.crossval import cross_validate, fit_logistic
-from desktop.ml.features import ORIGINAL
+from desktop.ml.crossval import fit_linear_weights
 from desktop.ml.model import LinearHead
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.ml.progress import CancelToken
 from desktop.ml.train_record import WarmStart
 
 
@@ -35,7 +35,7 @@ class Standardize(nn.Module):
 def apply_warm_start(head: LinearHead, warm: WarmStart, mean: torch.Tensor, std: torch.Tensor) -> None:
     # The old head takes raw features (its standardization was folded in); this run's head sees standardized
     # ones, so unfold with this run's statistics: W x + b = (W s) ((x - m) / s) + (b + W m).
-    weight, bias = warm.weight.to(mean.device), warm.bias.to(mean.device)
+    weight, bias = torch.as_tensor(warm.weight, device=mean.device), torch.as_tensor(warm.bias, device=mean.device)
     if weight.shape[1] != head.linear.in_features:
         return
     with torch.no_grad():
@@ -77,26 +77,11 @@ class FeatureBatches:
 def fit_linear_head(features: np.ndarray, labels: Sequence[int], class_count: int,
                     options: TrainingOptions | None = None, cancel: CancelToken | None = None,
                     l2: float | None = None) -> LinearHead:
-    """Frozen mode's head on precomputed features, fitted by the same code as in ``train``: logistic regression on
-    every row given, its L2 strength ``l2`` or, when None, chosen by cross-validation as ``train`` chooses it.
-
-    ``features``: raw backbone features, (N, D) or (N, V, D) with views (every view is a training row);
-    ``labels``: class indices. Returns the head in eval mode on the CPU, taking raw features. For tools training
-    many small heads on cached features: active-learning benchmarks. ``options`` default: TrainingOptions().
-    """
-    options = options or TrainingOptions()
-    features = np.asarray(features, dtype=np.float32)
-    features = features[:, None] if features.ndim == 2 else features
-    labels = np.asarray(labels, dtype=np.int64)
-    if l2 is None:
-        l2 = cross_validate(features[:, ORIGINAL], labels, class_count, folds=options.folds, seed=options.seed,
-                            balance=options.balance_classes, cancel=cancel).l2
-    check_cancel(cancel)
-    fitted = fit_logistic(features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1]),
-                          class_count, l2, balance=options.balance_classes,
-                          **({"max_iterations": options.epochs} if options.epochs else {}))
-    head = LinearHead(features.shape[-1], class_count)
+    """``crossval.fit_linear_weights`` (frozen mode's head, fitted without torch) as a torch head in eval mode on
+    the CPU, taking raw features: for tools that then run it as a model."""
+    fitted = fit_linear_weights(features, labels, class_count, options, cancel, l2)
+    head = LinearHead(fitted.weight.shape[1], class_count)
     with torch.no_grad():
-        head.linear.weight.copy_(fitted.weight)
-        head.linear.bias.copy_(fitted.bias)
+        head.linear.weight.copy_(torch.from_numpy(fitted.weight))
+        head.linear.bias.copy_(torch.from_numpy(fitted.bias))
     return head.eval()

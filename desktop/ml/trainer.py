@@ -88,6 +88,7 @@ from desktop.ml.train_record import (
     build_checkpoint,
     calibration_record,
     fold_temperature,
+    numpy_state,
 )
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 from desktop.wording import plural
@@ -230,8 +231,9 @@ def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history:
                 "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in probe.skipped]}
-    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
-                                  calibration, calibrated, targets)
+    checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
+                                  weights_path, identity, kept_mode, metrics, training, calibration, calibrated,
+                                  targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
@@ -260,8 +262,8 @@ def _frozen_result(job: _Job, frozen: _Frozen, probe: _Probe, history: list[Epoc
     labels = np.array([item.label for item in items])
     model, class_names = job.model, job.class_names
     with torch.no_grad():
-        model.head.linear.weight.copy_(frozen.head.weight)
-        model.head.linear.bias.copy_(frozen.head.bias)
+        model.head.linear.weight.copy_(torch.from_numpy(frozen.head.weight))
+        model.head.linear.bias.copy_(torch.from_numpy(frozen.head.bias))
     calibrated = frozen.calibration.probabilities
     metrics = classification_metrics(labels, calibrated, len(class_names))
     calibration = calibration_record(frozen.calibration, labels)
@@ -271,8 +273,8 @@ def _frozen_result(job: _Job, frozen: _Frozen, probe: _Probe, history: list[Epoc
                 "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
                 "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
-                                  calibration, calibrated, labels)
+    checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
+                                  weights_path, identity, "frozen", metrics, training, calibration, calibrated, labels)
     return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
                        len(items), len(items), skipped, probe.computed, probe.reused, notices, list(items),
                        calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
@@ -373,17 +375,18 @@ class _Job:
             history.append(record)
             emit(self.on_progress, EpochEnd(epoch, len(shown), loss, accuracy, oof_loss, oof_accuracy, 1.0,
                                             seconds, epoch == len(shown), 0.0, "head"))
-        calibrated = LinearWeights(head.weight / temperature, head.bias / temperature)
+        calibrated = LinearWeights(np.asarray(head.weight / temperature, np.float32),
+                                   np.asarray(head.bias / temperature, np.float32))
         return _Frozen(calibrated, cv.oof_logits, calibration, cv.folds, cv.l2, len(records))
 
     def _warm_weights(self, num_classes: int, dim: int) -> LinearWeights | None:
         warm = self.warm_start
         if warm is None or warm.weight.shape[1] != dim:
             return None
-        weight, bias = torch.zeros(num_classes, dim), torch.zeros(num_classes)
+        weight, bias = np.zeros((num_classes, dim), np.float32), np.zeros(num_classes, np.float32)
         for new_row, old_row in enumerate(warm.rows):
             if old_row is not None:
-                weight[new_row], bias[new_row] = warm.weight[old_row], warm.bias[old_row]
+                weight[new_row], bias[new_row] = np.asarray(warm.weight[old_row]), np.asarray(warm.bias[old_row])
         return LinearWeights(weight, bias)
 
     # --- stage 1 of fine-tuning: the linear probe on cached features ---------------------------------------
