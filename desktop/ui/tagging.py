@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from desktop.core.project import Project
 from desktop.core.tagging import DEFAULT_HIERARCHY, TagPlan, TagResult, plan_tags, run_tags, start_tags, undo_tags
 from desktop.ui.context import ProjectContext
 from desktop.ui.workers import WorkerSlot
@@ -26,12 +27,17 @@ class TaggingController(QObject):
         self.task = WorkerSlot(self)
         self._approved: TagPlan | None = None  # run once the planning worker has finished
 
-    def write(self) -> None:
+    def _project_if_free(self, busy: str) -> Project | None:
+        """The open project when no keyword job runs; else None, having said ``busy`` (or nothing: no project)."""
         project = self.context.project
+        if project is not None and self.task.busy:
+            self.message.emit(busy)
+            return None
+        return project
+
+    def write(self) -> None:
+        project = self._project_if_free("Keywords are being written already.")
         if project is None:
-            return
-        if self.task.busy:
-            self.message.emit("Keywords are being written already.")
             return
         self.message.emit("Finding each photo's class and sidecar…")
         self.task.start(lambda _emit, _cancel: plan_tags(project), on_done=self._confirm, on_failed=self._failed,
@@ -72,11 +78,8 @@ class TaggingController(QObject):
                         on_done=self._done, on_failed=self._failed)
 
     def undo(self) -> None:
-        project = self.context.project
+        project = self._project_if_free("Keywords are being written; undo them once that has finished.")
         if project is None:
-            return
-        if self.task.busy:
-            self.message.emit("Keywords are being written; undo them once that has finished.")
             return
         self.task.start(lambda _emit, _cancel: undo_tags(project), on_done=self._done, on_failed=self._failed)
 

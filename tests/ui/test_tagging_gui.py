@@ -59,3 +59,32 @@ def test_write_classes_to_sidecars_and_undo(main_window, qtbot, tmp_path: Path, 
         window.tagging.undo()
     assert told[-1] == "2 sidecars restored as they were."
     assert {path.name: path.read_bytes() for path in root.iterdir()} == photos
+
+
+def test_write_and_undo_wait_for_a_running_keyword_job(qtbot, monkeypatch) -> None:
+    """While keywords are being written, Write and Undo start nothing and say why; with no project, nothing."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.ui.tagging import TaggingController
+    from desktop.ui.workers import WorkerSlot
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    context = SimpleNamespace(project=object())
+    controller = TaggingController(context, parent)
+    started: list[object] = []
+    said: list[str] = []
+    controller.message.connect(said.append)
+    monkeypatch.setattr(WorkerSlot, "busy", property(lambda _self: True))
+    monkeypatch.setattr(controller.task, "start", lambda *args, **kwargs: started.append(args))
+
+    controller.write()
+    controller.undo()
+    assert said == ["Keywords are being written already.",
+                    "Keywords are being written; undo them once that has finished."]
+    context.project = None
+    controller.write()
+    controller.undo()
+    assert len(said) == 2 and not started
