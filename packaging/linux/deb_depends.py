@@ -7,8 +7,10 @@ the file the dynamic loader would use on this build machine (`ldconfig -p`) and 
 (`dpkg -S`). Fails if such a package is not named in the template's Depends (an alternative counts), so a
 library newly dropped from the bundle (packaging/pigeonhole.spec) cannot be forgotten. Libraries needed only by
 optional parts (the GTK theme plug-in, Wayland, the NVIDIA driver) are reported, not required. Replaces
-@GLIBC@ and @GCC@ with the newest GLIBC_x.y / GLIBCXX_3.4.n symbol versions the bundle uses, and @VERSION@ and
-@INSTALLED_SIZE@ (KiB) from the environment variables VERSION and INSTALLED_SIZE.
+@GLIBC@ and @GCC@ with the newest GLIBC_x.y / GLIBCXX_3.4.n symbol versions the bundle uses, @VERSION@ and
+@INSTALLED_SIZE@ (KiB) from the environment variables VERSION and INSTALLED_SIZE, and the package name, its
+relations to the other build's package and its description's last paragraph from packaging/flavours.py, for
+the build PIGEONHOLE_BUILD names (full when unset, or cpu).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import flavours  # packaging/flavours.py
 
 # Missing libraries that are fine, because only optional parts need them (each with the reason).
 OPTIONAL = {
@@ -63,6 +68,13 @@ def owning_package(path: str) -> str | None:
         if result.returncode == 0:
             return result.stdout.split(":", 1)[0].strip()
     return None
+
+
+def render_control(template: str, flavour: str) -> str:
+    """The template with one build's package name, relations to the other package and description filled in."""
+    for key, value in flavours.control_fields(flavour).items():
+        template = template.replace(f"@{key}@", value)
+    return template
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -120,6 +132,7 @@ def main() -> int:
     gcc = GLIBCXX_TO_GCC.get(int(glibcxx.rsplit(".", 1)[1]), 12)
     print(f"deb_depends: newest symbol versions used: GLIBC_{glibc}, GLIBCXX_{glibcxx} (libstdc++6 >= {gcc})",
           file=sys.stderr)
+    control = render_control(control, flavours.flavour_from_environment())
     control = (control.replace("@GLIBC@", glibc).replace("@GCC@", str(gcc))
                .replace("@VERSION@", os.environ["VERSION"]).replace("@INSTALLED_SIZE@", os.environ["INSTALLED_SIZE"]))
     sys.stdout.write(control)

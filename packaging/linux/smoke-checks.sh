@@ -9,7 +9,7 @@
 # the PyInstaller folder. Steps: hide system CUDA and check it is hidden; `pigeonhole --version`; the bundle's
 # internal check (torch, torchvision ops, OpenCV, built-in weights, migrations, Qt plug-ins, where every library
 # was loaded from); `pigeonhole import` of generated photos and `pigeonhole status`; `pigeonhole --self-test` once
-# the app has it; start-up time to the main window (offscreen); the app offscreen for --gui-seconds (it must still
+# the app has it; that --version and the self-test name the build the bundle is (full or CPU); start-up time to the main window (offscreen); the app offscreen for --gui-seconds (it must still
 # be running then); with --screenshot, the .desktop entry's Exec= line under Xvfb, timed and photographed.
 set -euo pipefail
 
@@ -110,6 +110,11 @@ report = json.load(open(sys.argv[1]))
 for item in report["checks"]:
     print(f"bundle_check.{item['check']}={'ok' if item['ok'] else 'FAILED'} {json.dumps(item['detail'])[:400]}")
 EOF
+# The bundle's marker says which build it is (full or cpu, packaging/flavours.py); --version must say the same.
+build=$(python3 -c 'import json, sys; print(next(item["detail"]["build"] for item in json.load(open(sys.argv[1]))["checks"]
+                                               if item["check"] == "frozen"))' "$work/bundle-check.json")
+note build "$build"
+[[ "${version,,}" == *"(${build} build)" ]] || fail "--version says '$version'; the bundle is the $build build"
 
 photos=$work/photos project=$work/smoke.pigeonhole
 python3 "$here/make_photos.py" "$photos" --per-class 6
@@ -132,8 +137,8 @@ if "${app_cmd[@]}" --help 2>/dev/null | grep -q -- '--self-test'; then
     t=$(now)
     QT_QPA_PLATFORM=offscreen timeout 900 "${app_cmd[@]}" --self-test >"$work/self-test.json" 2>"$work/self-test.err" \
         || fail "pigeonhole --self-test (exit $?)"
-    python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$work/self-test.json" \
-        || fail "pigeonhole --self-test did not print JSON"
+    python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['build'].lower() == sys.argv[2]" \
+        "$work/self-test.json" "$build" || fail "pigeonhole --self-test did not print JSON naming the $build build"
     note self_test_seconds "$(since "$t")"
     note self_test "$(tr -d '\n' <"$work/self-test.json" | cut -c1-400)"
 else

@@ -1,12 +1,15 @@
 """pigeonhole-bundle-check: does this frozen bundle carry everything the app loads? (internal; packaging only)
 
 Built by packaging/pigeonhole.spec as a second executable beside `pigeonhole`, sharing its _internal/ folder,
-so it sees exactly the modules and libraries the app sees. It checks what the app's own command line cannot
-reach yet (`pigeonhole --self-test` will cover training end to end): torch and torchvision's compiled ops,
-the built-in EfficientNet-Lite0 weights through desktop.ml.backbones, OpenCV, Alembic's migration files, Qt's
-SVG icon and platform plug-ins, and, on Linux, that the bundle's Qt plug-ins and system libraries are exactly
-those of packaging/linux/bundle_manifest.py and that every CUDA and torch library was mapped from inside the
-bundle rather than from a system CUDA installation. Prints one JSON object; exit code 0 only if all passed.
+so it sees exactly the modules and libraries the app sees. It checks the compiled parts `pigeonhole --self-test`
+(training end to end) does not reach: OpenCV, the photo decoders, SciPy's optimiser, Alembic's migration files,
+Qt's SVG icon and platform plug-ins, and, on Linux, that the bundle's Qt plug-ins and system libraries are
+exactly those of packaging/linux/bundle_manifest.py and that every CUDA, torch and Qt library was mapped from
+inside the bundle rather than from the system. Then, by the build the bundle's marker names
+(packaging/flavours.py): the full build's torch, torchvision's compiled ops, the built-in EfficientNet-Lite
+weights through desktop.ml.backbones, DataLoader workers and the ONNX exporter; the CPU build's absence of
+everything torch (it fails if any of it slipped in) and its built-in backbones' ONNX files run in ONNX Runtime.
+Prints one JSON object; exit code 0 only if all passed.
 
     /opt/pigeonhole/pigeonhole-bundle-check [--require-frozen]
 """
@@ -68,6 +71,17 @@ def check(name: str):
 BUNDLE = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent))
 
 
+def bundle_flavour() -> str:
+    """The build this bundle is (its marker file); run from a checkout, the build this environment is."""
+    import flavours
+
+    if getattr(sys, "frozen", False) or (BUNDLE / flavours.MARKER).exists():
+        return flavours.bundle_flavour(BUNDLE)
+    from desktop.ml.builds import torch_installed
+
+    return flavours.FULL if torch_installed() else flavours.CPU
+
+
 class SquaresDataset:
     """A picklable map-style dataset for the DataLoader-worker check (workers unpickle it by this name)."""
 
@@ -84,15 +98,8 @@ def inside_bundle(path: str | Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(BUNDLE))
 
 
-def main() -> int:
-    if "--require-frozen" in sys.argv and not getattr(sys, "frozen", False):
-        print("pigeonhole-bundle-check: not running from a frozen bundle", file=sys.stderr)
-        return 2
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-    @check("frozen")
-    def _frozen():
-        return {"frozen": bool(getattr(sys, "frozen", False)), "bundle": str(BUNDLE), "python": sys.version.split()[0]}
+def torch_checks() -> None:
+    """The full build: torch, torchvision's compiled ops, the PyTorch weights, workers, the ONNX exporter."""
 
     @check("torch")
     def _torch():
@@ -123,33 +130,6 @@ def main() -> int:
         decoded = decode_jpeg(encode_jpeg(image, quality=95))
         assert tuple(decoded.shape) == (3, 32, 48), decoded.shape
         return {"shape": list(decoded.shape)}
-
-    @check("opencv")
-    def _cv2():
-        import cv2
-        import numpy as np
-
-        image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
-        ok, png = cv2.imencode(".png", image)
-        assert ok and (cv2.imdecode(png, cv2.IMREAD_COLOR) == image).all()
-        return {"version": cv2.__version__}
-
-    @check("photo formats (HEIC through libheif, camera RAW through LibRaw, AVIF through Pillow)")
-    def _photo_formats():
-        import base64
-        import zlib
-
-        import pi_heif
-        import rawpy
-        from PIL import features
-
-        from desktop.io import images
-
-        heic = images.decode(zlib.decompress(base64.b64decode(_TINY_HEIC)))
-        dng = images.decode(zlib.decompress(base64.b64decode(_TINY_DNG)))
-        assert heic.shape == (12, 16, 3) and dng.shape == (12, 16, 3), (heic.shape, dng.shape)
-        assert features.check("avif"), "Pillow was built without AVIF"
-        return {"libheif": pi_heif.libheif_info()["libheif"], "libraw": ".".join(map(str, rawpy.libraw_version))}
 
     @check("built-in weights (EfficientNet-Lite0)")
     def _weights():
@@ -199,16 +179,6 @@ def main() -> int:
             seen[method] = workers
         return {"workers": seen, "torch_threads": torch.get_num_threads()}
 
-    @check("alembic migrations")
-    def _migrations():
-        from desktop.db import migrate
-
-        head = migrate.head_revision()
-        assert inside_bundle(migrate.MIGRATIONS_DIR), migrate.MIGRATIONS_DIR
-        versions = sorted(p.name for p in (migrate.MIGRATIONS_DIR / "versions").glob("*.py"))
-        assert versions, "no revision files"
-        return {"head": head, "dir": str(Path(migrate.MIGRATIONS_DIR).relative_to(BUNDLE)), "revisions": len(versions)}
-
     @check("model export: ONNX exporter and runtime")
     def _onnx():
         import contextlib
@@ -233,6 +203,120 @@ def main() -> int:
         assert np.allclose(probabilities, expected, atol=1e-5), (probabilities, expected)
         return {"onnxruntime": onnxruntime.__version__}
 
+
+def cpu_checks() -> None:
+    """The CPU build: nothing of torch in it, and the built-in backbones run from their ONNX files."""
+
+    @check("torch left out (CPU build)")
+    def _no_torch():
+        import importlib.util
+
+        import flavours
+
+        from desktop.ml.builds import build_name
+
+        found = flavours.torch_only_parts(BUNDLE)
+        assert not found, f"the CPU bundle carries {found}"
+        importable = [name for name in flavours.TORCH_ONLY if importlib.util.find_spec(name) is not None]
+        assert not importable, f"importable in the CPU bundle: {importable}"
+        assert build_name() == "CPU", build_name()
+        return {"left_out": list(flavours.TORCH_ONLY), "build": build_name()}
+
+    @check("built-in backbones (ONNX files in ONNX Runtime)")
+    def _backbones():
+        import flavours
+        import numpy as np
+        import onnxruntime
+
+        from desktop.ml.onnx_rules import check_onnx_model
+
+        folder = BUNDLE / flavours.BACKBONES_FOLDER
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        files = sorted(folder.glob("*.onnx"))
+        assert files, f"no .onnx file in {folder}"
+        ran = {}
+        for path in files:
+            data = path.read_bytes()
+            check_onnx_model(data, path.name)  # the rules the app applies to any ONNX file it runs
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+            (image,) = session.get_inputs()
+            height, width = image.shape[2:]
+            (features,) = session.run(None, {image.name: np.zeros((2, 3, height, width), np.float32)})
+            assert features.ndim == 2 and len(features) == 2 and np.isfinite(features).all(), features.shape
+            ran[path.name] = {"mb": round(len(data) / 2**20, 1), "input": [height, width],
+                              "features": int(features.shape[1])}
+        return {"folder": str(folder.relative_to(BUNDLE)), "manifest_entries": len(manifest),
+                "onnxruntime": onnxruntime.__version__, "files": ran}
+
+
+def main() -> int:
+    if "--require-frozen" in sys.argv and not getattr(sys, "frozen", False):
+        print("pigeonhole-bundle-check: not running from a frozen bundle", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    @check("frozen")
+    def _frozen():
+        return {"frozen": bool(getattr(sys, "frozen", False)), "bundle": str(BUNDLE), "python": sys.version.split()[0],
+                "build": bundle_flavour()}
+
+    @check("opencv")
+    def _cv2():
+        import cv2
+        import numpy as np
+
+        image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+        ok, png = cv2.imencode(".png", image)
+        assert ok and (cv2.imdecode(png, cv2.IMREAD_COLOR) == image).all()
+        return {"version": cv2.__version__}
+
+    @check("photo formats (HEIC through libheif, camera RAW through LibRaw, AVIF through Pillow)")
+    def _photo_formats():
+        import base64
+        import zlib
+
+        import pi_heif
+        import rawpy
+        from PIL import features
+
+        from desktop.io import images
+
+        heic = images.decode(zlib.decompress(base64.b64decode(_TINY_HEIC)))
+        dng = images.decode(zlib.decompress(base64.b64decode(_TINY_DNG)))
+        assert heic.shape == (12, 16, 3) and dng.shape == (12, 16, 3), (heic.shape, dng.shape)
+        assert features.check("avif"), "Pillow was built without AVIF"
+        return {"libheif": pi_heif.libheif_info()["libheif"], "libraw": ".".join(map(str, rawpy.libraw_version))}
+
+    @check("scipy: L-BFGS (the logistic regression's optimiser)")
+    def _scipy():
+        import numpy as np
+        import scipy
+        from scipy.optimize import minimize
+
+        # A two-class logistic regression on separable points, as the frozen head's fit does it.
+        x = np.array([[-2.0, -1.0], [-1.0, -2.0], [1.0, 2.0], [2.0, 1.0]])
+        y = np.array([0.0, 0.0, 1.0, 1.0])
+
+        def loss(w):
+            z = x @ w[:2] + w[2]
+            p = 1 / (1 + np.exp(-z))
+            return float(np.sum(np.logaddexp(0, z) - y * z) + 0.05 * w[:2] @ w[:2]), \
+                np.append(x.T @ (p - y) + 0.1 * w[:2], np.sum(p - y))
+
+        result = minimize(loss, np.zeros(3), jac=True, method="L-BFGS-B")
+        assert result.success and ((x @ result.x[:2] + result.x[2] > 0) == y.astype(bool)).all(), result
+        return {"version": scipy.__version__, "iterations": int(result.nit)}
+
+    @check("alembic migrations")
+    def _migrations():
+        from desktop.db import migrate
+
+        head = migrate.head_revision()
+        assert inside_bundle(migrate.MIGRATIONS_DIR), migrate.MIGRATIONS_DIR
+        versions = sorted(p.name for p in (migrate.MIGRATIONS_DIR / "versions").glob("*.py"))
+        assert versions, "no revision files"
+        return {"head": head, "dir": str(Path(migrate.MIGRATIONS_DIR).relative_to(BUNDLE)), "revisions": len(versions)}
+
     @check("qt: svg icon, platform plug-ins")
     def _qt():
         from PySide6.QtCore import QLibraryInfo
@@ -250,6 +334,11 @@ def main() -> int:
             assert any("xcb" in name for name in platforms), platforms
         del app
         return {"platforms": platforms, "plugins_in_bundle": inside_bundle(plugins)}
+
+    if bundle_flavour() == "full":
+        torch_checks()
+    else:
+        cpu_checks()
 
     if sys.platform.startswith("linux"):
         @check("bundle contents: Qt plug-ins and system libraries as in the manifest")
