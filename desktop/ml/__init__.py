@@ -24,7 +24,8 @@ Importing this package is free; its modules import torch, so the GUI imports the
     train_record  what a run produces: TrainItem, EpochRecord, TrainResult, the checkpoint dict built from them
     linear_probe  linear heads on cached features: fine-tuning's probe, fit_linear_head for tools
     distributed  ranks under torchrun: process group, shards, gathers, DDP
-    checkpoint   versioned model files, atomic save, safe load
+    checkpoint   versioned model files, atomic save, safe load (numpy arrays, no torch)
+    torch_zip    torch.save's format read and written without torch: numpy arrays, a restricted unpickler
     predict      Predictor: probabilities for image files or arrays
     export       TorchScript / ONNX export and loading
     gradcam      Grad-CAM heatmaps

@@ -1,13 +1,14 @@
-"""Model files: a versioned dict of plain types plus tensors, written atomically, read without running code.
+"""Model files: a versioned dict of plain types plus numpy arrays, written atomically, read without running code.
 
-``torch.load(weights_only=True)`` only rebuilds tensors, dicts, lists, strings and numbers, so a model file
-from someone else cannot execute anything when it is opened. Before torch sees it, the file must be a regular
-file of at most ``MAX_FILE_BYTES`` and a zip archive (not a TorchScript program) whose entries unpack to at most
-``MAX_UNPACKED_BYTES``; after, every field's type and range is checked (``validate_checkpoint``), and strings
-that become file names (``feature_key``, ``weights``) must look like the names Pigeonhole makes. Every failure
-becomes a CheckpointError whose message a user can read.
+A model file is PyTorch's format (what ``torch.save`` writes, so torch reads it with ``weights_only=True``), read
+and written here without torch (``torch_zip``): the reader only rebuilds arrays, dicts, lists, strings and
+numbers, so a model file from someone else cannot execute anything when it is opened. Before it is unpickled, the
+file must be a regular file of at most ``MAX_FILE_BYTES`` and a zip archive (not a TorchScript program) whose
+entries unpack to at most ``MAX_UNPACKED_BYTES``; after, every field's type and range is checked
+(``validate_checkpoint``), and strings that become file names (``feature_key``, ``weights``) must look like the
+names Pigeonhole makes. Every failure becomes a CheckpointError whose message a user can read.
 
-Format (``FORMAT_VERSION`` 1)::
+Format (``FORMAT_VERSION`` 2; version 1 files, whose frozen models also hold backbone.*, are read too)::
 
     format_version   int    bumped on any incompatible change; newer files are refused
     app_version      str    Pigeonhole version that wrote the file
@@ -19,7 +20,8 @@ Format (``FORMAT_VERSION`` 1)::
     head             dict   {"in_features": int, "num_classes": int, "dropout": float}
     mode             str    "frozen" (backbone = pretrained weights) or "finetune"
     feature_key      str|None    feature-cache folder usable by a predictor (frozen mode only)
-    state_dict       dict[str, Tensor]   the whole classifier: backbone.* and head.*
+    state_dict       dict[str, ndarray]  frozen mode: head.* only (the backbone is the pretrained one that
+                                         ``weights.identity`` names); fine-tuned: backbone.* and head.*
     metrics          dict   validation metrics (desktop.ml.metrics.ClassificationMetrics.to_dict())
     training         dict   options (TrainingOptions.as_dict(), as resolved), device, duration, history, counts
 """
@@ -36,29 +38,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 import desktop
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, describe_size, read_regular_file
 from desktop.io.safe_files import atomic_write
+from desktop.ml import torch_zip
 from desktop.ml.options import TRAINED_MODES, InvalidTrainingOptions, TrainingOptions
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED_KEYS = {
     "format_version": int, "app_version": str, "backbone": str, "class_names": list, "input_size": int,
     "resize_size": int, "mean": list, "std": list, "head": dict, "state_dict": dict, "mode": str,
 }
 OPTIONAL_KEYS = {"created": str, "weights": dict, "interpolation": str, "feature_key": str, "metrics": dict,
                  "training": dict}
-PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)
+PLAIN_TYPES = (str, int, float, bool, type(None), np.ndarray)
+ARRAY_KINDS = "biuf"  # numpy dtype kinds a weight may have: bool, integers, floats (never objects or complex)
 INTERPOLATIONS = ("bilinear", "bicubic")  # what eval_transform and the exported pipeline both do
 HEAD_WEIGHT, HEAD_BIAS = "head.linear.weight", "head.linear.bias"
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024
 MAX_FEATURES = 1 << 16
 MAX_CLASSES = 10_000
 MAX_CLASS_NAME_CHARS = 1000
-# The largest registered backbone, fine-tuned, saves ~100 MB (ResNet-50); torch.save stores tensors
+# The largest registered backbone, fine-tuned, saves ~100 MB (ResNet-50); the format stores tensors
 # uncompressed, so what a file unpacks to is about its size. Anything far above is not ours.
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024
@@ -96,22 +100,20 @@ def training_options(checkpoint: dict[str, Any]) -> TrainingOptions | None:
 def save_checkpoint(path: Path | str, checkpoint: dict[str, Any]) -> None:
     """Write atomically: a temporary file in the same folder, fsync, then rename over ``path``."""
     validate_checkpoint(checkpoint)
-    atomic_write(Path(path), lambda handle: torch.save(checkpoint, handle))
+    atomic_write(Path(path), lambda handle: torch_zip.dump(checkpoint, handle))
 
 
 def checkpoint_bytes(checkpoint: dict[str, Any]) -> bytes:
     """The file contents ``save_checkpoint`` would write (for storing a model inside a database)."""
     validate_checkpoint(checkpoint)
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    return buffer.getvalue()
+    return torch_zip.dumps(checkpoint)
 
 
 def load_checkpoint(source: Path | str | bytes, *, name: str | None = None) -> dict[str, Any]:
     """Read and validate a model file (a path or its bytes); raises CheckpointError, never runs pickled code.
 
     A path is read only if it is a regular file of at most MAX_FILE_BYTES (a pipe would block, a link to
-    /dev/zero never end), and the archive's stated sizes are checked before torch unpacks anything. ``name``:
+    /dev/zero never end), and the archive's stated sizes are checked before anything is unpacked. ``name``:
     what messages call the file (bytes read elsewhere).
     """
     name = name or ("the model data" if isinstance(source, bytes) else Path(source).name)
@@ -121,13 +123,19 @@ def load_checkpoint(source: Path | str | bytes, *, name: str | None = None) -> d
                               f"({describe_size(len(data))}, the limit is {describe_size(MAX_FILE_BYTES)}).")
     check_archive(data, name)
     try:
-        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        checkpoint = torch_zip.loads(data, max_bytes=MAX_UNPACKED_BYTES)
         validate_checkpoint(checkpoint)
     except CheckpointError:
         raise
+    except torch_zip.UnsupportedTensor as exc:
+        raise CheckpointError(f"{name} was refused: a weight in it is not a plain dense tensor (sparse, quantized "
+                              "or complex), which a Pigeonhole model never holds.") from exc
+    except torch_zip.TooLarge as exc:
+        raise CheckpointError(f"{name} was refused: its contents are nested too deeply or are too large "
+                              "to be a Pigeonhole model.") from exc
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc):
-            # weights_only refuses any global it does not know: a hostile file, or one from another program.
+            # The reader refuses any global it does not know: a hostile file, or one from another program.
             raise CheckpointError(f"{name} was refused: it contains Python objects other than model weights "
                                   "(it may be unsafe, or not a Pigeonhole model).") from exc
         raise CheckpointError(f"{name} is damaged or not a Pigeonhole model (unreadable data).") from exc
@@ -154,7 +162,7 @@ def read_model_file(path: Path, max_bytes: int | None = None,
 
 
 def check_archive(data: bytes, name: str) -> None:
-    """Refuse, before torch unpacks it, what cannot be a checkpoint: not a zip (torch's legacy format sizes its
+    """Refuse, before it is unpacked, what cannot be a checkpoint: not a zip (torch's legacy format sizes its
     tensors from the pickle, not from the file), a TorchScript program, or stated sizes that would unpack to
     more than MAX_UNPACKED_BYTES (a 16 MB file of zeros can claim 3 GB of tensors: a zip bomb)."""
     if not zipfile.is_zipfile(io.BytesIO(data)):
@@ -287,10 +295,10 @@ def _check_weights_and_cache_names(checkpoint: dict[str, Any]) -> None:
 
 def _check_state_dict(state_dict: dict[Any, Any], in_features: int, num_classes: int) -> None:
     for key, value in state_dict.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+        if not isinstance(key, str) or not isinstance(value, np.ndarray):
             raise CheckpointError("The model file's weights are not a plain dictionary of tensors.")
-        if value.layout != torch.strided or value.is_quantized or value.is_complex():
-            # Sparse or quantized tensors are not what a Pigeonhole model holds, and bad ones can crash torch.
+        if value.dtype.kind not in ARRAY_KINDS:
+            # Objects or complex numbers are not what a Pigeonhole model holds.
             raise CheckpointError(f"The model file is damaged: weight “{key}” is not a plain dense tensor.")
     expected = {HEAD_WEIGHT: (num_classes, in_features), HEAD_BIAS: (num_classes,)}
     for key, shape in expected.items():
@@ -312,3 +320,6 @@ def _check_plain(value: Any, where: str) -> None:
             _check_plain(item, f"{where}[{index}]")
     elif not isinstance(value, PLAIN_TYPES):
         raise CheckpointError(f"{where} is a {type(value).__name__}; only plain types are allowed in a model file.")
+    elif isinstance(value, np.ndarray) and value.dtype.kind not in ARRAY_KINDS:
+        raise CheckpointError(f"{where} is an array of {value.dtype}; only numbers and booleans are allowed in a "
+                              "model file.")

@@ -3,8 +3,9 @@
 Prediction runs the backbone and then the head, through the same batched feature extraction as training
 (on a GPU, decoding in DataLoader workers overlaps the forward pass; on a CPU, each batch is decoded on every
 core, then computed on every core: see ``data.make_inference_batches``). A model trained in frozen mode has the
-pretrained backbone, so its features can come from, and go to, the training feature cache, and on a CPU they
-are computed by the backbone's cached ONNX export in ONNX Runtime (``onnx_engine``).
+pretrained backbone (its file holds only the head, and names the weights the backbone is built from), so its
+features can come from, and go to, the training feature cache, and on a CPU they are computed by the backbone's
+cached ONNX export in ONNX Runtime (``onnx_engine``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import numpy as np
 import torch
 
 from desktop.errors import PigeonholeError
-from desktop.ml.backbones import BackboneSpec, WeightsError, build_feature_extractor, get_backbone
+from desktop.ml.backbones import (
+    BackboneSpec,
+    WeightsError,
+    build_feature_extractor,
+    get_backbone,
+    require_weights,
+    weights_identity,
+)
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, validate_checkpoint
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
 from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
@@ -67,14 +75,23 @@ class Predictor:
         spec = replace(spec, input_size=checkpoint["input_size"], resize_size=checkpoint["resize_size"],
                        interpolation=checkpoint.get("interpolation", spec.interpolation),
                        mean=tuple(checkpoint["mean"]), std=tuple(checkpoint["std"]))
-        backbone, in_features = build_feature_extractor(spec, weights=None)  # weights come from the checkpoint
+        # A frozen model's file holds its head; its backbone is the pretrained weights, built from them here.
+        pretrained = _pretrained_backbone(checkpoint)
+        backbone, in_features = build_feature_extractor(spec, weights=pretrained)
         head_config = checkpoint["head"]
         if head_config.get("in_features") != in_features:
             raise CheckpointError("The model file does not match its backbone (feature size differs).")
         head = LinearHead(in_features, head_config["num_classes"], float(head_config.get("dropout", 0.0)))
         model = Classifier(spec, backbone, head)
+        state = {key: torch.from_numpy(np.array(value)) for key, value in checkpoint["state_dict"].items()}
+        head_state = {key.removeprefix("head."): value for key, value in state.items() if key.startswith("head.")}
         try:
-            model.load_state_dict(checkpoint["state_dict"], strict=True)
+            if pretrained is None:
+                model.load_state_dict(state, strict=True)
+            elif len(head_state) != len(state):
+                raise RuntimeError("weights other than the head's beside a pretrained backbone")
+            else:
+                model.head.load_state_dict(head_state, strict=True)
         except RuntimeError as exc:
             raise CheckpointError("The model file's weights do not fit its backbone.") from exc
         return cls(checkpoint, model, resolve_device(device))
@@ -132,3 +149,22 @@ class Predictor:
         with torch.inference_mode():
             logits = self.model.head(torch.from_numpy(features).to(self.device))
         return logits.float().softmax(1).cpu().numpy().astype(np.float32)
+
+
+def _pretrained_backbone(checkpoint: dict[str, Any]) -> Path | None:
+    """The pretrained weights that are a frozen model's backbone when its file holds only the head (format 2);
+    None when the file holds the whole classifier (fine-tuned models, and frozen ones saved before)."""
+    if any(key.startswith("backbone.") for key in checkpoint["state_dict"]):
+        return None
+    name = checkpoint["backbone"]
+    identity = (checkpoint.get("weights") or {}).get("identity")
+    if checkpoint["mode"] != "frozen" or identity is None:
+        raise CheckpointError("The model file holds no weights for its backbone, so it cannot be used.")
+    try:
+        path = require_weights(name)
+    except WeightsError as exc:
+        raise CheckpointError(str(exc)) from None  # "The ImageNet weights of … are not on this computer. Import …"
+    if weights_identity(path) != identity:
+        raise CheckpointError(f"This model was trained on other pretrained weights of “{name}” than the ones on "
+                              "this computer, so it cannot be used here: train it again.")
+    return path

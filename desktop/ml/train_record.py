@@ -1,25 +1,28 @@
 """What one training run produces: its items and warm start going in, its epochs, its result, and the checkpoint
-dict built from them (``build_checkpoint``: plain types and tensors, the schema ``checkpoint.new_checkpoint``
-checks) with its calibration record and per-class precision thresholds."""
+dict built from them (``build_checkpoint``: plain types and numpy arrays, the schema ``checkpoint.new_checkpoint``
+checks) with its calibration record and per-class precision thresholds. Importing it needs no torch: the
+torch-free frozen path builds its checkpoint here too."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from desktop.ml.backbones import BackboneSpec, weights_status
 from desktop.ml.calibration import Calibration, reliability
-from desktop.ml.checkpoint import new_checkpoint
-from desktop.ml.features import feature_key
+from desktop.ml.checkpoint import HEAD_BIAS, HEAD_WEIGHT, new_checkpoint
 from desktop.ml.metrics import ClassificationMetrics
-from desktop.ml.model import Classifier, LinearHead
 from desktop.ml.precision import HeldOut
 from desktop.ml.precision import thresholds as precision_thresholds
+
+if TYPE_CHECKING:
+    import torch
+
+    from desktop.ml.backbones import BackboneSpec
+    from desktop.ml.model import LinearHead
 
 # Precisions whose per-class thresholds every checkpoint stores (the sort computes any precision from the held-out
 # predictions the models row keeps: desktop.ml.precision).
@@ -40,17 +43,17 @@ class WarmStart:
     """A previous model's head to start from: its (raw-feature) weights, and for each class of the new run the
     row of the old head that meant the same class (None for a new class)."""
 
-    weight: torch.Tensor  # (old classes, features)
-    bias: torch.Tensor  # (old classes,)
+    weight: np.ndarray  # (old classes, features) float32
+    bias: np.ndarray  # (old classes,) float32
     rows: list[int | None]  # per new class
 
 
 def warm_start_from(checkpoint: dict[str, Any], rows: list[int | None]) -> WarmStart | None:
     """The head of ``checkpoint`` as a WarmStart, or None when it cannot help (no class in common)."""
     state = checkpoint["state_dict"]
-    if "head.linear.weight" not in state or all(row is None for row in rows):
+    if HEAD_WEIGHT not in state or all(row is None for row in rows):
         return None
-    return WarmStart(state["head.linear.weight"].float(), state["head.linear.bias"].float(), rows)
+    return WarmStart(np.asarray(state[HEAD_WEIGHT], np.float32), np.asarray(state[HEAD_BIAS], np.float32), rows)
 
 
 @dataclass(frozen=True)
@@ -103,15 +106,32 @@ def calibration_record(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
 
 def fold_temperature(head: LinearHead, temperature: float) -> None:
     # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
+    import torch  # fine-tuning's head: only the full build has one
+
     with torch.no_grad():
         head.linear.weight.div_(temperature)
         head.linear.bias.div_(temperature)
 
 
-def build_checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequence[str], weights_path: Path | None,
-                identity: str | None, mode: str, metrics: ClassificationMetrics, training: dict,
-                calibration: dict[str, Any], held_out_probs: np.ndarray, held_out_labels: np.ndarray
-                ) -> dict[str, Any]:
+def numpy_state(state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """A torch state dict as a checkpoint holds it: numpy copies, on the CPU (bfloat16 as float32)."""
+    import torch  # a torch model's weights: only the full build has them
+
+    return {key: (value.detach().cpu().float() if value.dtype == torch.bfloat16 else value.detach().cpu())
+            .numpy().copy() for key, value in state.items()}
+
+
+def build_checkpoint(spec: BackboneSpec, state_dict: Mapping[str, np.ndarray], head_config: dict[str, Any],
+                     class_names: Sequence[str], weights_path: Path | None, identity: str | None, mode: str,
+                     metrics: ClassificationMetrics, training: dict, calibration: dict[str, Any],
+                     held_out_probs: np.ndarray, held_out_labels: np.ndarray) -> dict[str, Any]:
+    """The checkpoint of a run. ``state_dict``: the classifier's weights as numpy arrays (``numpy_state`` of a torch
+    model's, or the head's alone); ``head_config``: ``LinearHead.config`` (in_features, num_classes, dropout).
+    A frozen model on pretrained weights (``identity``) keeps only ``head.*``: its backbone is those weights,
+    rebuilt from them when the file is loaded; any other keeps the whole state dict."""
+    from desktop.ml.backbones import weights_status  # backbones and features import torch today
+    from desktop.ml.features import feature_key
+
     held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
     held_out = HeldOut.from_probabilities(held_out_probs, held_out_labels) if len(held_out_labels) else None
     thresholds = {str(p): precision_thresholds(held_out, p) if held_out is not None else [None] * len(class_names)
@@ -123,17 +143,17 @@ def build_checkpoint(spec: BackboneSpec, model: Classifier, class_names: Sequenc
         class_names=list(class_names),
         input_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation,
         mean=list(spec.mean), std=list(spec.std),
-        head=dict(model.head.config),
+        head=dict(head_config),
         mode=mode,
         # A frozen-mode model's backbone is the pretrained one, so predictions can reuse cached features.
         feature_key=feature_key(spec, identity) if mode == "frozen" and identity else None,
-        state_dict={key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+        state_dict={key: np.array(value) for key, value in state_dict.items()
+                    if not (mode == "frozen" and identity and not key.startswith("head."))},
         metrics=metrics.to_dict(),
         training=training,
         temperature=float(calibration["temperature"]),  # already folded into the head's weights
         calibration=calibration,
         precision_thresholds=thresholds,
         out_of_fold={"evaluation": training["evaluation"],
-                     "probabilities": torch.from_numpy(np.asarray(held_out_probs, np.float32).copy()),
-                     "labels": torch.from_numpy(held_out_labels.copy())},
+                     "probabilities": np.array(held_out_probs, np.float32), "labels": held_out_labels.copy()},
     )

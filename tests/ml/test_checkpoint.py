@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,10 +34,18 @@ def _checkpoint(**overrides) -> dict:
         "class_names": ["cats", "dogs"], "input_size": 224, "resize_size": 256, "interpolation": "bicubic",
         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
         "head": {"in_features": 4, "num_classes": 2, "dropout": 0.2}, "mode": "frozen", "feature_key": None,
-        "state_dict": {"head.linear.weight": torch.randn(2, 4), "head.linear.bias": torch.zeros(2)},
+        "state_dict": {"head.linear.weight": np.random.default_rng(0).standard_normal((2, 4), np.float32),
+                       "head.linear.bias": np.zeros(2, np.float32)},
         "metrics": {"accuracy": 0.5, "confusion": [[1, 0], [1, 0]]}, "training": {"epochs": 3, "lr": 1e-3},
     }
     return new_checkpoint(**{**fields, **overrides})
+
+
+def _torch_save(checkpoint: dict, path: Path) -> None:
+    """Write with torch.save itself, the weights as tensors: the files older Pigeonholes (and other tools) wrote."""
+    weights = {key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+               for key, value in checkpoint.get("state_dict", {}).items()}
+    torch.save({**checkpoint, "state_dict": weights} if "state_dict" in checkpoint else checkpoint, path)
 
 
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
@@ -48,7 +57,8 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert loaded["app_version"] == desktop.__version__
     assert loaded["class_names"] == ["cats", "dogs"]
     assert loaded["metrics"] == checkpoint["metrics"]
-    assert torch.equal(loaded["state_dict"]["head.linear.weight"], checkpoint["state_dict"]["head.linear.weight"])
+    assert np.array_equal(loaded["state_dict"]["head.linear.weight"], checkpoint["state_dict"]["head.linear.weight"])
+    assert loaded["state_dict"]["head.linear.weight"].dtype == np.float32
     assert load_checkpoint(checkpoint_bytes(checkpoint))["created"] == checkpoint["created"]
     assert [p.name for p in tmp_path.iterdir()] == ["model.pigeonhole-model"], "no temporary file left behind"
 
@@ -74,7 +84,7 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path: Path, monkeypat
         handle.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(torch, "save", crash)
+    monkeypatch.setattr(checkpoint_module.torch_zip, "dump", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, _checkpoint(class_names=["new", "names"]))
     monkeypatch.undo()
@@ -114,7 +124,7 @@ def test_newer_format_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     checkpoint = _checkpoint()
     checkpoint["format_version"] = FORMAT_VERSION + 1
     path = tmp_path / "future.pt"
-    torch.save(checkpoint, path)
+    _torch_save(checkpoint, path)
     with pytest.raises(CheckpointError, match="newer Pigeonhole"):
         load_checkpoint(path)
 
@@ -150,6 +160,31 @@ def test_missing_file_and_non_plain_values(tmp_path: Path) -> None:
         _checkpoint(training={"path": tmp_path})
     with pytest.raises(CheckpointError, match="output size"):
         _checkpoint(class_names=["a", "b", "c"])
+
+
+def test_weights_are_numpy_arrays_of_numbers(tmp_path: Path) -> None:
+    """A checkpoint holds arrays, not tensors, and never arrays of Python objects (those would pickle code)."""
+    with pytest.raises(CheckpointError, match="not a plain dictionary of tensors"):
+        _checkpoint(state_dict={"head.linear.weight": torch.randn(2, 4), "head.linear.bias": torch.zeros(2)})
+    with pytest.raises(CheckpointError, match="Tensor; only plain types"):
+        _checkpoint(training={"padding": torch.zeros(2)})
+    objects = np.empty((2, 4), dtype=object)
+    objects[:] = 1.0
+    with pytest.raises(CheckpointError, match=r"“head\.linear\.weight” is not a plain dense tensor"):
+        _checkpoint(state_dict={"head.linear.weight": objects, "head.linear.bias": np.zeros(2, np.float32)})
+    with pytest.raises(CheckpointError, match="only numbers and booleans"):
+        _checkpoint(training={"notes": np.array(["a", "b"])})
+
+
+def test_files_torch_wrote_are_read_as_arrays(tmp_path: Path) -> None:
+    """Model files of format 1 were written by torch.save with tensors: they load, their weights as arrays."""
+    checkpoint = _checkpoint()
+    path = tmp_path / "older.pt"
+    _torch_save({**checkpoint, "format_version": 1}, path)
+    loaded = load_checkpoint(path)
+    assert loaded["format_version"] == 1
+    assert isinstance(loaded["state_dict"]["head.linear.weight"], np.ndarray)
+    assert np.array_equal(loaded["state_dict"]["head.linear.weight"], checkpoint["state_dict"]["head.linear.weight"])
 
 
 # --- hostile files: every one is refused with one sentence, before anything large is unpacked ------------------
@@ -199,7 +234,7 @@ def _rewrite_archive(path: Path, replace=lambda name, data: data, compression=zi
 ])
 def test_every_field_is_checked_and_named(tmp_path: Path, overrides: dict, field: str) -> None:
     path = tmp_path / "model.pt"
-    torch.save(_raw(**overrides), path)
+    _torch_save(_raw(**overrides), path)
     with pytest.raises(CheckpointError, match=field) as caught:
         load_checkpoint(path)
     assert "\n" not in str(caught.value)
@@ -209,7 +244,7 @@ def test_every_field_is_checked_and_named(tmp_path: Path, overrides: dict, field
 def test_a_sparse_tensor_is_refused(tmp_path: Path) -> None:
     sparse = torch.sparse_coo_tensor(torch.tensor([[0, 1], [0, 3]]), torch.ones(2), (2, 4))
     path = tmp_path / "model.pt"
-    torch.save(_raw(state_dict={"head.linear.weight": sparse, "head.linear.bias": torch.zeros(2)}), path)
+    _torch_save(_raw(state_dict={"head.linear.weight": sparse, "head.linear.bias": torch.zeros(2)}), path)
     with pytest.raises(CheckpointError, match="not a plain dense tensor"):
         load_checkpoint(path)
 
@@ -217,10 +252,10 @@ def test_a_sparse_tensor_is_refused(tmp_path: Path) -> None:
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.save stores tensors uncompressed; the same archive deflated is tiny yet unpacks to its full size."""
     path = tmp_path / "bomb.pt"
-    torch.save(_raw(training={"padding": torch.zeros(1 << 20)}), path)  # 4 MB of zeros
+    _torch_save(_raw(training={"padding": torch.zeros(1 << 20)}), path)  # 4 MB of zeros
     _rewrite_archive(path, compression=zipfile.ZIP_DEFLATED)
     assert path.stat().st_size < 100_000
-    assert load_checkpoint(path)["training"]["padding"].numel() == 1 << 20  # torch would unpack it
+    assert load_checkpoint(path)["training"]["padding"].size == 1 << 20  # the reader would unpack it
     monkeypatch.setattr(checkpoint_module, "MAX_UNPACKED_BYTES", 1 << 21)  # a 2 MB cap stands in for 1 GB
     with pytest.raises(CheckpointError, match="zip bomb"):
         load_checkpoint(path)
@@ -250,10 +285,10 @@ def test_deeply_nested_or_cyclic_contents_are_one_sentence(tmp_path: Path, shape
     if shape == "a list that holds itself":
         loop: list = []
         loop.append(loop)
-        torch.save(_raw(training={"history": loop}), path)
+        _torch_save(_raw(training={"history": loop}), path)
     else:
         marker = "DEEP-MARKER"
-        torch.save(_raw(training={"history": marker}), path)
+        _torch_save(_raw(training={"history": marker}), path)
         depth = 100_000
         # The pickled string (BINUNICODE) becomes 100,000 empty lists each appended into the one below.
         pickled = b"X" + len(marker).to_bytes(4, "little") + marker.encode()

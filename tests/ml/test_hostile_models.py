@@ -370,13 +370,14 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def checkpoint_file() -> bytes:
-    """A real (small) checkpoint as torch.save writes it: a head on a 4-feature 'backbone'."""
+    """A real (small) checkpoint in torch.save's format: a head on a 4-feature 'backbone'."""
     return checkpoint_bytes(new_checkpoint(
         backbone="efficientnet_lite0", weights={"source": "bundled", "file": "w.pth", "identity": None},
         class_names=["cat", "dog"], input_size=224, resize_size=256, interpolation="bicubic",
         mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], head={"in_features": 4, "num_classes": 2, "dropout": 0.0},
         mode="finetune", feature_key=None,
-        state_dict={"head.linear.weight": torch.randn(2, 4), "head.linear.bias": torch.zeros(2)},
+        state_dict={"head.linear.weight": np.random.default_rng(0).standard_normal((2, 4), np.float32),
+                    "head.linear.bias": np.zeros(2, np.float32)},
         metrics={"accuracy": 0.5}, training={"history": [{"epoch": 1, "loss": 0.7}]}))
 
 

@@ -83,3 +83,50 @@ def test_a_model_for_a_missing_backbone_is_refused(frozen_run: Run) -> None:
     checkpoint = dict(frozen_run.result.checkpoint, backbone="efficientnet_lite9")
     with pytest.raises(CheckpointError, match="efficientnet_lite9"):
         Predictor.from_checkpoint(checkpoint)
+
+
+def test_a_frozen_model_file_holds_its_head_and_rebuilds_the_pretrained_backbone(
+        frozen_run: Run, sample_paths: list[Path], tmp_path: Path) -> None:
+    """Format 2 keeps a frozen model's head alone; a format-1 file that also holds the backbone still loads, and
+    both give the same probabilities."""
+    from desktop.ml.train_record import numpy_state
+
+    checkpoint = frozen_run.result.checkpoint
+    assert set(checkpoint["state_dict"]) == {"head.linear.weight", "head.linear.bias"}
+    head_only = Predictor.from_checkpoint(checkpoint, device="cpu")
+    backbone = {f"backbone.{key}": value for key, value in numpy_state(head_only.model.backbone.state_dict()).items()}
+    older = dict(checkpoint, format_version=1, state_dict={**backbone, **checkpoint["state_dict"]})
+    path = tmp_path / "older.pt"
+    save_checkpoint(path, older)
+    assert path.stat().st_size > 1_000_000  # the backbone's weights are in this one
+    np.testing.assert_array_equal(Predictor.from_checkpoint(path, device="cpu").predict_paths(sample_paths[:2]),
+                                  head_only.predict_paths(sample_paths[:2]))
+
+
+def test_a_frozen_model_on_other_pretrained_weights_is_refused(frozen_run: Run) -> None:
+    checkpoint = frozen_run.result.checkpoint
+    other = dict(checkpoint, weights={**checkpoint["weights"], "identity": "blake2b:" + "0" * 32})
+    with pytest.raises(CheckpointError, match="other pretrained weights of “efficientnet_lite0”") as caught:
+        Predictor.from_checkpoint(other, device="cpu")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_frozen_model_whose_pretrained_weights_are_missing_is_refused(frozen_run: Run,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.ml import predict as predict_module
+    from desktop.ml.backbones import WeightsError
+
+    def missing(name: str) -> Path:
+        raise WeightsError(f"The ImageNet weights of {name} are not on this computer.")
+
+    monkeypatch.setattr(predict_module, "require_weights", missing)
+    with pytest.raises(CheckpointError, match="not on this computer"):
+        Predictor.from_checkpoint(frozen_run.result.checkpoint, device="cpu")
+
+
+def test_a_model_file_without_backbone_weights_or_their_identity_is_refused(frozen_run: Run) -> None:
+    checkpoint = frozen_run.result.checkpoint
+    for broken in (dict(checkpoint, mode="finetune", feature_key=None),
+                   dict(checkpoint, weights={**checkpoint["weights"], "identity": None}, feature_key=None)):
+        with pytest.raises(CheckpointError, match="holds no weights for its backbone"):
+            Predictor.from_checkpoint(broken, device="cpu")

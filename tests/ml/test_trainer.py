@@ -48,7 +48,7 @@ def test_saved_head_gives_calibrated_probabilities(frozen_run: Run) -> None:
     assert 0.5 <= temperature <= 20
     calibration = checkpoint["calibration"]
     assert calibration["ece"] == pytest.approx(expected_calibration_error(
-        checkpoint["out_of_fold"]["probabilities"].numpy(), checkpoint["out_of_fold"]["labels"].numpy()))
+        checkpoint["out_of_fold"]["probabilities"], checkpoint["out_of_fold"]["labels"]))
     assert calibration["ece"] <= calibration["ece_uncalibrated"] + 1e-9
 
 
@@ -82,6 +82,10 @@ def test_checkpoint_describes_the_model(frozen_run: Run, tmp_path: Path) -> None
     assert loaded["mode"] == "frozen" and loaded["feature_key"].startswith("efficientnet_lite0-")
     assert loaded["metrics"]["accuracy"] == frozen_run.result.metrics.accuracy
     assert loaded["training"]["options"]["mode"] == "frozen"
+    # The backbone is the pretrained one its weights identity names: the file holds the head alone (kilobytes).
+    assert set(loaded["state_dict"]) == {"head.linear.weight", "head.linear.bias"}
+    assert loaded["weights"]["identity"].startswith("blake2b:")
+    assert path.stat().st_size < 100_000
 
 
 def test_second_run_computes_no_features(frozen_run: Run) -> None:
@@ -89,12 +93,12 @@ def test_second_run_computes_no_features(frozen_run: Run) -> None:
     assert again.features_computed == 0 and again.features_reused == 45
     # Same seed, same features: the same model, bit for bit.
     first, second = frozen_run.result.checkpoint["state_dict"], again.checkpoint["state_dict"]
-    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert all(np.array_equal(first[key], second[key]) for key in first)
     # The seed shuffles the folds: other out-of-fold predictions.
     other_seed = train(TrainingOptions(mode="frozen", batch_size=16, seed=1), frozen_run.items, CLASS_NAMES,
                        frozen_run.cache_dir)
-    assert not torch.equal(frozen_run.result.checkpoint["out_of_fold"]["probabilities"],
-                           other_seed.checkpoint["out_of_fold"]["probabilities"])
+    assert not np.array_equal(frozen_run.result.checkpoint["out_of_fold"]["probabilities"],
+                              other_seed.checkpoint["out_of_fold"]["probabilities"])
 
 
 def test_features_are_keyed_by_content_not_path(frozen_run: Run, image_set: ImageSet, tmp_path: Path) -> None:
@@ -178,6 +182,9 @@ def test_finetuning_runs_and_keeps_the_better_stage(finetune_run: Run) -> None:
     finetune = [record for record in result.history if record.stage == "finetune"]
     assert all(np.isfinite(record.train_loss) and np.isfinite(record.val_loss) for record in finetune)
     head_best = min(record.val_loss for record in result.history if record.stage == "head")
+    # A fine-tuned backbone is saved with its head; a frozen one is the pretrained weights, not saved again.
+    saved_backbone = any(key.startswith("backbone.") for key in result.checkpoint["state_dict"])
+    assert saved_backbone == (result.mode == "finetune")
     if result.best_stage == "finetune":
         assert result.mode == "finetune" and result.checkpoint["feature_key"] is None
         assert min(record.val_loss for record in finetune) < head_best

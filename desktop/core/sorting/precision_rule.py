@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from desktop.errors import PigeonholeError
 from desktop.ml.precision import ENOUGH_PER_CLASS, ClassRule, HeldOut, HeldOutError
 from desktop.wording import plural
@@ -55,8 +57,6 @@ def _from_model_file(model_file: Path, class_count: int) -> HeldOut | None:
 
 
 def _read_model_file(model_file: Path, class_count: int) -> HeldOut | None:
-    import torch
-
     from desktop.ml.checkpoint import load_checkpoint
 
     try:
@@ -67,12 +67,11 @@ def _read_model_file(model_file: Path, class_count: int) -> HeldOut | None:
     if not isinstance(held_out, dict):
         return None
     probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
-    if not (isinstance(probabilities, torch.Tensor) and isinstance(labels, torch.Tensor)
+    if not (isinstance(probabilities, np.ndarray) and isinstance(labels, np.ndarray)
             and probabilities.ndim == 2 and probabilities.shape[1] == class_count and len(labels)):
         return None
     try:
-        return HeldOut.from_probabilities(probabilities.detach().to(torch.float64).numpy(),
-                                          labels.detach().to(torch.int64).numpy(),
+        return HeldOut.from_probabilities(probabilities.astype(np.float64), labels.astype(np.int64),
                                           str(held_out.get("evaluation", "out-of-fold")))
     except HeldOutError:
         return None  # not what a trainer writes: no promise can rest on it
