@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableView,
     QVBoxLayout,
 )
 
@@ -25,6 +22,7 @@ from desktop.core.models_registry import ModelInfo, delete_model, list_models, s
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.table import RIGHT, Column, TableModel
 from desktop.ui.widgets.charts import LineChart, Series
+from desktop.ui.widgets.record_table import record_table
 from desktop.ui.workers import WorkerSlot
 
 if TYPE_CHECKING:
@@ -128,14 +126,7 @@ class ModelsDialog(QDialog):
         self.context = context
         self.task = WorkerSlot(self)
         self.table_model = ModelsTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = record_table(self.table_model)
         self.table.doubleClicked.connect(lambda _index: self.make_active())
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.chart = LineChart("Accuracy by version", y_max=1.0, percent=True, x_label="version",

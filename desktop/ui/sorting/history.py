@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
     QVBoxLayout,
 )
 
 from desktop.core.sorting import SortStatus, SortSummary, list_sorts
 from desktop.ui.sorting.actions import SortActions
 from desktop.ui.sorting.models import RESUMABLE, SortHistoryModel
+from desktop.ui.widgets.record_table import record_table
 
 
 class SortHistoryDialog(QDialog):
@@ -27,16 +25,9 @@ class SortHistoryDialog(QDialog):
         self.setWindowTitle("Sort history")
         self.controller = controller
         self.table_model = SortHistoryModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
+        self.table = record_table(self.table_model)
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.hint = QLabel("Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort "
                            "that was interrupted.")
