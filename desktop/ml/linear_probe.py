@@ -35,7 +35,7 @@ class Standardize(nn.Module):
 def apply_warm_start(head: LinearHead, warm: WarmStart, mean: torch.Tensor, std: torch.Tensor) -> None:
     # The old head takes raw features (its standardization was folded in); this run's head sees standardized
     # ones, so unfold with this run's statistics: W x + b = (W s) ((x - m) / s) + (b + W m).
-    weight, bias = warm.weight.to(mean.device), warm.bias.to(mean.device)
+    weight, bias = torch.as_tensor(warm.weight, device=mean.device), torch.as_tensor(warm.bias, device=mean.device)
     if weight.shape[1] != head.linear.in_features:
         return
     with torch.no_grad():

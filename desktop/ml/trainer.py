@@ -88,6 +88,7 @@ from desktop.ml.train_record import (
     build_checkpoint,
     calibration_record,
     fold_temperature,
+    numpy_state,
 )
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
 from desktop.wording import plural
@@ -230,8 +231,9 @@ def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history:
                 "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in probe.skipped]}
-    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, kept_mode, metrics, training,
-                                  calibration, calibrated, targets)
+    checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
+                                  weights_path, identity, kept_mode, metrics, training, calibration, calibrated,
+                                  targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
@@ -271,8 +273,8 @@ def _frozen_result(job: _Job, frozen: _Frozen, probe: _Probe, history: list[Epoc
                 "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
                 "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = build_checkpoint(job.spec, model, class_names, weights_path, identity, "frozen", metrics, training,
-                                  calibration, calibrated, labels)
+    checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
+                                  weights_path, identity, "frozen", metrics, training, calibration, calibrated, labels)
     return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
                        len(items), len(items), skipped, probe.computed, probe.reused, notices, list(items),
                        calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
