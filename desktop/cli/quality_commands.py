@@ -125,20 +125,13 @@ def _move_extras(args: argparse.Namespace) -> int:
     """Resolve the groups: one preview, then one journalled move of every extra copy (undo-sort puts them back)."""
     import threading
 
-    from desktop.cli.sort_commands import (
-        _exit_code,
-        _how_to_continue,
-        _progress_printer,
-        _sort_text,
-        _until_interrupted,
-    )
+    from desktop.cli.sort_commands import INTERRUPTED, how_to_continue, run_shown, sort_exit_status, sort_text
     from desktop.core.duplicate_resolving import check_keeper_rule, exact_groups, near_groups, plan_resolution, resolve
     from desktop.core.project import open_project
 
     if args.threshold is not None:
         raise UserError("With --move-extras, say how alike near duplicates must be with --similarity.")
     check_keeper_rule(args.keeper)
-    show, finish = _progress_printer(args)
     with open_project(args.project, create=False) as project:
         if args.similarity is None:
             groups = exact_groups(project)
@@ -153,17 +146,17 @@ def _move_extras(args: argparse.Namespace) -> int:
             emit_result(args, {**resolution.as_json(), "dry_run": True}, resolution_text(resolution))
             return 0
         started: list[int] = []
-        result = _until_interrupted(
-            lambda: resolve(project, resolution, mixed_labels=args.mixed_labels, on_progress=show,
-                            cancel=threading.Event(), on_started=started.append), finish,
-            lambda: _how_to_continue(args.project, started[0]) if started else "nothing was moved")
-        if result is None:
-            return 130
-    text = _sort_text(result, args.project)  # already safe for the terminal
+        result = run_shown(
+            args, lambda show: resolve(project, resolution, mixed_labels=args.mixed_labels, on_progress=show,
+                                       cancel=threading.Event(), on_started=started.append),
+            lambda: how_to_continue(args.project, started[0]) if started else "nothing was moved")
+    if result is None:
+        return INTERRUPTED
+    text = sort_text(result, args.project)  # already safe for the terminal
     if result.done:
         text += "\n" + terminal_safe(f"Undo with `pigeonhole undo-sort {args.project}`.")
     emit_result(args, {**result.as_json(), "resolution": resolution.as_json()}, text)
-    return _exit_code(result)
+    return sort_exit_status(result)
 
 
 def resolution_text(resolution) -> str:

@@ -61,7 +61,7 @@ def _note(text: str) -> None:
     print(_safe(f"pigeonhole: {text}"), file=sys.stderr)
 
 
-def _run_shown(args: argparse.Namespace, run: Callable[[Callable[[Any], None]], T],
+def run_shown(args: argparse.Namespace, run: Callable[[Callable[[Any], None]], T],
                advice: str | Callable[[], str]) -> T | None:
     """``run(show)``'s result, its progress shown on an interactive terminal; on Ctrl+C None, after saying how to go
     on (the journal keeps every step, so nothing is lost). ``advice`` may be asked for only then (a sort's id is
@@ -88,7 +88,7 @@ def _run_shown(args: argparse.Namespace, run: Callable[[Callable[[Any], None]], 
     return result
 
 
-def _how_to_continue(project: Path, sort_id: int) -> str:
+def how_to_continue(project: Path, sort_id: int) -> str:
     return (f"resume it with `pigeonhole resume-sort {project} --sort-id {sort_id}` "
             f"or undo it with `pigeonhole undo-sort {project} --sort-id {sort_id}`")
 
@@ -103,7 +103,7 @@ def _warn_interrupted(project_path: Path, project) -> None:
                   f"Pigeonhole: {summary.done} of {summary.total} photos done.")
             continue
         _note(f"note: sort #{summary.id} ({summary.mode} into {summary.destination}) did not finish: "
-              f"{summary.done} of {summary.total} photos done; {_how_to_continue(project_path, summary.id)}.")
+              f"{summary.done} of {summary.total} photos done; {how_to_continue(project_path, summary.id)}.")
 
 
 def _selection(project, folder: Path | None) -> dict:
@@ -130,7 +130,7 @@ def _selection(project, folder: Path | None) -> dict:
                     "add it with `pigeonhole import` first.")
 
 
-def _sort_text(result, project_path: Path) -> str:
+def sort_text(result, project_path: Path) -> str:
     from desktop.core.sorting import SortStatus
 
     lines = [result.message]
@@ -148,17 +148,22 @@ def _sort_text(result, project_path: Path) -> str:
         lines.append(f"Sorted by precision {result.rule['precision']:.0%}: about {result.expected_mistakes:.1f} "
                      "photos sorted by prediction are expected in the wrong folder.")
     if result.sort_id is not None and result.status != SortStatus.DONE:
-        lines.append(f"To finish: {_how_to_continue(project_path, result.sort_id)}.")
+        lines.append(f"To finish: {how_to_continue(project_path, result.sort_id)}.")
     return _safe("\n".join(lines))
+
+
+def sort_exit_status(result) -> int:
+    """1 when a sort did not do all it planned (stopped, cancelled, or a photo failed), else 0."""
+    return 1 if result.stopped or result.cancelled or result.failed else 0
 
 
 def _report(args: argparse.Namespace, result) -> int:
     """A sort's result said (as text or JSON), and the exit status that goes with it; ``INTERRUPTED`` for none
-    (Ctrl+C stopped the run, and ``_run_shown`` has said how to go on)."""
+    (Ctrl+C stopped the run, and ``run_shown`` has said how to go on)."""
     if result is None:
         return INTERRUPTED
-    emit_result(args, result.as_json(), _sort_text(result, args.project))
-    return 1 if result.stopped or result.cancelled or result.failed else 0
+    emit_result(args, result.as_json(), sort_text(result, args.project))
+    return sort_exit_status(result)
 
 
 @command("sort")
@@ -207,9 +212,9 @@ def _sort(args: argparse.Namespace) -> int:
             result = plan.as_result()
         else:
             started: list[int] = []  # the sort's id once journalled: what to resume after Ctrl+C
-            result = _run_shown(
+            result = run_shown(
                 args, lambda show: sort_plan(project, plan, show, threading.Event(), on_started=started.append),
-                lambda: _how_to_continue(args.project, started[0]) if started else "the sort was not started")
+                lambda: how_to_continue(args.project, started[0]) if started else "the sort was not started")
     return _report(args, result)
 
 
@@ -225,8 +230,8 @@ def _resume_sort(args: argparse.Namespace) -> int:
             if not unfinished:
                 raise UserError("There is no interrupted sort to resume.")
             sort_id = unfinished[0].id
-        result = _run_shown(args, lambda show: run_sort(project, sort_id, show, threading.Event()),
-                            _how_to_continue(args.project, sort_id))
+        result = run_shown(args, lambda show: run_sort(project, sort_id, show, threading.Event()),
+                            how_to_continue(args.project, sort_id))
     return _report(args, result)
 
 
@@ -236,7 +241,7 @@ def _undo_sort(args: argparse.Namespace) -> int:
     from desktop.core.sorting import undo_sort
 
     with open_project(args.project, create=False) as project:
-        result = _run_shown(args, lambda show: undo_sort(project, args.sort_id, show, threading.Event()),
+        result = run_shown(args, lambda show: undo_sort(project, args.sort_id, show, threading.Event()),
                             "run `pigeonhole undo-sort` again to finish")
     return _report_undo(args, result)
 
