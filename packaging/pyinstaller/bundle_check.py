@@ -224,29 +224,29 @@ def cpu_checks() -> None:
 
     @check("built-in backbones (ONNX files in ONNX Runtime)")
     def _backbones():
-        import flavours
         import numpy as np
         import onnxruntime
 
-        from desktop.ml.onnx_rules import check_onnx_model
+        from desktop.ml import shipped
+        from desktop.ml.onnx_rules import MAX_BACKBONE_BYTES, check_onnx_model
 
-        folder = BUNDLE / flavours.BACKBONES_FOLDER
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        files = sorted(folder.glob("*.onnx"))
-        assert files, f"no .onnx file in {folder}"
+        os.environ.pop(shipped.FOLDER_VARIABLE, None)  # the bundle's own folder, not one named from outside
+        folder = shipped.shipped_folder()
+        assert folder is not None and inside_bundle(folder), f"no shipped backbones in the bundle ({folder})"
+        entries = shipped.shipped_backbones()
+        files = sorted(path.name for path in folder.glob("*.onnx"))
+        assert entries and sorted(entry.path.name for entry in entries.values()) == files, \
+            f"the manifest names {sorted(entries)}; the folder holds {files}"
         ran = {}
-        for path in files:
-            data = path.read_bytes()
-            check_onnx_model(data, path.name)  # the rules the app applies to any ONNX file it runs
+        for name, entry in entries.items():
+            data = shipped.read_shipped_onnx(entry, MAX_BACKBONE_BYTES)  # its bytes match the manifest's digest
+            check_onnx_model(data, entry.path.name)  # the rules the app applies to any ONNX file it runs
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-            (image,) = session.get_inputs()
-            height, width = image.shape[2:]
-            (features,) = session.run(None, {image.name: np.zeros((2, 3, height, width), np.float32)})
-            assert features.ndim == 2 and len(features) == 2 and np.isfinite(features).all(), features.shape
-            ran[path.name] = {"mb": round(len(data) / 2**20, 1), "input": [height, width],
-                              "features": int(features.shape[1])}
-        return {"folder": str(folder.relative_to(BUNDLE)), "manifest_entries": len(manifest),
-                "onnxruntime": onnxruntime.__version__, "files": ran}
+            size = entry.input_size
+            (features,) = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 3, size, size), np.float32)})
+            assert features.shape == (2, entry.feature_dim) and np.isfinite(features).all(), features.shape
+            ran[name] = {"mb": round(len(data) / 2**20, 1), "input_size": size, "features": entry.feature_dim}
+        return {"folder": str(folder.relative_to(BUNDLE)), "onnxruntime": onnxruntime.__version__, "backbones": ran}
 
 
 def main() -> int:

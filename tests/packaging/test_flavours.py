@@ -168,3 +168,9 @@ def test_installing_one_package_removes_the_other(flavours, deb_depends, tmp_pat
         assert status[flavours.PACKAGES[second]] == "install ok installed"
         assert status.get(flavours.PACKAGES[first], "not-installed").split()[-1] == "not-installed", status
         subprocess.run([*dpkg, "--purge", flavours.PACKAGES[second]], check=True, capture_output=True)
+
+
+def test_the_spec_puts_the_backbones_where_the_app_looks(flavours):
+    from desktop.ml import shipped
+
+    assert flavours.BACKBONES_FOLDER == shipped.BUNDLE_FOLDER
