@@ -102,8 +102,8 @@ def _hooks(*args: Any) -> dict:
     return {}
 
 
-# The opcodes of plain data (and of names, calls and persistent ids, checked in _Unpickler); no BUILD, INST, OBJ,
-# NEWOBJ or EXT: nothing that builds an object of a class or sets its state.
+# The opcodes of plain data (and of names, calls, persistent ids and BUILD, checked in _Unpickler); no INST, OBJ,
+# NEWOBJ or EXT: nothing that builds an object of a class.
 PLAIN_OPCODES = (
     pickle.PROTO, pickle.FRAME, pickle.STOP, pickle.MARK, pickle.POP, pickle.POP_MARK, pickle.DUP, pickle.NONE,
     pickle.NEWTRUE, pickle.NEWFALSE, pickle.INT, pickle.BININT, pickle.BININT1, pickle.BININT2, pickle.LONG,
@@ -229,6 +229,12 @@ class _Unpickler(pickle._Unpickler):
         items = self.pop_mark()
         self.append({_hashable(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)})
 
+    def load_build(self) -> None:
+        # Only a module's state_dict() has state: its OrderedDict's `_metadata` (per-module versions), dropped here.
+        state = self.stack.pop()
+        if not (type(self.stack[-1]) is dict and isinstance(state, dict) and set(state) <= {"_metadata"}):
+            raise pickle.UnpicklingError("the state of an object other than a state dict")
+
     def refuse(self) -> None:
         raise pickle.UnpicklingError("an opcode that builds objects other than plain data")
 
@@ -236,7 +242,7 @@ class _Unpickler(pickle._Unpickler):
     dispatch.update({code[0]: pickle._Unpickler.dispatch[code[0]] for code in PLAIN_OPCODES})
     dispatch.update({pickle.REDUCE[0]: load_reduce, pickle.APPEND[0]: load_append,
                      pickle.APPENDS[0]: load_appends, pickle.SETITEM[0]: load_setitem,
-                     pickle.SETITEMS[0]: load_setitems, pickle.DICT[0]: load_dict})
+                     pickle.SETITEMS[0]: load_setitems, pickle.DICT[0]: load_dict, pickle.BUILD[0]: load_build})
 
 
 def _is_count(value: Any) -> bool:

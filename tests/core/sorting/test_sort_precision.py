@@ -135,10 +135,10 @@ def test_any_precision_is_computed_from_the_held_out_predictions_in_the_models_r
     assert held_out.source == "out-of-fold" and len(held_out) == PER_CLASS * len(imagemakers.SHAPE_CLASSES)
     plan = plan_sort(project, SortRequest(tmp_path / "out", precision=0.93))
     assert plan.precision == 0.93 and list(plan.class_thresholds.values()) == precision_thresholds(held_out, 0.93)
-    # The model file keeps the same record (torch tensors) and the thresholds of the usual precisions.
+    # The model file keeps the same record (arrays) and the thresholds of the usual precisions.
     checkpoint = load_checkpoint(_model_file(project))
     oof = checkpoint["out_of_fold"]
-    from_file = HeldOut.from_probabilities(oof["probabilities"].numpy(), oof["labels"].numpy())
+    from_file = HeldOut.from_probabilities(oof["probabilities"], oof["labels"])
     assert precision_thresholds(from_file, 0.95) == pytest.approx(precision_thresholds(held_out, 0.95), abs=1e-5)
     assert checkpoint["precision_thresholds"]["0.95"] == pytest.approx(precision_thresholds(held_out, 0.95), abs=1e-5)
     # An older model, whose row keeps no held-out predictions: read from its file.
