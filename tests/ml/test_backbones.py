@@ -209,3 +209,27 @@ def test_weights_identity_is_the_blake2b_of_the_bytes_and_notices_a_replaced_fil
     path.write_bytes(b"second, longer")
     assert backbones.weights_identity(path) == "blake2b:" + hashlib.blake2b(b"second, longer",
                                                                             digest_size=16).hexdigest()
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_the_written_out_torchvision_presets_are_torchvisions(name: str) -> None:
+    """The registry knows torchvision's weights without torchvision (the CPU build has none): file, size and the
+    evaluation preprocessing, as torchvision's DEFAULT weights say."""
+    from torchvision.models import get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    preset = weights.transforms()
+    spec = get_backbone(name)
+    assert spec.weights_url == weights.url and spec.weights_file == weights.url.rsplit("/", 1)[-1]
+    assert spec.download_mb == weights.meta["_file_size"]
+    assert (spec.resize_size, spec.input_size, spec.interpolation) == (
+        preset.resize_size[0], preset.crop_size[0], preset.interpolation.value)
+    assert (list(spec.mean), list(spec.std)) == (list(preset.mean), list(preset.std))
+
+
+def test_pretrained_weights_are_the_weights_files_identity_in_the_full_build() -> None:
+    weights = backbones.pretrained_weights("efficientnet_lite0")
+    status = weights_status("efficientnet_lite0")
+    assert weights.path == status.path and weights.identity == backbones.weights_identity(status.path)
+    assert weights.field == {"source": "bundled", "file": status.path.name, "identity": weights.identity}
+    assert backbones.pretrained_identity("efficientnet_lite0") == weights.identity
