@@ -9,8 +9,11 @@ Importing this package is free; its modules import torch, so the GUI imports the
     backbones    registry of pretrained networks and where their weights come from
     onnx_engine  CPU inference of a backbone's feature extractor in ONNX Runtime (torch when that fails)
     onnx_rules   what any ONNX file must be before ONNX Runtime opens it (cached backbones, predict-file)
+    shipped/     the built-in backbones as ONNX files installed with the package, and their manifest (no torch)
+    feature_set_network  a feature set's network: its members side by side (torch)
     model        backbone + linear head, partial freezing
     transforms   train / eval preprocessing presets from a backbone's spec
+    preprocess   evaluation preprocessing in numpy and Pillow, shared by both builds (no torch)
     data         image Dataset and DataLoader (decoding in workers, broken files skipped)
     features     on-disk cache of frozen-backbone features
     feature_engine  ONNX Runtime or torch for a batch of features, and the fallback between them
