@@ -16,6 +16,7 @@ from desktop.ml.features import ORIGINAL, extract_features
 from desktop.ml.onnx_engine import FEATURE_TOLERANCE, OnnxExtractor, load_onnx_extractor, onnx_file
 from desktop.ml.predict import Predictor
 from desktop.ml.progress import Cancelled, Notice
+from desktop.ml.train_record import numpy_state
 
 SPEC = get_backbone("efficientnet_lite0")
 
@@ -154,9 +155,12 @@ def test_frozen_models_predict_through_onnx_and_fine_tuned_ones_through_torch(
     np.testing.assert_allclose(probabilities, frozen._head_probabilities(via_torch), atol=1e-5)
 
     calls.clear()
-    # A fine-tuned model's checkpoint has no feature key: its backbone is no longer the pretrained one.
-    tuned = Predictor.from_checkpoint({**frozen_run.result.checkpoint, "mode": "finetune", "feature_key": None},
-                                      device="cpu")
+    # A fine-tuned model's checkpoint has no feature key: its backbone is no longer the pretrained one (and is
+    # saved with its head: here the pretrained one, saved as a fine-tuned model's would be).
+    checkpoint = frozen_run.result.checkpoint
+    backbone = {f"backbone.{key}": value for key, value in numpy_state(frozen.model.backbone.state_dict()).items()}
+    tuned = Predictor.from_checkpoint({**checkpoint, "mode": "finetune", "feature_key": None,
+                                       "state_dict": {**backbone, **checkpoint["state_dict"]}}, device="cpu")
     assert tuned.pretrained_identity is None
     tuned.predict_paths(real_photos[:2])
     assert calls == []
