@@ -209,3 +209,15 @@ def test_without_a_shipped_file_the_cpu_build_says_so(photos: list[Path], tmp_pa
         extract_features(None, get_backbone(BACKBONE), photos[:1], None, weights_identity="blake2b:" + "0" * 32)
     assert "no built-in ONNX file" in str(raised.value)
     _one_sentence(str(raised.value))
+
+
+def test_the_feature_path_imports_without_importing_torch() -> None:
+    """Not only importable without torch: importing it leaves torch out even where torch is installed (start-up
+    of the full build pays for torch only when a torch path runs)."""
+    modules = ["desktop.ml.preprocess", "desktop.ml.data", "desktop.ml.features", "desktop.ml.feature_engine",
+               "desktop.ml.onnx_engine", "desktop.ml.backbones", "desktop.ml.shipped",
+               "desktop.core.collection_features"]
+    code = f"import importlib, sys; [importlib.import_module(n) for n in {modules!r}]; print('torch' in sys.modules)"
+    ran = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() == "False"
