@@ -6,6 +6,13 @@ strength comes from a small grid, scored by the out-of-fold log-loss of stratifi
 the out-of-fold logits of the chosen strength are an honest prediction for every labelled photo (no photo is
 judged by a head that saw its label): the reported metrics, the temperature of the calibration and the
 label-error finder all use them. The final head is then fitted on every photo.
+
+numpy and scipy only (no torch: the CPU build fits heads too). The fit runs in float64 with an analytic gradient
+through scipy's L-BFGS-B; the same rows in the same order give bit-identical weights. It replaced a float32 torch
+L-BFGS fit of the same objective, and agrees with it (tests/ml/test_logistic_vs_torch.py keeps it as the reference)
+to within 5e-3 in every probability (2e-4 on Gaussian classes; on Fashion-MNIST pixels torch's float32 stop lies up
+to 2.5e-3 from the exact minimiser, this fit within 1e-3), with the same predicted class wherever the top two
+differ by more than that, a loss at least as low, and the same L2 chosen by cross-validation.
 """
 
 from __future__ import annotations
