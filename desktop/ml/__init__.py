@@ -23,6 +23,8 @@ Importing this package is free; its modules import torch, so the GUI imports the
     grouping     near-duplicate groups without visiting every pair, in cancellable blocks
     calibration  temperature scaling (kept only where it helps held-out photos), reliability
     precision    per-class thresholds for a wanted precision from held-out predictions, expected mistakes
+    train_job    train(...) whichever the build: the trainer with torch, the frozen path without
+    frozen       frozen training without torch: features, cross-validated head, calibration, checkpoint
     trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
     train_record  what a run produces: TrainItem, EpochRecord, TrainResult, the checkpoint dict built from them
     linear_probe  linear heads on cached features: fine-tuning's probe, fit_linear_head for tools

@@ -21,7 +21,7 @@ from desktop.ml.precision import thresholds as precision_thresholds
 if TYPE_CHECKING:
     import torch
 
-    from desktop.ml.backbones import BackboneSpec
+    from desktop.ml.backbones import BackboneSpec, PretrainedWeights
     from desktop.ml.model import LinearHead
 
 # Precisions whose per-class thresholds every checkpoint stores (the sort computes any precision from the held-out
@@ -104,6 +104,11 @@ def calibration_record(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
             "ece_uncalibrated": fit.ece_before, "reliability": reliability(fit.probabilities, labels).to_dict()}
 
 
+def head_state(weight: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
+    """A linear head's state dict (what a frozen model's checkpoint holds) from its weights on raw features."""
+    return {HEAD_WEIGHT: np.asarray(weight, np.float32), HEAD_BIAS: np.asarray(bias, np.float32)}
+
+
 def fold_temperature(head: LinearHead, temperature: float) -> None:
     # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
     import torch  # fine-tuning's head: only the full build has one
@@ -122,24 +127,24 @@ def numpy_state(state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def build_checkpoint(spec: BackboneSpec, state_dict: Mapping[str, np.ndarray], head_config: dict[str, Any],
-                     class_names: Sequence[str], weights_path: Path | None, identity: str | None, mode: str,
+                     class_names: Sequence[str], weights: PretrainedWeights | None, mode: str,
                      metrics: ClassificationMetrics, training: dict, calibration: dict[str, Any],
                      held_out_probs: np.ndarray, held_out_labels: np.ndarray) -> dict[str, Any]:
     """The checkpoint of a run. ``state_dict``: the classifier's weights as numpy arrays (``numpy_state`` of a torch
     model's, or the head's alone); ``head_config``: ``LinearHead.config`` (in_features, num_classes, dropout).
-    A frozen model on pretrained weights (``identity``) keeps only ``head.*``: its backbone is those weights,
+    ``weights``: the pretrained weights the run started from (None: from scratch).
+    A frozen model on pretrained weights keeps only ``head.*``: its backbone is those weights,
     rebuilt from them when the file is loaded; any other keeps the whole state dict."""
-    from desktop.ml.backbones import weights_status  # backbones and features import torch today
     from desktop.ml.features import feature_key
 
+    identity = weights.identity if weights is not None else None
     held_out_labels = np.asarray(held_out_labels, dtype=np.int64)
     held_out = HeldOut.from_probabilities(held_out_probs, held_out_labels) if len(held_out_labels) else None
     thresholds = {str(p): precision_thresholds(held_out, p) if held_out is not None else [None] * len(class_names)
                   for p in STORED_PRECISIONS}
     return new_checkpoint(
         backbone=spec.name,
-        weights={"source": weights_status(spec.name).source if weights_path else "none",
-                 "file": weights_path.name if weights_path else None, "identity": identity},
+        weights=weights.field if weights is not None else {"source": "none", "file": None, "identity": None},
         class_names=list(class_names),
         input_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation,
         mean=list(spec.mean), std=list(spec.std),

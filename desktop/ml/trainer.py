@@ -7,7 +7,9 @@ Two modes share one path:
   cross-validation on the cached features chooses its regularisation and gives an out-of-fold prediction for
   every photo (the reported metrics), temperature scaling fitted on those calibrates it (kept only where it
   improves the held-out fit: ``calibration.calibrate``), and the final head is
-  fitted on all photos (``crossval``, ``calibration``). Seconds per run; the split is not used.
+  fitted on all photos (``crossval``, ``calibration``). Seconds per run; the split is not used. This is
+  ``frozen.train_frozen``, the CPU build's path too (no torch): ``train`` hands it the torch backbone to fall
+  back on where ONNX Runtime cannot compute the features, or to compute them on a GPU.
 * ``finetune``: first a linear head on the training split (a linear probe, which also gives a good starting
   point), then the last blocks of the backbone train together with the head, at a lower learning rate for the
   backbone. The probe counts as epoch 0 of the early stopping, so fine-tuning only replaces it when the
@@ -39,19 +41,13 @@ from desktop.errors import PigeonholeError
 from desktop.ml import distributed
 from desktop.ml.backbones import (
     BackboneSpec,
+    PretrainedWeights,
     WeightsError,
+    build_feature_extractor,
     get_backbone,
-    require_weights,
-    weights_identity,
+    pretrained_weights,
 )
-from desktop.ml.calibration import Calibration, calibrate
-from desktop.ml.crossval import (
-    LinearWeights,
-    cross_validate,
-    fit_logistic,
-    log_loss,
-    near_duplicate_groups,
-)
+from desktop.ml.calibration import calibrate
 from desktop.ml.data import ImageDataset, make_loader, valid_batches
 from desktop.ml.device import (
     autocast_for,
@@ -61,7 +57,8 @@ from desktop.ml.device import (
     use_channels_last,
 )
 from desktop.ml.engine import Evaluation, WarmupCosine, evaluate, train_one_epoch
-from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, open_feature_cache
+from desktop.ml.features import ORIGINAL
+from desktop.ml.frozen import ProbedFeatures, probe_features, train_frozen
 from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_start, fold_standardization
 from desktop.ml.metrics import classification_metrics
 from desktop.ml.model import Classifier, build_classifier, cancel_between_blocks
@@ -79,7 +76,7 @@ from desktop.ml.progress import (
     emit,
 )
 from desktop.ml.seed import seed_everything
-from desktop.ml.splits import TRAIN, VAL, NotEnoughData, check_enough_data
+from desktop.ml.splits import TRAIN, VAL, check_enough_data
 from desktop.ml.train_record import (
     EpochRecord,
     TrainItem,
@@ -91,9 +88,7 @@ from desktop.ml.train_record import (
     numpy_state,
 )
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
-from desktop.wording import plural
 
-PHASE_CROSS_VALIDATING = "cross-validating"
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30
 # Fine-tuning's first stage, the linear probe on cached features (the options' epochs and learning rate are
@@ -117,8 +112,17 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
     ``cache_dir`` holds the feature cache (reused across runs and projects); None computes features afresh.
     ``warm_start``: the linear head starts from a previous model's head (same backbone), class by class; the
     backbone always starts from its pretrained weights, so cached features stay valid.
+    Frozen mode is ``frozen.train_frozen`` (the CPU build's path too), with this backbone to fall back on.
     """
     started = time.perf_counter()
+    device = distributed.device_for(distributed.current(), options.device)
+    generator = seed_everything(options.seed)
+    spec = get_backbone(options.backbone)
+    mode = _mode(options, items, len(class_names), device)
+    if mode == "frozen":
+        return train_frozen(options.resolved(mode, device.type), items, class_names, cache_dir, on_progress, cancel,
+                            warm_start, load_extractor=lambda weights: build_feature_extractor(spec, weights.path)[0],
+                            device=device, device_name=describe_device(device), requested_mode=options.mode)
     notices: list[str] = []
 
     def notice(message: str) -> None:
@@ -127,89 +131,48 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
 
     for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
         notice(warning)
-    device = distributed.device_for(distributed.current(), options.device)
-    generator = seed_everything(options.seed)
-    spec = get_backbone(options.backbone)
-    mode, weights_path = _mode_and_weights(options, spec, items, len(class_names), device, notice)
+    weights = pretrained_weights(spec.name) if options.pretrained else None
+    if weights is None:
+        notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
+               "thousands of images per class.")
     requested_mode, options = options.mode, options.resolved(mode, device.type)
 
     emit(on_progress, Progress(PHASE_LOADING, 0, 1))
     check_cancel(cancel)
-    model = build_classifier(spec, len(class_names), weights=weights_path, dropout=options.dropout)
+    model = build_classifier(spec, len(class_names), weights=weights.path if weights else None,
+                             dropout=options.dropout)
     emit(on_progress, Progress(PHASE_LOADING, 1, 1))
-    identity = weights_identity(weights_path) if weights_path is not None else None
 
     job = _Job(options, requested_mode, spec, model, device, generator, class_names, on_progress, cancel, notice)
     job.warm_start = warm_start
     history: list[EpochRecord] = []
-    if identity is None:  # from scratch: no pretrained features to probe
-        probe = _Probe(list(items), None, [], 0, 0)
+    if weights is None:  # from scratch: no pretrained features to probe
+        probe = ProbedFeatures(list(items), None, [], 0, 0)
         best = job.start_without_probe(probe.items)
     else:
-        # Linear probe on cached features: all of frozen mode, and the starting point of fine-tuning.
-        probe = _probe_features(job, list(items), cache_dir, identity)
-        if mode == "frozen":
-            frozen = job.fit_frozen(probe.features, probe.items, history)
-            return _frozen_result(job, frozen, probe, history, notices, weights_path, identity, started)
+        # Fine-tuning starts from a linear probe on cached features.
+        probe = probe_features(spec, weights.identity, options, list(items), cache_dir, class_names, notice,
+                               on_progress, cancel, extractor=model.backbone, device=device)
         best = job.train_head(probe.features, probe.items, history)
-    if mode == "finetune":
-        best = job.finetune(probe.items, best, history, probe.skipped)
-    return _validated_result(job, best, mode, probe, history, notices, weights_path, identity, started)
+    best = job.finetune(probe.items, best, history, probe.skipped)
+    return _validated_result(job, best, probe, history, notices, weights, started)
 
 
-def _mode_and_weights(options: TrainingOptions, spec: BackboneSpec, items: Sequence[TrainItem], class_count: int,
-                      device: torch.device, notice: Callable[[str], None]) -> tuple[str, Path | None]:
-    """The mode the run takes ("auto" decided) and the pretrained weights it starts from (None: from scratch)."""
+def _mode(options: TrainingOptions, items: Sequence[TrainItem], class_count: int, device: torch.device) -> str:
+    """The mode the run takes: "auto" decided; fine-tuning from scratch without pretrained weights."""
     train_counts = Counter(item.label for item in items if item.split == TRAIN)
     mode = options.mode
     if mode == "auto":
         mode = choose_mode([train_counts[c] for c in range(class_count)], device)
     if options.pretrained:
-        return mode, require_weights(spec.name)
+        return mode
     if mode == "frozen" and options.mode == "frozen":
         raise WeightsError("Frozen training needs pretrained weights; choose fine-tuning to train from scratch.")
-    notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
-           "thousands of images per class.")
-    return "finetune", None
+    return "finetune"
 
 
-@dataclass
-class _Probe:
-    """The photos the run goes on with, their pretrained features (None from scratch) and what was left out."""
-
-    items: list[TrainItem]
-    features: np.ndarray | None  # (N, V, D)
-    skipped: list[tuple[str, str]]  # (path, reason) of unreadable photos
-    computed: int
-    reused: int
-
-
-def _probe_features(job: _Job, items: list[TrainItem], cache_dir: Path | None, identity: str) -> _Probe:
-    options, spec = job.options, job.spec
-    cache = open_feature_cache(cache_dir, spec, identity) if cache_dir is not None else None
-    # In a distributed run each rank computes its share and gets everyone's: every rank then fits the same head
-    # on the same features (rank 0 alone saves it).
-    feature_set = extract_features_across_ranks(
-        job.model.backbone, spec, [i.path for i in items], [i.content_hash for i in items], cache=cache,
-        views=(ORIGINAL, MIRRORED) if options.mirror_features else (ORIGINAL,), device=job.device,
-        batch_size=options.batch_size, num_workers=options.num_workers, on_progress=job.on_progress,
-        cancel=job.cancel, weights_identity=identity)
-    if cache is not None and cache.problem:
-        job.notice(cache.problem)
-    skipped = [(str(items[i].path), reason) for i, reason in sorted(feature_set.errors.items())]
-    features = feature_set.features
-    if skipped:
-        job.notice(f"{plural(len(skipped), 'photo')} could not be read and {_were(len(skipped))} left out: "
-                   + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:5]) + ("…" if len(skipped) > 5 else ""))
-        items = [item for item, ok in zip(items, feature_set.ok, strict=True) if ok]
-        features = features[feature_set.ok]
-        _recheck(job.class_names, items, len(skipped))
-    return _Probe(items, features, skipped, feature_set.computed, feature_set.reused)
-
-
-def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history: list[EpochRecord],
-                      notices: list[str], weights_path: Path | None, identity: str | None,
-                      started: float) -> TrainResult:
+def _validated_result(job: _Job, best: _Best, probe: ProbedFeatures, history: list[EpochRecord],
+                      notices: list[str], weights: PretrainedWeights | None, started: float) -> TrainResult:
     """The result of a run judged on the validation split: the kept weights (probe or fine-tuned), calibrated."""
     model, class_names, items = job.model, job.class_names, probe.items
     model.load_state_dict(best.state)
@@ -221,7 +184,7 @@ def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history:
     fold_temperature(model.head, fit.temperature)
     metrics = classification_metrics(targets, calibrated, len(class_names))
     kept_mode = "frozen" if best.stage == "head" else "finetune"
-    if mode == "finetune" and kept_mode == "frozen":
+    if kept_mode == "frozen":
         job.notice("Fine-tuning did not beat the linear head on the validation images, so the linear head was kept.")
     duration = time.perf_counter() - started
     val_count = sum(item.split == VAL for item in items)
@@ -232,8 +195,7 @@ def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history:
                 "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
                 "history": [asdict(record) for record in history], "skipped": [list(s) for s in probe.skipped]}
     checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
-                                  weights_path, identity, kept_mode, metrics, training, calibration, calibrated,
-                                  targets)
+                                  weights, kept_mode, metrics, training, calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
@@ -243,55 +205,6 @@ def _validated_result(job: _Job, best: _Best, mode: str, probe: _Probe, history:
                        val_items, val_predicted, "validation", None, fit.temperature, calibration["ece"],
                        calibration["ece_uncalibrated"], calibration["reliability"],
                        calibration=fit.to_dict())
-
-
-@dataclass
-class _Frozen:
-    head: LinearWeights  # final, on every photo, calibrated (T folded in)
-    oof_logits: np.ndarray  # uncalibrated
-    calibration: Calibration
-    folds: int
-    l2: float
-    iterations: int
-
-
-def _frozen_result(job: _Job, frozen: _Frozen, probe: _Probe, history: list[EpochRecord], notices: list[str],
-                   weights_path: Path | None, identity: str | None, started: float) -> TrainResult:
-    """The result of a frozen run, judged out-of-fold on every photo."""
-    items, skipped = probe.items, probe.skipped
-    labels = np.array([item.label for item in items])
-    model, class_names = job.model, job.class_names
-    with torch.no_grad():
-        model.head.linear.weight.copy_(torch.from_numpy(frozen.head.weight))
-        model.head.linear.bias.copy_(torch.from_numpy(frozen.head.bias))
-    calibrated = frozen.calibration.probabilities
-    metrics = classification_metrics(labels, calibrated, len(class_names))
-    calibration = calibration_record(frozen.calibration, labels)
-    duration = time.perf_counter() - started
-    training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode,
-                "device": str(job.device), "duration_seconds": duration, "train_count": len(items),
-                "val_count": len(items), "evaluation": "out-of-fold", "folds": frozen.folds, "l2": frozen.l2,
-                "iterations": frozen.iterations, "best_stage": "head", "best_epoch": 0,
-                "history": [asdict(record) for record in history], "skipped": [list(s) for s in skipped]}
-    checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
-                                  weights_path, identity, "frozen", metrics, training, calibration, calibrated, labels)
-    return TrainResult(checkpoint, metrics, "frozen", describe_device(job.device), duration, history, "head", 0,
-                       len(items), len(items), skipped, probe.computed, probe.reused, notices, list(items),
-                       calibrated.argmax(1).tolist(), "out-of-fold", frozen.folds, frozen.calibration.temperature,
-                       calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"],
-                       calibration=frozen.calibration.to_dict())
-
-
-def _recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:
-    try:
-        check_enough_data(class_names, [i.label for i in items], [i.split for i in items])
-    except NotEnoughData as error:
-        raise NotEnoughData([*error.problems, f"({plural(unreadable, 'unreadable photo')} {_were(unreadable)} "
-                                              "left out.)"]) from None
-
-
-def _were(count: int) -> str:
-    return "was" if count == 1 else "were"
 
 
 @dataclass
@@ -328,66 +241,6 @@ class _Job:
             weight = torch.tensor([total / (classes * max(1, counts[c])) for c in range(classes)],
                                   dtype=torch.float32, device=self.device)
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.options.label_smoothing)
-
-    # --- frozen mode: cross-validated logistic regression on every photo ---------------------------------
-
-    def fit_frozen(self, features: np.ndarray, items: Sequence[TrainItem], history: list[EpochRecord]) -> _Frozen:
-        labels = np.array([item.label for item in items], dtype=np.int64)
-        original = np.ascontiguousarray(features[:, ORIGINAL])
-        num_classes = len(self.class_names)
-        started = time.perf_counter()
-
-        def on_step(done: int, total: int) -> None:
-            elapsed = time.perf_counter() - started
-            emit(self.on_progress, Progress(PHASE_CROSS_VALIDATING, done, total, elapsed / done * (total - done)))
-
-        groups = near_duplicate_groups(original, cancel=self.cancel)
-        duplicates = len(groups) - len(np.unique(groups))
-        if duplicates:
-            are = "is a near-duplicate" if duplicates == 1 else "are near-duplicates"
-            self.notice(f"{plural(duplicates, 'photo')} {are} of other labelled photos; each such group was "
-                        "kept within one cross-validation fold, so the out-of-fold accuracy is not flattered by "
-                        "them (Model ▸ Find Near-Duplicates shows them).")
-        cv = cross_validate(original, labels, num_classes, folds=self.options.folds, seed=self.options.seed,
-                            balance=self.options.balance_classes, cancel=self.cancel, on_step=on_step, groups=groups)
-        calibration = calibrate(cv.oof_logits, labels)
-        temperature = calibration.temperature
-        oof_loss = log_loss(cv.oof_logits / temperature, labels)
-        oof_accuracy = float((cv.oof_logits.argmax(1) == labels).mean())
-        # The final head: every photo (and its mirror image where cached), starting from the last model's head.
-        rows, targets = features.reshape(-1, features.shape[-1]), np.repeat(labels, features.shape[1])
-        init = self._warm_weights(num_classes, features.shape[-1])
-        cap = self.options.epochs  # None: to convergence
-        records: list[tuple[int, float, float]] = []
-
-        def on_iteration(iteration: int, loss: float, accuracy: float) -> None:
-            check_cancel(self.cancel)
-            records.append((iteration, loss, accuracy))
-
-        head = fit_logistic(rows, targets, num_classes, cv.l2, balance=self.options.balance_classes, init=init,
-                            on_iteration=on_iteration, **({"max_iterations": cap} if cap else {}))
-        check_cancel(self.cancel)
-        # The curves: the final fit converging (train), against the out-of-fold level it is expected to reach.
-        shown = records[:: max(1, len(records) // 40)] or [(1, math.nan, math.nan)]
-        seconds = (time.perf_counter() - started) / len(shown)
-        for epoch, (_iteration, loss, accuracy) in enumerate(shown, 1):
-            record = EpochRecord("head", epoch, loss, accuracy, oof_loss, oof_accuracy, 1.0, seconds)
-            history.append(record)
-            emit(self.on_progress, EpochEnd(epoch, len(shown), loss, accuracy, oof_loss, oof_accuracy, 1.0,
-                                            seconds, epoch == len(shown), 0.0, "head"))
-        calibrated = LinearWeights(np.asarray(head.weight / temperature, np.float32),
-                                   np.asarray(head.bias / temperature, np.float32))
-        return _Frozen(calibrated, cv.oof_logits, calibration, cv.folds, cv.l2, len(records))
-
-    def _warm_weights(self, num_classes: int, dim: int) -> LinearWeights | None:
-        warm = self.warm_start
-        if warm is None or warm.weight.shape[1] != dim:
-            return None
-        weight, bias = np.zeros((num_classes, dim), np.float32), np.zeros(num_classes, np.float32)
-        for new_row, old_row in enumerate(warm.rows):
-            if old_row is not None:
-                weight[new_row], bias[new_row] = np.asarray(warm.weight[old_row]), np.asarray(warm.bias[old_row])
-        return LinearWeights(weight, bias)
 
     # --- stage 1 of fine-tuning: the linear probe on cached features ---------------------------------------
 
