@@ -19,7 +19,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     feature_engine  ONNX Runtime or torch for a batch of features, and the fallback between them
     engine       train_one_epoch / evaluate / LR schedule
     metrics      classification metrics of predictions (numpy only)
-    crossval     stratified folds, the logistic-regression head and its L2 grid
+    crossval     stratified folds, the logistic-regression head (numpy + scipy) and its L2 grid
     grouping     near-duplicate groups without visiting every pair, in cancellable blocks
     calibration  temperature scaling (kept only where it helps held-out photos), reliability
     precision    per-class thresholds for a wanted precision from held-out predictions, expected mistakes
