@@ -79,8 +79,8 @@ def loads(data: bytes, *, max_bytes: int | None = None) -> Any:
         byteorder = _record(archive, f"{prefix}/byteorder") or b"little"
         if byteorder not in (b"little", b"big"):
             raise pickle.UnpicklingError(f"unknown byte order {byteorder[:16]!r}")
-        unpickler = _Unpickler(archive, prefix, byteorder.decode(), max_bytes)
-        return unpickler.load_from(archive.read(pickles[0]))
+        pickled = io.BytesIO(archive.read(pickles[0]))
+        return _Unpickler(pickled, archive, prefix, byteorder.decode(), max_bytes).load()
 
 
 def _record(archive: zipfile.ZipFile, name: str) -> bytes | None:
@@ -118,8 +118,9 @@ PLAIN_OPCODES = (
 class _Unpickler(pickle._Unpickler):
     """Only the opcodes of plain data, calls only of the tensor rebuild and OrderedDict, storages from the zip."""
 
-    def __init__(self, archive: zipfile.ZipFile, prefix: str, byteorder: str, max_bytes: int | None) -> None:
-        super().__init__(io.BytesIO(b""))
+    def __init__(self, pickled: BinaryIO, archive: zipfile.ZipFile, prefix: str, byteorder: str,
+                 max_bytes: int | None) -> None:
+        super().__init__(pickled)
         self.archive, self.prefix, self.byteorder = archive, prefix, byteorder
         self.budget = max_bytes
         self.storages: dict[str, tuple[_StorageType, _Storage]] = {}
@@ -128,11 +129,6 @@ class _Unpickler(pickle._Unpickler):
             ("torch._utils", "_rebuild_parameter"): self.rebuild_parameter,
             ("collections", "OrderedDict"): _hooks,
         }
-
-    def load_from(self, pickled: bytes) -> Any:
-        file = io.BytesIO(pickled)
-        self._file_read, self._file_readline = file.read, file.readline
-        return self.load()
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in UNSUPPORTED:
