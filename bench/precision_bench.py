@@ -169,7 +169,7 @@ def run(data: DataSet, x: np.ndarray, labelled: int, new: int, rotations: int, t
         cv = cross_validate(x[train], y, classes)
         fit = calibrate(cv.oof_logits, y)
         head = fit_logistic(x[train], y, classes, cv.l2)
-        probs = softmax(head.logits(x[test]).numpy(), fit.temperature)
+        probs = softmax(head.logits(x[test]), fit.temperature)
         predicted, confidence, truth = probs.argmax(1), probs.max(1), data.labels[test]
         for target in TARGETS:
             rules = class_rules(_held_out(fit.probabilities, y), target)
