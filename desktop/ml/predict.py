@@ -1,11 +1,12 @@
-"""Class probabilities for images, from a saved model.
+"""Class probabilities for images, from a saved model, in either build.
 
-Prediction runs the backbone and then the head, through the same batched feature extraction as training
-(on a GPU, decoding in DataLoader workers overlaps the forward pass; on a CPU, each batch is decoded on every
-core, then computed on every core: see ``data.make_inference_batches``). A model trained in frozen mode has the
-pretrained backbone (its file holds only the head, and names the weights the backbone is built from), so its
-features can come from, and go to, the training feature cache, and on a CPU they are computed by the backbone's
-cached ONNX export in ONNX Runtime (``onnx_engine``).
+``Predictor.from_checkpoint`` opens a model file. A model trained in frozen mode is the pretrained backbone and a
+linear head (its file holds the head and names the weights), so it needs no torch: a ``HeadPredictor`` gets the
+backbone's features through the same batched extraction as training — from the training feature cache where
+present, else on a CPU through ONNX Runtime (the shipped or exported ONNX file of those weights), in the full
+build on a GPU through torch — and applies the head in numpy. Both builds therefore give the same probabilities.
+Any other model (fine-tuned, from scratch) is run whole in torch by the full build (``torch_predict``); the CPU
+build says in one sentence that it needs the full build.
 """
 
 from __future__ import annotations
@@ -16,23 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from desktop.errors import PigeonholeError
-from desktop.ml.backbones import (
-    BackboneSpec,
-    WeightsError,
-    build_feature_extractor,
-    get_backbone,
-    require_weights,
-    weights_identity,
-)
-from desktop.ml.checkpoint import CheckpointError, load_checkpoint, validate_checkpoint
-from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
-from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
-from desktop.ml.model import Classifier, LinearHead
+from desktop.ml.backbones import BackboneSpec, WeightsError, get_backbone, pretrained_weights
+from desktop.ml.builds import full_build_required, require_torch, torch_installed
+from desktop.ml.checkpoint import HEAD_BIAS, HEAD_WEIGHT, CheckpointError, load_checkpoint, validate_checkpoint
+from desktop.ml.features import ORIGINAL, FeatureCache, FeatureSet, extract_features
+from desktop.ml.preprocess import eval_array
 from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
-from desktop.ml.transforms import eval_transform
 
 
 class NonFiniteScores(PigeonholeError):
@@ -49,52 +41,56 @@ def require_finite(probabilities: np.ndarray, model: str = "The model") -> np.nd
     return probabilities
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, returned as float32 (a head's probabilities, the same in both builds)."""
+    shifted = np.asarray(logits, np.float64)
+    shifted = shifted - shifted.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def model_spec(checkpoint: dict[str, Any]) -> BackboneSpec:
+    """The checkpoint's backbone with the preprocessing the checkpoint describes (it wins over today's registry)."""
+    try:
+        spec = get_backbone(checkpoint["backbone"])
+    except WeightsError:
+        raise CheckpointError(f"This model needs the backbone “{checkpoint['backbone']}”, which this "
+                              "installation of Pigeonhole does not have.") from None
+    return replace(spec, input_size=checkpoint["input_size"], resize_size=checkpoint["resize_size"],
+                   interpolation=checkpoint.get("interpolation", spec.interpolation),
+                   mean=tuple(checkpoint["mean"]), std=tuple(checkpoint["std"]))
+
+
+def on_pretrained_backbone(checkpoint: dict[str, Any]) -> bool:
+    """A frozen model whose backbone is pretrained weights it names: its features are those weights' features."""
+    identity = (checkpoint.get("weights") or {}).get("identity")
+    return checkpoint["mode"] == "frozen" and bool(checkpoint.get("feature_key")) and identity is not None
+
+
 class Predictor:
-    def __init__(self, checkpoint: dict[str, Any], model: Classifier, device: torch.device) -> None:
+    """A saved model ready to predict: ``class_names``, ``spec`` (the backbone with the checkpoint's preprocessing),
+    ``predict_paths`` for image files and ``predict_array`` for one image in memory."""
+
+    def __init__(self, checkpoint: dict[str, Any], spec: BackboneSpec) -> None:
         self.checkpoint = checkpoint
-        self.model = model.eval().to(device)
-        self.spec: BackboneSpec = model.spec
-        self.device = device
+        self.spec = spec
         self.class_names: list[str] = list(checkpoint["class_names"])
-        self._transform = eval_transform(self.spec)
-        self._autocast, _ = autocast_for(device)
-        if use_channels_last_for_inference(device):
-            self.model.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_checkpoint(cls, source: Path | str | bytes | dict[str, Any], device: str = "auto") -> Predictor:
         """``source``: a model file, its bytes, or a checkpoint dict (e.g. ``TrainResult.checkpoint``)."""
         checkpoint = source if isinstance(source, dict) else load_checkpoint(source)
         validate_checkpoint(checkpoint)
-        try:
-            spec = get_backbone(checkpoint["backbone"])
-        except WeightsError:
-            raise CheckpointError(f"This model needs the backbone “{checkpoint['backbone']}”, which this "
-                                  "installation of Pigeonhole does not have.") from None
-        # The checkpoint describes its own preprocessing: it wins over today's registry entry.
-        spec = replace(spec, input_size=checkpoint["input_size"], resize_size=checkpoint["resize_size"],
-                       interpolation=checkpoint.get("interpolation", spec.interpolation),
-                       mean=tuple(checkpoint["mean"]), std=tuple(checkpoint["std"]))
-        # A frozen model's file holds its head; its backbone is the pretrained weights, built from them here.
-        pretrained = _pretrained_backbone(checkpoint)
-        backbone, in_features = build_feature_extractor(spec, weights=pretrained)
-        head_config = checkpoint["head"]
-        if head_config.get("in_features") != in_features:
-            raise CheckpointError("The model file does not match its backbone (feature size differs).")
-        head = LinearHead(in_features, head_config["num_classes"], float(head_config.get("dropout", 0.0)))
-        model = Classifier(spec, backbone, head)
-        state = {key: torch.from_numpy(np.array(value)) for key, value in checkpoint["state_dict"].items()}
-        head_state = {key.removeprefix("head."): value for key, value in state.items() if key.startswith("head.")}
-        try:
-            if pretrained is None:
-                model.load_state_dict(state, strict=True)
-            elif len(head_state) != len(state):
-                raise RuntimeError("weights other than the head's beside a pretrained backbone")
-            else:
-                model.head.load_state_dict(head_state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError("The model file's weights do not fit its backbone.") from exc
-        return cls(checkpoint, model, resolve_device(device))
+        spec = model_spec(checkpoint)
+        if on_pretrained_backbone(checkpoint):
+            return HeadPredictor(checkpoint, spec, device)
+        if not any(key.startswith("backbone.") for key in checkpoint["state_dict"]):
+            raise CheckpointError("The model file holds no weights for its backbone, so it cannot be used.")
+        if not torch_installed():
+            raise full_build_required("This model was fine-tuned, and using it")
+        from desktop.ml.torch_predict import TorchPredictor
+
+        return TorchPredictor(checkpoint, spec, device)
 
     @property
     def feature_key(self) -> str | None:
@@ -103,11 +99,13 @@ class Predictor:
 
     @property
     def pretrained_identity(self) -> str | None:
-        """Digest of the pretrained weights the backbone still holds unchanged (frozen-mode models), which lets the
-        CPU compute it through their cached ONNX export; None for a fine-tuned backbone (torch computes it)."""
-        if not self.feature_key:
-            return None
-        return (self.checkpoint.get("weights") or {}).get("identity")
+        """Digest of the pretrained weights that are this model's backbone (frozen models); None otherwise."""
+        return None
+
+    @property
+    def model(self) -> Any:
+        """The whole classifier as a torch module (full build: Grad-CAM, TorchScript and ONNX export)."""
+        raise NotImplementedError
 
     def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
                       on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
@@ -120,51 +118,95 @@ class Predictor:
         ``cache_dir``, a frozen-mode model reuses (and fills) the training feature cache.
         Raises Cancelled when ``cancel`` is set, NonFiniteScores when the model gives NaN or infinity.
         """
-        cache = None
-        if self.feature_key and cache_dir is not None and content_hashes is not None:
-            cache = FeatureCache(cache_dir, self.feature_key)
-        features = extract_features(self.model.backbone, self.spec, paths, content_hashes, cache=cache,
-                                    views=(ORIGINAL,), device=self.device, batch_size=batch_size,
-                                    num_workers=num_workers, on_progress=on_progress, cancel=cancel,
-                                    phase=PHASE_PREDICTING, weights_identity=self.pretrained_identity)
-        probabilities = np.full((len(paths), len(self.class_names)), np.nan, dtype=np.float32)
+        raise NotImplementedError
+
+    def predict_array(self, rgb: np.ndarray) -> np.ndarray:
+        """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""
+        raise NotImplementedError
+
+    def head_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (N, C) float32 of the head on backbone features (N, D)."""
+        raise NotImplementedError
+
+    def probabilities_of(self, features: FeatureSet, on_error: Callable[[int, str], None] | None) -> np.ndarray:
+        """The head over extracted features: NaN rows for the unreadable images, each told to ``on_error``."""
+        probabilities = np.full((len(features.ok), len(self.class_names)), np.nan, dtype=np.float32)
         if features.ok.any():
             probabilities[features.ok] = require_finite(
-                self._head_probabilities(features.features[features.ok, ORIGINAL]))
+                self.head_probabilities(features.features[features.ok, ORIGINAL]))
         if on_error is not None:
             for index, reason in sorted(features.errors.items()):
                 on_error(index, reason)
         return probabilities
 
+
+class HeadPredictor(Predictor):
+    """A frozen model: the pretrained backbone's features, then the linear head in numpy. No torch in the CPU
+    build; the full build keeps the torch backbone for a GPU and for when ONNX Runtime cannot run."""
+
+    def __init__(self, checkpoint: dict[str, Any], spec: BackboneSpec, device: str = "auto") -> None:
+        super().__init__(checkpoint, spec)
+        state = checkpoint["state_dict"]
+        self.weight = np.asarray(state[HEAD_WEIGHT], np.float32)  # (C, D), on raw features, T folded in
+        self.bias = np.asarray(state[HEAD_BIAS], np.float32)
+        self.identity: str = checkpoint["weights"]["identity"]
+        try:
+            weights = pretrained_weights(spec.name)
+        except WeightsError as exc:
+            raise CheckpointError(str(exc)) from None  # "The ImageNet weights of … are not on this computer. …"
+        if weights.identity != self.identity:
+            raise CheckpointError(f"This model was trained on other pretrained weights of “{spec.name}” than the "
+                                  "ones on this computer, so it cannot be used here: train it again.")
+        self.weights_path = weights.path
+        self.device: Any = None  # the CPU through ONNX Runtime; a torch device in the full build
+        self._extractor: Any = None
+        self._model: Any = None
+        self._engine: Any = None
+        if torch_installed():
+            from desktop.ml.backbones import build_feature_extractor
+            from desktop.ml.device import resolve_device
+
+            self.device = resolve_device(device)
+            self._extractor, in_features = build_feature_extractor(spec, weights=weights.path)
+            if in_features != self.weight.shape[1]:
+                raise CheckpointError("The model file does not match its backbone (feature size differs).")
+
+    @property
+    def pretrained_identity(self) -> str:
+        """Digest of the pretrained weights that are this model's backbone (their ONNX file computes it)."""
+        return self.identity
+
+    @property
+    def model(self) -> Any:
+        require_torch("Running the whole model in PyTorch")
+        if self._model is None:
+            from desktop.ml.torch_predict import classifier_from
+
+            self._model = classifier_from(self.checkpoint, self.spec, self._extractor).to(self.device)
+        return self._model
+
+    def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
+                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
+                      num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
+                      cache_dir: Path | None = None, on_error: Callable[[int, str], None] | None = None
+                      ) -> np.ndarray:
+        cache = None
+        if self.feature_key and cache_dir is not None and content_hashes is not None:
+            cache = FeatureCache(cache_dir, self.feature_key)
+        features = extract_features(self._extractor, self.spec, paths, content_hashes, cache=cache,
+                                    views=(ORIGINAL,), device=self.device, batch_size=batch_size,
+                                    num_workers=num_workers, on_progress=on_progress, cancel=cancel,
+                                    phase=PHASE_PREDICTING, weights_identity=self.identity)
+        return self.probabilities_of(features, on_error)
+
     def predict_array(self, rgb: np.ndarray) -> np.ndarray:
-        """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""
-        image = self._transform(rgb).unsqueeze(0).to(self.device)
-        if use_channels_last_for_inference(self.device):
-            image = image.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), self._autocast():
-            logits = self.model(image)
-        return require_finite(logits.float().softmax(1)[0].cpu().numpy())
+        from desktop.ml.feature_engine import FeatureEngine
 
-    def _head_probabilities(self, features: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = self.model.head(torch.from_numpy(features).to(self.device))
-        return logits.float().softmax(1).cpu().numpy().astype(np.float32)
+        if self._engine is None:
+            self._engine = FeatureEngine(self._extractor, self.spec, self.device, self.identity)
+        with self._engine.prepared():
+            features = self._engine(eval_array(rgb, self.spec)[None, None])[:, ORIGINAL]
+        return require_finite(self.head_probabilities(features))[0]
 
-
-def _pretrained_backbone(checkpoint: dict[str, Any]) -> Path | None:
-    """The pretrained weights that are a frozen model's backbone when its file holds only the head (format 2);
-    None when the file holds the whole classifier (fine-tuned models, and frozen ones saved before)."""
-    if any(key.startswith("backbone.") for key in checkpoint["state_dict"]):
-        return None
-    name = checkpoint["backbone"]
-    identity = (checkpoint.get("weights") or {}).get("identity")
-    if checkpoint["mode"] != "frozen" or identity is None:
-        raise CheckpointError("The model file holds no weights for its backbone, so it cannot be used.")
-    try:
-        path = require_weights(name)
-    except WeightsError as exc:
-        raise CheckpointError(str(exc)) from None  # "The ImageNet weights of … are not on this computer. Import …"
-    if weights_identity(path) != identity:
-        raise CheckpointError(f"This model was trained on other pretrained weights of “{name}” than the ones on "
-                              "this computer, so it cannot be used here: train it again.")
-    return path
+    def head_probabilities(self, features: np.ndarray) -> np.ndarray:
+        return softmax(np.asarray(features, np.float32) @ self.weight.T + self.bias)

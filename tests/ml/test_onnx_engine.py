@@ -152,7 +152,7 @@ def test_frozen_models_predict_through_onnx_and_fine_tuned_ones_through_torch(
     assert calls == [3] and np.isfinite(probabilities).all()
     hashes = [file_hash(path) for path in real_photos[:3]]
     via_torch = extract_features(frozen.model.backbone, frozen.spec, real_photos[:3], hashes).features[:, ORIGINAL]
-    np.testing.assert_allclose(probabilities, frozen._head_probabilities(via_torch), atol=1e-5)
+    np.testing.assert_allclose(probabilities, frozen.head_probabilities(via_torch), atol=1e-5)
 
     calls.clear()
     # A fine-tuned model's checkpoint has no feature key: its backbone is no longer the pretrained one (and is

@@ -119,7 +119,7 @@ def test_a_frozen_model_whose_pretrained_weights_are_missing_is_refused(frozen_r
     def missing(name: str) -> Path:
         raise WeightsError(f"The ImageNet weights of {name} are not on this computer.")
 
-    monkeypatch.setattr(predict_module, "require_weights", missing)
+    monkeypatch.setattr(predict_module, "pretrained_weights", missing)
     with pytest.raises(CheckpointError, match="not on this computer"):
         Predictor.from_checkpoint(frozen_run.result.checkpoint, device="cpu")
 
