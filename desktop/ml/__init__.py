@@ -31,7 +31,8 @@ Importing this package is free; its modules import torch, so the GUI imports the
     distributed  ranks under torchrun: process group, shards, gathers, DDP
     checkpoint   versioned model files, atomic save, safe load (numpy arrays, no torch)
     torch_zip    torch.save's format read and written without torch: numpy arrays, a restricted unpickler
-    predict      Predictor: probabilities for image files or arrays
+    predict      Predictor: probabilities for image files or arrays (a frozen model without torch)
+    torch_predict  a fine-tuned model run whole in torch (full build)
     export       TorchScript / ONNX export and loading
     gradcam      Grad-CAM heatmaps
     label_issues  out-of-fold ranking of likely label mistakes
