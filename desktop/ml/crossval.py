@@ -111,8 +111,10 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, num_classes: int, l2:
     ``on_iteration(i, loss, accuracy)`` after each evaluation of the loss (the training rows' accuracy); what it
     raises (``Cancelled``) ends the fit."""
     y = np.asarray(labels, dtype=np.int64)
-    mean, std = standardisation(features)
-    z = (np.asarray(features, dtype=np.float64) - mean) / std
+    z = np.array(features, dtype=np.float64)  # the one float64 copy, standardised in place
+    mean, std = standardisation(z)
+    z -= mean
+    z /= std
     rows, dim = z.shape
     weight, bias = np.zeros((num_classes, dim)), np.zeros(num_classes)
     if init is not None:  # W x + b = (W s) ((x - m) / s) + (b + W m)
