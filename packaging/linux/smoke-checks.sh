@@ -7,10 +7,12 @@
 #
 # scripts/smoke-deb runs it on the installed package (--app /usr/bin/pigeonhole); scripts/build-bundle --smoke on
 # the PyInstaller folder. Steps: hide system CUDA and check it is hidden; `pigeonhole --version`; the bundle's
-# internal check (torch, torchvision ops, OpenCV, built-in weights, migrations, Qt plug-ins, where every library
-# was loaded from); `pigeonhole import` of generated photos and `pigeonhole status`; `pigeonhole --self-test` once
-# the app has it; that --version and the self-test name the build the bundle is (full or CPU); start-up time to the main window (offscreen); the app offscreen for --gui-seconds (it must still
-# be running then); with --screenshot, the .desktop entry's Exec= line under Xvfb, timed and photographed.
+# internal check (OpenCV, the photo decoders, SciPy, migrations, Qt plug-ins, where every library was loaded from;
+# the full build's torch, torchvision ops and weights, or the CPU build's absence of torch and its ONNX backbones);
+# that --version names the build the bundle is (full or CPU); `pigeonhole import` of generated photos and
+# `pigeonhole status`; `pigeonhole --self-test` once the app has it, naming the same build; start-up time to the
+# main window (offscreen); the app offscreen for --gui-seconds (it must still be running then); with
+# --screenshot, the .desktop entry's Exec= line under Xvfb, timed and photographed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
