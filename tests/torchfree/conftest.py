@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
+from desktop.ml import builds
+from desktop.ml.shipped import FOLDER_VARIABLE
+
 WITHOUT_TORCH = os.environ.get("PIGEONHOLE_WITHOUT_TORCH") == "1"
+BACKBONE = "efficientnet_lite0"
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +24,34 @@ def torch_stays_out():
     yield
     if WITHOUT_TORCH:
         assert sys.modules.get("torch") is None, "a torch-free path imported torch"
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped backbones folder: scripts/test's in the torch-free run, else exported here once (torch is
+    importable)."""
+    named = os.environ.get(FOLDER_VARIABLE)
+    if named:
+        return Path(named)
+    if not builds.torch_installed():
+        pytest.skip(f"no shipped backbones: {FOLDER_VARIABLE} is unset and torch is missing to export them")
+    from desktop.ml.shipped.__main__ import export_shipped
+
+    folder = tmp_path_factory.mktemp("shipped-backbones")
+    export_shipped(folder, [BACKBONE])
+    return folder
+
+
+@pytest.fixture
+def use_shipped(shipped: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(FOLDER_VARIABLE, str(shipped))
+    return shipped
+
+
+@pytest.fixture
+def cpu_build(use_shipped: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CPU build in this process: torch unimportable from here on (in the usual run too), the backbones
+    shipped. Returns the shipped folder."""
+    for name in ("torch", "torchvision"):
+        monkeypatch.setitem(sys.modules, name, None)
+    return use_shipped

@@ -50,27 +50,6 @@ open(sys.argv[2], "w").write(json.dumps(weights.field))
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped folder: scripts/test's in the torch-free run, else exported here (torch is importable)."""
-    named = os.environ.get(FOLDER_VARIABLE)
-    if named:
-        return Path(named)
-    if not builds.torch_installed():
-        pytest.skip(f"no shipped backbones: {FOLDER_VARIABLE} is unset and torch is missing to export them")
-    from desktop.ml.shipped.__main__ import export_shipped
-
-    folder = tmp_path_factory.mktemp("shipped-backbones")
-    export_shipped(folder, [BACKBONE])
-    return folder
-
-
-@pytest.fixture
-def use_shipped(shipped: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(FOLDER_VARIABLE, str(shipped))
-    return shipped
-
-
-@pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("photos")
     paths = []
