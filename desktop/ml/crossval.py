@@ -214,17 +214,13 @@ def fit_linear_weights(features: np.ndarray, labels: Sequence[int], class_count:
 
 
 class _one_thread:
-    """Small matrices: one BLAS thread is as fast, and two are ~15x slower while another process keeps a core busy.
-    Through threadpoolctl where it is installed; without it numpy keeps its threads (no dependency for this)."""
+    """Small matrices: one BLAS thread is as fast, and numpy's default threads are 15-35x slower while another
+    process keeps a core busy (bench/logistic_bench.py): threadpoolctl limits OpenBLAS for the fit."""
 
     def __enter__(self) -> None:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self.limit = None
-        else:
-            self.limit = threadpool_limits(1, user_api="blas")
+        from threadpoolctl import threadpool_limits
+
+        self.limit = threadpool_limits(1, user_api="blas")
 
     def __exit__(self, *exc) -> None:
-        if self.limit is not None:
-            self.limit.restore_original_limits()
+        self.limit.restore_original_limits()
