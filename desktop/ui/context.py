@@ -28,6 +28,7 @@ class ProjectContext(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.project: Project | None = None
+        self.closed = False  # the window closed: no project opens any more
         self.thumbnails: ThumbnailLoader | None = None
         self.images = ImageListModel(parent=self)
         self.classes = ClassListModel(self)
@@ -38,6 +39,10 @@ class ProjectContext(QObject):
         self._counts_timer.timeout.connect(self.refresh_counts)
 
     def set_project(self, project: Project | None) -> None:
+        if self.closed:  # the window closed before an open finished: start nothing (no job may outlive the app)
+            if project is not None:
+                project.close()
+            return
         old = self.project
         self.project = project
         self.thumbnails = ThumbnailLoader(project.thumbnails, self) if project else None
@@ -49,6 +54,12 @@ class ProjectContext(QObject):
         if old is not None and old is not project:
             old.close()
         self.project_changed.emit()
+
+    def close(self) -> None:
+        """The window is closing: close the project, and from now on open none."""
+        self.closed = True
+        if self.project is not None:
+            self.project.close()
 
     def refresh_classes(self) -> None:
         classes = list_classes(self.project) if self.project else []

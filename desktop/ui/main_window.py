@@ -594,6 +594,5 @@ class MainWindow(QMainWindow):
         if self.context.thumbnails is not None:
             self.context.thumbnails.wait_idle(2000)
         self.preview.wait_idle(2000)
-        if self.context.project is not None:
-            self.context.project.close()
+        self.context.close()
         super().closeEvent(event)

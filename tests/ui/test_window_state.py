@@ -111,3 +111,17 @@ def test_shrinking_the_window_leaves_the_grid_two_columns_wide(qtbot, main_windo
     main_window.resize(1024, 700)
     qtbot.waitUntil(lambda: main_window.splitter.sizes()[0] + main_window.splitter.sizes()[2] < 1024 - GRID_MIN_WIDTH)
     assert main_window.splitter.sizes()[1] >= GRID_MIN_WIDTH
+
+
+def test_a_project_opened_after_the_window_closed_starts_no_work(qtbot, main_window, tmp_path):
+    """Closing the window at once, before its first project finished opening (app.run_app opens it on the next
+    turn of the event loop), left the last scan's restore running as the app quit: Qt aborted ("QThread:
+    Destroyed while thread is still running")."""
+    from desktop.ui.workers import Worker
+
+    started: list[Worker] = []
+    main_window.health.restoring.start = lambda job, **kw: started.append(job)  # what the open would start
+    main_window.close()
+    main_window.open_project_at(tmp_path / "late.pigeonhole")
+    assert started == []
+    assert main_window.context.project.path.name == "project.pigeonhole"  # the one open before, now closed
