@@ -35,6 +35,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     torch_predict  a fine-tuned model run whole in torch (full build)
     export       TorchScript / ONNX export and loading
     gradcam      Grad-CAM heatmaps
+    frozen_cam   a frozen model's Grad-CAM from the backbone's ONNX map and the head, no torch
     label_issues  out-of-fold ranking of likely label mistakes
     device, seed   helpers
 """

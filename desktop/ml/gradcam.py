@@ -6,18 +6,25 @@ crop the prediction was made on (eval preprocessing: shorter side resized, centr
 computed over the whole photo at the same scale — the backbone is convolutional — so it covers all of the photo
 instead of ending in a hard rectangle at the crop's edge. A panorama longer than ``MAX_VIEW_ASPECT`` is explained
 over its centre part of that shape, and the heat fades out beyond it.
+
+A frozen model's Grad-CAM needs no gradients and no torch (``frozen_cam``: from the backbone's ONNX file and the
+head), in both builds; a fine-tuned model's is computed by torch (full build). torch is imported only for those.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from desktop.ml.predict import Predictor
-from desktop.ml.transforms import eval_transform, whole_view_transform
+from desktop.ml.frozen_cam import frozen_class_activation
+from desktop.ml.predict import HeadPredictor, Predictor
+from desktop.ml.preprocess import whole_view_array
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_VIEW_ASPECT = 3.0  # longer views cost more than they show; the rest of a panorama gets the faded edge
 FADE = 0.25  # beyond the explained part, the heat fades out over this fraction of its shorter side
@@ -33,14 +40,17 @@ class Heatmap:
 
 def grad_cam(predictor: Predictor, rgb: np.ndarray, class_index: int | None = None) -> Heatmap:
     """Heatmap for ``class_index`` (default: the predicted class) over the RGB uint8 (H, W, 3) photo."""
-    model, spec = predictor.model, predictor.spec
-    with torch.no_grad():
-        logits = model(eval_transform(spec)(rgb).unsqueeze(0).to(predictor.device).float())
-    probabilities = logits.softmax(1)[0]
+    spec = predictor.spec
+    probabilities = predictor.predict_array(rgb)
     index = int(probabilities.argmax()) if class_index is None else class_index
     height, width = rgb.shape[:2]
     x, y, w, h = _view(width, height)
-    cam = _class_activation(predictor, whole_view_transform(spec)(rgb[y:y + h, x:x + w]), index)
+    view = whole_view_array(rgb[y:y + h, x:x + w], spec)
+    cam = frozen_class_activation(predictor, view, index) if isinstance(predictor, HeadPredictor) else None
+    if cam is None:
+        import torch
+
+        cam = _class_activation(predictor, torch.from_numpy(view), index)
     values = _fade_beyond(cv2.resize(cam, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1), (x, y), (width, height))
     scale = spec.resize_size / min(height, width)
     side = min(round(spec.input_size / scale), height, width)
@@ -56,7 +66,9 @@ def _view(width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def _class_activation(predictor: Predictor, image: torch.Tensor, index: int) -> np.ndarray:
-    """Grad-CAM of class ``index`` for one preprocessed image (C, H, W): (h, w) float32 in [0, 1]."""
+    """torch's Grad-CAM of class ``index`` for one preprocessed image (C, H, W): (h, w) float32 in [0, 1]."""
+    import torch
+
     model = predictor.model
     maps: list[torch.Tensor] = []
     hooks = [unit.register_forward_hook(lambda _m, _i, output: maps.append(output)) for unit in model.units]

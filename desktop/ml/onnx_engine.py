@@ -6,7 +6,9 @@ label checks, the self-test) ONNX Runtime computes the same features as torch's 
 faster (bench/README.md, "Engine"). torch stays for fine-tuning, for fine-tuned backbones and for CUDA/MPS.
 
 The exported file takes the normalised crop (float32 N, 3, H, W), exactly what the torch extractor takes,
-and gives the pooled features (N, D); the preprocessing stays in ``preprocess``, shared by both builds.
+and gives the pooled features (N, D); the preprocessing stays in ``preprocess``, shared by both builds. Where the
+features are the spatial mean of a map (every built-in backbone), it also gives that map for heatmaps
+(``MAP_NAME``, any H and W: ``frozen_cam``).
 
 Shipped: the built-in backbones come as ONNX files with the package (``shipped``: made when it is built). A
 shipped file of exactly these weights is used first, when the digest of its bytes matches the installation's
@@ -63,9 +65,14 @@ if TYPE_CHECKING:
     from torch import nn
 
 # Bumped whenever the exported graph changes (opset, export settings), so older files are not reused.
-EXPORTER_VERSION = 1
+# 2: any height and width, and the spatial map for heatmaps (MAP_NAME, MAP_SLOPE_NAME).
+EXPORTER_VERSION = 2
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "features"
+# Heatmaps of frozen models (``frozen_cam``): the last block's map (N, K, h, w), the one Grad-CAM hooks, and per
+# channel the share of its positions where the map passes unchanged into the pooled one (N, K): the slope of the
+# activation between them (ReLU6 for EfficientNet-Lite, none for most), so Grad-CAM needs no gradients.
+MAP_NAME, MAP_SLOPE_NAME = "feature_map", "map_slope"
 DIGEST_KEY = "pigeonhole.graph_blake2b"  # kept in the file for tools; never trusted (the file could forge it)
 TRUST_RECORD = "trusted-onnx.json"  # in the data folder: cached file path → blake2b of the bytes exported there
 MAX_RECORD_BYTES = 1 << 20
@@ -132,6 +139,15 @@ class OnnxExtractor:
         """Features of ``images``. The graph runs in a thread while this one waits in Python, so a cancel (raises
         Cancelled) and Ctrl+C (KeyboardInterrupt) both tell ONNX Runtime to terminate inside the graph: there
         are no hooks between blocks as in torch, and native code never sees a signal."""
+        return self.outputs([OUTPUT_NAME], images, cancel)[0]
+
+    @property
+    def has_map(self) -> bool:
+        """Whether the file gives the spatial map for heatmaps (exported by this version, features pooled)."""
+        return {MAP_NAME, MAP_SLOPE_NAME} <= {output.name for output in self.session.get_outputs()}
+
+    def outputs(self, names: list[str], images: np.ndarray, cancel: CancelToken | None = None) -> list[np.ndarray]:
+        """The graph's outputs ``names`` for ``images``, run as ``__call__`` runs it."""
         import onnxruntime as ort
 
         options = ort.RunOptions()
@@ -141,7 +157,7 @@ class OnnxExtractor:
 
         def run() -> None:
             try:
-                outcome.set_result(self.session.run([OUTPUT_NAME], feed, options)[0])
+                outcome.set_result(self.session.run(names, feed, options))
             except BaseException as exc:
                 outcome.set_exception(exc)
 
@@ -166,24 +182,81 @@ class OnnxExtractor:
 
 
 def export_extractor(extractor: nn.Module, spec: BackboneSpec) -> bytes:
-    """The ONNX model (bytes) of ``extractor`` with a dynamic batch size and the graph digest in its metadata."""
+    """The ONNX model (bytes) of ``extractor`` with a dynamic batch size, height and width, the graph digest in
+    its metadata, and the map outputs for heatmaps where ``map_outputs`` finds them."""
     import onnx
     import torch
 
     module = extractor.eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(2, 3, spec.input_size, spec.input_size)
+    with_map = map_outputs(module, spec)
+    names = [OUTPUT_NAME, MAP_NAME, MAP_SLOPE_NAME] if with_map is not None else [OUTPUT_NAME]
+    axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch"}}
+    if with_map is not None:
+        axes |= {MAP_NAME: {0: "batch", 2: "map_height", 3: "map_width"}, MAP_SLOPE_NAME: {0: "batch"}}
     buffer = io.BytesIO()
     # The TorchScript-based exporter: about a second for EfficientNet-Lite0, where torch.export's takes over a
-    # minute; the network is a fixed-size crop in, a vector out, which tracing captures exactly.
+    # minute; the network is convolutions and a global mean, which tracing captures exactly at any size.
     with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        torch.onnx.export(with_map or module, (example,), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME], output_names=names, do_constant_folding=True,
+                          dynamic_axes=axes)
     proto = onnx.load_from_string(buffer.getvalue())
     onnx.helper.set_model_props(proto, {DIGEST_KEY: _graph_digest(proto),
                                         "pigeonhole.backbone": spec.name})
     return proto.SerializeToString()
+
+
+def map_outputs(extractor: nn.Module, spec: BackboneSpec) -> nn.Module | None:
+    """``extractor`` giving also its last block's map and that map's slope into the pooled one (``MAP_NAME``,
+    ``MAP_SLOPE_NAME``); None where its features are not the spatial mean of a map (e.g. a norm after the pool,
+    a functional pool), checked on a random image: there a heatmap needs torch's Grad-CAM."""
+    import torch
+    from torch import nn
+
+    from desktop.ml.backbones import backbone_units
+
+    pools = [m for m in extractor.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
+    if not pools:
+        return None
+    last_unit, pool = backbone_units(spec, extractor)[-1], pools[-1]
+
+    class WithMap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.extractor = extractor
+
+        def run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """Features, the last block's map and the map the pool averages."""
+            seen: dict[str, torch.Tensor] = {}
+            hooks = [last_unit.register_forward_hook(lambda _m, _i, out: seen.__setitem__("map", out)),
+                     pool.register_forward_hook(lambda _m, inputs, _o: seen.__setitem__("pooled", inputs[0]))]
+            try:
+                features = self.extractor(images)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            return features, seen["map"], seen["pooled"]
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            features, feature_map, pooled = self.run(images)
+            # Where the pooled map is the block's map, the activation between them passes the gradient (slope 1:
+            # ReLU6 inside its range, or no activation at all); elsewhere it is flat (slope 0).
+            return features, feature_map, (pooled == feature_map).float().mean(dim=(2, 3))
+
+    wrapped = WithMap().eval()
+    probe = torch.randn(1, 3, spec.input_size + 32, spec.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        try:
+            features, feature_map, pooled = wrapped.run(probe)
+        except KeyError:  # a hook did not run
+            return None
+    if feature_map.dim() != 4 or pooled.shape != feature_map.shape or feature_map.shape[1] > features.shape[1]:
+        return None
+    if not torch.allclose(features[:, -feature_map.shape[1]:], pooled.mean(dim=(2, 3)), atol=1e-5, rtol=1e-4):
+        return None  # the features are more than the pooled map (a norm or a projection after the pool)
+    return wrapped
 
 
 def _graph_digest(proto) -> str:

@@ -61,3 +61,29 @@ def test_default_class_is_the_predicted_one(trained_project):
     probabilities = predictor.predict_array(rgb)
     assert heatmap.class_index == int(np.argmax(probabilities))
     assert abs(heatmap.probability - float(probabilities.max())) < 1e-3
+
+
+
+def test_a_frozen_models_heatmap_needs_no_gradients_and_is_torchs_grad_cam(trained_project, monkeypatch):
+    """A frozen model is explained from the backbone's ONNX map and its head (ml/frozen_cam, both builds); torch's
+    Grad-CAM of the same model, forced here, gives the same heatmap on real photos (tolerance: 1e-4 of the peak)."""
+    from skimage import data
+
+    from desktop.ml import gradcam
+    from desktop.ml.predict import HeadPredictor
+
+    predictor = Predictor.from_checkpoint(active_model(trained_project).file)
+    assert isinstance(predictor, HeadPredictor)
+    torch_runs = []
+    torch_grad_cam = gradcam._class_activation
+    monkeypatch.setattr(gradcam, "_class_activation", lambda *args: torch_runs.append(1) or torch_grad_cam(*args))
+    photos = (data.chelsea(), data.rocket())
+    by_onnx = [grad_cam(predictor, rgb) for rgb in photos]
+    assert not torch_runs
+    monkeypatch.setattr(gradcam, "frozen_class_activation", lambda *args: None)
+    by_torch = [grad_cam(predictor, rgb, heatmap.class_index) for rgb, heatmap in zip(photos, by_onnx, strict=True)]
+    assert len(torch_runs) == 2
+    for onnx_heatmap, torch_heatmap in zip(by_onnx, by_torch, strict=True):
+        assert onnx_heatmap.values.shape == torch_heatmap.values.shape
+        assert onnx_heatmap.values.max() > 0.5
+        assert np.abs(onnx_heatmap.values - torch_heatmap.values).max() < 1e-4
