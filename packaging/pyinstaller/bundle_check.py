@@ -228,6 +228,7 @@ def cpu_checks() -> None:
         import onnxruntime
 
         from desktop.ml import shipped
+        from desktop.ml.onnx_engine import INPUT_NAME, OUTPUT_NAME
         from desktop.ml.onnx_rules import MAX_BACKBONE_BYTES, check_onnx_model
 
         os.environ.pop(shipped.FOLDER_VARIABLE, None)  # the bundle's own folder, not one named from outside
@@ -243,7 +244,7 @@ def cpu_checks() -> None:
             check_onnx_model(data, entry.path.name)  # the rules the app applies to any ONNX file it runs
             session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
             size = entry.input_size
-            (features,) = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 3, size, size), np.float32)})
+            (features,) = session.run([OUTPUT_NAME], {INPUT_NAME: np.zeros((2, 3, size, size), np.float32)})
             assert features.shape == (2, entry.feature_dim) and np.isfinite(features).all(), features.shape
             ran[name] = {"mb": round(len(data) / 2**20, 1), "input_size": size, "features": entry.feature_dim}
         return {"folder": str(folder.relative_to(BUNDLE)), "onnxruntime": onnxruntime.__version__, "backbones": ran}
