@@ -60,10 +60,11 @@ class BackboneChoice:
     available: bool
     message: str  # where the weights come from, or how to get them
     download: str  # e.g. "(98 MB)" when a download is possible, else ""
+    full_build_only: bool = False  # the CPU build cannot run it (a torchvision network)
 
 
 def list_backbone_choices(_emit=None, _cancel=None) -> list[BackboneChoice]:
-    """Runs in a worker: the backbone registry imports torch."""
+    """Runs in a worker: the weights files are read for their digests."""
     from desktop.ml.backbones import available_backbones, weights_status
 
     choices = []
@@ -73,7 +74,7 @@ def list_backbone_choices(_emit=None, _cancel=None) -> list[BackboneChoice]:
         if status.url:  # a download the user may start
             download = f"({status.download_mb:.0f} MB)" if status.download_mb else "weights"
         choices.append(BackboneChoice(spec.name, spec.display_name, spec.description, status.available,
-                                      status.message, download))
+                                      status.message, download, not status.available and not torch_installed()))
     return choices
 
 
@@ -96,8 +97,9 @@ class TrainPanel(QWidget):
         for key, text, tip in MODE_CHOICES:
             self.mode.addItem(text, key)
             self.mode.setItemData(self.mode.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        if not torch_installed():  # the CPU build: fine-tuning needs torch; the item stays, greyed, saying why
+        if not torch_installed():  # the CPU build: fine-tuning needs torch; the item stays, saying why
             finetune = self.mode.model().item(self.mode.findData("finetune"))
+            finetune.setText("Fine-tune (full build only)")
             finetune.setEnabled(False)
             finetune.setToolTip(str(full_build_required("Fine-tuning")))
         self.epochs = QSpinBox(minimum=0, maximum=500, value=0)
@@ -206,9 +208,13 @@ class TrainPanel(QWidget):
         self.backbone.blockSignals(True)
         self.backbone.clear()
         for choice in choices:
-            label = choice.display_name if choice.available else f"{choice.display_name} — weights needed"
-            self.backbone.addItem(label, choice.name)
-            self.backbone.setItemData(self.backbone.count() - 1, choice.description, Qt.ItemDataRole.ToolTipRole)
+            needs = " — full build only" if choice.full_build_only else " — weights needed"
+            self.backbone.addItem(choice.display_name + ("" if choice.available else needs), choice.name)
+            row = self.backbone.count() - 1
+            self.backbone.setItemData(row, choice.message if choice.full_build_only else choice.description,
+                                      Qt.ItemDataRole.ToolTipRole)
+            if choice.full_build_only:
+                self.backbone.model().item(row).setEnabled(False)
             self._weights[choice.name] = (choice.available, choice.message, choice.download)
         self.backbone.setCurrentIndex(max(0, self.backbone.findData(current)))
         self.backbone.blockSignals(False)

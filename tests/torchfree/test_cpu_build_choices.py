@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from desktop.ml.builds import FullBuildRequired
 from desktop.ml.options import TrainingOptions
 from desktop.ml.train_job import cpu_only_check
-
-
-@pytest.fixture
-def cpu_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("torch", "torchvision"):
-        monkeypatch.setitem(sys.modules, name, None)
 
 
 @pytest.mark.parametrize(("options", "starts"), [
@@ -40,5 +32,18 @@ def test_the_train_tab_greys_out_fine_tuning_in_the_cpu_build(cpu_build, qtbot):
     qtbot.addWidget(panel)
     item = panel.mode.model().item(panel.mode.findData("finetune"))
     assert not item.isEnabled()
-    assert "full build" in item.toolTip()
+    assert item.text() == "Fine-tune (full build only)" and "full build" in item.toolTip()
     assert panel.mode.model().item(panel.mode.findData("frozen")).isEnabled()
+
+
+def test_the_train_tab_lists_the_torchvision_backbones_as_full_build_only(cpu_build, qtbot):
+    from desktop.ui.training_panel import TrainPanel, list_backbone_choices
+
+    panel = TrainPanel()
+    qtbot.addWidget(panel)
+    panel.set_backbones(list_backbone_choices())
+    lite0 = panel.backbone.model().item(panel.backbone.findData("efficientnet_lite0"))
+    resnet = panel.backbone.model().item(panel.backbone.findData("resnet18"))
+    assert lite0.isEnabled() and "full build" not in lite0.text()
+    assert not resnet.isEnabled() and resnet.text().endswith("— full build only")
+    assert "needs the full build" in resnet.toolTip()
