@@ -60,12 +60,6 @@ def _map_extractor(predictor: HeadPredictor) -> OnnxExtractor | None:
     from desktop.ml.onnx_engine import load_onnx_extractor, require_onnx_extractor
 
     spec, identity = predictor.spec, predictor.pretrained_identity
-    if not torch_installed():
+    if predictor.torch_extractor is None:
         return require_onnx_extractor(spec, identity)
-
-    def build():
-        from desktop.ml.backbones import build_feature_extractor
-
-        return build_feature_extractor(spec, weights=predictor.weights_path)[0]
-
-    return load_onnx_extractor(spec, identity, build)
+    return load_onnx_extractor(spec, identity, predictor.torch_extractor)

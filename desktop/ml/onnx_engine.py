@@ -369,6 +369,25 @@ def require_onnx_extractor(spec: BackboneSpec, weights_identity: str | None, *, 
                                   f"({reason}).") from exc
 
 
+def backbone_onnx_bytes(spec: BackboneSpec, weights_identity: str,
+                        extractor: nn.Module | Callable[[], nn.Module] | None = None) -> bytes:
+    """The ONNX file of these pretrained weights, as checked bytes (for building other graphs on it: a frozen
+    model's export): the shipped file, else the one exported on this computer, exported first where ``extractor``
+    (torch) is given. FeaturesUnavailable (one sentence) where there is none."""
+    shipped = _shipped_entry(spec, weights_identity)
+    if shipped is not None:
+        return _shipped_bytes(shipped)
+    if extractor is None:
+        require_onnx_extractor(spec, weights_identity)
+    elif load_onnx_extractor(spec, weights_identity, extractor) is None:
+        raise FeaturesUnavailable(f"{spec.display_name} could not be converted to ONNX on this computer.")
+    data = _trusted_bytes(onnx_file(spec, weights_identity))
+    if data is None:  # replaced since it was checked
+        raise FeaturesUnavailable(f"The ONNX file of {spec.display_name} changed while it was being read: "
+                                  "try again.")
+    return data
+
+
 # Sessions already open in this process, by file: prediction runs in chunks, and each would otherwise verify and
 # load the file again. An entry is used only while the file on disk is the one it was loaded from.
 _open_sessions: dict[tuple[Path, int | None], tuple[tuple[int, int], OnnxExtractor]] = {}

@@ -177,6 +177,11 @@ class HeadPredictor(Predictor):
         return self.identity
 
     @property
+    def torch_extractor(self) -> Any:
+        """The backbone in torch (full build; None in the CPU build): to export its ONNX file where none is."""
+        return self._extractor
+
+    @property
     def model(self) -> Any:
         require_torch("Running the whole model in PyTorch")
         if self._model is None:

@@ -19,13 +19,13 @@ from desktop.ml.export import (
     ONNX_METADATA_KEY,
     TORCHSCRIPT_EXTRA,
     ExportError,
-    InferencePipeline,
     export_model,
     labels_path_for,
     load_exported,
     predict_exported,
 )
 from desktop.ml.predict import Predictor
+from desktop.ml.torch_export import InferencePipeline
 from desktop.ml.transforms import eval_transform
 
 # TorchScript is deprecated in torch 2.x but still the one-file format most tools load; the tests use it directly.
@@ -177,3 +177,27 @@ def test_unknown_format_or_folder_destination_is_refused(checkpoint, tmp_path):
         export_model(checkpoint, tmp_path / "m.bin", "tflite")
     with pytest.raises(ExportError, match="is a folder"):
         export_model(checkpoint, tmp_path, "torchscript")
+
+
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_a_frozen_models_onnx_file_is_built_without_torch_and_gives_the_apps_probabilities(
+        interpolation, checkpoint, tmp_path, monkeypatch):
+    """ml/frozen_onnx: the backbone's ONNX graph, the preprocessing and the head in ONNX operators (torch's exporter
+    is not called); the app's probabilities within EXPORT_TOLERANCE on photos of many shapes, either interpolation."""
+    from desktop.ml import torch_export
+    from desktop.ml.frozen_onnx import EXPORT_TOLERANCE
+
+    def no_torch_exporter(*_args):
+        raise AssertionError("a frozen model went through torch's ONNX exporter")
+
+    monkeypatch.setattr(torch_export, "torch_onnx_bytes", no_torch_exporter)
+    frozen = {**checkpoint, "interpolation": interpolation}
+    model = load_exported(export_model(frozen, tmp_path / "frozen.onnx", "onnx").model)
+    predictor = Predictor.from_checkpoint(frozen, device="cpu")
+    rng = np.random.default_rng(5)
+    worst = 0.0
+    for kind, (width, height) in zip(("discs", "stripes", "checks", "discs", "stripes"),
+                                     ((64, 64), (90, 200), (300, 120), (257, 255), (700, 500)), strict=True):
+        rgb = cv2.resize(draw_shape(kind, rng, max(width, height)), (width, height), interpolation=cv2.INTER_AREA)
+        worst = max(worst, float(np.abs(model.predict_array(rgb) - predictor.predict_array(rgb)).max()))
+    assert worst < EXPORT_TOLERANCE
