@@ -15,7 +15,7 @@ label map in the metadata), opset 18 (the first with an antialiased Resize):
 
 The same probabilities as the app's predictor within ``EXPORT_TOLERANCE``: the app resizes with Pillow's
 fixed-point filter, ONNX Runtime in floating point, so a pixel may differ by one 8-bit level
-(tests/ml/test_frozen_onnx.py).
+(tests/torchfree/test_frozen_onnx_export.py, tests/ml/test_export.py).
 """
 
 from __future__ import annotations

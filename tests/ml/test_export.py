@@ -201,3 +201,13 @@ def test_a_frozen_models_onnx_file_is_built_without_torch_and_gives_the_apps_pro
         rgb = cv2.resize(draw_shape(kind, rng, max(width, height)), (width, height), interpolation=cv2.INTER_AREA)
         worst = max(worst, float(np.abs(model.predict_array(rgb) - predictor.predict_array(rgb)).max()))
     assert worst < EXPORT_TOLERANCE
+
+
+def test_a_fine_tuned_model_is_still_exported_to_onnx_by_torch(finetune_run, tmp_path):
+    """Its backbone is not the pretrained one, so no backbone ONNX file serves: torch's exporter writes the file."""
+    checkpoint = finetune_run.result.checkpoint
+    model = load_exported(export_model(checkpoint, tmp_path / "tuned.onnx", "onnx").model)
+    predictor = Predictor.from_checkpoint(checkpoint, device="cpu")
+    rgb = draw_shape("discs", np.random.default_rng(8), 150)[:, :120]
+    assert model.class_names == predictor.class_names
+    np.testing.assert_allclose(model.predict_array(rgb), predictor.predict_array(rgb), atol=0.01)
