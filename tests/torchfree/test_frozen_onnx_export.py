@@ -73,3 +73,17 @@ def test_the_cpu_build_exports_a_frozen_model_to_onnx_and_runs_it(cpu_build: Pat
     assert code == 0, out
     assert "discs" in out and "stripes" in out
     assert sys.modules.get("torch") is None
+
+
+def test_the_heatmap_and_export_modules_import_without_importing_torch() -> None:
+    """Importing them leaves torch out even where torch is installed: they import it only on torch's paths (a
+    fine-tuned model's Grad-CAM, TorchScript, torch's ONNX exporter). export.py used to import torch at its top."""
+    import subprocess
+
+    modules = ["desktop.ml.gradcam", "desktop.ml.frozen_cam", "desktop.core.explain", "desktop.ml.export",
+               "desktop.ml.export_format", "desktop.ml.frozen_onnx", "desktop.core.export"]
+    code = f"import importlib, sys; [importlib.import_module(n) for n in {modules!r}]; print('torch' in sys.modules)"
+    ran = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.strip() == "False"
