@@ -33,6 +33,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     torch_zip    torch.save's format read and written without torch: numpy arrays, a restricted unpickler
     predict      Predictor: probabilities for image files or arrays (a frozen model without torch)
     torch_predict  a fine-tuned model run whole in torch (full build)
+    scoring      what every predictor shares: the interface, softmax, non-finite scores refused
     export       TorchScript / ONNX export and loading (ONNX without torch)
     export_format  what an exported file is: its names, label map, the export error (no torch)
     frozen_onnx  a frozen model's ONNX file from the backbone's ONNX graph, without torch

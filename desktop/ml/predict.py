@@ -18,35 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from desktop.errors import PigeonholeError
 from desktop.ml.backbones import BackboneSpec, WeightsError, get_backbone, pretrained_weights
 from desktop.ml.builds import full_build_required, require_torch, torch_installed
 from desktop.ml.checkpoint import HEAD_BIAS, HEAD_WEIGHT, CheckpointError, load_checkpoint, validate_checkpoint
-from desktop.ml.features import ORIGINAL, FeatureCache, FeatureSet, extract_features
+from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
 from desktop.ml.preprocess import eval_array
 from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
+from desktop.ml.scoring import NonFiniteScores, PredictorBase, require_finite, softmax
 
-
-class NonFiniteScores(PigeonholeError):
-    """The model computed NaN or infinite scores: the model is broken (not the photo), so nothing is kept."""
-
-
-def require_finite(probabilities: np.ndarray, model: str = "The model") -> np.ndarray:
-    """``probabilities`` when every value is a number; else NonFiniteScores, said once for the whole batch."""
-    bad = int((~np.isfinite(probabilities)).any(axis=-1).sum()) if probabilities.size else 0
-    if bad:
-        raise NonFiniteScores(f"{model} produced non-finite scores (NaN or infinity) for {bad} "
-                              f"photo{'s' if bad > 1 else ''}, so it cannot be used: train it again or choose "
-                              "another model.")
-    return probabilities
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64, returned as float32 (a head's probabilities, the same in both builds)."""
-    shifted = np.asarray(logits, np.float64)
-    shifted = shifted - shifted.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+__all__ = ["HeadPredictor", "NonFiniteScores", "Predictor", "PredictorBase", "model_spec", "on_pretrained_backbone",
+           "require_finite"]
 
 
 def model_spec(checkpoint: dict[str, Any]) -> BackboneSpec:
@@ -67,17 +48,11 @@ def on_pretrained_backbone(checkpoint: dict[str, Any]) -> bool:
     return checkpoint["mode"] == "frozen" and bool(checkpoint.get("feature_key")) and identity is not None
 
 
-class Predictor:
-    """A saved model ready to predict: ``class_names``, ``spec`` (the backbone with the checkpoint's preprocessing),
-    ``predict_paths`` for image files and ``predict_array`` for one image in memory."""
-
-    def __init__(self, checkpoint: dict[str, Any], spec: BackboneSpec) -> None:
-        self.checkpoint = checkpoint
-        self.spec = spec
-        self.class_names: list[str] = list(checkpoint["class_names"])
+class Predictor(PredictorBase):
+    """A saved model ready to predict (``PredictorBase``'s interface); ``from_checkpoint`` opens one."""
 
     @classmethod
-    def from_checkpoint(cls, source: Path | str | bytes | dict[str, Any], device: str = "auto") -> Predictor:
+    def from_checkpoint(cls, source: Path | str | bytes | dict[str, Any], device: str = "auto") -> PredictorBase:
         """``source``: a model file, its bytes, or a checkpoint dict (e.g. ``TrainResult.checkpoint``)."""
         checkpoint = source if isinstance(source, dict) else load_checkpoint(source)
         validate_checkpoint(checkpoint)
@@ -91,53 +66,6 @@ class Predictor:
         from desktop.ml.torch_predict import TorchPredictor
 
         return TorchPredictor(checkpoint, spec, device)
-
-    @property
-    def feature_key(self) -> str | None:
-        """Feature-cache folder whose features this model's backbone reproduces (frozen-mode models only)."""
-        return self.checkpoint.get("feature_key")
-
-    @property
-    def pretrained_identity(self) -> str | None:
-        """Digest of the pretrained weights that are this model's backbone (frozen models); None otherwise."""
-        return None
-
-    @property
-    def model(self) -> Any:
-        """The whole classifier as a torch module (full build: Grad-CAM, TorchScript and ONNX export)."""
-        raise NotImplementedError
-
-    def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
-                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
-                      num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
-                      cache_dir: Path | None = None, on_error: Callable[[int, str], None] | None = None
-                      ) -> np.ndarray:
-        """Probabilities (N, C) float32, rows in the order of ``paths``, NaN rows for unreadable images.
-
-        ``on_error(index, reason)`` is told about each unreadable image. With ``content_hashes`` and
-        ``cache_dir``, a frozen-mode model reuses (and fills) the training feature cache.
-        Raises Cancelled when ``cancel`` is set, NonFiniteScores when the model gives NaN or infinity.
-        """
-        raise NotImplementedError
-
-    def predict_array(self, rgb: np.ndarray) -> np.ndarray:
-        """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""
-        raise NotImplementedError
-
-    def head_probabilities(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities (N, C) float32 of the head on backbone features (N, D)."""
-        raise NotImplementedError
-
-    def probabilities_of(self, features: FeatureSet, on_error: Callable[[int, str], None] | None) -> np.ndarray:
-        """The head over extracted features: NaN rows for the unreadable images, each told to ``on_error``."""
-        probabilities = np.full((len(features.ok), len(self.class_names)), np.nan, dtype=np.float32)
-        if features.ok.any():
-            probabilities[features.ok] = require_finite(
-                self.head_probabilities(features.features[features.ok, ORIGINAL]))
-        if on_error is not None:
-            for index, reason in sorted(features.errors.items()):
-                on_error(index, reason)
-        return probabilities
 
 
 class HeadPredictor(Predictor):

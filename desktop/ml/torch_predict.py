@@ -19,8 +19,8 @@ from desktop.ml.checkpoint import HEAD_WEIGHT, CheckpointError
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
 from desktop.ml.features import ORIGINAL, extract_features
 from desktop.ml.model import Classifier, LinearHead
-from desktop.ml.predict import Predictor, require_finite
 from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
+from desktop.ml.scoring import PredictorBase, require_finite
 from desktop.ml.transforms import eval_transform
 
 
@@ -48,7 +48,7 @@ def classifier_from(checkpoint: dict[str, Any], spec: BackboneSpec, pretrained: 
     return model.eval()
 
 
-class TorchPredictor(Predictor):
+class TorchPredictor(PredictorBase):
     def __init__(self, checkpoint: dict[str, Any], spec: BackboneSpec, device: str = "auto") -> None:
         super().__init__(checkpoint, spec)
         self.device = resolve_device(device)
