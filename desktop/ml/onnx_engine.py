@@ -191,9 +191,10 @@ def export_extractor(extractor: nn.Module, spec: BackboneSpec) -> bytes:
     example = torch.zeros(2, 3, spec.input_size, spec.input_size)
     with_map = map_outputs(module, spec)
     names = [OUTPUT_NAME, MAP_NAME, MAP_SLOPE_NAME] if with_map is not None else [OUTPUT_NAME]
-    axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch"}}
-    if with_map is not None:
-        axes |= {MAP_NAME: {0: "batch", 2: "map_height", 3: "map_width"}, MAP_SLOPE_NAME: {0: "batch"}}
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    if with_map is not None:  # a network that took a non-square probe: any height and width, for heatmaps
+        axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch"},
+                MAP_NAME: {0: "batch", 2: "map_height", 3: "map_width"}, MAP_SLOPE_NAME: {0: "batch"}}
     buffer = io.BytesIO()
     # The TorchScript-based exporter: about a second for EfficientNet-Lite0, where torch.export's takes over a
     # minute; the network is convolutions and a global mean, which tracing captures exactly at any size.
@@ -250,7 +251,7 @@ def map_outputs(extractor: nn.Module, spec: BackboneSpec) -> nn.Module | None:
     with torch.no_grad():
         try:
             features, feature_map, pooled = wrapped.run(probe)
-        except KeyError:  # a hook did not run
+        except Exception:  # a hook did not run (KeyError), or the network takes only its own square size
             return None
     if feature_map.dim() != 4 or pooled.shape != feature_map.shape or feature_map.shape[1] > features.shape[1]:
         return None

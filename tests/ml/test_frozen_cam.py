@@ -19,7 +19,7 @@ from desktop.ml.backbones import build_feature_extractor, get_backbone, load_pre
 from desktop.ml.frozen_cam import class_activation
 from desktop.ml.gradcam import _class_activation
 from desktop.ml.model import Classifier, LinearHead
-from desktop.ml.onnx_engine import MAP_NAME, MAP_SLOPE_NAME, load_onnx_extractor
+from desktop.ml.onnx_engine import MAP_NAME, MAP_SLOPE_NAME, OnnxExtractor, export_extractor, load_onnx_extractor
 from desktop.ml.preprocess import whole_view_array
 
 CAM_TOLERANCE = 1e-4
@@ -61,3 +61,26 @@ def test_the_frozen_heatmap_from_onnx_is_torch_grad_cam_on_real_photos(name: str
             assert cam.shape == expected.shape and cam.max() == pytest.approx(1.0)
             worst = max(worst, float(np.abs(cam - expected).max()))
     assert worst < CAM_TOLERANCE
+
+
+def test_a_backbone_without_an_activation_before_its_pool_gets_the_same_heatmap_as_torchs(tmp_path):
+    """ResNet-18 (random weights: torchvision's are not on a test machine; a random head): the map is pooled as it
+    is (slope 1 everywhere), and the heatmap is still torch's Grad-CAM. MobileNetV3's features are more than a
+    pooled map (a layer after the pool), so its file has no map and torch explains it."""
+    spec = get_backbone("mobilenet_v3_large")
+    extractor = build_feature_extractor(spec, None)[0].eval()
+    assert not OnnxExtractor(tmp_path / "mobilenet.onnx", export_extractor(extractor, spec)).has_map
+    spec = get_backbone("resnet18")
+    extractor, dim = build_feature_extractor(spec, None)
+    session = OnnxExtractor(tmp_path / "resnet18.onnx", export_extractor(extractor.eval(), spec))
+    assert session.has_map
+    weight = np.random.default_rng(0).normal(0, 0.05, (3, dim)).astype(np.float32)
+    head = LinearHead(dim, 3)
+    head.linear.weight.data = torch.from_numpy(weight)
+    torch_side = SimpleNamespace(model=Classifier(spec, extractor, head).eval(), spec=spec, device="cpu")
+    view = whole_view_array(data.chelsea(), spec)
+    feature_map, slope = session.outputs([MAP_NAME, MAP_SLOPE_NAME], view[None])
+    assert (slope == 1).all()
+    for index in range(3):
+        expected = _class_activation(torch_side, torch.from_numpy(view), index)
+        assert np.abs(class_activation(weight[index], feature_map[0], slope[0]) - expected).max() < CAM_TOLERANCE
