@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
 
     from desktop.ml.backbones import build_feature_extractor, get_backbone, require_weights
-    from desktop.ml.onnx_engine import INPUT_NAME, export_extractor, session_options
+    from desktop.ml.onnx_engine import INPUT_NAME, OUTPUT_NAME, export_extractor, session_options
 
     spec = get_backbone(args.backbone)
     extractor = build_feature_extractor(spec, require_weights(spec.name))[0].eval()
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     def session(threads: int, level: str, spinning: bool):
         options = session_options(threads, level=level, spinning=spinning)
         onnx_session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        return lambda batch: onnx_session.run(None, {INPUT_NAME: batch})[0]
+        return lambda batch: onnx_session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]  # features only, no map
 
     default = session(cores, "all", False)
     gap = np.abs(default(images[:8]) - torch_run(images[:8])).max()
