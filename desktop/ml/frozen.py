@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from desktop.ml.progress import (
 from desktop.ml.splits import NotEnoughData, check_enough_data
 from desktop.ml.train_record import (
     EpochRecord,
+    TrainingRecord,
     TrainItem,
     TrainResult,
     WarmStart,
@@ -217,20 +218,15 @@ def frozen_result(spec: BackboneSpec, weights: PretrainedWeights, options: Train
     metrics = classification_metrics(labels, calibrated, len(class_names))
     calibration = calibration_record(fit.calibration, labels)
     duration = time.perf_counter() - started
-    training = {"options": options.as_dict(), "requested_mode": requested_mode, "device": device,
-                "duration_seconds": duration, "train_count": len(items), "val_count": len(items),
-                "evaluation": "out-of-fold", "folds": fit.folds, "l2": fit.l2, "iterations": fit.iterations,
-                "best_stage": "head", "best_epoch": 0, "history": [asdict(record) for record in history],
-                "skipped": [list(s) for s in skipped]}
+    record = TrainingRecord(options.as_dict(), requested_mode, device, duration, len(items), len(items),
+                            "out-of-fold", "head", 0, tuple(history), tuple(skipped), fit.folds, fit.l2,
+                            fit.iterations)
     head_config = {"in_features": int(fit.head.weight.shape[1]), "num_classes": len(class_names),
                    "dropout": float(options.dropout)}
     checkpoint = build_checkpoint(spec, head_state(fit.head.weight, fit.head.bias), head_config, class_names, weights,
-                                  "frozen", metrics, training, calibration, calibrated, labels)
-    return TrainResult(checkpoint, metrics, "frozen", device_name, duration, history, "head", 0,
-                       len(items), len(items), skipped, probe.computed, probe.reused, notices, list(items),
-                       calibrated.argmax(1).tolist(), "out-of-fold", fit.folds, fit.calibration.temperature,
-                       calibration["ece"], calibration["ece_uncalibrated"], calibration["reliability"],
-                       calibration=fit.calibration.to_dict())
+                                  "frozen", metrics, record, calibration, calibrated, labels)
+    return TrainResult(checkpoint, metrics, "frozen", device_name, record, notices, probe.computed, probe.reused,
+                       list(items), calibrated.argmax(1).tolist())
 
 
 def recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:

@@ -6,7 +6,7 @@ torch-free frozen path builds its checkpoint here too."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,33 +68,93 @@ class EpochRecord:
     seconds: float
 
 
-@dataclass
-class TrainResult:
-    checkpoint: dict[str, Any]  # save with checkpoint.save_checkpoint
-    metrics: ClassificationMetrics  # of the kept weights, on the validation images
-    mode: str  # the mode actually used ("auto" resolved)
-    device: str
+@dataclass(frozen=True)
+class TrainingRecord:
+    """How a run went, in plain types: built once where the run ends (``frozen``, ``trainer``), stored whole as the
+    checkpoint's ``training`` and read back from there (``from_dict``); the result, the models row and the reports
+    read it. A new figure of a run is a new field here and nowhere else."""
+
+    options: dict[str, Any]  # TrainingOptions.as_dict(), as resolved: what ran
+    requested_mode: str  # what was asked ("auto" included)
+    device: str  # where it ran: "cpu", "cuda:0", "mps"
     duration_seconds: float
-    history: list[EpochRecord]
-    best_stage: str
-    best_epoch: int  # within best_stage; 0 = the linear probe was kept
     train_count: int
     val_count: int
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of unreadable images
+    evaluation: str  # "out-of-fold" (frozen: every photo) or "validation" (the split)
+    best_stage: str  # "head" or "finetune": the weights kept
+    best_epoch: int  # within best_stage; 0 = the linear probe was kept
+    history: tuple[EpochRecord, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of unreadable photos
+    folds: int | None = None  # cross-validation folds (frozen)
+    l2: float | None = None  # the head's L2 strength chosen by cross-validation (frozen)
+    iterations: int | None = None  # evaluations of the final fit (frozen)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``training``: plain types; the frozen-only figures only where there are some."""
+        values = asdict(self)
+        values["history"] = [asdict(record) for record in self.history]
+        values["skipped"] = [list(pair) for pair in self.skipped]
+        return {key: value for key, value in values.items()
+                if value is not None or key not in ("folds", "l2", "iterations")}
+
+    @classmethod
+    def from_dict(cls, values: Any) -> TrainingRecord | None:
+        """The record a checkpoint holds, or None when it is not one (an older or damaged file)."""
+        if not isinstance(values, dict):
+            return None
+        try:
+            history = tuple(EpochRecord(**record) for record in values.get("history") or ())
+            skipped = tuple((str(path), str(reason)) for path, reason in values.get("skipped") or ())
+            return cls(dict(values.get("options") or values.get("config") or {}),
+                       str(values.get("requested_mode", "")), str(values["device"]),
+                       float(values["duration_seconds"]), int(values["train_count"]), int(values["val_count"]),
+                       str(values.get("evaluation", "validation")), str(values.get("best_stage", "head")),
+                       int(values.get("best_epoch", 0)), history, skipped, values.get("folds"), values.get("l2"),
+                       values.get("iterations"))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass
+class TrainResult:
+    """A run's outcome: its checkpoint (``record``, ``metrics`` and calibration inside it too), what the run says
+    to the user, and the photos its metrics were measured on with each one's held-out prediction."""
+
+    checkpoint: dict[str, Any]  # save with checkpoint.save_checkpoint
+    metrics: ClassificationMetrics  # of the kept weights, on the evaluated images
+    mode: str  # the mode actually used ("auto" resolved)
+    device: str  # in words: "CPU (8 threads)", "GPU: …"
+    record: TrainingRecord
+    notices: list[str] = field(default_factory=list)
     features_computed: int = 0
     features_reused: int = 0
-    notices: list[str] = field(default_factory=list)
     # The images the metrics were measured on (frozen: every one, out-of-fold; fine-tuning: the validation
     # split), and the class predicted for each by a model that had not seen it.
     val_items: list[TrainItem] = field(default_factory=list)
     val_predicted: list[int] = field(default_factory=list)
-    evaluation: str = "validation"  # "out-of-fold" (frozen) or "validation" (the split)
-    folds: int | None = None  # cross-validation folds (frozen)
-    temperature: float = 1.0
-    ece: float | None = None  # expected calibration error (10 bins) after calibration, on the evaluated images
-    ece_uncalibrated: float | None = None
-    reliability: dict[str, Any] = field(default_factory=dict)  # calibration.Reliability.to_dict() after
-    calibration: dict[str, Any] = field(default_factory=dict)  # calibration.Calibration.to_dict()
+
+    # What the record and the checkpoint's calibration say, under the names the callers read.
+    duration_seconds = property(lambda self: self.record.duration_seconds)
+    history = property(lambda self: list(self.record.history))
+    best_stage = property(lambda self: self.record.best_stage)
+    best_epoch = property(lambda self: self.record.best_epoch)
+    train_count = property(lambda self: self.record.train_count)
+    val_count = property(lambda self: self.record.val_count)
+    skipped = property(lambda self: list(self.record.skipped))
+    evaluation = property(lambda self: self.record.evaluation)
+    folds = property(lambda self: self.record.folds)
+    temperature = property(lambda self: float(self.checkpoint["calibration"]["temperature"]))
+    ece = property(lambda self: self.checkpoint["calibration"]["ece"])  # after calibration, evaluated images
+    ece_uncalibrated = property(lambda self: self.checkpoint["calibration"]["ece_uncalibrated"])
+    reliability = property(lambda self: self.checkpoint["calibration"]["reliability"])  # after calibration
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """The fit: temperature, kept, log-loss and calibration error before and after (Calibration.to_dict())."""
+        return {key: self.checkpoint["calibration"][key] for key in CALIBRATION_FIT_KEYS}
+
+
+CALIBRATION_FIT_KEYS = ("temperature", "kept", "log_loss_before", "log_loss_after", "ece_before", "ece_after")
 
 
 def calibration_record(fit: Calibration, labels: np.ndarray) -> dict[str, Any]:
@@ -128,7 +188,7 @@ def numpy_state(state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 def build_checkpoint(spec: BackboneSpec, state_dict: Mapping[str, np.ndarray], head_config: dict[str, Any],
                      class_names: Sequence[str], weights: PretrainedWeights | None, mode: str,
-                     metrics: ClassificationMetrics, training: dict, calibration: dict[str, Any],
+                     metrics: ClassificationMetrics, training: TrainingRecord, calibration: dict[str, Any],
                      held_out_probs: np.ndarray, held_out_labels: np.ndarray) -> dict[str, Any]:
     """The checkpoint of a run. ``state_dict``: the classifier's weights as numpy arrays (``numpy_state`` of a torch
     model's, or the head's alone); ``head_config``: ``LinearHead.config`` (in_features, num_classes, dropout).
@@ -155,10 +215,10 @@ def build_checkpoint(spec: BackboneSpec, state_dict: Mapping[str, np.ndarray], h
         state_dict={key: np.array(value) for key, value in state_dict.items()
                     if not (mode == "frozen" and identity and not key.startswith("head."))},
         metrics=metrics.to_dict(),
-        training=training,
+        training=training.as_dict(),
         temperature=float(calibration["temperature"]),  # already folded into the head's weights
         calibration=calibration,
         precision_thresholds=thresholds,
-        out_of_fold={"evaluation": training["evaluation"],
+        out_of_fold={"evaluation": training.evaluation,
                      "probabilities": np.array(held_out_probs, np.float32), "labels": held_out_labels.copy()},
     )

@@ -30,7 +30,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,7 @@ from desktop.ml.seed import seed_everything
 from desktop.ml.splits import TRAIN, VAL, check_enough_data
 from desktop.ml.train_record import (
     EpochRecord,
+    TrainingRecord,
     TrainItem,
     TrainResult,
     WarmStart,
@@ -190,21 +191,16 @@ def _validated_result(job: _Job, best: _Best, probe: ProbedFeatures, history: li
     val_count = sum(item.split == VAL for item in items)
     train_count = len(items) - val_count
     calibration = calibration_record(fit, targets)
-    training = {"options": job.options.as_dict(), "requested_mode": job.requested_mode, "device": str(job.device),
-                "duration_seconds": duration, "train_count": train_count, "val_count": val_count,
-                "evaluation": "validation", "best_stage": best.stage, "best_epoch": best.epoch,
-                "history": [asdict(record) for record in history], "skipped": [list(s) for s in probe.skipped]}
+    record = TrainingRecord(job.options.as_dict(), job.requested_mode, str(job.device), duration, train_count,
+                            val_count, "validation", best.stage, best.epoch, tuple(history), tuple(probe.skipped))
     checkpoint = build_checkpoint(job.spec, numpy_state(model.state_dict()), model.head.config, class_names,
-                                  weights, kept_mode, metrics, training, calibration, calibrated, targets)
+                                  weights, kept_mode, metrics, record, calibration, calibrated, targets)
     val_items = [item for item in items if item.split == VAL]
     val_predicted = best.evaluation.probabilities.argmax(1).tolist()
     if len(val_predicted) != len(val_items):  # an image failed to decode during fine-tuning's evaluation
         val_items, val_predicted = [], []
-    return TrainResult(checkpoint, metrics, kept_mode, describe_device(job.device), duration, history, best.stage,
-                       best.epoch, train_count, val_count, probe.skipped, probe.computed, probe.reused, notices,
-                       val_items, val_predicted, "validation", None, fit.temperature, calibration["ece"],
-                       calibration["ece_uncalibrated"], calibration["reliability"],
-                       calibration=fit.to_dict())
+    return TrainResult(checkpoint, metrics, kept_mode, describe_device(job.device), record, notices, probe.computed,
+                       probe.reused, val_items, val_predicted)
 
 
 @dataclass
