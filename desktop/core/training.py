@@ -219,7 +219,7 @@ def _save_model(project: Project, result: TrainResult, class_ids: list[int], res
     file = project.models_dir / f"model-{stamp}-{secrets.token_hex(3)}.pt"
     checkpoint = result.checkpoint
     save_checkpoint(file, checkpoint)
-    training = _plain({key: value for key, value in checkpoint["training"].items() if key != "options"})
+    training = _plain({key: value for key, value in result.record.as_dict().items() if key != "options"})
     try:
         with transaction(project.sessions) as session:
             session.execute(update(TrainedModel).values(is_active=False))
@@ -261,7 +261,7 @@ def held_out_predictions(result: TrainResult) -> dict[int, HeldOutPrediction]:
 
 def _device_type(result: TrainResult) -> str:
     """"cpu", "cuda" or "mps": what tools reading the JSON compare; the UI words it."""
-    return str(result.checkpoint["training"]["device"]).split(":")[0]
+    return result.record.device.split(":")[0]
 
 
 def _plain(value):
