@@ -1,0 +1,32 @@
+"""A run's TrainingRecord is stored whole in its checkpoint and read back the same, in the CPU build."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from desktop.core.self_test import CLASSES, write_pictures
+from desktop.ml.checkpoint import checkpoint_bytes, load_checkpoint
+from desktop.ml.options import TrainingOptions
+from desktop.ml.train_job import train
+from desktop.ml.train_record import TrainingRecord, TrainItem
+
+
+def test_the_record_of_a_cpu_build_run_survives_its_model_file(cpu_build: Path, tmp_path: Path):
+    pictures = write_pictures(tmp_path / "pictures", per_class=6)
+    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
+             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
+    result = train(TrainingOptions(), items, CLASSES, tmp_path / "cache")
+    record = result.record
+    assert record.evaluation == "out-of-fold" and record.device == "cpu" and record.requested_mode == "auto"
+    assert record.train_count == 12 and record.folds is not None and record.history
+    stored = load_checkpoint(checkpoint_bytes(result.checkpoint))["training"]
+    assert TrainingRecord.from_dict(stored) == record
+    assert result.duration_seconds == record.duration_seconds and result.history == list(record.history)
+
+
+def test_a_damaged_training_field_is_no_record():
+    assert TrainingRecord.from_dict(None) is None
+    assert TrainingRecord.from_dict({"device": "cpu"}) is None
+    assert TrainingRecord.from_dict({"device": "cpu", "duration_seconds": "soon", "train_count": 1,
+                                     "val_count": 1}) is None
