@@ -119,7 +119,7 @@ class FeatureCache:
     def _load_shard(self, path: Path) -> None:
         try:  # a regular file only: a pipe in the cache folder must not block the run
             with os.fdopen(open_regular(path), "rb") as handle, np.load(handle, allow_pickle=False) as shard:
-                hashes, views, rows = shard["hashes"], shard["views"], shard["features"].astype(np.float32)
+                hashes, views, rows = shard["hashes"], shard["views"], shard["features"].astype(np.float32, copy=False)
         except FileNotFoundError:
             return  # merged away by another process since the folder was listed
         except Exception:  # a damaged shard (disk trouble): its rows are simply recomputed
@@ -194,15 +194,30 @@ class FeatureCache:
         old = sorted(self.directory.glob("shard-*.npz"))
         if len(old) < 2:
             return
-        keys = list(self._index)
-        rows = np.stack([self._blocks[block][row] for block, row in self._index.values()])
+        keys, rows = self._merged_blocks()
+        self._blocks = [rows]
+        self._index = {key: (0, row) for row, key in enumerate(keys)}
         if not self._write_shard([key[0] for key in keys], [key[1] for key in keys], rows):
             return  # the old shards stay: nothing merged is on disk to replace them
         for path in old:
             path.unlink(missing_ok=True)
-        self._blocks = [rows]
-        self._index = {key: (0, row) for row, key in enumerate(keys)}
         self._shards_on_disk = 1
+
+    def _merged_blocks(self) -> tuple[list[tuple[str, int]], np.ndarray]:
+        """Every indexed row in one array, block after block, each block let go once copied: a merge holds the
+        features once and a block more, not twice (100,000 photos' features are half a gigabyte)."""
+        by_block: dict[int, list[tuple[int, tuple[str, int]]]] = {}
+        for key, (block, row) in self._index.items():
+            by_block.setdefault(block, []).append((row, key))
+        merged = np.empty((len(self._index), self.feature_dim or 0), np.float32)
+        keys: list[tuple[str, int]] = []
+        for block in range(len(self._blocks)):
+            entries = sorted(by_block.get(block, ()))
+            if entries:
+                merged[len(keys):len(keys) + len(entries)] = self._blocks[block][[row for row, _ in entries]]
+                keys.extend(key for _, key in entries)
+            self._blocks[block] = merged[:0]  # released; the index is rebuilt from ``keys`` right after
+        return keys, merged
 
 
 @dataclass
