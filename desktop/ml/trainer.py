@@ -49,14 +49,8 @@ from desktop.ml.backbones import (
 )
 from desktop.ml.calibration import calibrate
 from desktop.ml.data import ImageDataset, make_loader, valid_batches
-from desktop.ml.device import (
-    autocast_for,
-    describe_device,
-    empty_cache,
-    is_out_of_memory,
-    use_channels_last,
-)
-from desktop.ml.engine import Evaluation, WarmupCosine, evaluate, train_one_epoch
+from desktop.ml.device import autocast_for, describe_device, halving_batches, use_channels_last
+from desktop.ml.engine import Evaluation, TrainPassStats, WarmupCosine, evaluate, train_one_epoch
 from desktop.ml.features import ORIGINAL
 from desktop.ml.frozen import ProbedFeatures, probe_features, train_frozen
 from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_start, fold_standardization
@@ -332,24 +326,23 @@ class _Job:
         with cancel_between_blocks(model.units, self.cancel):
             for epoch in range(1, epochs + 1):
                 distributed.start_epoch(train_loader, epoch)
-                while True:
-                    try:
-                        stats = self._finetune_epoch(train_loader, criterion, optimizer, schedule, epoch, epochs,
-                                                     unreadable)
-                        break
-                    except Exception as exc:
-                        if self.device.type == "cpu" or not is_out_of_memory(exc) or self.batch_size == 1:
-                            raise
-                        if distributed.current().distributed:  # the other ranks wait in this step: no retry alone
-                            raise PigeonholeError(
-                                f"The GPU ran out of memory with batches of {self.batch_size} per process; run "
-                                "again with a smaller --batch-size.") from exc
-                        optimizer.zero_grad(set_to_none=True)
-                        self.batch_size = max(1, self.batch_size // 2)
-                        empty_cache(self.device)
-                        self.notice(f"The GPU ran out of memory; retrying this epoch with batches of "
-                                    f"{self.batch_size}.")
+
+                def attempt(batch_size: int, epoch: int = epoch) -> TrainPassStats:
+                    nonlocal train_loader, val_loader
+                    if batch_size != self.batch_size:  # the GPU ran out of memory: smaller batches from here on
+                        self.batch_size = batch_size
                         train_loader, val_loader = self._train_loader(train_set), self._val_loader(items)
+                    return self._finetune_epoch(train_loader, criterion, optimizer, schedule, epoch, epochs,
+                                                unreadable)
+
+                def halved(smaller: int) -> None:
+                    if distributed.current().distributed:  # the other ranks wait in this step: no retry alone
+                        raise PigeonholeError(f"The GPU ran out of memory with batches of {self.batch_size} per "
+                                              "process; run again with a smaller --batch-size.")
+                    optimizer.zero_grad(set_to_none=True)
+                    self.notice(f"The GPU ran out of memory; retrying this epoch with batches of {smaller}.")
+
+                stats = halving_batches(attempt, self.batch_size, self.device, halved)
                 # Rank 0's verdict for every rank: the same best epoch and the same early stop keep them in step.
                 evaluation = distributed.broadcast_from_main(self._evaluate_images(val_loader, criterion))
                 improved = evaluation.loss < best.val_loss
