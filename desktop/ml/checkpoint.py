@@ -23,7 +23,14 @@ Format (``FORMAT_VERSION`` 2; version 1 files, whose frozen models also hold bac
     state_dict       dict[str, ndarray]  frozen mode: head.* only (the backbone is the pretrained one that
                                          ``weights.identity`` names); fine-tuned: backbone.* and head.*
     metrics          dict   validation metrics (desktop.ml.metrics.ClassificationMetrics.to_dict())
-    training         dict   options (TrainingOptions.as_dict(), as resolved), device, duration, history, counts
+    training         dict   how the run went: desktop.ml.train_record.TrainingRecord.as_dict() (options as
+                            resolved, device, duration, counts, evaluation, stage, history, unreadable photos, folds)
+    temperature      float  > 0, already folded into the head (1.0: calibration not kept)
+    calibration      dict   train_record.calibration_record: the fit (kept, log-loss and ECE before and after),
+                            ``ece``, ``ece_uncalibrated`` and the reliability diagram
+    precision_thresholds  dict[str, list[float|None]]  per stored precision ("0.95"), one threshold per class
+    out_of_fold      dict   {"evaluation": str, "probabilities": ndarray (N, classes), "labels": ndarray (N,)}:
+                            the calibrated held-out predictions the metrics and thresholds come from
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ REQUIRED_KEYS = {
     "resize_size": int, "mean": list, "std": list, "head": dict, "state_dict": dict, "mode": str,
 }
 OPTIONAL_KEYS = {"created": str, "weights": dict, "interpolation": str, "feature_key": str, "metrics": dict,
-                 "training": dict}
+                 "training": dict, "temperature": (int, float), "calibration": dict, "precision_thresholds": dict,
+                 "out_of_fold": dict}
 PLAIN_TYPES = (str, int, float, bool, type(None), np.ndarray)
 ARRAY_KINDS = "biuf"  # numpy dtype kinds a weight may have: bool, integers, floats (never objects or complex)
 INTERPOLATIONS = ("bilinear", "bicubic")  # what eval_transform and the exported pipeline both do
@@ -239,7 +247,29 @@ def validate_checkpoint(checkpoint: Any) -> None:
     if not _is_number(dropout) or not 0.0 <= dropout < 1.0:
         raise CheckpointError("The model file is damaged: “head.dropout” must be a number from 0 to 1.")
     _check_state_dict(checkpoint["state_dict"], in_features, num_classes)
+    _check_calibration_fields(checkpoint, num_classes)
     _check_plain(checkpoint, "checkpoint")
+
+
+def _check_calibration_fields(checkpoint: dict[str, Any], num_classes: int) -> None:
+    """The sort reads these without a second look: a temperature that divides, thresholds per class, held-out
+    predictions as many as their labels, one column per class."""
+    temperature = checkpoint.get("temperature")
+    if temperature is not None and not (_is_number(temperature) and temperature > 0):
+        raise CheckpointError("The model file is damaged: “temperature” must be a positive number.")
+    for precision, values in (checkpoint.get("precision_thresholds") or {}).items():
+        if not isinstance(values, list) or len(values) != num_classes or \
+                not all(value is None or _is_number(value) for value in values):
+            raise CheckpointError(f"The model file is damaged: its thresholds for precision {str(precision)[:20]} "
+                                  "are not one number per class.")
+    held_out = checkpoint.get("out_of_fold")
+    if held_out is None:
+        return
+    probabilities, labels = held_out.get("probabilities"), held_out.get("labels")
+    if not isinstance(probabilities, np.ndarray) or not isinstance(labels, np.ndarray) or labels.ndim != 1:
+        raise CheckpointError("The model file is damaged: its held-out predictions do not match its classes.")
+    if len(labels) and probabilities.shape != (len(labels), num_classes):  # none: a run with no held-out photo
+        raise CheckpointError("The model file is damaged: its held-out predictions do not match its classes.")
 
 
 def _is_int(value: Any) -> bool:

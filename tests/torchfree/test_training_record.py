@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from desktop.core.self_test import CLASSES, write_pictures
-from desktop.ml.checkpoint import checkpoint_bytes, load_checkpoint
+from desktop.ml.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, validate_checkpoint
 from desktop.ml.options import TrainingOptions
 from desktop.ml.train_job import train
 from desktop.ml.train_record import TrainingRecord, TrainItem
@@ -30,3 +33,22 @@ def test_a_damaged_training_field_is_no_record():
     assert TrainingRecord.from_dict({"device": "cpu"}) is None
     assert TrainingRecord.from_dict({"device": "cpu", "duration_seconds": "soon", "train_count": 1,
                                      "val_count": 1}) is None
+
+
+def test_the_calibration_fields_a_sort_reads_are_checked(cpu_build: Path, tmp_path: Path):
+    pictures = write_pictures(tmp_path / "pictures", per_class=6)
+    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
+             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
+    checkpoint = train(TrainingOptions(), items, CLASSES, tmp_path / "cache").checkpoint
+    validate_checkpoint(checkpoint)
+    held_out = checkpoint["out_of_fold"]
+    for damaged, says in (
+            ({"temperature": 0.0}, "“temperature” must be a positive number"),
+            ({"temperature": float("nan")}, "“temperature” must be a positive number"),
+            ({"precision_thresholds": {"0.95": [0.9]}}, "not one number per class"),
+            ({"precision_thresholds": {"0.95": [0.9, "high"]}}, "not one number per class"),
+            ({"out_of_fold": {**held_out, "probabilities": held_out["probabilities"][:, :1]}}, "do not match"),
+            ({"out_of_fold": {**held_out, "labels": np.zeros((2, 2), np.int64)}}, "do not match"),
+            ({"calibration": [1.0]}, "“calibration” has the wrong type")):
+        with pytest.raises(CheckpointError, match=says):
+            validate_checkpoint({**checkpoint, **damaged})
