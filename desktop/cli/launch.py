@@ -24,6 +24,7 @@ from typing import TextIO
 
 from desktop.cli.common import ERROR_PREFIX, UserError, error_line, positive_int
 from desktop.cli.progress import ProgressBar, progress_bar
+from desktop.ml.builds import require_torch
 
 ENTRY = ("-m", "desktop.cli")
 # Set by the launcher for its workers: rank 0 may draw the bar although its stderr is a pipe to torchrun.
@@ -143,6 +144,7 @@ def worker_environment(nproc: int, stderr: TextIO) -> dict[str, str]:
 
 def relaunch(args: argparse.Namespace, entry: Sequence[str] = ENTRY) -> int:
     """Run this command (``args.argv``) under torchrun with ``args.nproc`` processes; its exit code."""
+    require_torch("Running as several processes (--nproc)")  # torchrun is PyTorch's: the CPU build has none
     if args.nproc > (most := most_processes()):  # 1000 for 10 would fork until the machine gives out
         raise UserError(f"--nproc {args.nproc} is more processes than this computer has CPU cores ({most}); give "
                         f"at most {most} (one per GPU is usual).")

@@ -30,6 +30,8 @@ def test_the_cpu_build_imports_trains_predicts_sorts_and_checks(cpu_build: Path,
 
     code, out = run(capsys, "train", project, "--mode", "finetune")
     assert code != 0 and "Fine-tuning needs the full build" in out and "Traceback" not in out
+    code, out = run(capsys, "train", project, "--nproc", "2")  # torchrun is PyTorch's
+    assert code != 0 and "Running as several processes (--nproc) needs the full build" in out
     code, out = run(capsys, "train", project, "--json")
     assert code == 0, out
     trained = json.loads(out)
