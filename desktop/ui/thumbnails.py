@@ -28,21 +28,43 @@ class _Signals(QObject):
     loaded = Signal(str, QImage)
 
 
+class _Requests:
+    """What the loader threads share with the loader: the requests, newest last, and where results go. The threads
+    hold this, never the loader itself: a thread that dropped the last reference to the loader would destroy a
+    QObject of the GUI thread from its own (the grid's loader outlived by a thread crashed the test run)."""
+
+    def __init__(self, store: ThumbnailStore) -> None:
+        self.store = store
+        self.lock = threading.Lock()
+        self.pending: list[str] = []
+        self.requested: set[str] = set()
+        self.workers = 0
+        self.signals = _Signals()  # no parent: lives as long as a thread may still emit on it
+
+    def next_request(self) -> str | None:
+        with self.lock:
+            if self.pending:
+                return self.pending.pop()
+            self.workers -= 1  # under the lock, so a new request either sees this worker or starts one
+            return None
+
+
 class _LoadNewest(QRunnable):
-    def __init__(self, loader: ThumbnailLoader) -> None:
+    def __init__(self, requests: _Requests) -> None:
         super().__init__()
-        self._loader = loader
+        self._requests = requests
 
     def run(self) -> None:
-        while (content_hash := self._loader._next_request()) is not None:
+        requests = self._requests
+        while (content_hash := requests.next_request()) is not None:
             try:
                 # Bytes first, then decode: QImage(path) would open a named pipe in the cache and wait for ever.
-                data = self._loader.store.read(content_hash)
+                data = requests.store.read(content_hash)
                 image = QImage.fromData(data) if data else QImage()
             except Exception:  # an error must not end this thread: its count and request would never be freed
                 log.exception("Could not load the thumbnail %s", content_hash)
                 image = QImage()  # no thumbnail, as for a missing one: asked again when next painted
-            self._loader._signals.loaded.emit(content_hash, image)
+            requests.signals.loaded.emit(content_hash, image)
 
 
 class ThumbnailLoader(QObject):
@@ -52,14 +74,10 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.store = store
         self._cache: OrderedDict[str, QImage] = OrderedDict()
-        self._pending: list[str] = []
-        self._requested: set[str] = set()
-        self._lock = threading.Lock()
-        self._workers = 0
+        self._requests = _Requests(store)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
-        self._signals = _Signals()
-        self._signals.loaded.connect(self._on_loaded)
+        self._requests.signals.loaded.connect(self._on_loaded)
 
     def get(self, content_hash: str) -> QImage | None:
         """The thumbnail if cached; otherwise None, and it is loaded in the background."""
@@ -67,34 +85,28 @@ class ThumbnailLoader(QObject):
         if image is not None:
             self._cache.move_to_end(content_hash)
             return image
-        if content_hash and content_hash not in self._requested:
-            with self._lock:
-                self._requested.add(content_hash)
-                self._pending.append(content_hash)
-                if len(self._pending) > MAX_PENDING:  # drop the oldest: they scrolled out of view
-                    for stale in self._pending[: len(self._pending) - MAX_PENDING]:
-                        self._requested.discard(stale)
-                    del self._pending[: len(self._pending) - MAX_PENDING]
-                start_worker = self._workers < self._pool.maxThreadCount()
+        requests = self._requests
+        if content_hash and content_hash not in requests.requested:
+            with requests.lock:
+                requests.requested.add(content_hash)
+                requests.pending.append(content_hash)
+                if len(requests.pending) > MAX_PENDING:  # drop the oldest: they scrolled out of view
+                    for stale in requests.pending[: len(requests.pending) - MAX_PENDING]:
+                        requests.requested.discard(stale)
+                    del requests.pending[: len(requests.pending) - MAX_PENDING]
+                start_worker = requests.workers < self._pool.maxThreadCount()
                 if start_worker:
-                    self._workers += 1
+                    requests.workers += 1
             if start_worker:
-                self._pool.start(_LoadNewest(self))
+                self._pool.start(_LoadNewest(requests))
         return None
 
     def path_for(self, content_hash: str) -> Path:
         return self.store.path_for(content_hash)
 
-    def _next_request(self) -> str | None:
-        with self._lock:
-            if self._pending:
-                return self._pending.pop()
-            self._workers -= 1  # under the lock, so a new request either sees this worker or starts one
-            return None
-
     def _on_loaded(self, content_hash: str, image: QImage) -> None:
-        with self._lock:
-            self._requested.discard(content_hash)
+        with self._requests.lock:
+            self._requests.requested.discard(content_hash)
         if image.isNull():
             return
         self._cache[content_hash] = image

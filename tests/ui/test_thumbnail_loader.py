@@ -4,6 +4,7 @@ a named pipe there must neither stall a loader thread nor keep the app from quit
 from __future__ import annotations
 
 import os
+import time
 
 import imagemakers
 import pytest
@@ -36,6 +37,7 @@ def test_named_pipes_in_the_cache_neither_block_the_loaders_nor_hide_other_thumb
     assert loader.get(GOOD).width() == 32
     assert loader.wait_idle(10_000)  # quitting waits for the pool: it is idle, not stuck in open()
     assert loader.get(PIPE) is None and loader.get(OTHER_PIPE) is None  # no image, asked again later
+    assert loader.wait_idle(10_000)
 
 
 def test_the_store_reads_only_regular_files_of_a_thumbnails_size(tmp_path, hang_guard) -> None:
@@ -72,3 +74,22 @@ def test_a_load_that_raises_frees_its_thread_and_the_request(qtbot, tmp_path, ha
     assert loaded.args == [GOOD] and loader.get(GOOD).width() == 32
     assert loader.wait_idle(10_000)
     assert all(loader.get(content_hash) is None for content_hash in broken)  # asked again, not stuck as asked
+
+
+def test_a_loader_let_go_while_its_threads_run_is_destroyed_by_the_gui_thread(qtbot, tmp_path, hang_guard,
+                                                                             monkeypatch) -> None:
+    """The loader threads held the loader itself: when the GUI thread let it go first, the last thread to finish
+    destroyed it from its own thread, and the next events crashed the process (this file, 1 run in 4)."""
+    store = _store(tmp_path)
+    real_read = store.read
+
+    def slow_read(content_hash: str):
+        time.sleep(0.02)  # still reading when the loader is let go
+        return real_read(content_hash)
+
+    monkeypatch.setattr(store, "read", slow_read)
+    for _ in range(15):
+        loader = ThumbnailLoader(store)
+        assert loader.get(GOOD) is None and loader.get(PIPE) is None
+        del loader
+        qtbot.wait(60)  # the threads end and their results arrive for a loader that is gone
