@@ -116,3 +116,14 @@ def test_a_view_from_outside_the_sidebar_is_named_and_left_with_one_click(main_w
     qtbot.mouseClick(back, Qt.MouseButton.LeftButton)
     assert images.wait_loaded() and images.rowCount() == everything
     assert not main_window.view_bar.isVisible()
+
+
+def test_the_heatmap_caption_is_whole_in_the_narrowest_photo_pane(qtbot):
+    """The caption shared its line with the colour ramp and lost 200 px: "Heatmap for: bird…" at 1024x700."""
+    from desktop.ui.widgets.preview import HeatmapLegend
+
+    legend = HeatmapLegend()
+    qtbot.addWidget(legend)
+    legend.resize(330, legend.height())  # the photo pane's legend at 1024x700
+    legend.set_caption("Heatmap for: clothes (100%)")
+    assert legend.shown_caption() == "Heatmap for: clothes (100%)"

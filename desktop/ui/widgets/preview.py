@@ -87,24 +87,28 @@ class HeatmapLegend(QWidget):
         self.caption = caption
         self.update()
 
+    def shown_caption(self) -> str:
+        """The caption as painted: the whole width is its own (it shared a line with the ramp, which cut "birds")."""
+        return self.fontMetrics().elidedText(self.caption, Qt.TextElideMode.ElideRight, self.width())
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         text = self.palette().color(QPalette.ColorRole.Text)
         painter.setPen(text)
         metrics = painter.fontMetrics()
-        caption = metrics.elidedText(self.caption, Qt.TextElideMode.ElideRight, self.width() - 200)
-        painter.drawText(QRect(0, 0, self.width() - 190, 18), Qt.AlignmentFlag.AlignVCenter, caption)
-        ramp = QRect(self.width() - 150, 3, 110, 12)
+        # The class on a line of its own (the pane may be narrow), the colour ramp and what it means beneath.
+        painter.drawText(QRect(0, 0, self.width(), 18), Qt.AlignmentFlag.AlignVCenter, self.shown_caption())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(QRect(0, 18, 30, 16), Qt.AlignmentFlag.AlignVCenter, "low")
+        ramp = QRect(32, 20, 90, 12)
         gradient = QLinearGradient(ramp.topLeft(), ramp.topRight())
         for stop, colour in HEAT_RAMP:  # OpenCV's JET, as in desktop.ml.gradcam.overlay_rgba
             gradient.setColorAt(stop, QColor(colour))
         painter.fillRect(ramp, gradient)
-        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(QRect(self.width() - 185, 0, 32, 18),
-                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "low")
-        painter.drawText(QRect(ramp.right() + 4, 0, 40, 18), Qt.AlignmentFlag.AlignVCenter, "high")
-        painter.drawText(QRect(0, 18, self.width(), 16), Qt.AlignmentFlag.AlignVCenter,
-                         "Colour: how much that part of the photo counts for the class")
+        painter.drawText(QRect(ramp.right() + 4, 18, 34, 16), Qt.AlignmentFlag.AlignVCenter, "high")
+        meaning = metrics.elidedText("how much it counts", Qt.TextElideMode.ElideRight,
+                                     max(0, self.width() - ramp.right() - 46))
+        painter.drawText(QRect(ramp.right() + 44, 18, self.width(), 16), Qt.AlignmentFlag.AlignVCenter, meaning)
         painter.end()
 
 
