@@ -4,14 +4,17 @@ except behind ``desktop.ml.builds.torch_installed()``."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from desktop.core.self_test import CLASSES, write_pictures
 from desktop.ml import builds
 from desktop.ml.shipped import FOLDER_VARIABLE
+from desktop.ml.train_record import TrainItem
 
 WITHOUT_TORCH = os.environ.get("PIGEONHOLE_WITHOUT_TORCH") == "1"
 BACKBONE = "efficientnet_lite0"
@@ -55,3 +58,11 @@ def cpu_build(use_shipped: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("torch", "torchvision"):
         monkeypatch.setitem(sys.modules, name, None)
     return use_shipped
+
+
+@pytest.fixture
+def picture_items(tmp_path: Path) -> list[TrainItem]:
+    """The self-test's drawn pictures (6 per class, 2 of each held out for validation) as training items."""
+    pictures = write_pictures(tmp_path / "pictures", per_class=6)
+    return [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
+            for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]

@@ -3,14 +3,13 @@ that it needs the full build."""
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from desktop.core.self_test import CLASSES, write_pictures
+from desktop.core.self_test import CLASSES
 from desktop.ml.builds import FullBuildRequired, torch_installed
 from desktop.ml.checkpoint import checkpoint_bytes
 from desktop.ml.options import TrainingOptions
@@ -20,11 +19,8 @@ from desktop.ml.train_record import TrainItem
 
 
 @pytest.fixture
-def frozen_checkpoint(cpu_build: Path, tmp_path: Path) -> dict:
-    pictures = write_pictures(tmp_path / "pictures", per_class=6)
-    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
-             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
-    return train(TrainingOptions(), items, CLASSES, tmp_path / "cache").checkpoint
+def frozen_checkpoint(cpu_build: Path, tmp_path: Path, picture_items: list[TrainItem]) -> dict:
+    return train(TrainingOptions(), picture_items, CLASSES, tmp_path / "cache").checkpoint
 
 
 def test_a_frozen_model_opens_from_its_file_and_predicts(frozen_checkpoint: dict, tmp_path: Path):
@@ -45,13 +41,11 @@ def test_a_fine_tuned_model_needs_the_full_build(frozen_checkpoint: dict):
 
 
 def test_a_model_trained_by_the_full_build_opens_in_the_cpu_build(use_shipped: Path, tmp_path: Path,
+                                                                   picture_items: list[TrainItem],
                                                                    monkeypatch: pytest.MonkeyPatch):
     if not torch_installed():
         pytest.skip("the full build is needed to train the model (the usual test run does)")
-    pictures = write_pictures(tmp_path / "pictures", per_class=6)
-    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
-             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
-    full = train(TrainingOptions(), items, CLASSES, tmp_path / "cache").checkpoint  # the trainer, with torch
+    full = train(TrainingOptions(), picture_items, CLASSES, tmp_path / "cache").checkpoint  # the trainer, with torch
     model_file = checkpoint_bytes(full)
     photo = np.random.default_rng(3).integers(0, 256, (64, 80, 3), dtype=np.uint8)
     in_full_build = Predictor.from_checkpoint(model_file, device="cpu").predict_array(photo)

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from desktop.core.self_test import CLASSES, write_pictures
+from desktop.core.self_test import CLASSES
 from desktop.ml.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, validate_checkpoint
 from desktop.ml.options import TrainingOptions
 from desktop.ml.train_job import train
 from desktop.ml.train_record import TrainingRecord, TrainItem
 
 
-def test_the_record_of_a_cpu_build_run_survives_its_model_file(cpu_build: Path, tmp_path: Path):
-    pictures = write_pictures(tmp_path / "pictures", per_class=6)
-    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
-             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
-    result = train(TrainingOptions(), items, CLASSES, tmp_path / "cache")
+def test_the_record_of_a_cpu_build_run_survives_its_model_file(cpu_build: Path, tmp_path: Path,
+        picture_items: list[TrainItem]):
+    result = train(TrainingOptions(), picture_items, CLASSES, tmp_path / "cache")
     record = result.record
     assert record.evaluation == "out-of-fold" and record.device == "cpu" and record.requested_mode == "auto"
     assert record.train_count == 12 and record.folds is not None and record.history
@@ -35,11 +32,9 @@ def test_a_damaged_training_field_is_no_record():
                                      "val_count": 1}) is None
 
 
-def test_the_calibration_fields_a_sort_reads_are_checked(cpu_build: Path, tmp_path: Path):
-    pictures = write_pictures(tmp_path / "pictures", per_class=6)
-    items = [TrainItem(path, hashlib.sha256(path.read_bytes()).hexdigest(), label, "val" if index < 2 else "train")
-             for label, name in enumerate(CLASSES) for index, path in enumerate(sorted((pictures / name).iterdir()))]
-    checkpoint = train(TrainingOptions(), items, CLASSES, tmp_path / "cache").checkpoint
+def test_the_calibration_fields_a_sort_reads_are_checked(cpu_build: Path, tmp_path: Path,
+        picture_items: list[TrainItem]):
+    checkpoint = train(TrainingOptions(), picture_items, CLASSES, tmp_path / "cache").checkpoint
     validate_checkpoint(checkpoint)
     held_out = checkpoint["out_of_fold"]
     for damaged, says in (
