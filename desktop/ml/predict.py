@@ -11,7 +11,7 @@ build says in one sentence that it needs the full build.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,8 @@ import numpy as np
 from desktop.ml.backbones import BackboneSpec, WeightsError, get_backbone, pretrained_weights
 from desktop.ml.builds import full_build_required, require_torch, torch_installed
 from desktop.ml.checkpoint import HEAD_BIAS, HEAD_WEIGHT, CheckpointError, load_checkpoint, validate_checkpoint
-from desktop.ml.features import ORIGINAL, FeatureCache, extract_features
+from desktop.ml.features import ORIGINAL, FeatureCache
 from desktop.ml.preprocess import eval_array
-from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
 from desktop.ml.scoring import NonFiniteScores, PredictorBase, require_finite, softmax
 
 __all__ = ["HeadPredictor", "NonFiniteScores", "Predictor", "PredictorBase", "model_spec", "on_pretrained_backbone",
@@ -106,7 +105,6 @@ class HeadPredictor(Predictor):
 
     @property
     def torch_extractor(self) -> Any:
-        """The backbone in torch (full build; None in the CPU build): to export its ONNX file where none is."""
         return self._extractor
 
     @property
@@ -118,19 +116,10 @@ class HeadPredictor(Predictor):
             self._model = classifier_from(self.checkpoint, self.spec, self._extractor).to(self.device)
         return self._model
 
-    def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
-                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
-                      num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
-                      cache_dir: Path | None = None, on_error: Callable[[int, str], None] | None = None
-                      ) -> np.ndarray:
-        cache = None
+    def feature_cache(self, cache_dir: Path | None, content_hashes: Sequence[str] | None) -> FeatureCache | None:
         if self.feature_key and cache_dir is not None and content_hashes is not None:
-            cache = FeatureCache(cache_dir, self.feature_key)
-        features = extract_features(self._extractor, self.spec, paths, content_hashes, cache=cache,
-                                    views=(ORIGINAL,), device=self.device, batch_size=batch_size,
-                                    num_workers=num_workers, on_progress=on_progress, cancel=cancel,
-                                    phase=PHASE_PREDICTING, weights_identity=self.identity)
-        return self.probabilities_of(features, on_error)
+            return FeatureCache(cache_dir, self.feature_key)
+        return None
 
     def predict_array(self, rgb: np.ndarray) -> np.ndarray:
         from desktop.ml.feature_engine import FeatureEngine

@@ -1,7 +1,7 @@
 """What every predictor shares, in either build: the interface (``PredictorBase``: class names, the backbone spec,
-probabilities for files or one image, the head over features), the softmax of a head's logits, and the refusal of
-non-finite scores. ``predict`` opens a model file as one; ``torch_predict`` is the full build's for fine-tuned
-models."""
+probabilities for files — one batched feature pass, then the head — or one image, the head over features), the
+softmax of a head's logits, and the refusal of non-finite scores. ``predict`` opens a model file as one;
+``torch_predict`` is the full build's for fine-tuned models."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from desktop.errors import PigeonholeError
-from desktop.ml.features import ORIGINAL, FeatureSet
-from desktop.ml.progress import CancelToken, ProgressCallback
+from desktop.ml.features import ORIGINAL, FeatureCache, FeatureSet, extract_features
+from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
     from desktop.ml.backbones import BackboneSpec
@@ -44,6 +44,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class PredictorBase:
     """A saved model ready to predict: ``class_names``, ``spec`` (the backbone with the checkpoint's preprocessing),
     ``predict_paths`` for image files and ``predict_array`` for one image in memory."""
+
+    device: Any = None  # where the torch backbone runs; None: the CPU through ONNX Runtime
 
     def __init__(self, checkpoint: dict[str, Any], spec: BackboneSpec) -> None:
         self.checkpoint = checkpoint
@@ -76,7 +78,22 @@ class PredictorBase:
         ``cache_dir``, a frozen-mode model reuses (and fills) the training feature cache.
         Raises Cancelled when ``cancel`` is set, NonFiniteScores when the model gives NaN or infinity.
         """
+        features = extract_features(self.torch_extractor, self.spec, paths, content_hashes,
+                                    cache=self.feature_cache(cache_dir, content_hashes), views=(ORIGINAL,),
+                                    device=self.device, batch_size=batch_size, num_workers=num_workers,
+                                    on_progress=on_progress, cancel=cancel, phase=PHASE_PREDICTING,
+                                    weights_identity=self.pretrained_identity)
+        return self.probabilities_of(features, on_error)
+
+    @property
+    def torch_extractor(self) -> Any:
+        """The backbone whose features the head takes, in torch (a frozen model's is None in the CPU build, where
+        ONNX Runtime computes them; it also exports the ONNX file where none is)."""
         raise NotImplementedError
+
+    def feature_cache(self, cache_dir: Path | None, content_hashes: Sequence[str] | None) -> FeatureCache | None:
+        """Where ``predict_paths`` reuses and keeps features: none but for a model on pretrained features."""
+        return None
 
     def predict_array(self, rgb: np.ndarray) -> np.ndarray:
         """Probabilities (C,) for one RGB uint8 (H, W, 3) image, e.g. the preview on screen."""

@@ -7,19 +7,16 @@ core, then computed on every core (``data.make_inference_batches``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from desktop.ml.backbones import BackboneSpec, build_feature_extractor
 from desktop.ml.checkpoint import HEAD_WEIGHT, CheckpointError
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last_for_inference
-from desktop.ml.features import ORIGINAL, extract_features
 from desktop.ml.model import Classifier, LinearHead
-from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
 from desktop.ml.scoring import PredictorBase, require_finite
 from desktop.ml.transforms import eval_transform
 
@@ -62,15 +59,9 @@ class TorchPredictor(PredictorBase):
     def model(self) -> Classifier:
         return self._model
 
-    def predict_paths(self, paths: Sequence[str | Path], batch_size: int = 32,
-                      on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None, *,
-                      num_workers: int | None = None, content_hashes: Sequence[str] | None = None,
-                      cache_dir: Path | None = None, on_error: Callable[[int, str], None] | None = None
-                      ) -> np.ndarray:
-        features = extract_features(self._model.backbone, self.spec, paths, content_hashes, views=(ORIGINAL,),
-                                    device=self.device, batch_size=batch_size, num_workers=num_workers,
-                                    on_progress=on_progress, cancel=cancel, phase=PHASE_PREDICTING)
-        return self.probabilities_of(features, on_error)
+    @property
+    def torch_extractor(self) -> nn.Module:
+        return self._model.backbone
 
     def predict_array(self, rgb: np.ndarray) -> np.ndarray:
         image = self._transform(rgb).unsqueeze(0).to(self.device)
