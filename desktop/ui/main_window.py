@@ -30,31 +30,22 @@ from desktop.core.prediction_store import prediction_for
 from desktop.core.project import ProjectError, open_project
 from desktop.core.status import ProjectStatus
 from desktop.resources import resource_path
-from desktop.ui.class_actions import ClassActions
-from desktop.ui.collection_map import CollectionMapDock
 from desktop.ui.context import ProjectContext
-from desktop.ui.duplicates import DuplicatesController
-from desktop.ui.explain import ExplainController
+from desktop.ui.controllers import Controllers, WindowParts
 from desktop.ui.grid_keys import GridKeys
-from desktop.ui.health import HealthController
-from desktop.ui.importing import ImportController, ImportProgressWidget
+from desktop.ui.importing import ImportProgressWidget
 from desktop.ui.keywords import classes_from_keywords
-from desktop.ui.label_review import LabelReviewController
-from desktop.ui.labelling import LabellingController
 from desktop.ui.models.images import Role
-from desktop.ui.predicting import PredictController
 from desktop.ui.settings import LAST_PROJECT, THUMBNAIL_SIZE, WINDOW_SPLITTER
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog, key_sequences
-from desktop.ui.similar import SimilarController
-from desktop.ui.sorting import SortController
 from desktop.ui.status_bar import TrainingStatus, progress_lines
-from desktop.ui.tagging import TaggingController
-from desktop.ui.training_panel import TrainingController, TrainPanel
+from desktop.ui.training_panel import TrainPanel
 from desktop.ui.widgets.finding_bar import FindingBar
 from desktop.ui.widgets.grid import ThumbnailGrid
 from desktop.ui.widgets.preview import PreviewPanel
 from desktop.ui.widgets.sidebar import Sidebar
 from desktop.ui.window_geometry import MapBesideGrid, restore_window, save_window
+from desktop.wording import listing
 
 GRID_MIN_WIDTH = 360
 
@@ -94,21 +85,11 @@ class MainWindow(QMainWindow):
         self.predict_progress, self.similar_progress, self.health_progress, self.map_progress = progress_lines(
             self.statusBar(), 4)
 
-        self.labelling = LabellingController(self.context, self.grid, self)
-        self.importer = ImportController(self.context, self.import_progress, self)
-        self.class_actions = ClassActions(self.context, self)
-        self.tagging = TaggingController(self.context, self)
-        self.training = TrainingController(self.context, self.train_panel, self)
-        self.training_status = TrainingStatus(self.training, self.statusBar(), open_tab=self.show_training)
-        self.explain = ExplainController(self.context, self.preview, self)
-        self.predicting = PredictController(self.context, self.predict_progress, self)
-        self.duplicates = DuplicatesController(self.context, self)
-        self.label_review = LabelReviewController(self.context, self)
-        self.sorting = SortController(self.context, self)
-        self.similar = SimilarController(self.context, self.grid, self.similar_progress, self)
-        self.health = HealthController(self.context, self.grid, self.labelling.undo_stack, self.health_progress, self)
+        self.controllers = Controllers.build(WindowParts(
+            self, self.context, self.grid, self.preview, self.train_panel, self.import_progress, self.predict_progress,
+            self.similar_progress, self.health_progress, self.map_progress))
+        self.training_status = TrainingStatus(self.controllers.training, self.statusBar(), open_tab=self.show_training)
         self.finding_bar = FindingBar(self)
-        self.collection_map = CollectionMapDock(self.context, self.map_progress, self)
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("mainSplitter")
@@ -127,7 +108,8 @@ class MainWindow(QMainWindow):
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         self.setCentralWidget(splitter)
-        self.map_placement = MapBesideGrid(self, self.collection_map, self.side_tabs, [self.sidebar, grid_pane])
+        self.map_placement = MapBesideGrid(self, self.controllers.collection_map, self.side_tabs,
+                                           [self.sidebar, grid_pane])
 
         self._build_actions()
         self._connect()
@@ -138,6 +120,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ----------------------------------------------------------------------------------
     def _build_actions(self) -> None:
+        c = self.controllers
         def action(text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:
             """``shortcut`` names a row of desktop.ui.shortcuts.SHORTCUTS: the one place keys are decided."""
             act = QAction(text, self)
@@ -150,42 +133,42 @@ class MainWindow(QMainWindow):
             return act
 
         self.add_folder_action = action("Add Folder…", self.choose_folders, "add_folder", "Add a folder of photos")
-        self.add_class_action = action("Add Class…", lambda: self.class_actions.add(), "add_class")
+        self.add_class_action = action("Add Class…", lambda: c.class_actions.add(), "add_class")
         self.train_action = action("Train", self.train, "train", "Train a classifier on the labelled photos")
-        self.predict_action = action("Predict", lambda: self.predicting.predict(), "predict",
+        self.predict_action = action("Predict", lambda: c.predicting.predict(), "predict",
                                      "Run the active model over every photo (photos done before are skipped)")
         self.models_action = action("Model Versions…", self.show_models, "models",
                                     "Every trained model, compared on today's validation photos")
-        self.rescan_action = action("Re-scan Folders", self.importer.rescan_all, "rescan",
+        self.rescan_action = action("Re-scan Folders", c.importer.rescan_all, "rescan",
                                     "Find new, changed and missing photos in every folder")
         self.new_project_action = action("New Project…", self.choose_new_project, "new_project")
         self.open_project_action = action("Open Project…", self.choose_project, "open_project")
-        self.undo_action = self.labelling.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action = c.labelling.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setShortcuts(key_sequences("undo"))
-        self.redo_action = self.labelling.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action = c.labelling.undo_stack.createRedoAction(self, "Redo")
         self.redo_action.setShortcuts(key_sequences("redo"))  # Ctrl+Shift+Z and Ctrl+Y, each once
         self.addActions([self.undo_action, self.redo_action])
-        accept = action("Accept Prediction", self.labelling.accept_prediction, "accept",
+        accept = action("Accept Prediction", c.labelling.accept_prediction, "accept",
                         "Label the selected photos with what the model predicts")
-        clear = action("Clear Label", self.labelling.clear_selection_labels, "clear")
-        review_labels = action("Review Likely Label Mistakes", lambda: self.label_review.find(), None,
+        clear = action("Clear Label", c.labelling.clear_selection_labels, "clear")
+        review_labels = action("Review Likely Label Mistakes", lambda: c.label_review.find(), None,
                                "Labelled photos whose label the data suggests is wrong, most suspicious first")
-        keep = action("Keep Label and Next", self.labelling.keep_and_next, "keep",
+        keep = action("Keep Label and Next", c.labelling.keep_and_next, "keep",
                       "Reviewing labels: this one is right, go on")
-        self.more_like_this_action = action("More Like This", self.similar.more_like_this, "more_like_this",
+        self.more_like_this_action = action("More Like This", c.similar.more_like_this, "more_like_this",
                                             "The photos most like this one, most alike first")
-        self.select_similar_action = action("Select Similar", self.similar.select_similar, "select_similar",
+        self.select_similar_action = action("Select Similar", c.similar.select_similar, "select_similar",
                                             "Add the photos most like the selected ones to the selection")
-        self.check_photos_action = action("Check Photos", self.health.check, None,
+        self.check_photos_action = action("Check Photos", c.health.check, None,
                                           "Duplicates, blurry, dark, bright, odd and outlying photos, class "
                                           "imbalance: flagged in the sidebar, nothing excluded")
         self.map_action = action("Collection Map", self.show_collection_map, None,
                                  "Every photo on one map, similar photos close together; lasso some to label them")
-        find_duplicates = action("Find Near-Duplicates", lambda: self.duplicates.find(), None,
+        find_duplicates = action("Find Near-Duplicates", lambda: c.duplicates.find(), None,
                                  "Photos that are (nearly) the same picture; warns when they straddle the split")
-        resolve_exact = action("Resolve All Exact Duplicates…", self.health.resolve_all_exact, None,
+        resolve_exact = action("Resolve All Exact Duplicates…", c.health.resolve_all_exact, None,
                                "Keep one of each set of identical files; move the others aside (Sort ▸ Undo puts back)")
-        explain = action("Why This Prediction? (Heatmap)", lambda: self.explain.toggle(), "explain",
+        explain = action("Why This Prediction? (Heatmap)", lambda: c.explain.toggle(), "explain",
                          "Show where in the photo the model sees its predicted class")
         zoom_in = action("Bigger Thumbnails", lambda: self.grid.zoom_by(24))
         zoom_out = action("Smaller Thumbnails", lambda: self.grid.zoom_by(-24))
@@ -196,7 +179,7 @@ class MainWindow(QMainWindow):
         quit_action = action("Quit", self.close, "quit")
         # Keys 1-9 label the selection; window-wide so they work wherever focus is in the main window.
         for key in SHORTCUTS["label"].keys:
-            QShortcut(QKeySequence(key), self, lambda key=key: self.labelling.label_by_key(key))
+            QShortcut(QKeySequence(key), self, lambda key=key: c.labelling.label_by_key(key))
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.new_project_action, self.open_project_action])
@@ -213,9 +196,9 @@ class MainWindow(QMainWindow):
         class_menu = self.menuBar().addMenu("&Classes")
         class_menu.addAction(self.add_class_action)
         class_menu.addAction("Classes from Keywords…",
-                             lambda: classes_from_keywords(self.context, self.labelling.undo_stack, self))
-        class_menu.addAction("Write Classes to Sidecars…", self.tagging.write)
-        class_menu.addAction("Undo Written Keywords", self.tagging.undo)
+                             lambda: classes_from_keywords(self.context, c.labelling.undo_stack, self))
+        class_menu.addAction("Write Classes to Sidecars…", c.tagging.write)
+        class_menu.addAction("Undo Written Keywords", c.tagging.undo)
         model_menu = self.menuBar().addMenu("&Model")
         model_menu.addAction(self.train_action)
         model_menu.addAction(self.predict_action)
@@ -224,9 +207,9 @@ class MainWindow(QMainWindow):
         model_menu.addAction(review_labels)
         model_menu.addAction(find_duplicates)
         model_menu.addAction(self.check_photos_action)
-        model_menu.addActions([resolve_exact, action("Resolve Near Duplicates…", self.health.resolve_near, None,
+        model_menu.addActions([resolve_exact, action("Resolve Near Duplicates…", c.health.resolve_near, None,
                                                      "Like Resolve All Exact Duplicates, for photos nearly alike too")])
-        self.menuBar().addMenu(self.sorting.build_menu(self))
+        self.menuBar().addMenu(c.sorting.build_menu(self))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([zoom_in, zoom_out])
         view_menu.addSeparator()
@@ -245,60 +228,49 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
     def _connect(self) -> None:
+        """The window's own wiring: views the controllers ask for, the sidebar and bars that drive them. What one
+        controller starts in another is wired where they are built (Controllers)."""
+        c = self.controllers
         self.grid.selectionModel().currentChanged.connect(lambda *_: self._show_current())
         self.context.images.dataChanged.connect(self._on_images_changed)
         self.context.images.modelAboutToBeReset.connect(self._remember_current)
         self.context.images.modelReset.connect(self._on_images_reset)
         self.context.status_changed.connect(self._show_counts)
         self.context.folders_changed.connect(self.sidebar.folders.set_folders)
+        self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
         self.sidebar.filter_selected.connect(self._on_sidebar_filter)
         self.grid_keys = GridKeys(self, self.grid, [self.sidebar.view_clicked])  # keys act where the user looks
-        self.sidebar.add_class_requested.connect(lambda: self.class_actions.add())
+        self.sidebar.add_class_requested.connect(lambda: c.class_actions.add())
         self.sidebar.add_folder_requested.connect(self.choose_folders)
-        self.sidebar.class_menu_requested.connect(self.class_actions.show_menu)
-        self.class_actions.filter_requested.connect(self._on_filter)
-        self.duplicates.filter_requested.connect(self._on_filter)
-        self.label_review.filter_requested.connect(self._on_filter)
-        self.label_review.more_changed.connect(lambda text: (self.more_button.setText(text),
-                                                             self.more_button.setVisible(bool(text))))
-        self.similar.filter_requested.connect(self._on_filter)
-        self.similar.notes_changed.connect(self.context.images.set_notes)
-        self.collection_map.filter_requested.connect(self._on_filter)
-        self.collection_map.select_requested.connect(self.grid.select_ids)
-        self.health.filter_requested.connect(self._on_finding_filter)
-        self.health.notes_changed.connect(self.context.images.set_notes)
-        self.health.groups_changed.connect(self.context.images.set_groups)
-        self.duplicates.groups_changed.connect(self.context.images.set_groups)
-        self.health.findings_changed.connect(self.sidebar.set_findings)
-        self.health.active_changed.connect(self.finding_bar.show_finding)
-        self.health.photos_removed.connect(self.similar.forget_index)
-        self.sidebar.finding_selected.connect(self.health.show)
-        self.finding_bar.dismiss_requested.connect(self.health.dismiss_selected)
-        self.finding_bar.keep_one_requested.connect(self.health.keep_one)
-        self.importer.finished.connect(lambda _summary: self.similar.forget_index())
+        self.sidebar.class_menu_requested.connect(c.class_actions.show_menu)
+        self.sidebar.folder_menu_requested.connect(self._folder_menu)
+        for views in (c.class_actions, c.duplicates, c.label_review, c.similar, c.collection_map):
+            views.filter_requested.connect(self._on_filter)
+        c.label_review.more_changed.connect(lambda text: (self.more_button.setText(text),
+                                                          self.more_button.setVisible(bool(text))))
+        c.collection_map.select_requested.connect(self.grid.select_ids)
+        c.health.filter_requested.connect(self._on_finding_filter)
+        c.health.findings_changed.connect(self.sidebar.set_findings)
+        c.health.active_changed.connect(self.finding_bar.show_finding)
+        self.sidebar.finding_selected.connect(c.health.show)
+        self.finding_bar.dismiss_requested.connect(c.health.dismiss_selected)
+        self.finding_bar.keep_one_requested.connect(c.health.keep_one)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
-        self.context.model_changed.connect(self.context.refresh_counts)  # the disagreements count
-        self.sidebar.folder_menu_requested.connect(self._folder_menu)
-        self.class_actions.restructured.connect(self.labelling.undo_stack.clear)
         self._backbones_loaded = False
         self.side_tabs.currentChanged.connect(self._on_side_tab)
-        # A new model: re-read it, then predict every photo with it (the grid, the bars, "Label next").
-        self.training.trained.connect(lambda _summary: (self.context.models_changed(), self.predicting.predict()))
-        self.importer.finished.connect(self._on_imported)
         self.train_panel.show_images_requested.connect(  # a confusion cell: each photo says what put it there
             lambda title, ids, badges, notes: (
                 self._on_filter(ImageFilter(Show.IDS, image_ids=tuple(ids), title=title)),
                 self.context.images.set_badges(badges), self.context.images.set_notes(notes)))
-        for source in (self.labelling, self.importer, self.class_actions, self.training, self.sorting, self.explain,
-                       self.predicting, self.duplicates, self.label_review, self.similar, self.health,
-                       self.collection_map, self.tagging):
-            source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        c.connect_messages(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
     def open_project_at(self, path: Path) -> bool:
-        if self.importer.busy or self.training.busy or self.predicting.busy:
-            QMessageBox.information(self, APP_NAME, "Wait for the import or training to finish (or cancel it).")
+        running = self.controllers.project_work()
+        if running:
+            QMessageBox.information(self, APP_NAME, f"Wait for {listing(running)} to finish "
+                                    f"(or cancel {'them' if len(running) > 1 else 'it'}).")
             return False
         try:
             project = open_project(path)
@@ -326,7 +298,7 @@ class MainWindow(QMainWindow):
     def choose_folders(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
         if path:
-            self.importer.add_folders([Path(path)], self)
+            self.controllers.importer.add_folders([Path(path)], self)
 
     def _folder_menu(self, folder: FolderInfo, position) -> None:
         menu = QMenu(self)
@@ -354,7 +326,7 @@ class MainWindow(QMainWindow):
             "project are forgotten; the files on disk are not touched.")
         if answer == QMessageBox.StandardButton.Yes:
             remove_folder(self.context.project, folder.id)
-            self.labelling.undo_stack.clear()
+            self.controllers.labelling.undo_stack.clear()
             self.context.refresh_all()
 
     def show_models(self) -> None:
@@ -364,13 +336,8 @@ class MainWindow(QMainWindow):
             return
         dialog = ModelsDialog(self.context, self)
         # Another model may now be active: its predictions fill in (photos it already predicted are skipped).
-        dialog.models_changed.connect(lambda: (self.context.models_changed(), self.predicting.predict()))
+        dialog.models_changed.connect(self.controllers.use_new_model)
         dialog.exec()
-
-    def _on_imported(self, summary) -> None:
-        """New or changed photos get the active model's predictions in the background, as after training."""
-        if summary.imported and self.context.active_model is not None:
-            self.predicting.predict()
 
     def show_training(self) -> None:
         self.map_placement.give_back_pane()  # on a narrow window the map may have taken the pane's place
@@ -379,12 +346,12 @@ class MainWindow(QMainWindow):
     def train(self) -> None:
         """Ctrl+T (and the toolbar's Train): start training where its curves grow, or say why it cannot."""
         self.show_training()
-        self.training.train_now()
+        self.controllers.training.train_now()
 
     def _on_side_tab(self, index: int) -> None:
         if self.side_tabs.widget(index) is self.train_panel and not self._backbones_loaded:
             self._backbones_loaded = True  # the registry imports torch: only when the user opens this tab
-            self.training.load_backbones()
+            self.controllers.training.load_backbones()
 
     # -- reacting to the models ------------------------------------------------------------------------
     def _grid_with_view_title(self) -> QWidget:
@@ -399,7 +366,7 @@ class MainWindow(QMainWindow):
         back.clicked.connect(self._show_all_photos)
         self.more_button = QPushButton()  # label review: the less certain ones too
         self.more_button.setToolTip("Also the labels the model is less sure about, after the likely mistakes.")
-        self.more_button.clicked.connect(self.label_review.show_more)
+        self.more_button.clicked.connect(self.controllers.label_review.show_more)
         self.more_button.hide()
         self.view_bar = QWidget()
         bar = QHBoxLayout(self.view_bar)
@@ -423,19 +390,19 @@ class MainWindow(QMainWindow):
 
     def _on_sidebar_filter(self, image_filter: ImageFilter) -> None:
         self.view_bar.hide()
-        self.health.leave()
+        self.controllers.health.leave()
         self.context.images.set_filter(image_filter)
 
     def _on_filter(self, image_filter: ImageFilter) -> None:
         """A view from elsewhere than the sidebar: the sidebar no longer describes it, the bar does."""
         self.sidebar.clear_selection()
-        self.health.leave()
+        self.controllers.health.leave()
         self._show_view(image_filter)
 
     def _on_finding_filter(self, image_filter: ImageFilter) -> None:
         """A Check Photos finding: its sidebar entry stays marked, the finding bar offers what to do."""
         self._show_view(image_filter)
-        self.sidebar.select_finding(self.health.active_kind)
+        self.sidebar.select_finding(self.controllers.health.active_kind)
 
     def _show_view(self, image_filter: ImageFilter) -> None:
         self.more_button.hide()  # it belongs to the view it was offered with
@@ -455,15 +422,15 @@ class MainWindow(QMainWindow):
         menu.addActions([self.more_like_this_action, self.select_similar_action])
         if self.finding_bar.isVisible():
             menu.addSeparator()
-            menu.addAction("Not a Problem", self.health.dismiss_selected)
+            menu.addAction("Not a Problem", self.controllers.health.dismiss_selected)
             if self.finding_bar.keep_button.isVisible():
-                menu.addAction("Keep One", self.health.keep_one)
+                menu.addAction("Keep One", self.controllers.health.keep_one)
         menu.exec(self.grid.viewport().mapToGlobal(position))
 
     def show_collection_map(self) -> None:
         """The map docks beside the grid, so its lasso never covers the photos it selects (MapBesideGrid)."""
         self.map_placement.show_map()
-        self.collection_map.show_map()
+        self.controllers.collection_map.show_map()
 
     def _show_current(self) -> None:
         index = self.grid.currentIndex()
@@ -475,7 +442,7 @@ class MainWindow(QMainWindow):
             self.preview.show_keywords(keywords_of(self.context.project, index.data(Role.ROW).id)
                                        if self.context.project else [])
             self._show_prediction(index)
-            self.explain.show_for(index.data(Role.ROW))
+            self.controllers.explain.show_for(index.data(Role.ROW))
         else:
             self.preview.show_row(None, None)
             self.preview.show_prediction(None, None, {}, self.context.active_model is not None)
@@ -547,7 +514,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:
         folders = [Path(url.toLocalFile()) for url in event.mimeData().urls() if Path(url.toLocalFile()).is_dir()]
         if folders:
-            self.importer.add_folders(folders, self)
+            self.controllers.importer.add_folders(folders, self)
             event.acceptProposedAction()
 
     def show_shortcuts(self) -> None:
@@ -577,17 +544,7 @@ class MainWindow(QMainWindow):
             self.splitter.setSizes(splitter_sizes(self.splitter.width()))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.importer.shutdown()
-        self.tagging.shutdown()
-        self.training.shutdown()
-        self.explain.shutdown()
-        self.predicting.shutdown()
-        self.duplicates.shutdown()
-        self.label_review.shutdown()
-        self.sorting.shutdown()
-        self.similar.shutdown()
-        self.health.shutdown()
-        self.collection_map.shutdown()
+        self.controllers.shutdown()
         save_window(self, self.settings)
         WINDOW_SPLITTER.write(self.settings, self.splitter.saveState())
         THUMBNAIL_SIZE.write(self.settings, self.grid.preferred_tile)

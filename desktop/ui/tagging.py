@@ -27,6 +27,10 @@ class TaggingController(QObject):
         self.task = WorkerSlot(self)
         self._approved: TagPlan | None = None  # run once the planning worker has finished
 
+    @property
+    def busy(self) -> bool:
+        return self.task.busy
+
     def _project_if_free(self, busy: str) -> Project | None:
         """The open project when no keyword job runs; else None, having said ``busy`` (or nothing: no project)."""
         project = self.context.project

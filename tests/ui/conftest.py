@@ -28,7 +28,7 @@ def main_window(qtbot, tmp_path: Path):
 
     make_application()
     window = MainWindow(QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat))
-    window.importer.ask_about_subfolders = False
+    window.controllers.importer.ask_about_subfolders = False
     qtbot.addWidget(window)
     window.resize(1200, 800)
     window.show()

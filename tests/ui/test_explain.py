@@ -15,7 +15,7 @@ def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_pro
     main_window.grid.setFocus()
     main_window.grid.setCurrentIndex(images.index(0))
     canvas = main_window.preview.canvas
-    with qtbot.waitSignal(main_window.explain.explained, timeout=60_000) as first:
+    with qtbot.waitSignal(main_window.controllers.explain.explained, timeout=60_000) as first:
         QTest.keyClick(main_window.grid, "g")
     assert first.args[0] == images.row_at(0).id
     qtbot.waitUntil(lambda: not canvas.overlay.isNull(), timeout=5_000)
@@ -25,7 +25,7 @@ def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_pro
     explained = main_window.context.active_model.class_names[first.args[1].class_index]
     assert legend.caption == f"Heatmap for: {explained} ({first.args[1].probability:.0%})"
 
-    with qtbot.waitSignal(main_window.explain.explained, timeout=60_000) as second:
+    with qtbot.waitSignal(main_window.controllers.explain.explained, timeout=60_000) as second:
         main_window.grid.setCurrentIndex(images.index(5))
     assert second.args[0] == images.row_at(5).id
     heatmap = second.args[1]
@@ -34,14 +34,14 @@ def test_g_toggles_a_heatmap_that_follows_the_selection(main_window, trained_pro
 
     QTest.keyClick(main_window.grid, "g")
     assert canvas.overlay.isNull() and not legend.isVisible()
-    assert not main_window.explain.enabled
+    assert not main_window.controllers.explain.enabled
 
 
 def test_g_without_a_model_says_to_train_first(main_window, qtbot):
-    with qtbot.waitSignal(main_window.explain.message) as said:
-        main_window.explain.toggle()
+    with qtbot.waitSignal(main_window.controllers.explain.message) as said:
+        main_window.controllers.explain.toggle()
     assert "Train a model first" in said.args[0]
-    assert not main_window.explain.enabled
+    assert not main_window.controllers.explain.enabled
 
 
 def test_find_near_duplicates_shows_them_in_the_grid(main_window, trained_project, qtbot):
@@ -53,8 +53,8 @@ def test_find_near_duplicates_shows_them_in_the_grid(main_window, trained_projec
     shutil.copy(photos / "discs" / "discs_02.jpg", photos / "discs" / "copy.jpg")
     import_folder(trained_project, photos, labels_from_subfolders=True)
     assert main_window.open_project_at(trained_project.path)
-    with qtbot.waitSignal(main_window.duplicates.found, timeout=60_000) as found:
-        main_window.duplicates.find()
+    with qtbot.waitSignal(main_window.controllers.duplicates.found, timeout=60_000) as found:
+        main_window.controllers.duplicates.find()
     assert len(found.args[0]) == 1
     images = main_window.context.images
     assert images.wait_loaded()
@@ -75,8 +75,8 @@ def test_review_doubtful_labels_in_order_with_keep_and_relabel(main_window, trai
         wrong = list(session.scalars(select(Image.id).where(Image.rel_path.like("stripes/%")).limit(2)))
     set_label(trained_project, wrong, checks)
     assert main_window.open_project_at(trained_project.path)
-    with qtbot.waitSignal(main_window.label_review.found, timeout=60_000) as found:
-        main_window.label_review.find()
+    with qtbot.waitSignal(main_window.controllers.label_review.found, timeout=60_000) as found:
+        main_window.controllers.label_review.find()
     issues = found.args[0]
     # The ranking's quality is measured in tests/core/test_label_issues.py; here: the review leads with the
     # likely mistakes (all doubtful labels only when none is likely), a mistake among them.

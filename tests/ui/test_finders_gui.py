@@ -15,7 +15,7 @@ def _issue(image_id: int, score: float) -> LabelIssue:
 
 
 def test_the_review_shows_the_likely_mistakes_first_and_the_rest_on_request(main_window, qtbot):
-    review = main_window.label_review
+    review = main_window.controllers.label_review
     issues = [_issue(7, 0.98), _issue(3, 0.93), _issue(5, 0.7), _issue(9, 0.6), _issue(2, 0.55)]
     messages = []
     review.message.connect(messages.append)
@@ -45,7 +45,7 @@ def test_find_near_duplicates_marks_each_group_on_its_tiles(main_window):
 
     groups = [SimpleNamespace(image_ids=(4, 9, 2), straddles_split=False),
               SimpleNamespace(image_ids=(5, 6), straddles_split=False)]
-    main_window.duplicates._on_found(groups)
+    main_window.controllers.duplicates._on_found(groups)
     images = main_window.context.images
     assert images.image_filter.image_ids == (4, 9, 2, 5, 6)
     assert images.groups == {4: GroupMark(1, 3, False), 9: GroupMark(1, 3, False), 2: GroupMark(1, 3, False),

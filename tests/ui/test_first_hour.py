@@ -54,10 +54,10 @@ def test_ctrl_y_and_ctrl_shift_z_both_redo(qtbot, main_window, tmp_path):
     window = main_window
     write_photos(tmp_path / "photos", 3)
     import_and_wait(qtbot, window, tmp_path / "photos")
-    window.class_actions.add("cat")
+    window.controllers.class_actions.add("cat")
     window.activateWindow()
     window.grid.setFocus()
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     qtbot.keyClick(window.grid, Qt.Key.Key_1)
     qtbot.keyClick(window.grid, Qt.Key.Key_1)
     assert len(labels_in_db(window)) == 2
@@ -72,21 +72,22 @@ def test_ctrl_y_and_ctrl_shift_z_both_redo(qtbot, main_window, tmp_path):
 
 
 def test_ctrl_t_on_a_project_not_ready_says_why(main_window, qtbot):
-    with qtbot.waitSignal(main_window.training.message) as said:
+    with qtbot.waitSignal(main_window.controllers.training.message) as said:
         qtbot.keyClick(main_window.grid, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     assert main_window.side_tabs.currentWidget() is main_window.train_panel
     assert said.args[0].startswith("Cannot train yet: ") and "label at least 3 photos" in said.args[0]
-    assert not main_window.training.busy
+    assert not main_window.controllers.training.busy
 
 
 def test_ctrl_t_starts_training_on_a_ready_project(main_window, trained_project, qtbot):
     assert main_window.open_project_at(trained_project.path)
     main_window.train_panel.epochs.setValue(2)
-    with qtbot.waitSignal(main_window.training.trained, timeout=120_000):
+    with qtbot.waitSignal(main_window.controllers.training.trained, timeout=120_000):
         qtbot.keyClick(main_window.grid, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
-        assert main_window.training.busy
+        assert main_window.controllers.training.busy
         assert main_window.side_tabs.currentWidget() is main_window.train_panel
-    qtbot.waitUntil(lambda: not main_window.training.busy and not main_window.predicting.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not main_window.controllers.training.busy and not main_window.controllers.predicting.busy,
+                    timeout=60_000)
     # The grid reloads under the new predictions: the Train tab with its results stays in front ...
     assert main_window.side_tabs.currentWidget() is main_window.train_panel
     # ... and a retrain's x axis is the epochs it ran, not the plan.
@@ -176,9 +177,9 @@ def test_a_broken_photo_shows_why_and_no_labelling_hints(main_window, qtbot, tmp
 def test_import_with_an_active_model_predicts_the_new_photos(main_window, trained_project, qtbot, tmp_path):
     assert main_window.open_project_at(trained_project.path)
     mk.write_shape_folders(tmp_path / "later", per_class=1)
-    with qtbot.waitSignal(main_window.predicting.finished, timeout=120_000) as predicted:
-        main_window.importer.ask_about_subfolders = False
-        main_window.importer.add_folders([tmp_path / "later" / "discs"])
+    with qtbot.waitSignal(main_window.controllers.predicting.finished, timeout=120_000) as predicted:
+        main_window.controllers.importer.ask_about_subfolders = False
+        main_window.controllers.importer.add_folders([tmp_path / "later" / "discs"])
     assert predicted.args[0].predicted >= 1
 
 
@@ -192,7 +193,7 @@ def test_sort_dialog_names_the_destination_after_the_folder_sorted(main_window, 
     import_and_wait(qtbot, main_window, tmp_path / "holiday")
     holiday = next(f for f in list_folders(main_window.context.project) if f.name == "holiday")
     main_window.sidebar.filter_selected.emit(ImageFilter(Show.ALL, folder_id=holiday.id))
-    dialog = main_window.sorting.show_dialog()
+    dialog = main_window.controllers.sorting.show_dialog()
     assert Path(dialog.destination.text()) == tmp_path / "holiday sorted"
     dialog.photos.setCurrentIndex(dialog.photos.findText("Folder labelled", Qt.MatchFlag.MatchStartsWith))
     assert Path(dialog.destination.text()) == tmp_path / "labelled sorted"

@@ -308,7 +308,7 @@ def test_undoing_duplicates_moved_aside_is_named_as_such_in_the_sort_menu(main_w
     import_folder(project, photos)
     resolve(project, plan_resolution(project, exact_groups(project)))
 
-    text = main_window.sorting.describe_undo(None)[1]
+    text = main_window.controllers.sorting.describe_undo(None)[1]
     assert ", duplicates moved aside)?" in text and "sorted by" not in text
     assert "1 photo moved into" in text and "go back to where they came from" in text
 

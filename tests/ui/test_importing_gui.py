@@ -19,9 +19,9 @@ def test_a_broken_cache_imports_the_photos_and_says_so(main_window, qtbot, tmp_p
     project = main_window.context.project
     project.thumbnails.directory.write_bytes(b"in the way")
     messages: list[str] = []
-    main_window.importer.message.connect(messages.append)
-    with qtbot.waitSignal(main_window.importer.finished, timeout=20000) as done:
-        main_window.importer.add_folders([_photos(tmp_path / "photos", 3)])
+    main_window.controllers.importer.message.connect(messages.append)
+    with qtbot.waitSignal(main_window.controllers.importer.finished, timeout=20000) as done:
+        main_window.controllers.importer.add_folders([_photos(tmp_path / "photos", 3)])
     assert (done.args[0].imported, done.args[0].broken) == (3, 0)
     assert messages[-1].startswith("photos: 3 photos imported. The thumbnail cache ")
     assert messages[-1].endswith("a re-scan makes them once the cache works again.")
@@ -30,9 +30,9 @@ def test_a_broken_cache_imports_the_photos_and_says_so(main_window, qtbot, tmp_p
 def test_an_import_elsewhere_makes_this_one_say_busy(main_window, qtbot, tmp_path: Path) -> None:
     project = main_window.context.project
     messages: list[str] = []
-    main_window.importer.message.connect(messages.append)
+    main_window.controllers.importer.message.connect(messages.append)
     with exclusive_lock(project.import_lock_path, "held by another process"):
-        main_window.importer.add_folders([_photos(tmp_path / "photos", 1)])
-        qtbot.waitUntil(lambda: not main_window.importer.busy, timeout=20000)
+        main_window.controllers.importer.add_folders([_photos(tmp_path / "photos", 1)])
+        qtbot.waitUntil(lambda: not main_window.controllers.importer.busy, timeout=20000)
     assert messages == ["Import failed: Another Pigeonhole is importing into this project; try again when it has "
                         "finished."]

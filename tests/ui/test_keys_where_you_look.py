@@ -18,7 +18,7 @@ def four_classes(qtbot, main_window, tmp_path):
     write_photos(tmp_path / "photos", 8)
     import_and_wait(qtbot, main_window, tmp_path / "photos")
     for name in ("cat", "dog", "bird", "fish"):
-        main_window.class_actions.add(name)
+        main_window.controllers.class_actions.add(name)
     main_window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is main_window, timeout=3000)
     return main_window
@@ -58,7 +58,7 @@ def test_after_a_sidebar_click_right_then_a_class_key_labels_the_photo_now_selec
 
 def test_moving_keys_pressed_on_a_button_move_the_grid(qtbot, four_classes):
     window = four_classes
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     window.view_bar.show()
     back = next(b for b in window.view_bar.findChildren(QPushButton) if b.text() == "Show all photos")
     back.setFocus()
@@ -80,7 +80,7 @@ def test_a_view_chosen_elsewhere_takes_the_keys(qtbot, four_classes):
     assert QApplication.focusWidget() is combo
     images = window.context.images
     ids = (images.row_at(2).id, images.row_at(3).id, images.row_at(4).id)
-    window.similar.filter_requested.emit(ImageFilter(Show.IDS, image_ids=ids, title="Like this"))
+    window.controllers.similar.filter_requested.emit(ImageFilter(Show.IDS, image_ids=ids, title="Like this"))
     assert images.wait_loaded() and images.rowCount() == 3
     window.grid.setCurrentIndex(images.index(0))
     type_keys(qtbot, Qt.Key.Key_Right, Qt.Key.Key_3)
@@ -92,12 +92,12 @@ def test_many_selected_photos_keep_their_labels_until_the_key_comes_again(qtbot,
     images = window.context.images
     names = [images.row_at(row).name for row in range(images.rowCount())]
     window.grid.setFocus()
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     type_keys(qtbot, Qt.Key.Key_1, Qt.Key.Key_1, Qt.Key.Key_2)  # photos 0, 1: cat; 2: dog
     assert labels_in_db(window) == {names[0]: "cat", names[1]: "cat", names[2]: "dog"}
 
     said = []
-    window.labelling.message.connect(said.append)
+    window.controllers.labelling.message.connect(said.append)
     window.grid.select_ids([images.row_at(row).id for row in range(6)])  # e.g. what Select similar chose
     assert said[-1] == ("6 photos selected, 3 of them already labelled — a class key labels the other 3 and keeps "
                         "those labels.")
@@ -112,7 +112,7 @@ def test_many_selected_photos_keep_their_labels_until_the_key_comes_again(qtbot,
 
     type_keys(qtbot, Qt.Key.Key_3)
     assert set(labels_in_db(window).values()) == {"bird"}
-    assert window.labelling.undo_stack.undoText() == "Relabel 3 photos as bird"
+    assert window.controllers.labelling.undo_stack.undoText() == "Relabel 3 photos as bird"
 
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert labels_in_db(window) == labelled  # undo gives the kept labels back
@@ -122,7 +122,7 @@ def test_the_offer_to_relabel_lasts_only_while_the_selection_does(qtbot, four_cl
     window = four_classes
     images = window.context.images
     window.grid.setFocus()
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     type_keys(qtbot, Qt.Key.Key_1)
     both = [images.row_at(0).id, images.row_at(1).id]
     window.grid.select_ids(both)
@@ -136,9 +136,9 @@ def test_the_offer_to_relabel_lasts_only_while_the_selection_does(qtbot, four_cl
 def test_one_photo_is_relabelled_at_once(qtbot, four_classes):
     window = four_classes
     window.grid.setFocus()
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     type_keys(qtbot, Qt.Key.Key_1)
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     type_keys(qtbot, Qt.Key.Key_2)
     assert labels_in_db(window) == {window.context.images.row_at(0).name: "dog"}
 
@@ -155,11 +155,11 @@ def test_accepting_predictions_for_many_keeps_labels_until_a_comes_again(qtbot, 
     predicted = images.index(0).data(Role.PREDICTION).name
     other = next(c for c in window.context.classes.classes if c.name != predicted)
     window.grid.setFocus()
-    window.labelling.select_row(0)
-    window.labelling.label_selection(other.id, other.name)  # the user's label, against the model
+    window.controllers.labelling.select_row(0)
+    window.controllers.labelling.label_selection(other.id, other.name)  # the user's label, against the model
     window.grid.selectAll()
     said = []
-    window.labelling.message.connect(said.append)
+    window.controllers.labelling.message.connect(said.append)
     type_keys(qtbot, Qt.Key.Key_A)
     assert labels_in_db(window)[images.row_at(0).rel_path] == other.name  # kept, and still selected
     assert said[-1].endswith(f"already had a label (1 {other.name}) and kept it — still selected: press A again "

@@ -31,17 +31,17 @@ def test_keywords_from_import_to_preview_to_labels_and_undo(main_window, qtbot, 
     mk.write(root / "b.jpg.xmp", xmp_packet(hierarchical=["Animals|Mammals"]))
     mk.write_jpeg(root / "c.jpg", 24, 16, seed=2)
     messages: list[str] = []
-    window.importer.message.connect(messages.append)
-    with qtbot.waitSignal(window.importer.finished, timeout=30_000):
-        window.importer.add_folders([root])
-    qtbot.waitUntil(lambda: not window.importer.busy, timeout=10_000)
+    window.controllers.importer.message.connect(messages.append)
+    with qtbot.waitSignal(window.controllers.importer.finished, timeout=30_000):
+        window.controllers.importer.add_folders([root])
+    qtbot.waitUntil(lambda: not window.controllers.importer.busy, timeout=10_000)
     assert "2 with keywords (Classes ▸ Classes from Keywords…)" in messages[-1]
 
     rows = {window.context.images.index(row).data(Role.ROW).rel_path: row
             for row in range(window.context.images.rowCount())}
-    window.labelling.select_row(rows["b.jpg"])
+    window.controllers.labelling.select_row(rows["b.jpg"])
     assert window.preview.keywords.text() == "Keywords: Animals › Mammals" and not window.preview.keywords.isHidden()
-    window.labelling.select_row(rows["c.jpg"])
+    window.controllers.labelling.select_row(rows["c.jpg"])
     assert window.preview.keywords.isHidden()
 
     def tick_mammals(dialog: QDialog) -> int:
@@ -53,12 +53,12 @@ def test_keywords_from_import_to_preview_to_labels_and_undo(main_window, qtbot, 
     told: list[str] = []
     monkeypatch.setattr(keywords_ui.KeywordsDialog, "exec", tick_mammals)
     monkeypatch.setattr(QMessageBox, "information", lambda _parent, _title, text: told.append(text))
-    result = keywords_ui.classes_from_keywords(window.context, window.labelling.undo_stack, window)
+    result = keywords_ui.classes_from_keywords(window.context, window.controllers.labelling.undo_stack, window)
 
     assert result is not None and told == ["1 photo labelled from keywords into 1 class."]
     assert _labels(window) == {"b.jpg": "Mammals"}
     assert "Mammals" in [c.name for c in window.context.classes.classes]
-    window.labelling.undo_stack.undo()
+    window.controllers.labelling.undo_stack.undo()
     assert _labels(window) == {}
-    window.labelling.undo_stack.redo()
+    window.controllers.labelling.undo_stack.redo()
     assert _labels(window) == {"b.jpg": "Mammals"}

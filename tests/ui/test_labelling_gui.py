@@ -33,10 +33,10 @@ def write_photos(folder: Path, count: int) -> list[Path]:
 
 
 def import_and_wait(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.importer.finished, timeout=30_000) as blocker:
-        window.importer.add_folders([folder])
+    with qtbot.waitSignal(window.controllers.importer.finished, timeout=30_000) as blocker:
+        window.controllers.importer.add_folders([folder])
     assert blocker.args[0].imported > 0
-    qtbot.waitUntil(lambda: not window.importer.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controllers.importer.busy, timeout=10_000)
 
 
 def labels_in_db(window) -> dict[str, str]:
@@ -61,13 +61,13 @@ def test_import_label_by_keys_undo_redo(qtbot, main_window, tmp_path):
     assert window.context.images.rowCount() == 8
     assert window.sidebar.filters.entries[1].count == 8  # all unlabelled
 
-    window.class_actions.add("cat")
-    window.class_actions.add("dog")
+    window.controllers.class_actions.add("cat")
+    window.controllers.class_actions.add("dog")
     assert [c.shortcut for c in window.context.classes.classes] == ["1", "2"]
 
     window.activateWindow()
     window.grid.setFocus()
-    window.labelling.select_row(0)
+    window.controllers.labelling.select_row(0)
     for key in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_1, Qt.Key.Key_1, Qt.Key.Key_2):
         press(qtbot, window, key)
     assert labels_in_db(window) == {
@@ -95,15 +95,15 @@ def test_multi_select_labels_all_and_clear(qtbot, main_window, tmp_path):
     window = main_window
     write_photos(tmp_path / "photos", 6)
     import_and_wait(qtbot, window, tmp_path / "photos")
-    window.class_actions.add("receipt")
+    window.controllers.class_actions.add("receipt")
     window.activateWindow()
     window.grid.setFocus()
     window.grid.selectAll()
     press(qtbot, window, Qt.Key.Key_1)
     assert len(labels_in_db(window)) == 6
-    assert window.labelling.undo_stack.undoText() == "Label 6 photos as receipt"
+    assert window.controllers.labelling.undo_stack.undoText() == "Label 6 photos as receipt"
 
-    window.labelling.select_row(2)
+    window.controllers.labelling.select_row(2)
     press(qtbot, window, Qt.Key.Key_0)
     assert "photo_02.jpg" not in labels_in_db(window)
     qtbot.keyClick(window.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

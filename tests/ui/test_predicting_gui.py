@@ -19,9 +19,9 @@ pytestmark = pytest.mark.gui
 
 
 def predict_and_wait(window, qtbot):
-    with qtbot.waitSignal(window.predicting.finished, timeout=60_000) as done:
+    with qtbot.waitSignal(window.controllers.predicting.finished, timeout=60_000) as done:
         window.predict_action.trigger()
-    qtbot.waitUntil(lambda: not window.predicting.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controllers.predicting.busy, timeout=10_000)
     assert window.context.images.wait_loaded()
     return done.args[0]
 
@@ -71,8 +71,8 @@ def test_label_next_lists_unsure_photos_first_and_keys_advance_along_it(main_win
 
 def test_training_predicts_by_itself(main_window, trained_project, qtbot):
     assert main_window.open_project_at(trained_project.path)
-    with qtbot.waitSignal(main_window.predicting.finished, timeout=120_000) as done:
-        main_window.training.start(TrainingOptions(mode="frozen", epochs=4))
+    with qtbot.waitSignal(main_window.controllers.predicting.finished, timeout=120_000) as done:
+        main_window.controllers.training.start(TrainingOptions(mode="frozen", epochs=4))
     assert done.args[0].predicted == 24
     assert done.args[0].model_id == main_window.context.active_model.id
 
@@ -85,7 +85,7 @@ def test_auto_retrain_after_n_labels_keeps_the_user_where_they_are(main_window, 
     panel.auto_retrain.setChecked(True)
     panel.auto_retrain_count.setValue(2)
     panel.epochs.setValue(4)
-    main_window.training.refresh_readiness()
+    main_window.controllers.training.refresh_readiness()
     sidebar = main_window.sidebar
     row = next(i for i, e in enumerate(sidebar.filters.entries) if e.title == "Label next")
     sidebar.filter_view.clicked.emit(sidebar.filters.index(row))
@@ -95,21 +95,21 @@ def test_auto_retrain_after_n_labels_keeps_the_user_where_they_are(main_window, 
     main_window.grid.setFocus()
     main_window.grid.setCurrentIndex(images.index(0))
     qtbot.keyClick(main_window.grid, Qt.Key.Key_1)
-    assert not main_window.training.busy  # one label: not yet
-    with qtbot.waitSignal(main_window.predicting.finished, timeout=120_000):
+    assert not main_window.controllers.training.busy  # one label: not yet
+    with qtbot.waitSignal(main_window.controllers.predicting.finished, timeout=120_000):
         qtbot.keyClick(main_window.grid, Qt.Key.Key_2)
-        assert main_window.training.busy  # the second label started it, in the background
+        assert main_window.controllers.training.busy  # the second label started it, in the background
         where = images.row_at(main_window.grid.currentIndex().row()).id
     assert images.wait_loaded()
     assert main_window.context.active_model.id != models_before
     # The queue was rebuilt for the new model, and the user is still on the photo they were looking at.
     assert images.row_at(main_window.grid.currentIndex().row()).id == where
-    assert main_window.training.new_labels == 0
+    assert main_window.controllers.training.new_labels == 0
 
 
 def test_escape_cancels_and_keeps_the_project_consistent(main_window, trained_project, qtbot):
     assert main_window.open_project_at(trained_project.path)
-    controller = main_window.predicting
+    controller = main_window.controllers.predicting
     assert not controller.cancel_shortcut.isEnabled()  # Esc is free while nothing runs
     main_window.predict_action.trigger()
     assert controller.busy and controller.cancel_shortcut.isEnabled()

@@ -38,7 +38,7 @@ def test_the_train_tab_trains_the_model_the_command_line_trains(main_window, tmp
     qtbot.waitUntil(lambda: panel.backbone.count() > 0 and panel.train_button.isEnabled(), timeout=30_000)
     panel.mode.setCurrentIndex(panel.mode.findData("frozen"))
     panel.seed.setValue(0)
-    with qtbot.waitSignal(main_window.training.trained, timeout=120_000):
+    with qtbot.waitSignal(main_window.controllers.training.trained, timeout=120_000):
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
 
     cli, gui = active_checkpoint(on_the_command_line), active_checkpoint(in_the_window)

@@ -138,9 +138,9 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
     window.context.refresh_all()
     assert fits(window.minimumSizeHint())
 
-    sort_dialog = window.sorting.show_dialog()
+    sort_dialog = window.controllers.sorting.show_dialog()
     qtbot.waitUntil(lambda: not sort_dialog.preview_pending, timeout=10_000)
-    history = SortHistoryDialog(window.sorting, window)
+    history = SortHistoryDialog(window.controllers.sorting, window)
     shortcuts = ShortcutsDialog(window)
     near = NearDuplicatesDialog(window)  # Model ▸ Resolve Near Duplicates…
     dialogs: list[QWidget] = [sort_dialog, history, models, shortcuts, near]
@@ -156,8 +156,8 @@ def test_every_dialog_fits_1024x700(qtbot, main_window, tmp_path, monkeypatch):
     assert fits(_modal_size(window.show_shortcuts))
     assert fits(_modal_size(window.show_about))
     cats = window.context.classes.classes[0]
-    for ask in (window.class_actions.add, lambda: window.class_actions.recolour(cats),
-                lambda: window.class_actions.delete(cats), lambda: window.sorting.undo(None)):
+    for ask in (window.controllers.class_actions.add, lambda: window.controllers.class_actions.recolour(cats),
+                lambda: window.controllers.class_actions.delete(cats), lambda: window.controllers.sorting.undo(None)):
         assert fits(_modal_size(ask))  # closing each box answers no: nothing changes
 
 
@@ -173,7 +173,7 @@ def test_the_sort_dialog_keeps_its_buttons_with_a_long_note_and_the_threshold(qt
     window = main_window
     make_sortable_project(window.context.project, tmp_path / "photos")
     window.context.refresh_all()
-    dialog = window.sorting.show_dialog()
+    dialog = window.controllers.sorting.show_dialog()
     dialog.destination.setText(str(tmp_path / "sorted"))
     qtbot.waitUntil(lambda: not dialog.preview_pending and dialog.plan is not None, timeout=10_000)
     long_note = "<br><br>".join(["Model #1 keeps no held-out predictions to measure its precision by, so photos are "
@@ -203,8 +203,8 @@ def test_the_map_docks_beside_the_grid(qtbot, main_window, monkeypatch):
     """The map opened as a floating window over the photos its lasso selects. Now it docks at the grid's right;
     on a narrow window the photo pane makes room while it is there."""
     window = main_window
-    monkeypatch.setattr(window.collection_map, "compute", lambda: None)  # where it docks, not what it draws
-    map_dock, pane = window.collection_map, window.side_tabs
+    monkeypatch.setattr(window.controllers.collection_map, "compute", lambda: None)  # where it docks, not what it draws
+    map_dock, pane = window.controllers.collection_map, window.side_tabs
     window.resize(1000, 640)
     window.show_collection_map()
     qtbot.waitUntil(lambda: map_dock.isVisible() and not pane.isVisible())
@@ -240,15 +240,15 @@ def test_the_map_and_its_place_are_remembered(qtbot, tmp_path: Path, monkeypatch
     first.show()
     first.resize(1500, 900)
     first.show_collection_map()
-    qtbot.waitUntil(first.collection_map.isVisible)
+    qtbot.waitUntil(first.controllers.collection_map.isVisible)
     first.close()
 
     second = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
     second.show()
-    qtbot.waitUntil(second.collection_map.isVisible)  # open again, docked where it was
-    assert not second.collection_map.isFloating()
-    assert second.dockWidgetArea(second.collection_map) == Qt.DockWidgetArea.RightDockWidgetArea
+    qtbot.waitUntil(second.controllers.collection_map.isVisible)  # open again, docked where it was
+    assert not second.controllers.collection_map.isFloating()
+    assert second.dockWidgetArea(second.controllers.collection_map) == Qt.DockWidgetArea.RightDockWidgetArea
     second.close()
 
 
@@ -306,7 +306,7 @@ def test_nothing_is_crushed_on_a_small_or_a_large_screen(qtbot, tmp_path, monkey
     QApplication.processEvents()
     assert crushed(window) == []
 
-    dialog = window.sorting.show_dialog()
+    dialog = window.controllers.sorting.show_dialog()
     dialog.rule.setCurrentIndex(dialog.rule.findData(None))
     qtbot.waitUntil(lambda: not dialog.preview_pending, timeout=10_000)
     qtbot.waitExposed(dialog)

@@ -21,11 +21,11 @@ def test_the_preview_counts_sidecars_and_twins_once(main_window, qtbot, tmp_path
     mk.write(root / "IMG_0.CR2", b"raw bytes")
     mk.write(root / "IMG_0.CR2.xmp", b"<x:xmpmeta/>")
     mk.write(root / "IMG_1.xmp", b"<x:xmpmeta/>")
-    with qtbot.waitSignal(main_window.importer.finished, timeout=30_000):
-        main_window.importer.add_folders([root])
-    qtbot.waitUntil(lambda: not main_window.importer.busy, timeout=10_000)
+    with qtbot.waitSignal(main_window.controllers.importer.finished, timeout=30_000):
+        main_window.controllers.importer.add_folders([root])
+    qtbot.waitUntil(lambda: not main_window.controllers.importer.busy, timeout=10_000)
 
-    dialog = main_window.sorting.show_dialog()
+    dialog = main_window.controllers.sorting.show_dialog()
     dialog.destination.setText(str(tmp_path / "sorted"))
     qtbot.waitUntil(lambda: not dialog.preview_pending and dialog._shown_generation == dialog._generation,
                     timeout=10_000)

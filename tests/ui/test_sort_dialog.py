@@ -73,7 +73,7 @@ def sortable(main_window, tmp_path: Path):
 
 
 def _open_dialog(window, qtbot, destination: Path):
-    dialog = window.sorting.show_dialog()
+    dialog = window.controllers.sorting.show_dialog()
     assert dialog is not None
     dialog.destination.setText(str(destination))
     _wait_preview(dialog, qtbot)
@@ -162,12 +162,12 @@ def test_move_sort_moves_files_and_undo_restores_them_byte_for_byte(sortable, qt
     assert rows and all(row.path.is_relative_to(dest.resolve()) for row in rows)
     assert sum(1 for row in rows if row.class_id is not None) == 1
     dialog.close_button.click()
-    qtbot.waitUntil(lambda: window.sorting.dialog is None, timeout=5000)
+    qtbot.waitUntil(lambda: window.controllers.sorting.dialog is None, timeout=5000)
 
-    text = window.sorting.describe_undo(None)[1]
+    text = window.controllers.sorting.describe_undo(None)[1]
     assert "12 photos moved into" in text and "go back to where they came from" in text
-    assert window.sorting.undo(None, confirm=False)
-    qtbot.waitUntil(lambda: window.sorting.task.worker is None, timeout=20_000)
+    assert window.controllers.sorting.undo(None, confirm=False)
+    qtbot.waitUntil(lambda: window.controllers.sorting.task.worker is None, timeout=20_000)
     assert _tree(photos) == before
     assert not dest.exists()
     assert sorting.list_sorts(project)[0].status == "undone"
@@ -233,17 +233,17 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
     plan = plan_sort(project, SortRequest(tmp_path / "sorted", mode="move"))
     sort_id = sorting.start_sort(project, plan)  # journalled but never run: what a crash leaves
     assert main_window.open_project_at(project.path)
-    banner = main_window.sorting.banner
+    banner = main_window.controllers.sorting.banner
     assert banner.isVisibleTo(main_window) and banner.sort_id == sort_id
     assert f"sort #{sort_id} did not finish: 0 of 6 done" in banner.text.text()
 
-    history = main_window.sorting.show_history()
+    history = main_window.controllers.sorting.show_history()
     assert history.table_model.rowCount() == 1
     assert history.table_model.index(0, 5).data() == "interrupted"
     assert history.table_model.index(0, 3).data() == "threshold 0.50"  # the rule the plan used
     assert history.resume_button.isEnabled() and history.undo_button.isEnabled()
     history.resume_selected()
-    qtbot.waitUntil(lambda: main_window.sorting.task.worker is None, timeout=20_000)
+    qtbot.waitUntil(lambda: main_window.controllers.sorting.task.worker is None, timeout=20_000)
     assert not banner.isVisibleTo(main_window)
     assert history.table_model.index(0, 5).data() == "done" and not history.resume_button.isEnabled()
     assert _tree(photos) == {} and len(_tree(tmp_path / "sorted")) == 6

@@ -35,13 +35,13 @@ def test_training_shows_its_progress_in_the_status_bar_while_a_photo_is_shown(ma
         if progress.phase != "notice":
             seen.append(seen_in_status_bar(window, line))
 
-    window.training.progress.connect(on_progress)
-    with qtbot.waitSignal(window.training.trained, timeout=120_000):
-        window.training.start(TrainingOptions(mode="frozen", epochs=8))
+    window.controllers.training.progress.connect(on_progress)
+    with qtbot.waitSignal(window.controllers.training.trained, timeout=120_000):
+        window.controllers.training.start(TrainingOptions(mode="frozen", epochs=8))
     shown_over_the_photo = [text for visible, text, tab in seen if visible and tab is window.preview]
     assert shown_over_the_photo and all(text.startswith("Training: ") for text in shown_over_the_photo)
     assert any("epoch" in text for text in shown_over_the_photo)
-    qtbot.waitUntil(lambda: not window.training.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controllers.training.busy, timeout=10_000)
     assert not line.isVisible()
 
 
@@ -85,18 +85,20 @@ def test_import_prediction_and_check_photos_show_progress_while_the_train_tab_is
     window.show_training()
 
     imports = record_steps(monkeypatch, window, window.import_progress, "show_progress")
-    with qtbot.waitSignal(window.importer.finished, timeout=60_000):
-        window.importer.add_folders([imagemakers.write_shape_folders(tmp_path / "more", per_class=2, seed=7)])
-    qtbot.waitUntil(lambda: not window.importer.busy and not window.predicting.busy, timeout=60_000)
+    with qtbot.waitSignal(window.controllers.importer.finished, timeout=60_000):
+        more = imagemakers.write_shape_folders(tmp_path / "more", per_class=2, seed=7)
+        window.controllers.importer.add_folders([more])
+    qtbot.waitUntil(lambda: not window.controllers.importer.busy and not window.controllers.predicting.busy,
+                    timeout=60_000)
 
     predictions = record_steps(monkeypatch, window, window.predict_progress, "show_step")
-    with qtbot.waitSignal(window.predicting.finished, timeout=60_000):
-        window.predicting.predict()
-    qtbot.waitUntil(lambda: not window.predicting.busy, timeout=10_000)
+    with qtbot.waitSignal(window.controllers.predicting.finished, timeout=60_000):
+        window.controllers.predicting.predict()
+    qtbot.waitUntil(lambda: not window.controllers.predicting.busy, timeout=10_000)
 
     checks = record_steps(monkeypatch, window, window.health_progress, "show_step")
-    with qtbot.waitSignal(window.health.findings_changed, timeout=60_000):
-        window.health.check()
+    with qtbot.waitSignal(window.controllers.health.findings_changed, timeout=60_000):
+        window.controllers.health.check()
     qtbot.waitUntil(lambda: not window.health_progress.isVisible(), timeout=10_000)
 
     for seen, words in ((imports, ("Importing", "Looking for photos")), (predictions, ("Predicting",)),

@@ -20,9 +20,9 @@ def test_write_classes_to_sidecars_and_undo(main_window, qtbot, tmp_path: Path, 
     root = tmp_path / "photos"
     for index in range(3):
         mk.write_jpeg(root / f"{index}.jpg", 24, 16, seed=index)
-    with qtbot.waitSignal(window.importer.finished, timeout=30_000):
-        window.importer.add_folders([root])
-    qtbot.waitUntil(lambda: not window.importer.busy, timeout=10_000)
+    with qtbot.waitSignal(window.controllers.importer.finished, timeout=30_000):
+        window.controllers.importer.add_folders([root])
+    qtbot.waitUntil(lambda: not window.controllers.importer.busy, timeout=10_000)
     project = window.context.project
     with project.sessions() as session:
         ids = dict(session.execute(select(Image.rel_path, Image.id)).all())
@@ -34,29 +34,29 @@ def test_write_classes_to_sidecars_and_undo(main_window, qtbot, tmp_path: Path, 
 
     def question(_parent, _title, text, *_args):
         # A real question box runs its own event loop: the planning worker finishes while it is open.
-        qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
+        qtbot.waitUntil(lambda: not window.controllers.tagging.task.busy, timeout=10_000)
         asked.append(text)
         return answer
 
     monkeypatch.setattr(QMessageBox, "question", question)
     monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: told.append(text))
 
-    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
-        window.tagging.write()
+    with qtbot.waitSignal(window.controllers.tagging.finished, timeout=10_000):
+        window.controllers.tagging.write()
     assert "Write the class of 2 photos" in asked[-1] and "(pigeons 2)" in asked[-1]
     assert sorted(path.name for path in root.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]  # cancelled: nothing written
 
     answer = QMessageBox.StandardButton.Yes
-    qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
-    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
-        window.tagging.write()
+    qtbot.waitUntil(lambda: not window.controllers.tagging.task.busy, timeout=10_000)
+    with qtbot.waitSignal(window.controllers.tagging.finished, timeout=10_000):
+        window.controllers.tagging.write()
     assert told[-1] == "2 sidecars written, 0 already had the keyword."
     assert keywords_of_sidecar(root / "0.jpg.xmp") == [("Pigeonhole", "pigeons")]
     assert all((root / name).read_bytes() == data for name, data in photos.items())
 
-    qtbot.waitUntil(lambda: not window.tagging.task.busy, timeout=10_000)
-    with qtbot.waitSignal(window.tagging.finished, timeout=10_000):
-        window.tagging.undo()
+    qtbot.waitUntil(lambda: not window.controllers.tagging.task.busy, timeout=10_000)
+    with qtbot.waitSignal(window.controllers.tagging.finished, timeout=10_000):
+        window.controllers.tagging.undo()
     assert told[-1] == "2 sidecars restored as they were."
     assert {path.name: path.read_bytes() for path in root.iterdir()} == photos
 

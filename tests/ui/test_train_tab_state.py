@@ -109,16 +109,16 @@ def test_the_choices_follow_the_active_model(main_window, trained_project, qtbot
 
 def test_a_new_project_shows_nothing_of_the_previous_one(main_window, trained_project, qtbot, tmp_path):
     assert main_window.open_project_at(trained_project.path)
-    with qtbot.waitSignal(main_window.predicting.finished, timeout=60_000):
+    with qtbot.waitSignal(main_window.controllers.predicting.finished, timeout=60_000):
         main_window.predict_action.trigger()
-    qtbot.waitUntil(lambda: not main_window.predicting.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not main_window.controllers.predicting.busy, timeout=10_000)
     images = main_window.context.images
     assert images.wait_loaded()
     main_window.grid.setCurrentIndex(images.index(2))
     preview = main_window.preview
     assert preview.chart.bars and preview.title.text()
     main_window.show_collection_map()
-    qtbot.waitUntil(lambda: len(main_window.collection_map.view.image_ids) == 24, timeout=60_000)
+    qtbot.waitUntil(lambda: len(main_window.controllers.collection_map.view.image_ids) == 24, timeout=60_000)
 
     assert main_window.open_project_at(tmp_path / "empty.pigeonhole")
     assert images.rowCount() == 0
@@ -128,8 +128,8 @@ def test_a_new_project_shows_nothing_of_the_previous_one(main_window, trained_pr
     assert panel.results_box.isHidden() and not panel.loss_chart.series and panel.phase.text() == ""
     assert panel.options().backbone == "efficientnet_lite0"
     assert not main_window.finding_bar.isVisible() and not main_window.view_bar.isVisible()
-    assert len(main_window.collection_map.view.image_ids) == 0
-    assert main_window.training.last_summary is None
+    assert len(main_window.controllers.collection_map.view.image_ids) == 0
+    assert main_window.controllers.training.last_summary is None
 
 
 def test_a_confusion_cells_photos_say_their_held_out_prediction(main_window, trained_project, qtbot):

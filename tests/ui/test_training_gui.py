@@ -24,7 +24,7 @@ def test_train_button_trains_and_shows_curves_metrics_and_confusion(window, trai
     assert panel.train_button.isEnabled()
     assert panel.backbone.currentData() == "efficientnet_lite0"  # the built-in default, weights bundled
     panel.epochs.setValue(6)
-    with qtbot.waitSignal(window.training.trained, timeout=120_000) as done:
+    with qtbot.waitSignal(window.controllers.training.trained, timeout=120_000) as done:
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
         assert panel.cancel_button.isEnabled() and not panel.train_button.isEnabled()
     summary = done.args[0]
@@ -51,7 +51,7 @@ def test_train_button_trains_and_shows_curves_metrics_and_confusion(window, trai
 
 def test_cancel_stops_training_and_keeps_the_active_model(window, trained_project, qtbot):
     before = active_model(trained_project)
-    controller = window.training
+    controller = window.controllers.training
 
     def cancel_once_training(progress) -> None:
         if progress.phase in ("features", "training"):

@@ -20,7 +20,7 @@ def test_dropping_a_folder_imports_it(qtbot, main_window, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "dropped"))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(main_window.importer.finished, timeout=30_000):
+    with qtbot.waitSignal(main_window.controllers.importer.finished, timeout=30_000):
         main_window.dropEvent(event)
     assert main_window.context.images.rowCount() == 3
 
@@ -60,16 +60,16 @@ def test_class_rename_merge_delete_from_gui(qtbot, main_window, tmp_path, monkey
     window = main_window
     write_photos(tmp_path / "pets" / "cat", 2)
     write_photos(tmp_path / "pets" / "kitty", 1)
-    with qtbot.waitSignal(window.importer.finished, timeout=30_000):
-        window.importer.add_folders([tmp_path / "pets"])
+    with qtbot.waitSignal(window.controllers.importer.finished, timeout=30_000):
+        window.controllers.importer.add_folders([tmp_path / "pets"])
     classes = {c.name: c for c in window.context.classes.classes}
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Cat", True))
-    window.class_actions.rename(classes["cat"])
+    window.controllers.class_actions.rename(classes["cat"])
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     classes = {c.name: c for c in window.context.classes.classes}
-    window.class_actions.merge(classes["kitty"], classes["Cat"])
+    window.controllers.class_actions.merge(classes["kitty"], classes["Cat"])
     assert {c.name: c.count for c in window.context.classes.classes} == {"Cat": 3}
-    window.class_actions.delete(window.context.classes.classes[0])
+    window.controllers.class_actions.delete(window.context.classes.classes[0])
     assert window.context.classes.rowCount() == 0
     assert window.sidebar.filters.entries[1].count == 3  # all unlabelled again; files untouched
     assert all(p.exists() for p in (tmp_path / "pets").rglob("*.jpg"))
@@ -120,7 +120,7 @@ def test_a_project_opened_after_the_window_closed_starts_no_work(qtbot, main_win
     from desktop.ui.workers import Worker
 
     started: list[Worker] = []
-    main_window.health.restoring.start = lambda job, **kw: started.append(job)  # what the open would start
+    main_window.controllers.health.restoring.start = lambda job, **kw: started.append(job)  # what the open would start
     main_window.close()
     main_window.open_project_at(tmp_path / "late.pigeonhole")
     assert started == []
