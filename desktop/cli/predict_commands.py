@@ -15,7 +15,7 @@ from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch,
 from desktop.cli.progress import ProgressBar, progress_bar
 
 if TYPE_CHECKING:
-    from desktop.core.predicting import PredictProgress
+    from desktop.core.predicting import PredictProgress, PredictSummary
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -76,12 +76,20 @@ def _predict(args: argparse.Namespace) -> int:
         if not is_output_rank():
             return 0
         images = predictions_json(project, active_model(project), scope)
+    report_unreadable(summary)
+    emit_result(args, {"model_id": summary.model_id, "predicted": summary.predicted, "images": images},
+                predicted_text(summary))
+    return 0
+
+
+def report_unreadable(summary: PredictSummary) -> None:
     for path, reason in summary.unreadable:
         print(f"pigeonhole: cannot read {terminal_safe(path)}: {terminal_safe(reason)}", file=sys.stderr)
-    text = (f"Model {summary.model_id}: {summary.predicted} photos predicted now, {summary.already} already done "
+
+
+def predicted_text(summary: PredictSummary) -> str:
+    return (f"Model {summary.model_id}: {summary.predicted} photos predicted now, {summary.already} already done "
             f"({summary.seconds:.1f} s).")
-    emit_result(args, {"model_id": summary.model_id, "predicted": summary.predicted, "images": images}, text)
-    return 0
 
 
 def suggestions_text(images: list[dict], by: str) -> str:

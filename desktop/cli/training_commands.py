@@ -1,4 +1,5 @@
-"""`train`: train the project's classifier from its labelled photos and make it the active model."""
+"""`train`: train the project's classifier from its labelled photos, make it the active model and predict every
+photo with it (``desktop.core.new_model``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import re
 import sys
 import threading
+from functools import partial
 
 from desktop.cli.common import (
     command,
@@ -17,6 +19,7 @@ from desktop.cli.common import (
     terminal_safe,
 )
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
+from desktop.cli.predict_commands import predicted_text, report_unreadable, show_prediction
 from desktop.cli.progress import ProgressBar
 from desktop.core.model_results import describe_model
 from desktop.core.training_types import TrainingProgress, TrainingSummary
@@ -37,6 +40,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_value, default=0, metavar="S", help="seed for a reproducible run (default 0)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto (CUDA, then Apple MPS, then CPU), cuda, mps or cpu")
+    p.add_argument("--no-predict", dest="predict", action="store_false",
+                   help="only train: do not predict every photo with the new model afterwards")
     add_nproc_argument(p)
     p.add_argument("--json", action="store_true")
 
@@ -95,8 +100,8 @@ def summary_text(summary: TrainingSummary) -> str:
 def _train(args: argparse.Namespace) -> int:
     if needs_launch(args):
         return relaunch(args)
+    from desktop.core.new_model import train_then_predict
     from desktop.core.project import open_project
-    from desktop.core.training import train_project
     from desktop.ml.distributed import process_group
     from desktop.ml.options import TrainingOptions
 
@@ -111,11 +116,18 @@ def _train(args: argparse.Namespace) -> int:
 
     with process_group(args.device), open_project(args.project, create=False) as project, \
             rank_progress_bar(args, "Preparing") as bar:
-        summary = train_project(project, options, on_progress=show, cancel=threading.Event())
+        new = train_then_predict(project, options, predict=args.predict, on_training=show,
+                                 on_predicting=partial(show_prediction, bar, "Predicting every photo"),
+                                 cancel=threading.Event())
     if not is_output_rank():
         return 0
+    summary = new.training
     for note in summary.notes:  # what the run found out after (left-out classes, duplicates across the split)
         if note not in shown:
             print(f"note: {terminal_safe(note)}", file=sys.stderr)
-    emit_result(args, summary.as_json(), summary_text(summary))
+    text = summary_text(summary)
+    if new.predictions is not None:
+        report_unreadable(new.predictions)
+        text += "\n" + predicted_text(new.predictions)
+    emit_result(args, new.as_json(), text)
     return 0

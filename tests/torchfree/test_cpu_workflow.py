@@ -36,8 +36,9 @@ def test_the_cpu_build_imports_trains_predicts_sorts_and_checks(cpu_build: Path,
     assert code == 0, out
     trained = json.loads(out)
     assert trained["mode"] == "frozen" and trained["val_accuracy"] >= 0.9
+    assert trained["predictions"]["predicted"] == 24  # train predicts every photo with the new model
 
-    code, out = run(capsys, "predict", project, "--json")
+    code, out = run(capsys, "predict", project, "--force", "--json")
     assert code == 0, out
     assert json.loads(out)["predicted"] == 24
 

@@ -1,0 +1,51 @@
+"""What "train" means to a user: a new model from the labelled photos, made active, then its predictions for every
+photo — the grid's classes, the probability bars, "label next", the sort. The CLI's `train` runs it whole; the GUI
+runs the same two steps as two jobs (``desktop.ui.controllers``), so the Train tab shows the new model's results
+while its predictions fill in on their own cancellable line.
+
+A prediction step that stops (cancelled, or a photo set that cannot be read) never undoes the training: the model
+is saved and active first, and the photos predicted so far keep their predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from desktop.core.predicting import PredictProgress, PredictSummary, predict_project
+from desktop.core.project import Project
+from desktop.core.training import train_project
+from desktop.core.training_types import TrainingProgress, TrainingSummary
+from desktop.ml.options import TrainingOptions
+from desktop.ml.progress import CancelToken
+
+
+@dataclass(frozen=True)
+class NewModel:
+    training: TrainingSummary
+    predictions: PredictSummary | None  # None: asked not to predict
+
+    def as_json(self) -> dict:
+        predicted = self.predictions
+        return self.training.as_json() | {"predictions": None if predicted is None else {
+            "predicted": predicted.predicted, "already": predicted.already,
+            "unreadable": [{"path": path, "reason": reason} for path, reason in predicted.unreadable],
+            "seconds": round(predicted.seconds, 2)}}
+
+
+def predict_with_new_model(project: Project, on_progress: Callable[[PredictProgress], None] | None = None,
+                           cancel: CancelToken | None = None) -> PredictSummary:
+    """Every readable photo the active model has not predicted yet (all of them for a new model)."""
+    return predict_project(project, "all", on_progress=on_progress, cancel=cancel)
+
+
+def train_then_predict(project: Project, options: TrainingOptions, *, predict: bool = True,
+                       on_training: Callable[[TrainingProgress], None] | None = None,
+                       on_predicting: Callable[[PredictProgress], None] | None = None,
+                       cancel: CancelToken | None = None) -> NewModel:
+    """Train and activate a model (``train_project``: its errors and a cancel leave the project unchanged), then
+    predict every photo with it unless ``predict`` is False. A cancel while predicting raises Cancelled with the
+    new model already active."""
+    training = train_project(project, options, on_progress=on_training, cancel=cancel)
+    predictions = predict_with_new_model(project, on_predicting, cancel) if predict else None
+    return NewModel(training, predictions)

@@ -1,0 +1,49 @@
+"""`pigeonhole train` does what the app's Train does: the new model, then its predictions for every photo (the
+core workflow desktop.core.new_model), unless --no-predict."""
+
+from __future__ import annotations
+
+import json
+
+from cli_helpers import terminal_on_stderr
+
+from desktop.cli import main
+from desktop.core.browse import ImageFilter, list_images
+from desktop.core.models_registry import active_model
+from desktop.core.prediction_store import prediction_for
+
+
+def _photos_without_a_prediction(project) -> int:
+    """Photos the active model has not predicted (on their current content)."""
+    return sum(prediction_for(project, row.id) is None for row in list_images(project, ImageFilter()))
+
+
+def test_train_predicts_every_photo_with_the_new_model(trained_project, capsys, monkeypatch) -> None:
+    path = str(trained_project.path)
+    assert _photos_without_a_prediction(trained_project) == 24  # the fixture's model predicted nothing yet
+    terminal_stderr = terminal_on_stderr(monkeypatch)
+    assert main(["train", path, "--mode", "frozen", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    model = active_model(trained_project)
+    assert out.splitlines()[0].startswith(f"Model {model.id} is now active")
+    assert out.splitlines()[-1].startswith(f"Model {model.id}: 24 photos predicted now, 0 already done")
+    assert "Predicting every photo" in terminal_stderr.getvalue() and "100% 24/24 photos" in terminal_stderr.getvalue()
+    assert _photos_without_a_prediction(trained_project) == 0
+
+    assert main(["predict", path, "--json"]) == 0  # nothing left for `predict` to do
+    assert json.loads(capsys.readouterr().out)["predicted"] == 0
+
+
+def test_train_json_reports_the_predictions_and_no_predict_skips_them(trained_project, capsys) -> None:
+    path = str(trained_project.path)
+    assert main(["train", path, "--mode", "frozen", "--epochs", "2", "--no-predict", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["predictions"] is None
+    assert _photos_without_a_prediction(trained_project) == 24
+
+    assert main(["train", path, "--mode", "frozen", "--epochs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_id"] == active_model(trained_project).id
+    assert result["predictions"]["predicted"] == 24 and result["predictions"]["already"] == 0
+    assert result["predictions"]["unreadable"] == []
+    assert _photos_without_a_prediction(trained_project) == 0
