@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 from functools import partial
+from typing import TYPE_CHECKING
 
 from desktop.cli.common import (
     command,
@@ -19,11 +20,15 @@ from desktop.cli.common import (
     terminal_safe,
 )
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
-from desktop.cli.predict_commands import predicted_text, report_unreadable, show_prediction
+from desktop.cli.predict_commands import report_unreadable, show_prediction
 from desktop.cli.progress import ProgressBar
 from desktop.core.model_results import describe_model
 from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
+from desktop.wording import plural
+
+if TYPE_CHECKING:
+    from desktop.core.predicting import PredictSummary
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -96,6 +101,12 @@ def summary_text(summary: TrainingSummary) -> str:
     return "\n".join(lines)
 
 
+def predicted_with_it(summary: PredictSummary) -> str:
+    """The line after the training's report: the new model's predictions for every photo."""
+    unreadable = f" ({len(summary.unreadable)} could not be read)" if summary.unreadable else ""
+    return f"Predicted {plural(summary.predicted, 'photo')} with it in {summary.seconds:.1f} s{unreadable}."
+
+
 @command("train")
 def _train(args: argparse.Namespace) -> int:
     if needs_launch(args):
@@ -128,6 +139,6 @@ def _train(args: argparse.Namespace) -> int:
     text = summary_text(summary)
     if new.predictions is not None:
         report_unreadable(new.predictions)
-        text += "\n" + predicted_text(new.predictions)
+        text += "\n" + predicted_with_it(new.predictions)
     emit_result(args, new.as_json(), text)
     return 0

@@ -26,7 +26,7 @@ def test_train_predicts_every_photo_with_the_new_model(trained_project, capsys, 
     out = capsys.readouterr().out
     model = active_model(trained_project)
     assert out.splitlines()[0].startswith(f"Model {model.id} is now active")
-    assert out.splitlines()[-1].startswith(f"Model {model.id}: 24 photos predicted now, 0 already done")
+    assert out.splitlines()[-1].startswith("Predicted 24 photos with it in ")
     assert "Predicting every photo" in terminal_stderr.getvalue() and "100% 24/24 photos" in terminal_stderr.getvalue()
     assert _photos_without_a_prediction(trained_project) == 0
 
