@@ -266,11 +266,16 @@ class MainWindow(QMainWindow):
         c.connect_messages(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- projects --------------------------------------------------------------------------------------
-    def open_project_at(self, path: Path) -> bool:
+    def _project_may_change(self) -> bool:
+        """False, having said what to wait for, while work that writes to the open project runs."""
         running = self.controllers.project_work()
         if running:
             QMessageBox.information(self, APP_NAME, f"Wait for {listing(running)} to finish "
                                     f"(or cancel {'them' if len(running) > 1 else 'it'}).")
+        return not running
+
+    def open_project_at(self, path: Path) -> bool:
+        if not self._project_may_change():
             return False
         try:
             project = open_project(path)
@@ -286,11 +291,15 @@ class MainWindow(QMainWindow):
         return True
 
     def choose_project(self) -> None:
+        if not self._project_may_change():  # said before the user picks a folder, not after
+            return
         path = QFileDialog.getExistingDirectory(self, "Open a Pigeonhole project folder")
         if path:
             self.open_project_at(Path(path))
 
     def choose_new_project(self) -> None:
+        if not self._project_may_change():
+            return
         path, _ = QFileDialog.getSaveFileName(self, "New project", str(Path.home() / "Photos.pigeonhole"))
         if path:
             self.open_project_at(Path(path))

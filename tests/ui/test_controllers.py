@@ -95,3 +95,25 @@ def test_closing_the_window_stops_every_controllers_workers(main_window, qtbot) 
     main_window.close()
     assert {name for name, seen in cancelled.items() if seen.is_set()} == set(jobs)
     assert all(thread.isFinished() for thread in threads)  # waited for, not left running into a closed project
+
+
+def test_open_and_new_project_say_what_to_wait_for_before_asking_for_a_folder(main_window, qtbot, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    told: list[str] = []
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _parent, _title, text: told.append(text))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: asked.append("open") or "")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (asked.append("new"), ("", ""))[1])
+    task = main_window.controllers.sorting.task
+    started = threading.Event()
+    task.start(_wait_for_cancel(started))
+    assert started.wait(10)
+    main_window.choose_project()
+    main_window.choose_new_project()
+    assert asked == [] and told == ["Wait for the sort to finish (or cancel it)."] * 2
+    task.cancel()
+    qtbot.waitUntil(lambda: not task.busy, timeout=10_000)
+    main_window.choose_project()
+    main_window.choose_new_project()
+    assert asked == ["open", "new"]
