@@ -1,43 +1,32 @@
-"""Sidebar models: classes with counts and keys, folders, and the fixed filters."""
+"""The classes' list model: each class with its colour, count and key (the sidebar, labelling by key)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from desktop.core.classes import ClassInfo
+from desktop.ui.models.rows import ListModel
 
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class ClassListModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._classes: list[ClassInfo] = []
-
+class ClassListModel(ListModel[ClassInfo]):
     @property
     def classes(self) -> list[ClassInfo]:
-        return list(self._classes)
+        return list(self._rows)
 
     def set_classes(self, classes: list[ClassInfo]) -> None:
-        if [c.id for c in classes] == [c.id for c in self._classes] and classes:
-            self._classes = list(classes)  # same rows: update in place so selection survives
-            self.dataChanged.emit(self.index(0), self.index(len(classes) - 1))
+        if [c.id for c in classes] == [c.id for c in self._rows] and classes:
+            self._rows = list(classes)  # same rows: update in place so selection survives
+            self.rows_changed()
             return
-        self.beginResetModel()
-        self._classes = list(classes)
-        self.endResetModel()
+        self.set_rows(classes)
 
     def class_for_key(self, key: str) -> ClassInfo | None:
-        return next((c for c in self._classes if c.shortcut == key), None)
+        return next((c for c in self._rows if c.shortcut == key), None)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._classes)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        image_class = self._classes[index.row()]
+    def cell(self, image_class: ClassInfo, role: int):
         match role:
             case Qt.ItemDataRole.DisplayRole:
                 return image_class.name

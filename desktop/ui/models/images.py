@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from PySide6.QtCore import (
-    QAbstractListModel,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QRunnable,
     Qt,
     QThreadPool,
@@ -21,6 +18,7 @@ from PySide6.QtCore import (
 from desktop.core.browse import ImageFilter, ImageRow, count_images, list_images
 from desktop.core.classes import ClassInfo
 from desktop.core.project import Project
+from desktop.ui.models.rows import ListModel
 from desktop.ui.thumbnails import ThumbnailLoader
 
 
@@ -92,14 +90,13 @@ class PredictedClass:
     disagrees: bool  # the photo has a human label and it is another class
 
 
-class ImageListModel(QAbstractListModel):
+class ImageListModel(ListModel[ImageRow]):
     loading_changed = Signal(bool)
     load_failed = Signal(str)  # the view's photos could not be listed: why, in one sentence
 
     def __init__(self, thumbnails: ThumbnailLoader | None = None, parent=None) -> None:
         super().__init__(parent)
         self._project: Project | None = None
-        self._rows: list[ImageRow] = []
         self._row_of_id: dict[int, int] = {}
         self._rows_of_hash: dict[str, list[int]] = defaultdict(list)
         self._generation = 0
@@ -138,20 +135,17 @@ class ImageListModel(QAbstractListModel):
     def set_notes(self, notes: dict[int, str]) -> None:
         """Why each photo of the current view is in it, shown first in its tooltip."""
         self.notes = dict(notes)
-        if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Qt.ItemDataRole.ToolTipRole])
+        self.rows_changed([Qt.ItemDataRole.ToolTipRole])
 
     def set_badges(self, badges: dict[int, str]) -> None:
         """Why each photo of the current view is in it, in a few words painted on its tile."""
         self.badges = dict(badges)
-        if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.BADGE])
+        self.rows_changed([Role.BADGE])
 
     def set_groups(self, groups: dict[int, GroupMark]) -> None:
         """The current view's photos in groups (duplicates): each tile shows its group and the keeper."""
         self.groups = dict(groups)
-        if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.GROUP])
+        self.rows_changed([Role.GROUP])
 
     def set_prediction_classes(self, class_names: list[str]) -> None:
         self.prediction_classes = list(class_names)
@@ -159,8 +153,7 @@ class ImageListModel(QAbstractListModel):
     def set_classes(self, classes: list[ClassInfo]) -> None:
         self._classes = {c.id: c for c in classes}
         self._class_by_name = {c.name: c for c in classes}
-        if self._rows:
-            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [Role.LABEL, Role.PREDICTION])
+        self.rows_changed([Role.LABEL, Role.PREDICTION])
 
     def reload(self) -> None:
         """Re-run the query; large projects load in the background and the newest request wins."""
@@ -186,13 +179,7 @@ class ImageListModel(QAbstractListModel):
         return self._pool.waitForDone(timeout_ms)
 
     # -- Qt model interface ----------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        row = self._rows[index.row()]
+    def cell(self, row: ImageRow, role: int):
         match role:
             case Qt.ItemDataRole.DisplayRole:
                 return row.name

@@ -2,21 +2,19 @@
 
 A subclass declares its columns once, as ``COLUMNS`` (a tuple of ``Column``) beside ``COL_*``-style integer
 constants in the same order, and writes only ``cell()``: what one row shows in one column for one role. The base
-answers ``rowCount``/``columnCount``/``headerData``, holds the rows (``set_rows`` resets the model), aligns the
+answers ``columnCount``/``headerData``, holds the rows (``rows.RowsModel``: ``set_rows`` resets the model), aligns the
 columns that ask for it, and hands the row object itself out under ``ROW_ROLE`` and a sortable value under
 ``SORT_ROLE``, so views and proxies never reach into the model's list or look a column up by its header text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, Qt
 
-RowT = TypeVar("RowT")
-Index = QModelIndex | QPersistentModelIndex
+from desktop.ui.models.rows import Index, RowsModel, RowT
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the row object itself: proxy-safe, unlike index.row()
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # a value that sorts right (a number, not its formatted text)
@@ -33,7 +31,7 @@ class Column:
     alignment: Qt.AlignmentFlag | None = None
 
 
-class TableModel(QAbstractTableModel, Generic[RowT]):
+class TableModel(RowsModel[RowT], QAbstractTableModel):
     """A flat table of ``RowT`` rows; subclasses set ``COLUMNS`` and override ``cell`` (and maybe ``sort_value``)."""
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
@@ -42,25 +40,7 @@ class TableModel(QAbstractTableModel, Generic[RowT]):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[RowT] = []
-
-    @property
-    def rows(self) -> Sequence[RowT]:
-        return tuple(self._rows)
-
-    def set_rows(self, rows: Iterable[RowT]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def row(self, index: Index) -> RowT | None:
-        """The row behind ``index`` of this model (a proxy's index: use ``index.data(ROW_ROLE)``)."""
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        return self._rows[index.row()]
-
-    def rowCount(self, parent: Index | None = None) -> int:
-        return 0 if parent is not None and parent.isValid() else len(self._rows)
+        self._rows = []
 
     def columnCount(self, parent: Index | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(self.COLUMNS)

@@ -4,8 +4,10 @@ the folders."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import ClassVar
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 from desktop.core.browse import ImageFilter, Show
 from desktop.core.folders import FolderInfo
 from desktop.ui.models.classes import CLASS_ROLE, ClassListModel
+from desktop.ui.models.rows import ListModel, Roles, RowsModel
 
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 10
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 11
@@ -35,94 +38,56 @@ FINDING_ROLE = Qt.ItemDataRole.UserRole + 13  # the kind of a Check Photos findi
 class _Entry:
     title: str
     image_filter: ImageFilter
+    tooltip: str | None = None
     count: int | None = None
 
 
-class FilterListModel(QAbstractListModel):
+# What a view of the sidebar shows, a fixed one or a Check Photos finding: its title, what it means, how many.
+_VIEW_ROLES: Roles = {Qt.ItemDataRole.DisplayRole: attrgetter("title"),
+                      Qt.ItemDataRole.ToolTipRole: attrgetter("tooltip"), COUNT_ROLE: attrgetter("count")}
+
+
+class FilterListModel(ListModel[_Entry]):
     """The fixed views with their counts. "Label next" is the retraining loop's queue: unlabelled photos,
     the ones the active model is least sure of (smallest top-two margin) first."""
 
+    ROLES: ClassVar[Roles] = {**_VIEW_ROLES, FILTER_ROLE: attrgetter("image_filter")}
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.entries = [
+        self._rows = [
             _Entry("All photos", ImageFilter(Show.ALL)),
             _Entry("Unlabelled", ImageFilter(Show.UNLABELLED)),
             _Entry("Label next", ImageFilter(Show.UNLABELLED, least_confident_first=True,
-                                             title="Label next — the model's least sure first")),
-            _Entry("Disagrees with label", ImageFilter(Show.DISAGREES, title="Model disagrees with the label")),
+                                             title="Label next — the model's least sure first"),
+                   "Unlabelled photos, the ones the model is least sure of first: labelling these improves the "
+                   "next model most. Predict first (Model ▸ Predict)."),
+            _Entry("Disagrees with label", ImageFilter(Show.DISAGREES, title="Model disagrees with the label"),
+                   "Labelled photos the active model puts in another class: a label mistake, or a hard photo."),
             _Entry("Cannot read", ImageFilter(Show.BROKEN)),
         ]
 
+    entries = RowsModel.rows  # the fixed views, in order
+
     def set_counts(self, all_images: int, unlabelled: int, broken: int, disagreements: int | None = None) -> None:
         counts = (all_images, unlabelled, unlabelled, disagreements, broken)
-        for entry, count in zip(self.entries, counts, strict=True):
+        for entry, count in zip(self._rows, counts, strict=True):
             entry.count = count
-        self.dataChanged.emit(self.index(0), self.index(len(self.entries) - 1))
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        entry = self.entries[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return entry.title
-        if role == COUNT_ROLE:
-            return entry.count
-        if role == FILTER_ROLE:
-            return entry.image_filter
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return {
-                "Label next": "Unlabelled photos, the ones the model is least sure of first: labelling these "
-                              "improves the next model most. Predict first (Model ▸ Predict).",
-                "Disagrees with label": "Labelled photos the active model puts in another class: a label "
-                                        "mistake, or a hard photo.",
-            }.get(entry.title)
-        return None
+        self.rows_changed()
 
 
-class FindingListModel(QAbstractListModel):
+class FindingListModel(ListModel):
     """Check Photos' findings (desktop.ui.health.FindingView), one row per kind with its count."""
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.views: list = []
-
-    def set_views(self, views: list) -> None:
-        self.beginResetModel()
-        self.views = list(views)
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.views)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        view = self.views[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return view.title
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return view.tooltip
-        if role == COUNT_ROLE:
-            return view.count
-        if role == FINDING_ROLE:
-            return view.kind
-        return None
+    ROLES: ClassVar[Roles] = {**_VIEW_ROLES, FINDING_ROLE: attrgetter("kind")}
 
 
-class FolderListModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.folders: list[FolderInfo] = []
+class FolderListModel(ListModel[FolderInfo]):
+    # The project's folders, in the sidebar's order (the window hands them in as they change).
+    folders = RowsModel.rows
+    set_folders = RowsModel.set_rows
 
-    def set_folders(self, folders: list[FolderInfo]) -> None:
-        self.beginResetModel()
-        self.folders = list(folders)
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.folders)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        folder = self.folders[index.row()]
+    def cell(self, folder: FolderInfo, role: int):
         if role == Qt.ItemDataRole.DisplayRole:
             return folder.name if folder.available else f"{folder.name} (not found)"
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -311,7 +276,7 @@ class Sidebar(QWidget):
 
     def set_findings(self, views: list) -> None:
         """Check Photos' findings as views with counts; the section shows only after a scan found something."""
-        self.findings.set_views(views)
+        self.findings.set_rows(views)
         stale = next((view.stale for view in views if view.stale), "")  # a restored check, photos changed since
         self.finding_header.findChild(QLabel).setText("CHECK · OUT OF DATE" if stale else "CHECK")
         self.finding_header.setToolTip(stale)
@@ -320,7 +285,7 @@ class Sidebar(QWidget):
 
     def select_finding(self, kind: str | None) -> None:
         """Mark the finding shown in the grid (None: none is)."""
-        row = next((i for i, view in enumerate(self.findings.views) if view.kind == kind), None)
+        row = next((i for i, view in enumerate(self.findings.rows) if view.kind == kind), None)
         if row is None:
             self.finding_view.clearSelection()
             return

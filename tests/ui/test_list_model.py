@@ -1,0 +1,55 @@
+"""The list-model base: rows replaced whole or repainted in place, a row's values by role through a proxy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import ClassVar
+
+import pytest
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+
+from desktop.ui.models.rows import ListModel, Roles
+
+pytestmark = pytest.mark.gui
+
+COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass
+class Fruit:
+    name: str
+    count: int
+
+
+class FruitList(ListModel[Fruit]):
+    ROLES: ClassVar[Roles] = {Qt.ItemDataRole.DisplayRole: attrgetter("name"), COUNT_ROLE: attrgetter("count")}
+
+
+def test_rows_and_their_roles_through_a_proxy(qtbot):
+    model = FruitList()
+    assert model.rowCount() == 0
+    model.set_rows([Fruit("apple", 3), Fruit("pear", 1)])
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.sort(0)
+    assert [proxy.index(r, 0).data() for r in range(proxy.rowCount())] == ["apple", "pear"]
+    assert model.index(1).data(COUNT_ROLE) == 1
+    assert model.index(0).data(Qt.ItemDataRole.ToolTipRole) is None  # a role the list does not show
+    assert model.row(model.index(1)) == Fruit("pear", 1)
+    assert model.row(QModelIndex()) is None
+    assert model.rowCount(model.index(0)) == 0  # a flat list: no children
+
+
+def test_rows_changed_repaints_every_row_in_place_and_nothing_when_empty(qtbot):
+    model = FruitList()
+    changed, resets = [], []
+    model.dataChanged.connect(lambda first, last, roles: changed.append((first.row(), last.row(), list(roles))))
+    model.modelReset.connect(lambda: resets.append(True))
+    model.rows_changed()
+    assert changed == []
+    model.set_rows([Fruit("apple", 3), Fruit("pear", 1), Fruit("fig", 7)])
+    model.rows[0].count = 4
+    model.rows_changed([COUNT_ROLE])
+    assert changed == [(0, 2, [COUNT_ROLE])] and len(resets) == 1
+    assert model.index(0).data(COUNT_ROLE) == 4
