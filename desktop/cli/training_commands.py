@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
 from desktop.cli.common import (
+    UserError,
     command,
     emit_result,
     path_argument,
@@ -28,6 +30,7 @@ from desktop.ml.options import DEFAULT_BACKBONE, DEVICES, MODES
 from desktop.wording import plural
 
 if TYPE_CHECKING:
+    from desktop.core.new_model import PredictingFailed
     from desktop.core.predicting import PredictSummary
 
 
@@ -111,7 +114,7 @@ def predicted_with_it(summary: PredictSummary) -> str:
 def _train(args: argparse.Namespace) -> int:
     if needs_launch(args):
         return relaunch(args)
-    from desktop.core.new_model import train_then_predict
+    from desktop.core.new_model import NewModel, PredictingFailed, train_then_predict
     from desktop.core.project import open_project
     from desktop.ml.distributed import process_group
     from desktop.ml.options import TrainingOptions
@@ -127,9 +130,15 @@ def _train(args: argparse.Namespace) -> int:
 
     with process_group(args.device), open_project(args.project, create=False) as project, \
             rank_progress_bar(args, "Preparing") as bar:
-        new = train_then_predict(project, options, predict=args.predict, on_training=show,
-                                 on_predicting=partial(show_prediction, bar, "Predicting every photo"),
-                                 cancel=threading.Event())
+        try:
+            new = train_then_predict(project, options, predict=args.predict, on_training=show,
+                                     on_predicting=partial(show_prediction, bar, "Predicting every photo"),
+                                     cancel=threading.Event())
+        except PredictingFailed as failed:
+            new = NewModel(failed.training, None)
+            reason = predicting_error(failed)
+        else:
+            reason = None
     if not is_output_rank():
         return 0
     summary = new.training
@@ -141,4 +150,19 @@ def _train(args: argparse.Namespace) -> int:
         report_unreadable(new.predictions)
         text += "\n" + predicted_with_it(new.predictions)
     emit_result(args, new.as_json(), text)
+    if reason is not None:
+        raise UserError(f"{reason} `pigeonhole predict {terminal_safe(shlex.quote(str(args.project)))}` tries again.")
     return 0
+
+
+def predicting_error(failed: PredictingFailed) -> str:
+    """The sentence for a prediction step that failed after training, with the system's reason; a bug's traceback
+    is still raised whole."""
+    from desktop.cli import user_message
+
+    cause = failed.__cause__
+    assert cause is not None  # train_then_predict chains it
+    reason = user_message(cause)
+    if reason is None:
+        raise cause
+    return f"{failed} {reason.rstrip('.')}."

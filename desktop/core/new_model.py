@@ -16,6 +16,7 @@ from desktop.core.predicting import PredictProgress, PredictSummary, predict_pro
 from desktop.core.project import Project
 from desktop.core.training import train_project
 from desktop.core.training_types import TrainingProgress, TrainingSummary
+from desktop.errors import Cancelled, PigeonholeError
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import CancelToken
 
@@ -33,6 +34,14 @@ class NewModel:
             "seconds": round(predicted.seconds, 2)}}
 
 
+class PredictingFailed(PigeonholeError):
+    """The model is trained, saved and active; predicting the photos with it failed (the cause is chained)."""
+
+    def __init__(self, training: TrainingSummary) -> None:
+        super().__init__(f"Model {training.model_id} is trained and active, but predicting the photos with it failed.")
+        self.training = training
+
+
 def predict_with_new_model(project: Project, on_progress: Callable[[PredictProgress], None] | None = None,
                            cancel: CancelToken | None = None) -> PredictSummary:
     """Every readable photo the active model has not predicted yet (all of them for a new model)."""
@@ -45,7 +54,14 @@ def train_then_predict(project: Project, options: TrainingOptions, *, predict: b
                        cancel: CancelToken | None = None) -> NewModel:
     """Train and activate a model (``train_project``: its errors and a cancel leave the project unchanged), then
     predict every photo with it unless ``predict`` is False. A cancel while predicting raises Cancelled with the
-    new model already active."""
+    new model already active; any other failure of that step raises PredictingFailed, which carries the training's
+    summary (a full disk must not read as a lost training)."""
     training = train_project(project, options, on_progress=on_training, cancel=cancel)
-    predictions = predict_with_new_model(project, on_predicting, cancel) if predict else None
-    return NewModel(training, predictions)
+    if not predict:
+        return NewModel(training, None)
+    try:
+        return NewModel(training, predict_with_new_model(project, on_predicting, cancel))
+    except Cancelled:
+        raise
+    except Exception as exc:
+        raise PredictingFailed(training) from exc

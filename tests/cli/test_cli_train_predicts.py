@@ -47,3 +47,39 @@ def test_train_json_reports_the_predictions_and_no_predict_skips_them(trained_pr
     assert result["predictions"]["predicted"] == 24 and result["predictions"]["already"] == 0
     assert result["predictions"]["unreadable"] == []
     assert _photos_without_a_prediction(trained_project) == 0
+
+
+def test_a_failed_prediction_step_does_not_read_as_a_lost_training(trained_project, capsys, monkeypatch) -> None:
+    """A full disk while predicting: the training's report, then one error line that says the model is active."""
+    from cli_helpers import assert_one_error_line
+
+    import desktop.core.new_model as new_model
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device", str(trained_project.path / "project.db"))
+
+    monkeypatch.setattr(new_model, "predict_with_new_model", disk_full)
+    before = active_model(trained_project).id
+    assert main(["train", str(trained_project.path), "--mode", "frozen", "--epochs", "2"]) == 1
+    out, err = capsys.readouterr()
+    model = active_model(trained_project)
+    assert model.id != before
+    assert out.startswith(f"Model {model.id} is now active")
+    notes, error = err.strip().splitlines()[:-1], err.strip().splitlines()[-1]
+    assert all(line.startswith("note: ") for line in notes)
+    assert_one_error_line(error)
+    assert (f"Model {model.id} is trained and active, but predicting the photos with it failed. No space left on "
+            "device: ") in err and "tries again." in err
+
+
+def test_a_bug_in_the_prediction_step_keeps_its_traceback(trained_project, monkeypatch) -> None:
+    import pytest
+
+    import desktop.core.new_model as new_model
+
+    def bug(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(new_model, "predict_with_new_model", bug)
+    with pytest.raises(ZeroDivisionError):
+        main(["train", str(trained_project.path), "--mode", "frozen", "--epochs", "2"])
