@@ -27,6 +27,7 @@ Importing this package is free; its modules import torch, so the GUI imports the
     frozen       frozen training without torch: features, cross-validated head, calibration, checkpoint
     trainer      train(options, items, class_names, cache_dir, on_progress, cancel) -> TrainResult
     train_record  what a run produces: TrainItem, EpochRecord, TrainResult, the checkpoint dict built from them
+    run_reports  what a run tells as it goes, in either mode: its notices, the loading step, each epoch
     linear_probe  linear heads on cached features: fine-tuning's probe, fit_linear_head for tools
     distributed  ranks under torchrun: process group, shards, gathers, DDP
     checkpoint   versioned model files, atomic save, safe load (numpy arrays, no torch)

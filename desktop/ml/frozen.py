@@ -32,16 +32,14 @@ from desktop.ml.metrics import classification_metrics
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
     PHASE_CROSS_VALIDATING,
-    PHASE_LOADING,
     CancelToken,
-    EpochEnd,
-    Notice,
     Progress,
     ProgressCallback,
     check_cancel,
     emit,
 )
-from desktop.ml.splits import NotEnoughData, check_enough_data
+from desktop.ml.run_reports import check_items, load_reported, record_epoch, start_run
+from desktop.ml.splits import NotEnoughData
 from desktop.ml.train_record import (
     EpochRecord,
     TrainingRecord,
@@ -93,29 +91,20 @@ def train_frozen(options: TrainingOptions, items: Sequence[TrainItem], class_nam
     ``options`` as resolved by the caller; ``requested_mode``: what the user asked for ("auto" or "frozen").
     """
     started = time.perf_counter()
-    notices: list[str] = []
-
-    def notice(message: str) -> None:
-        notices.append(message)
-        emit(on_progress, Notice(message))
-
-    for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
-        notice(warning)
+    notice = start_run(class_names, items, on_progress)
     spec = get_backbone(options.backbone)
     weights = pretrained_weights(spec.name)  # WeightsError when this installation has none
     extractor = None
     if load_extractor is not None:
-        emit(on_progress, Progress(PHASE_LOADING, 0, 1))
-        check_cancel(cancel)
-        extractor = load_extractor(weights)
-        emit(on_progress, Progress(PHASE_LOADING, 1, 1))
+        extractor = load_reported(lambda: load_extractor(weights), on_progress, cancel)
     probe = probe_features(spec, weights.identity, options, list(items), cache_dir, class_names, notice,
                            on_progress, cancel, extractor=extractor, device=device)
     history: list[EpochRecord] = []
     fit = fit_frozen(probe.features, probe.items, len(class_names), options, warm_start, history, notice,
                      on_progress, cancel)
     return frozen_result(spec, weights, options, requested_mode or options.mode, str(device or "cpu"),
-                         device_name or cpu_description(), class_names, fit, probe, history, notices, started)
+                         device_name or cpu_description(), class_names, fit, probe, history, notice.messages,
+                         started)
 
 
 def probe_features(spec: BackboneSpec, identity: str, options: TrainingOptions, items: list[TrainItem],
@@ -186,9 +175,8 @@ def fit_frozen(features: np.ndarray, items: Sequence[TrainItem], class_count: in
     shown = records[:: max(1, len(records) // 40)] or [(1, math.nan, math.nan)]
     seconds = (time.perf_counter() - started) / len(shown)
     for epoch, (_iteration, loss, accuracy) in enumerate(shown, 1):
-        history.append(EpochRecord("head", epoch, loss, accuracy, oof_loss, oof_accuracy, 1.0, seconds))
-        emit(on_progress, EpochEnd(epoch, len(shown), loss, accuracy, oof_loss, oof_accuracy, 1.0,
-                                   seconds, epoch == len(shown), 0.0, "head"))
+        record_epoch(history, on_progress, EpochRecord("head", epoch, loss, accuracy, oof_loss, oof_accuracy, 1.0,
+                                                        seconds), len(shown), epoch == len(shown), 0.0)
     # softmax((W x + b) / T) = softmax((W / T) x + b / T): the saved head gives calibrated probabilities.
     calibrated = LinearWeights(np.asarray(head.weight / temperature, np.float32),
                                np.asarray(head.bias / temperature, np.float32))
@@ -232,7 +220,7 @@ def frozen_result(spec: BackboneSpec, weights: PretrainedWeights, options: Train
 def recheck(class_names: Sequence[str], items: Sequence[TrainItem], unreadable: int) -> None:
     """check_enough_data again once unreadable photos are left out, saying how many were."""
     try:
-        check_enough_data(class_names, [i.label for i in items], [i.split for i in items])
+        check_items(class_names, items)
     except NotEnoughData as error:
         raise NotEnoughData([*error.problems, f"({plural(unreadable, 'unreadable photo')} {_were(unreadable)} "
                                               "left out.)"]) from None

@@ -59,18 +59,16 @@ from desktop.ml.model import Classifier, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
 from desktop.ml.progress import (
     PHASE_EVALUATING,
-    PHASE_LOADING,
     PHASE_TRAINING,
     CancelToken,
-    EpochEnd,
-    Notice,
     Progress,
     ProgressCallback,
     check_cancel,
     emit,
 )
+from desktop.ml.run_reports import load_reported, record_epoch, start_run
 from desktop.ml.seed import seed_everything
-from desktop.ml.splits import TRAIN, VAL, check_enough_data
+from desktop.ml.splits import TRAIN, VAL
 from desktop.ml.train_record import (
     EpochRecord,
     TrainingRecord,
@@ -118,25 +116,15 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
         return train_frozen(options.resolved(mode, device.type), items, class_names, cache_dir, on_progress, cancel,
                             warm_start, load_extractor=lambda weights: build_feature_extractor(spec, weights.path)[0],
                             device=device, device_name=describe_device(device), requested_mode=options.mode)
-    notices: list[str] = []
-
-    def notice(message: str) -> None:
-        notices.append(message)
-        emit(on_progress, Notice(message))
-
-    for warning in check_enough_data(class_names, [i.label for i in items], [i.split for i in items]):
-        notice(warning)
+    notice = start_run(class_names, items, on_progress)
     weights = pretrained_weights(spec.name) if options.pretrained else None
     if weights is None:
         notice("Training from scratch (no pretrained weights): expect much lower accuracy unless you have "
                "thousands of images per class.")
     requested_mode, options = options.mode, options.resolved(mode, device.type)
 
-    emit(on_progress, Progress(PHASE_LOADING, 0, 1))
-    check_cancel(cancel)
-    model = build_classifier(spec, len(class_names), weights=weights.path if weights else None,
-                             dropout=options.dropout)
-    emit(on_progress, Progress(PHASE_LOADING, 1, 1))
+    model = load_reported(lambda: build_classifier(spec, len(class_names), weights=weights.path if weights else None,
+                                                   dropout=options.dropout), on_progress, cancel)
 
     job = _Job(options, requested_mode, spec, model, device, generator, class_names, on_progress, cancel, notice)
     job.warm_start = warm_start
@@ -150,7 +138,7 @@ def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Seq
                                on_progress, cancel, extractor=model.backbone, device=device)
         best = job.train_head(probe.features, probe.items, history)
     best = job.finetune(probe.items, best, history, probe.skipped)
-    return _validated_result(job, best, probe, history, notices, weights, started)
+    return _validated_result(job, best, probe, history, notice.messages, weights, started)
 
 
 def _mode(options: TrainingOptions, items: Sequence[TrainItem], class_count: int, device: torch.device) -> str:
@@ -400,11 +388,10 @@ class _Job:
 
     def _record(self, history, stage, epoch, epochs, stats, evaluation, optimizer, improved, epoch_times) -> None:
         lr = optimizer.param_groups[0]["lr"]
-        history.append(EpochRecord(stage, epoch, stats.loss, stats.accuracy, evaluation.loss, evaluation.accuracy,
-                                   lr, stats.seconds))
         eta = float(np.mean(epoch_times)) * (epochs - epoch)
-        emit(self.on_progress, EpochEnd(epoch, epochs, stats.loss, stats.accuracy, evaluation.loss,
-                                        evaluation.accuracy, lr, stats.seconds, improved, eta, stage))
+        record_epoch(history, self.on_progress, EpochRecord(stage, epoch, stats.loss, stats.accuracy, evaluation.loss,
+                                                            evaluation.accuracy, lr, stats.seconds),
+                     epochs, improved, eta)
         if stage == "head":
             emit(self.on_progress, Progress(PHASE_TRAINING, epoch, epochs, eta))
 
