@@ -37,11 +37,9 @@ from desktop.ml.options import DEFAULT_BACKBONE
 from desktop.ml.progress import (
     PHASE_DOWNLOADING,
     CancelToken,
-    Progress,
+    PhaseProgress,
     ProgressCallback,
-    RateTimer,
     check_cancel,
-    emit,
 )
 from desktop.ml.shipped import shipped_backbone
 
@@ -529,12 +527,12 @@ def download_weights(name: str, on_progress: ProgressCallback | None = None, can
             raise failed(exc) from exc
         with response:
             total = int(response.headers.get("Content-Length") or 0)
-            timer, done = RateTimer(total), 0
+            report, done = PhaseProgress(on_progress, PHASE_DOWNLOADING, total), 0
             while chunk := receive(response):
                 check_cancel(cancel)
                 out.write(chunk)
                 done += len(chunk)
-                emit(on_progress, Progress(PHASE_DOWNLOADING, done, total, timer.eta(done) if total else None))
+                report(done)
 
     def verify(temp: Path) -> None:  # raising here leaves the target as it was and removes the temp file
         expected = _expected_sha256_prefix(spec.weights_file)

@@ -39,9 +39,9 @@ from desktop.ml.progress import (
     PHASE_FEATURES,
     CancelToken,
     Notice,
+    PhaseProgress,
     Progress,
     ProgressCallback,
-    RateTimer,
     check_cancel,
     emit,
 )
@@ -362,10 +362,10 @@ class _BackboneRun:
                  on_progress: ProgressCallback | None, cancel: CancelToken | None, phase: str) -> None:
         self.engine, self.spec, self.views, self.cache = engine, spec, views, cache
         self.paths, self.hashes = paths, hashes
-        self.num_workers, self.on_progress, self.cancel, self.phase = num_workers, on_progress, cancel, phase
+        self.num_workers, self.cancel = num_workers, cancel
         self.outcomes: list[np.ndarray | str | None] = [None] * len(paths)
         self.transform = _Views(spec, views)
-        self.timer = RateTimer(len(paths))
+        self.progress = PhaseProgress(on_progress, phase, len(paths))
         # A cancel is checked before every block and every layer inside one: a big block of a big batch takes
         # half a second on two idle cores, more on a busy laptop.
         self.check_points = [module for unit in backbone_units(spec, engine.extractor)
@@ -389,10 +389,10 @@ class _BackboneRun:
                         self.outcomes[index] = image_vectors
                         self._remember(self.hashes[index], image_vectors)
                     done = sum(outcome is not None for outcome in self.outcomes) + len(skipped)
-                    emit(self.on_progress, Progress(self.phase, done, total, self.timer.eta(done)))
+                    self.progress(done)
                     check_cancel(self.cancel)
             if done < total:  # the last batches held only unreadable images
-                emit(self.on_progress, Progress(self.phase, total, total, 0.0))
+                self.progress(total)
         finally:
             for index, error in skipped.items():
                 self.outcomes[index] = error

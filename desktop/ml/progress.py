@@ -95,3 +95,15 @@ class RateTimer:
             return None
         elapsed = time.perf_counter() - self.start
         return max(0.0, elapsed / done * (self.total - done))
+
+
+class PhaseProgress:
+    """Calling it with ``done`` tells ``on_progress`` that many of ``total`` units of ``phase`` are done, with the
+    time left at the rate so far (none while the total is unknown: 0)."""
+
+    def __init__(self, on_progress: ProgressCallback | None, phase: str, total: int) -> None:
+        self.on_progress, self.phase, self.total = on_progress, phase, total
+        self.timer = RateTimer(total)
+
+    def __call__(self, done: int) -> None:
+        emit(self.on_progress, Progress(self.phase, done, self.total, self.timer.eta(done) if self.total else None))
