@@ -8,12 +8,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
-    QHBoxLayout,
     QInputDialog,
-    QLabel,
     QMessageBox,
-    QPushButton,
     QVBoxLayout,
 )
 
@@ -22,7 +18,8 @@ from desktop.core.models_registry import ModelInfo, delete_model, list_models, s
 from desktop.ui.context import ProjectContext
 from desktop.ui.models.table import RIGHT, Column, TableModel
 from desktop.ui.widgets.charts import LineChart, Series
-from desktop.ui.widgets.record_table import record_table
+from desktop.ui.widgets.note import hint
+from desktop.ui.widgets.record_table import record_actions, record_table
 from desktop.ui.workers import WorkerSlot
 
 if TYPE_CHECKING:
@@ -132,29 +129,16 @@ class ModelsDialog(QDialog):
         self.chart = LineChart("Accuracy by version", y_max=1.0, percent=True, x_label="version",
                                empty_text="Train a model to see its versions here")
         self.chart.setMinimumHeight(190)
-        self.hint = QLabel("")
-        self.hint.setObjectName("hint")
-        self.hint.setWordWrap(True)
+        self.hint = hint()
 
-        self.activate_button = QPushButton("Make active")
-        self.activate_button.clicked.connect(self.make_active)
-        self.note_button = QPushButton("Note…")
-        self.note_button.clicked.connect(self.edit_note)
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.clicked.connect(self.delete)
-        buttons = QHBoxLayout()
-        for button in (self.activate_button, self.note_button, self.delete_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        buttons.addWidget(close)
+        actions, (self.activate_button, self.note_button, self.delete_button) = record_actions(
+            self, ("Make active", self.make_active), ("Note…", self.edit_note), ("Delete…", self.delete))
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.chart)
         layout.addWidget(self.hint)
-        layout.addLayout(buttons)
+        layout.addLayout(actions)
         self.resize(860, 560)
         self.reload()
 

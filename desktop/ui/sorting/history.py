@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QVBoxLayout,
-)
+from PySide6.QtWidgets import QDialog, QVBoxLayout
 
 from desktop.core.sorting import SortStatus, SortSummary, list_sorts
 from desktop.ui.sorting.actions import SortActions
 from desktop.ui.sorting.models import RESUMABLE, SortHistoryModel
-from desktop.ui.widgets.record_table import record_table
+from desktop.ui.widgets.note import hint
+from desktop.ui.widgets.record_table import record_actions, record_table
 
 
 class SortHistoryDialog(QDialog):
@@ -29,25 +23,14 @@ class SortHistoryDialog(QDialog):
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.hint = QLabel("Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort "
-                           "that was interrupted.")
-        self.hint.setObjectName("hint")
-        self.hint.setWordWrap(True)
-        self.undo_button = QPushButton("Undo…")
-        self.undo_button.clicked.connect(self.undo_selected)
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.clicked.connect(self.resume_selected)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.undo_button)
-        buttons.addWidget(self.resume_button)
-        buttons.addStretch(1)
-        buttons.addWidget(close)
+        self.hint = hint("Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort that "
+                         "was interrupted.")
+        actions, (self.undo_button, self.resume_button) = record_actions(
+            self, ("Undo…", self.undo_selected), ("Resume", self.resume_selected))
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.hint)
-        layout.addLayout(buttons)
+        layout.addLayout(actions)
         self.resize(820, 380)
         controller.history_changed.connect(self.reload)
         self.reload()

@@ -1,6 +1,6 @@
 """A coloured note (information, success, warning, error): rich text that wraps, so a long note takes height, never
 width, and hidden while it has nothing to say; ``wrapping`` makes any label behave so, and ``vertical_scroll`` a
-whole column (it scrolls down, never sideways)."""
+whole column (it scrolls down, never sideways); ``hint``, a grey explanation that wraps."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def wrapping(label: QLabel) -> QLabel:
     policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     policy.setHeightForWidth(True)  # what setWordWrap set, and a new policy would drop
     label.setSizePolicy(policy)
+    return label
+
+
+def hint(text: str = "") -> QLabel:
+    """A grey explanation under what it explains (the style sheet's ``#hint``), wrapped to its layout's width."""
+    label = QLabel(text)
+    label.setObjectName("hint")
+    label.setWordWrap(True)
     return label
 
 

@@ -27,6 +27,7 @@ from desktop.core.browse import ImageFilter, Show
 from desktop.core.folders import FolderInfo
 from desktop.ui.models.classes import CLASS_ROLE, ClassListModel
 from desktop.ui.models.rows import ListModel, Roles, RowsModel
+from desktop.ui.widgets.note import hint
 
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 10
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 11
@@ -91,8 +92,8 @@ class FolderListModel(ListModel[FolderInfo]):
         if role == Qt.ItemDataRole.DisplayRole:
             return folder.name if folder.available else f"{folder.name} (not found)"
         if role == Qt.ItemDataRole.ToolTipRole:
-            hint = "" if folder.available else "\nThe folder is gone: right-click to re-link it."
-            return f"{folder.root}\n{folder.images} images{hint}"
+            gone = "" if folder.available else "\nThe folder is gone: right-click to re-link it."
+            return f"{folder.root}\n{folder.images} images{gone}"
         if role == COUNT_ROLE:
             return folder.images
         if role == FILTER_ROLE:
@@ -229,10 +230,8 @@ class Sidebar(QWidget):
         add_folder = QToolButton(text="+ Folder")
         add_folder.setToolTip("Add a folder of photos (Ctrl+O)")
         add_folder.clicked.connect(self.add_folder_requested)
-        self.class_hint = QLabel("Add the classes you want to sort photos into — cat, dog, receipt… "
-                                 "Keys 1–9 then label the selected photos.")
-        self.class_hint.setObjectName("hint")
-        self.class_hint.setWordWrap(True)
+        self.class_hint = hint("Add the classes you want to sort photos into — cat, dog, receipt… Keys 1–9 then "
+                               "label the selected photos.")
 
         # One scroll area for the whole sidebar, each list as tall as its rows: a short window scrolls the
         # sidebar, never squeezes one list into a box with scroll bars of its own.
