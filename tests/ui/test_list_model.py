@@ -9,6 +9,8 @@ from typing import ClassVar
 import pytest
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 
+from desktop.core.classes import ClassInfo
+from desktop.ui.models.classes import ClassListModel
 from desktop.ui.models.rows import ListModel, Roles
 
 pytestmark = pytest.mark.gui
@@ -53,3 +55,14 @@ def test_rows_changed_repaints_every_row_in_place_and_nothing_when_empty(qtbot):
     model.rows_changed([COUNT_ROLE])
     assert changed == [(0, 2, [COUNT_ROLE])] and len(resets) == 1
     assert model.index(0).data(COUNT_ROLE) == 4
+
+
+def test_a_class_says_how_many_photos_it_has_in_words_and_keeps_its_rows_when_only_counts_change(qtbot):
+    model = ClassListModel()
+    model.set_classes([ClassInfo(1, "cat", "#E69F00", "1", 0, count=1), ClassInfo(2, "dog", "#56B4E9", None, 1)])
+    tips = [model.index(row).data(Qt.ItemDataRole.ToolTipRole) for row in range(2)]
+    assert tips == ["cat: 1 image. Press 1 to label.", "dog: 0 images. No shortcut key."]  # was "1 images"
+    resets = []
+    model.modelReset.connect(lambda: resets.append(True))
+    model.set_classes([ClassInfo(1, "cat", "#E69F00", "1", 0, count=1200), ClassInfo(2, "dog", "#56B4E9", None, 1)])
+    assert resets == [] and model.index(0).data(Qt.ItemDataRole.ToolTipRole) == "cat: 1,200 images. Press 1 to label."

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor
 
 from desktop.core.classes import ClassInfo
 from desktop.ui.models.rows import ListModel
+from desktop.wording import plural
 
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -34,7 +35,7 @@ class ClassListModel(ListModel[ClassInfo]):
                 return QColor(image_class.colour)
             case Qt.ItemDataRole.ToolTipRole:
                 key = f"Press {image_class.shortcut} to label" if image_class.shortcut else "No shortcut key"
-                return f"{image_class.name}: {image_class.count} images. {key}."
+                return f"{image_class.name}: {plural(image_class.count, 'image')}. {key}."
             case _ if role == CLASS_ROLE:
                 return image_class
         return None
