@@ -28,9 +28,8 @@ from desktop.cli import (
     sort_commands,
     training_commands,
 )
-from desktop.cli.common import COMMANDS, UserError, command, error_line, os_error_sentence, path_argument
+from desktop.cli.common import COMMANDS, UserError, command, error_line, path_argument, user_message
 from desktop.cli.launch import check_launch_environment
-from desktop.errors import PigeonholeError
 from desktop.ml.builds import build_name
 
 TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
@@ -116,27 +115,6 @@ def _unknown_command(word: str) -> str:
     close = difflib.get_close_matches(word, sorted(COMMANDS), n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see `pigeonhole --help`"
     return f"unknown command '{word}' ({hint})"
-
-
-def user_message(exc: BaseException) -> str | None:
-    """The sentence for an error the user can act on; None for a bug (shown with its traceback).
-
-    Expected failures: our own errors (a missing project, no model, not enough data…), and what the system or
-    the disk says (permission denied, disk full) — an OSError with the system's reason, or SQLite's."""
-    import sqlite3
-
-    if isinstance(exc, UserError | PigeonholeError):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.strerror:
-        return os_error_sentence(exc)
-    if isinstance(exc, FileNotFoundError):
-        return str(exc)
-    if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from "):  # Path.resolve, Python 3.11
-        return f"{str(exc).removeprefix('Symlink loop from ')} goes through a loop of symbolic links."
-    driver = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
-    if isinstance(driver, sqlite3.DatabaseError):
-        return f"The project database failed: {driver}."
-    return None
 
 
 def gui_main(argv: Sequence[str] | None = None) -> int:

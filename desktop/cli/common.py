@@ -8,9 +8,11 @@ import json
 import math
 import os
 import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from desktop.errors import PigeonholeError
 from desktop.ml.options import MAX_SEED
 
 Handler = Callable[[argparse.Namespace], int]
@@ -45,6 +47,25 @@ def os_error_sentence(error: OSError) -> str:
     reason = error.strerror or type(error).__name__
     filename = getattr(error, "filename", None)
     return f"{reason}: {filename}." if filename else f"{reason}."
+
+
+def user_message(exc: BaseException) -> str | None:
+    """The sentence for an error the user can act on; None for a bug (shown with its traceback).
+
+    Expected failures: our own errors (a missing project, no model, not enough data…), and what the system or
+    the disk says (permission denied, disk full) — an OSError with the system's reason, or SQLite's."""
+    if isinstance(exc, UserError | PigeonholeError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return os_error_sentence(exc)
+    if isinstance(exc, FileNotFoundError):
+        return str(exc)
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from "):  # Path.resolve, Python 3.11
+        return f"{str(exc).removeprefix('Symlink loop from ')} goes through a loop of symbolic links."
+    driver = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    if isinstance(driver, sqlite3.DatabaseError):
+        return f"The project database failed: {driver}."
+    return None
 
 
 # --- argument types: argparse turns their ArgumentTypeError into usage + one error line, exit 2 -----------------

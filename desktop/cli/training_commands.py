@@ -20,6 +20,7 @@ from desktop.cli.common import (
     positive_int,
     seed_value,
     terminal_safe,
+    user_message,
 )
 from desktop.cli.launch import add_nproc_argument, is_output_rank, needs_launch, rank_progress_bar, relaunch
 from desktop.cli.predict_commands import report_unreadable, show_prediction
@@ -158,8 +159,6 @@ def _train(args: argparse.Namespace) -> int:
 def predicting_error(failed: PredictingFailed) -> str:
     """The sentence for a prediction step that failed after training, with the system's reason; a bug's traceback
     is still raised whole."""
-    from desktop.cli import user_message
-
     cause = failed.__cause__
     assert cause is not None  # train_then_predict chains it
     reason = user_message(cause)

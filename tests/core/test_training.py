@@ -157,7 +157,8 @@ def test_cli_train_json_has_the_documented_shape(trained_project, capsys):
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"model_id", "backbone", "mode", "device", "classes", "train_images", "val_images",
                            "val_accuracy", "per_class", "confusion", "seconds", "evaluation", "oof_accuracy",
-                           "oof_images", "folds", "ece", "temperature"}
+                           "oof_images", "folds", "ece", "temperature", "predictions"}
+    assert set(result["predictions"]) == {"predicted", "already", "unreadable", "seconds"}
     assert result["backbone"] == "efficientnet_lite0" and result["mode"] == "frozen"
     assert result["classes"] == ["checks", "discs", "stripes"]
     assert result["train_images"] == result["val_images"] == result["oof_images"] == 24
