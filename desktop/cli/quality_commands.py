@@ -49,7 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def show_features(bar: ProgressBar):
     """The ML layer's events (the backbone's features for uncached photos: the slow part) on the bar."""
-    from desktop.ml.progress import Notice, Progress
+    from desktop.progress import Notice, Progress
 
     def show(event) -> None:
         if isinstance(event, Progress):

@@ -25,7 +25,7 @@ from desktop.core.project import Project
 from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.errors import PigeonholeError
-from desktop.ml.progress import CancelToken, ProgressCallback
+from desktop.progress import CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
     from desktop.ml.features import FeatureSet

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from desktop.core.project import Project
-from desktop.ml.progress import CancelToken, Progress, ProgressCallback, check_cancel, emit
+from desktop.progress import CancelToken, Progress, ProgressCallback, check_cancel, emit
 
 PHASE_MAPPING = "placing photos on the map"
 METHOD = "PCA"

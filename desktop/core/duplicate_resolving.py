@@ -22,7 +22,7 @@ from desktop.core.sorting.aside import default_destination, plan_aside
 from desktop.db.models import Image, ImageClass, Label
 from desktop.db.queries import IMAGE_PATH, in_chunks, with_folder
 from desktop.errors import PigeonholeError
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 from desktop.wording import plural
 
 KEEPER_RULES = ("labelled", "largest", "sharpest", "oldest")  # and "folder:PATH": the copy in that folder

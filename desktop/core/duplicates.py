@@ -21,7 +21,7 @@ from desktop.db.models import Image
 from desktop.db.queries import IMAGE_PATH, with_folder
 from desktop.ml.features import ORIGINAL
 from desktop.ml.grouping import NEAR_DUPLICATE_SIMILARITY, similarity_groups, unit_rows
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 
 DEFAULT_THRESHOLD = NEAR_DUPLICATE_SIMILARITY  # defined without torch, for the app's dialogs
 _VAL_BLOCK = 1024  # validation photos compared with every training photo at once

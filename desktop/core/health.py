@@ -61,7 +61,7 @@ from desktop.db.models import (
 )
 from desktop.db.queries import IMAGE_PATH, in_chunks, with_folder
 from desktop.errors import PigeonholeError
-from desktop.ml.progress import CancelToken, Progress, ProgressCallback, RateTimer, check_cancel, emit
+from desktop.progress import CancelToken, Progress, ProgressCallback, RateTimer, check_cancel, emit
 from desktop.wording import plural
 
 KINDS = {

@@ -28,7 +28,7 @@ from desktop.io import images
 from desktop.io.locks import exclusive_lock
 from desktop.io.scan import FoundFile, scan_images
 from desktop.io.thumbnails import ThumbnailStore
-from desktop.ml.progress import CancelToken, NeverCancel
+from desktop.progress import CancelToken, NeverCancel
 
 COMMIT_EVERY = 200
 IMPORT_BUSY = "Another Pigeonhole is importing into this project; try again when it has finished."

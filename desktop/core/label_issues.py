@@ -18,7 +18,7 @@ from desktop.core.project import Project
 from desktop.core.training import gather_training_data
 from desktop.ml.features import ORIGINAL
 from desktop.ml.label_issues import out_of_fold_probabilities, rank_suspects
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from desktop.errors import PigeonholeError
 from desktop.ml.crossval import L2_GRID, cross_validate
 from desktop.ml.features import ORIGINAL
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import CancelToken, check_cancel
 from desktop.ml.splits import VAL
+from desktop.progress import CancelToken, check_cancel
 
 OUT_OF_FOLD, VALIDATION = "out-of-fold", "validation"
 COMPARISON_SEED = 0  # the folds every version is scored on

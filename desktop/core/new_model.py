@@ -18,7 +18,7 @@ from desktop.core.training import train_project
 from desktop.core.training_types import TrainingProgress, TrainingSummary
 from desktop.errors import Cancelled, PigeonholeError
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 
 
 @dataclass(frozen=True)

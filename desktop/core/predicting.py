@@ -23,7 +23,7 @@ from desktop.db.queries import BY_PATH, IMAGE_PATH, current_prediction, with_fol
 from desktop.errors import PigeonholeError
 from desktop.ml import distributed
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import CancelToken, Notice, Progress, RateTimer, check_cancel
+from desktop.progress import CancelToken, Notice, Progress, RateTimer, check_cancel
 
 # Big enough that starting the decoding workers is noise, small enough that a cancel loses little.
 CHUNK = 1024

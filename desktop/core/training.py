@@ -31,7 +31,10 @@ from desktop.db.models import Folder, Image, ImageClass, Label, TrainedModel, ut
 from desktop.ml import distributed
 from desktop.ml.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, training_options
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import (
+from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
+from desktop.ml.train_job import train
+from desktop.ml.train_record import TrainItem, TrainResult, WarmStart, warm_start_from
+from desktop.progress import (
     PHASE_CROSS_VALIDATING,
     PHASE_EVALUATING,
     PHASE_FEATURES,
@@ -43,9 +46,6 @@ from desktop.ml.progress import (
     Notice,
     Progress,
 )
-from desktop.ml.splits import MIN_IMAGES_PER_CLASS, NotEnoughData, assign_splits
-from desktop.ml.train_job import train
-from desktop.ml.train_record import TrainItem, TrainResult, WarmStart, warm_start_from
 from desktop.wording import plural
 
 # How the ML layer's phases read in the UI, and which TrainingProgress.phase they belong to.

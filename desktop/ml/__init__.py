@@ -4,7 +4,6 @@ Importing this package is free; its modules import torch, so the GUI imports the
 
     builds       full build (torch) or CPU build (no torch), asked without importing torch
     splits       train/val assignment and the minimum-data check (pure Python, no torch)
-    progress     progress events (a phase's done of total with its time left), Cancelled, the cancel-token protocol
     options      TrainingOptions: what a run asks for and, resolved, what it ran (pure Python, no torch)
     backbones    registry of pretrained networks and where their weights come from
     onnx_engine  CPU inference of a backbone's feature extractor in ONNX Runtime (torch when that fails)

@@ -34,14 +34,14 @@ from desktop.io.files import FileReadError, read_regular_file
 from desktop.io.safe_files import CHUNK_SIZE, atomic_write, file_digest, open_regular
 from desktop.ml.builds import full_build_required, torch_installed
 from desktop.ml.options import DEFAULT_BACKBONE
-from desktop.ml.progress import (
+from desktop.ml.shipped import shipped_backbone
+from desktop.progress import (
     PHASE_DOWNLOADING,
     CancelToken,
     PhaseProgress,
     ProgressCallback,
     check_cancel,
 )
-from desktop.ml.shipped import shipped_backbone
 
 if TYPE_CHECKING:
     import torch

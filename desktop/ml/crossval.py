@@ -26,7 +26,7 @@ from scipy.optimize import minimize
 from desktop.ml.calibration import log_loss
 from desktop.ml.grouping import similarity_groups, unit_rows
 from desktop.ml.options import DEFAULT_FOLDS, TrainingOptions
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.progress import CancelToken, check_cancel
 
 # L2 strength λ of the loss mean(CE) + λ/2 ‖W‖² on standardised features; scored by cross-validation.
 L2_GRID = (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from desktop.io.images import ImageError, load_rgb
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.progress import CancelToken, check_cancel
 
 if TYPE_CHECKING:
     import torch

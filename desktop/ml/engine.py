@@ -20,7 +20,7 @@ from torch import nn
 
 from desktop.errors import PigeonholeError
 from desktop.ml.device import AutocastFactory
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.progress import CancelToken, check_cancel
 
 
 class TrainingDiverged(PigeonholeError, RuntimeError):

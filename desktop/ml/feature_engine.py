@@ -19,7 +19,7 @@ import numpy as np
 
 from desktop.ml.backbones import BackboneSpec
 from desktop.ml.onnx_engine import FeaturesUnavailable, load_onnx_extractor, require_onnx_extractor
-from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, emit
+from desktop.progress import Cancelled, CancelToken, Notice, ProgressCallback, emit
 
 if TYPE_CHECKING:
     import torch

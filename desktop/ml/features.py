@@ -35,7 +35,7 @@ from desktop.ml.backbones import BackboneSpec, backbone_units
 from desktop.ml.data import ImageDataset, make_inference_batches, valid_batches
 from desktop.ml.feature_engine import FeatureEngine
 from desktop.ml.preprocess import EvalPreprocessing, decode_size, eval_preprocessing_id
-from desktop.ml.progress import (
+from desktop.progress import (
     PHASE_FEATURES,
     CancelToken,
     Notice,

@@ -30,14 +30,6 @@ from desktop.ml.crossval import LinearWeights, cross_validate, fit_logistic, log
 from desktop.ml.features import MIRRORED, ORIGINAL, extract_features_across_ranks, open_feature_cache
 from desktop.ml.metrics import classification_metrics
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import (
-    PHASE_CROSS_VALIDATING,
-    CancelToken,
-    Progress,
-    ProgressCallback,
-    check_cancel,
-    emit,
-)
 from desktop.ml.run_reports import check_items, load_reported, record_epoch, start_run
 from desktop.ml.splits import NotEnoughData
 from desktop.ml.train_record import (
@@ -49,6 +41,14 @@ from desktop.ml.train_record import (
     build_checkpoint,
     calibration_record,
     head_state,
+)
+from desktop.progress import (
+    PHASE_CROSS_VALIDATING,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    check_cancel,
+    emit,
 )
 from desktop.wording import plural
 

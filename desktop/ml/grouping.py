@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.progress import CancelToken, check_cancel
 
 NEAR_DUPLICATE_SIMILARITY = 0.95  # the app's default: photos this alike are nearly the same picture
 _ROWS = 1024  # rows of a block; its columns are chunked so that one product stays short

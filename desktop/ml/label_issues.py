@@ -23,7 +23,7 @@ import numpy as np
 
 from desktop.ml.calibration import fit_temperature, softmax
 from desktop.ml.crossval import cross_validate, stratified_folds  # noqa: F401 (stratified_folds: re-exported)
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 
 LIKELY_WRONG = 0.9  # the model, not having seen the label, is at least this sure it is wrong
 

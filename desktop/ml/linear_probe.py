@@ -16,8 +16,8 @@ from torch import nn
 from desktop.ml.crossval import fit_linear_weights
 from desktop.ml.model import LinearHead
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import CancelToken
 from desktop.ml.train_record import WarmStart
+from desktop.progress import CancelToken
 
 
 class Standardize(nn.Module):

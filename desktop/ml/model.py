@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from desktop.ml.backbones import BackboneSpec, backbone_units, build_feature_extractor
-from desktop.ml.progress import CancelToken, check_cancel
+from desktop.progress import CancelToken, check_cancel
 
 
 class LinearHead(nn.Module):

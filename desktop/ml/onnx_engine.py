@@ -58,8 +58,8 @@ from desktop.io.locks import exclusive_lock
 from desktop.io.safe_files import atomic_write
 from desktop.ml.backbones import BackboneSpec
 from desktop.ml.onnx_rules import CONTROL_FLOW, MAX_BACKBONE_BYTES, UnsafeOnnx, check_onnx_model
-from desktop.ml.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
 from desktop.ml.shipped import ShippedBackbone, ShippedFileDamaged, read_shipped_onnx, shipped_backbone
+from desktop.progress import Cancelled, CancelToken, Notice, ProgressCallback, check_cancel, emit
 
 if TYPE_CHECKING:
     from torch import nn

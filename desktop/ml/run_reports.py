@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from desktop.ml.progress import (
+from desktop.ml.splits import check_enough_data
+from desktop.ml.train_record import EpochRecord, TrainItem
+from desktop.progress import (
     PHASE_LOADING,
     CancelToken,
     EpochEnd,
@@ -17,8 +19,6 @@ from desktop.ml.progress import (
     check_cancel,
     emit,
 )
-from desktop.ml.splits import check_enough_data
-from desktop.ml.train_record import EpochRecord, TrainItem
 
 T = TypeVar("T")
 

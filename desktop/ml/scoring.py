@@ -13,7 +13,7 @@ import numpy as np
 
 from desktop.errors import PigeonholeError
 from desktop.ml.features import ORIGINAL, FeatureCache, FeatureSet, extract_features
-from desktop.ml.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
+from desktop.progress import PHASE_PREDICTING, CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
     from desktop.ml.backbones import BackboneSpec

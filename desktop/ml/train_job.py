@@ -9,8 +9,8 @@ from pathlib import Path
 
 from desktop.ml.builds import require_torch, torch_installed
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import CancelToken, ProgressCallback
 from desktop.ml.train_record import TrainItem, TrainResult, WarmStart
+from desktop.progress import CancelToken, ProgressCallback
 
 
 def train(options: TrainingOptions, items: Sequence[TrainItem], class_names: Sequence[str], cache_dir: Path | None,

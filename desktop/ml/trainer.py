@@ -57,15 +57,6 @@ from desktop.ml.linear_probe import FeatureBatches, Standardize, apply_warm_star
 from desktop.ml.metrics import classification_metrics
 from desktop.ml.model import Classifier, build_classifier, cancel_between_blocks
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import (
-    PHASE_EVALUATING,
-    PHASE_TRAINING,
-    CancelToken,
-    Progress,
-    ProgressCallback,
-    check_cancel,
-    emit,
-)
 from desktop.ml.run_reports import load_reported, record_epoch, start_run
 from desktop.ml.seed import seed_everything
 from desktop.ml.splits import TRAIN, VAL
@@ -81,6 +72,15 @@ from desktop.ml.train_record import (
     numpy_state,
 )
 from desktop.ml.transforms import decode_size, eval_transform, train_transform
+from desktop.progress import (
+    PHASE_EVALUATING,
+    PHASE_TRAINING,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    check_cancel,
+    emit,
+)
 
 # Fine-tuning pays off once each class has a few dozen images; below that it mostly overfits.
 FINETUNE_MIN_PER_CLASS = 30

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from desktop.ml.progress import Progress
+from desktop.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.questions import ask_before
 from desktop.ui.widgets.status_progress import StatusProgress

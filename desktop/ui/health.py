@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.browse import ImageFilter, Show
-from desktop.ml.progress import Progress
+from desktop.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.duplicate_resolving import DuplicateResolver
 from desktop.ui.models.images import GroupMark

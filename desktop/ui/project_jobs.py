@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from desktop.core.project import Project
-from desktop.ml.progress import Progress
+from desktop.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import Emit, WorkerSlot

@@ -28,7 +28,7 @@ from desktop.core.models_registry import ModelInfo
 from desktop.core.training_types import CurvePoint, TrainingProgress, TrainingSummary
 from desktop.ml.builds import full_build_required, torch_installed
 from desktop.ml.options import DEFAULT_BACKBONE, FINETUNE_EPOCHS, FINETUNE_LEARNING_RATE, TrainingOptions
-from desktop.ml.progress import Progress
+from desktop.progress import Progress
 from desktop.ui.context import ProjectContext
 from desktop.ui.training_results import TrainingResults, format_seconds
 from desktop.ui.widgets.charts import LineChart, Series

@@ -22,8 +22,8 @@ from desktop.core.training_types import TrainingProgress
 from desktop.db.models import Image, ImageClass, Label
 from desktop.ml.checkpoint import load_checkpoint
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import Cancelled
 from desktop.ml.splits import NotEnoughData
+from desktop.progress import Cancelled
 
 QUICK = TrainingOptions(mode="frozen", epochs=8)
 

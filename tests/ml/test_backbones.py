@@ -29,8 +29,8 @@ from desktop.ml.backbones import (
     load_pretrained,
     weights_status,
 )
-from desktop.ml.progress import Cancelled
 from desktop.ml.transforms import eval_transform
+from desktop.progress import Cancelled
 
 TORCHVISION = ["resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "densenet121"]
 

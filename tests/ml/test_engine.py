@@ -13,7 +13,7 @@ from torch import nn
 from desktop.ml.device import autocast_for, resolve_device, use_channels_last
 from desktop.ml.engine import WarmupCosine, evaluate, train_one_epoch
 from desktop.ml.metrics import classification_metrics, top_k_for
-from desktop.ml.progress import Cancelled
+from desktop.progress import Cancelled
 
 
 def test_metrics_match_a_hand_computed_example() -> None:

@@ -27,5 +27,5 @@ def test_no_ml_module_imports_qt() -> None:
 
 
 def test_package_and_splits_import_without_torch() -> None:
-    loaded = _modules_after_import("desktop.ml", "desktop.ml.splits", "desktop.ml.progress")
+    loaded = _modules_after_import("desktop.ml", "desktop.ml.splits", "desktop.progress")
     assert "torch" not in loaded and "numpy" not in loaded

@@ -8,7 +8,7 @@ from torch import nn
 
 from desktop.ml.backbones import get_backbone
 from desktop.ml.model import build_classifier, cancel_between_blocks
-from desktop.ml.progress import Cancelled
+from desktop.progress import Cancelled
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from desktop.ml.backbones import build_feature_extractor, get_backbone, require_
 from desktop.ml.features import ORIGINAL, extract_features
 from desktop.ml.onnx_engine import FEATURE_TOLERANCE, OnnxExtractor, load_onnx_extractor, onnx_file
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import Cancelled, Notice
 from desktop.ml.train_record import numpy_state
+from desktop.progress import Cancelled, Notice
 
 SPEC = get_backbone("efficientnet_lite0")
 

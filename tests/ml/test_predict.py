@@ -11,7 +11,7 @@ from conftest import ImageSet, Run, file_hash
 from desktop.io.images import load_rgb
 from desktop.ml.checkpoint import CheckpointError, save_checkpoint
 from desktop.ml.predict import Predictor
-from desktop.ml.progress import PHASE_PREDICTING, Cancelled, Progress
+from desktop.progress import PHASE_PREDICTING, Cancelled, Progress
 
 
 @pytest.fixture(scope="module")

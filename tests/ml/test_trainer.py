@@ -14,10 +14,10 @@ from conftest import CLASS_NAMES, CancelAfter, ImageSet, Run, file_hash
 
 from desktop.ml.checkpoint import load_checkpoint, save_checkpoint
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import PHASE_FEATURES, PHASE_TRAINING, Cancelled, EpochEnd, Notice, Progress
 from desktop.ml.splits import NotEnoughData
 from desktop.ml.train_record import TrainItem
 from desktop.ml.trainer import choose_mode, train
+from desktop.progress import PHASE_FEATURES, PHASE_TRAINING, Cancelled, EpochEnd, Notice, Progress
 
 
 def test_frozen_training_uses_every_image_and_reports_out_of_fold_metrics(frozen_run: Run) -> None:

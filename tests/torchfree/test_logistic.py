@@ -12,7 +12,7 @@ import pytest
 from desktop.ml.calibration import softmax
 from desktop.ml.crossval import LinearWeights, cross_validate, fit_linear_weights, fit_logistic
 from desktop.ml.options import TrainingOptions
-from desktop.ml.progress import Cancelled
+from desktop.progress import Cancelled
 
 
 def blobs(seed: int, per_class: int = 20, classes: int = 3, dim: int = 16, spread: float = 1.0):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from PySide6.QtCore import QObject
 
-from desktop.ml.progress import Notice, Progress
+from desktop.progress import Notice, Progress
 from desktop.ui.project_jobs import start_project_job
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerSlot

@@ -133,7 +133,7 @@ def test_shutdown_cancels_and_waits_for_every_job(qtbot, qapp):
 def test_on_progress_receives_only_the_events_of_its_type(qtbot, slot) -> None:
     """A core job emits notices among its progress events: a callback typed for Progress never sees them (the
     controllers used to guess with hasattr)."""
-    from desktop.ml.progress import Notice, Progress
+    from desktop.progress import Notice, Progress
 
     received: list[object] = []
     finished: list[bool] = []

@@ -34,7 +34,7 @@ from desktop.core.sorting.steps import PhotoFailed, SortRun
 from desktop.core.sorting.stops import Stop
 from desktop.db.models import Sort, SortOperation
 from desktop.io import safe_files
-from desktop.ml.progress import CancelToken, NeverCancel
+from desktop.progress import CancelToken, NeverCancel
 
 ProgressCallback = Callable[[SortProgress], None]
 

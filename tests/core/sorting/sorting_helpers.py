@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from desktop.core.project import Project
 from desktop.core.sorting import SortProgress, SortRequest, SortResult, plan_sort, sort_plan
-from desktop.ml.progress import CancelToken
+from desktop.progress import CancelToken
 
 
 def sort_photos(project: Project, request: SortRequest, *, dry_run: bool = False,

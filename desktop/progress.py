@@ -1,4 +1,6 @@
-"""What long ML jobs tell their caller while they run, and how the caller stops them.
+"""What every long job (import, training, prediction, sorting, checks) tells its caller while it runs, and how the
+caller stops it: shared by every layer below the GUI, like ``desktop.errors``, so the database-free ``io`` could use
+them as well as ``core`` and ``ml``.
 
 Events are small frozen dataclasses passed to an ``on_progress`` callback; the callback runs in the
 worker thread, so a Qt adapter only has to re-emit them as signals. Cancellation is cooperative: any

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.ml.progress import PhaseProgress, Progress
+from desktop.progress import PhaseProgress, Progress
 
 
 def test_a_phase_reports_done_of_total_with_the_time_left_and_none_without_a_total() -> None:
