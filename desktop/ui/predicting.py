@@ -7,6 +7,7 @@ the active model. Already-predicted photos are skipped in the core, so running i
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QShortcut
@@ -15,6 +16,10 @@ from desktop.ui.context import ProjectContext
 from desktop.ui.shortcuts import key_sequences
 from desktop.ui.widgets.status_progress import StatusProgress
 from desktop.ui.workers import WorkerSlot
+from desktop.wording import plural
+
+if TYPE_CHECKING:
+    from desktop.core.predicting import PredictSummary
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress signals
 
@@ -83,8 +88,7 @@ class PredictController(QObject):
             self.task.cancel()
 
     def _on_done(self, summary) -> None:
-        unreadable = f", {len(summary.unreadable)} could not be read" if summary.unreadable else ""
-        self.message.emit(f"Predicted {summary.predicted:,} photos in {summary.seconds:.1f} s{unreadable}.")
+        self.message.emit(done_text(summary))
         self.finished.emit(summary)
 
     def _on_cancelled(self) -> None:
@@ -100,3 +104,12 @@ class PredictController(QObject):
 
     def shutdown(self) -> None:
         self.task.shutdown()
+
+
+def done_text(summary: PredictSummary) -> str:
+    """The status bar's sentence when predicting ends (a model chosen again has its predictions already)."""
+    unreadable = f", {len(summary.unreadable):,} could not be read" if summary.unreadable else ""
+    if not summary.predicted and not summary.unreadable:
+        return "Every photo already has this model's prediction." if summary.already \
+            else "There are no photos to predict."
+    return f"Predicted {plural(summary.predicted, 'photo')} in {summary.seconds:.1f} s{unreadable}."
