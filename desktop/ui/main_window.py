@@ -1,4 +1,5 @@
-"""The main window: layout, menus and shortcuts. Behaviour lives in the controllers it wires together."""
+"""The main window: layout, menus, shortcuts and the views the controllers ask for. Behaviour lives in the
+controllers, which `desktop.ui.controllers` builds and wires to one another (the composition root)."""
 
 from __future__ import annotations
 
