@@ -42,10 +42,12 @@ class PredictingFailed(PigeonholeError):
         self.training = training
 
 
-def predict_with_new_model(project: Project, on_progress: Callable[[PredictProgress], None] | None = None,
+def predict_with_new_model(project: Project, model_id: int,
+                           on_progress: Callable[[PredictProgress], None] | None = None,
                            cancel: CancelToken | None = None) -> PredictSummary:
-    """Every readable photo the active model has not predicted yet (all of them for a new model)."""
-    return predict_project(project, "all", on_progress=on_progress, cancel=cancel)
+    """Every readable photo that model has not predicted yet (all of them for a new model). By its id, not "the
+    active one": another process may have made its own model active meanwhile."""
+    return predict_project(project, "all", model_id=model_id, on_progress=on_progress, cancel=cancel)
 
 
 def train_then_predict(project: Project, options: TrainingOptions, *, predict: bool = True,
@@ -60,7 +62,7 @@ def train_then_predict(project: Project, options: TrainingOptions, *, predict: b
     if not predict:
         return NewModel(training, None)
     try:
-        return NewModel(training, predict_with_new_model(project, on_predicting, cancel))
+        return NewModel(training, predict_with_new_model(project, training.model_id, on_predicting, cancel))
     except Cancelled:
         raise
     except Exception as exc:

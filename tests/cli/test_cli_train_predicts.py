@@ -83,3 +83,26 @@ def test_a_bug_in_the_prediction_step_keeps_its_traceback(trained_project, monke
     monkeypatch.setattr(new_model, "predict_with_new_model", bug)
     with pytest.raises(ZeroDivisionError):
         main(["train", str(trained_project.path), "--mode", "frozen", "--epochs", "2"])
+
+
+def test_train_predicts_with_its_own_model_when_another_became_active_meanwhile(trained_project, capsys,
+                                                                                monkeypatch) -> None:
+    """Two `train` runs at once: each predicts with the model it trained, not with whichever is active by then."""
+    import desktop.core.new_model as new_model
+    from desktop.core.models_registry import set_active
+
+    earlier = active_model(trained_project).id
+    train = new_model.train_project
+
+    def train_then_another_activates(project, options, **kwargs):
+        summary = train(project, options, **kwargs)
+        set_active(project, earlier)  # what the other process's training did in the meantime
+        return summary
+
+    monkeypatch.setattr(new_model, "train_project", train_then_another_activates)
+    assert main(["train", str(trained_project.path), "--mode", "frozen", "--epochs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_id"] != earlier and result["predictions"]["predicted"] == 24
+    assert all(prediction_for(trained_project, row.id, result["model_id"]) is not None
+               for row in list_images(trained_project, ImageFilter()))
+    assert _photos_without_a_prediction(trained_project) == 24  # the active (earlier) model predicted nothing
