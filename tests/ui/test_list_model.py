@@ -66,3 +66,17 @@ def test_a_class_says_how_many_photos_it_has_in_words_and_keeps_its_rows_when_on
     model.modelReset.connect(lambda: resets.append(True))
     model.set_classes([ClassInfo(1, "cat", "#E69F00", "1", 0, count=1200), ClassInfo(2, "dog", "#56B4E9", None, 1)])
     assert resets == [] and model.index(0).data(Qt.ItemDataRole.ToolTipRole) == "cat: 1,200 images. Press 1 to label."
+
+
+def test_the_image_list_keeps_its_lookups_when_given_rows(qtbot, trained_project):
+    """set_rows on the grid's model re-derives which row holds which photo (the base class's alone would not)."""
+    from desktop.core.browse import ImageFilter, list_images
+    from desktop.ui.models.images import ImageListModel
+
+    rows = list_images(trained_project, ImageFilter())
+    model = ImageListModel()
+    model.set_rows(reversed(rows))
+    assert model.rowCount() == len(rows)
+    assert model.row_of(rows[0].id) == len(rows) - 1 and model.row_of(rows[-1].id) == 0
+    model.set_rows(rows[:2])
+    assert model.row_of(rows[0].id) == 0 and model.row_of(rows[-1].id) is None

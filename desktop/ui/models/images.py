@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -45,19 +46,24 @@ class _Loaded:
     rows_of_hash: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     error: str = ""  # why the photos could not be listed (the view is then empty)
 
+    @classmethod
+    def indexed(cls, rows: Iterable[ImageRow]) -> _Loaded:
+        """``rows`` with the lookups the model keeps beside them (by image id, by content hash)."""
+        loaded = cls(list(rows))
+        for i, row in enumerate(loaded.rows):
+            loaded.row_of_id[row.id] = i
+            loaded.rows_of_hash[row.content_hash].append(i)
+        return loaded
+
 
 def _load(project: Project | None, image_filter: ImageFilter) -> _Loaded:
     """The view's rows; a query that fails is a view without photos and a sentence, never an exception (in the
     background it would leave the grid loading for ever)."""
     try:
-        loaded = _Loaded(list_images(project, image_filter) if project else [])
+        return _Loaded.indexed(list_images(project, image_filter) if project else [])
     except Exception as exc:
         log.exception("Could not list the photos")
         return _Loaded(error=str(exc) or type(exc).__name__)
-    for i, row in enumerate(loaded.rows):
-        loaded.row_of_id[row.id] = i
-        loaded.rows_of_hash[row.content_hash].append(i)
-    return loaded
 
 
 class _LoadSignals(QObject):
@@ -163,6 +169,12 @@ class ImageListModel(ListModel[ImageRow]):
             return
         self.loading_changed.emit(True)
         self._pool.start(_LoadRows(self._generation, self._project, self.image_filter, self._load_signals))
+
+    def set_rows(self, rows: Iterable[ImageRow]) -> None:
+        """These rows instead of the query's (a query still loading is dropped), with their lookups: the base
+        class's would leave ``row_of`` and the thumbnails' rows pointing at the old ones."""
+        self._generation += 1
+        self._apply(self._generation, _Loaded.indexed(rows))
 
     def _apply(self, generation: int, loaded: _Loaded) -> None:
         if generation != self._generation:
