@@ -29,7 +29,7 @@ from desktop.cli import (
     training_commands,
 )
 from desktop.cli.common import COMMANDS, UserError, command, error_line, path_argument, user_message
-from desktop.cli.launch import check_launch_environment
+from desktop.cli.launch import check_launch_environment, leave_failed_worker
 from desktop.ml.builds import build_name
 
 TOPICS = (project_commands, folder_commands, training_commands, predict_commands, model_commands, sort_commands,
@@ -75,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return self_test()
     if args.command is None:
         return gui_main([])
+    return leave_failed_worker(_run_command(args))
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """The command's exit code; a user's mistake or a failure of the world is one sentence on stderr."""
     try:
         check_launch_environment()
         return COMMANDS[args.command](args)

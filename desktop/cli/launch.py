@@ -14,6 +14,7 @@ memory), one sentence says which and how. Torch is not imported here: the launch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -29,9 +30,14 @@ from desktop.ml.builds import require_torch
 ENTRY = ("-m", "desktop.cli")
 # Set by the launcher for its workers: rank 0 may draw the bar although its stderr is a pipe to torchrun.
 TERMINAL_ENV = "PIGEONHOLE_PROGRESS_TERMINAL"
+# Set by torchrun's agent in every process it starts (and by nothing else): the mark of a worker.
+TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
 # torchrun's own log lines (glog format: "W1202 04:58:16.703000 5355 torch/distributed/...] ...").
 _TORCHRUN_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ ")
 _CHILD_FAILED = re.compile(r"failed \(exitcode: (?P<code>-?\d+)\) local_rank: (?P<rank>\d+)")
+# What the C++ runtime prints when a process aborts (a gloo thread left running when a peer vanished): the
+# launcher's sentence says which process ended and by which signal; this line adds nothing a user can act on.
+_RUNTIME_ABORT = "terminate called without an active exception"
 
 
 def add_nproc_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +91,21 @@ def most_processes() -> int:
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 1
     return max(2, cores)
+
+
+def leave_failed_worker(code: int) -> int:
+    """``code``, or, in one of torchrun's processes whose command failed, an immediate exit with it.
+
+    Once a peer has gone, what is left of the process group in this one (gloo's threads, the store's socket)
+    can abort the interpreter's shutdown ("terminate called without an active exception", SIGABRT) or keep it
+    alive until torchrun kills it: a second line under the error sentence, and another exit status. The
+    sentence is out and nothing of a failed run is kept, so there is nothing left to finish."""
+    if code and TORCHRUN_ENV in os.environ:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    return code
 
 
 def needs_launch(args: argparse.Namespace) -> bool:
@@ -203,6 +224,8 @@ class _StderrRelay:
     def feed(self, segment: bytes) -> None:
         text = segment.decode("utf-8", "surrogateescape")
         line = text.strip()
+        if line == _RUNTIME_ABORT:
+            return
         if _TORCHRUN_LOG.match(line):
             self.tearing_down = True
             if (failed := _CHILD_FAILED.search(line)) and self.failed_rank is None:
