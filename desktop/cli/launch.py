@@ -8,7 +8,8 @@ runs its share (``desktop.ml.distributed``). Several machines: run torchrun your
 
 What reaches the terminal: rank 0's output and progress, any rank's error sentence once, and none of
 torchrun's own log lines or its report of a failed child; when a process died without a sentence (killed, out of
-memory), one sentence says which and how. Torch is not imported here: the launching process only waits.
+memory), one sentence says which and how. A worker whose command failed leaves at once after its sentence
+(``leave_failed_worker``). Torch is not imported here: the launching process only waits.
 """
 
 from __future__ import annotations
