@@ -190,8 +190,19 @@ def test_a_fine_tuned_models_figures_say_they_are_on_the_validation_photos():
 
 
 def test_a_small_loss_gets_axis_labels_that_differ():
-    from desktop.ui.widgets.charts import tick_labels
+    """The loss axis reads like a ruler at any scale (a loss near 0.002 read "0.002, 0.001, 0.001, 0.000, 0.000")."""
+    from desktop.ui.widgets.charts import axis_ticks, tick_labels
 
-    assert tick_labels(0.022) == ["0.000", "0.005", "0.011", "0.017", "0.022"]
-    assert tick_labels(1.77) == ["0.00", "0.44", "0.89", "1.33", "1.77"]
-    assert tick_labels(1.0, percent=True)[-1] == "100%"
+    assert tick_labels(axis_ticks(0.0019)) == ["0.0000", "0.0005", "0.0010", "0.0015", "0.0020"]
+    assert tick_labels(axis_ticks(0.0023)) == ["0.0000", "0.0005", "0.0010", "0.0015", "0.0020", "0.0025"]
+    assert tick_labels(axis_ticks(0.00008)) == ["0", "2e-5", "4e-5", "6e-5", "8e-5"]
+    assert tick_labels(axis_ticks(0.022)) == ["0.000", "0.005", "0.010", "0.015", "0.020", "0.025"]
+    assert tick_labels(axis_ticks(1.77)) == ["0.0", "0.5", "1.0", "1.5", "2.0"]
+    assert tick_labels(axis_ticks(2e-5)) == ["0", "5e-6", "1e-5", "1.5e-5", "2e-5"]
+    for top in [10.0 ** (k / 7) for k in range(-60, 25)]:  # every scale a loss has, from 1e-9 to 2700
+        ticks = axis_ticks(top)
+        labels = tick_labels(ticks)
+        assert len(set(labels)) == len(labels) and 4 <= len(labels) <= 6, (top, labels)
+        assert top <= ticks[-1] * (1 + 1e-9) and ticks[-1] < 1.5 * top
+        assert all(len(label) <= 6 for label in labels), labels
+    assert tick_labels([0.0, 0.25, 0.5, 0.75, 1.0], percent=True) == ["0%", "25%", "50%", "75%", "100%"]

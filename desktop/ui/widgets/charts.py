@@ -31,13 +31,42 @@ class Series:
     dashed: bool = False
 
 
-def tick_labels(y_max: float, percent: bool = False) -> list[str]:
-    """The y axis's five labels, 0 to ``y_max``: enough decimals that they differ (a loss near 0 read "0.01,
-    0.01, 0.00"), at most three (what the 40-px label column holds)."""
+def axis_ticks(value: float) -> list[float]:
+    """A y axis that shows ``value``, read like a ruler: 0 and 3 to 5 equal steps of 1, 2, 2.5 or 5 × a power of
+    ten; the shortest such axis whose labels need no exponent, else the shortest (a loss of 0.022 gets 0, 0.005,
+    …, 0.025; the top is always below 1.5 × ``value``)."""
+    value = max(value, 1e-12)
+    power = 10.0 ** math.floor(math.log10(value / 5))
+    axes = []
+    for step in (power * m for m in (1, 2, 2.5, 5, 10, 20, 25)):
+        count = math.ceil(value / step - 1e-9)
+        if 3 <= count <= 5:
+            ticks = [i * step for i in range(count + 1)]
+            axes.append((_decimals(ticks) is None, ticks[-1], ticks))
+    return min(axes)[2]
+
+
+def tick_labels(ticks: list[float], percent: bool = False) -> list[str]:
+    """The ticks' labels: as few decimals as show every one exactly, at most four (they differ: a loss near 0
+    once read "0.01, 0.01, 0.00"); below that, short scientific ("2.5e-5")."""
     if percent:
-        return [f"{y_max * i / 4 * 100:.0f}%" for i in range(5)]
-    decimals = min(3, max(2, 1 - math.floor(math.log10(y_max / 4))))
-    return [f"{y_max * i / 4:.{decimals}f}" for i in range(5)]
+        return [f"{tick * 100:.0f}%" for tick in ticks]
+    decimals = _decimals(ticks)
+    if decimals is None:
+        return ["0", *(_scientific(tick) for tick in ticks[1:])]
+    return [f"{tick:.{decimals}f}" for tick in ticks]
+
+
+def _decimals(ticks: list[float]) -> int | None:
+    """The fewest decimals, up to four, that write every tick exactly; None when four are not enough."""
+    tolerance = max(ticks) * 1e-6
+    return next((decimals for decimals in range(5)
+                 if all(abs(round(tick, decimals) - tick) <= tolerance for tick in ticks)), None)
+
+
+def _scientific(value: float) -> str:
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
 class LineChart(QWidget):
@@ -61,17 +90,15 @@ class LineChart(QWidget):
         self.x_count = x_count
         self.update()
 
-    def _y_max(self) -> float:
+    def _ticks(self) -> list[float]:
         if self.fixed_y_max is not None:
-            return self.fixed_y_max
+            return [self.fixed_y_max * i / 4 for i in range(5)]
         values = [v for s in self.series for v in s.values if math.isfinite(v)]
-        top = max(values, default=1.0)
-        return max(1e-6, top * 1.1)
+        return axis_ticks(max(max(values, default=1.0) * 1.05, 1e-6))  # a little room above the highest point
 
     def paintEvent(self, event) -> None:
         painter, font = _chart_painter(self)
         metrics = painter.fontMetrics()
-        plot = QRectF(self.rect()).adjusted(40, 38, -10, -22)  # title, then the legend, above the plot
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
         title_font = QFont(font)
         title_font.setBold(True)
@@ -85,9 +112,12 @@ class LineChart(QWidget):
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
             painter.end()
             return
-        y_max = self._y_max()
-        for i, text in enumerate(tick_labels(y_max, self.percent)):
-            y = plot.bottom() - plot.height() * i / 4
+        ticks = self._ticks()
+        y_max, labels = ticks[-1], tick_labels(ticks, self.percent)
+        label_width = max(24, max(metrics.horizontalAdvance(text) for text in labels) + 8)
+        plot = QRectF(self.rect()).adjusted(label_width, 38, -10, -22)  # title, then the legend, above the plot
+        for i, text in enumerate(labels):
+            y = plot.bottom() - plot.height() * i / (len(ticks) - 1)
             painter.setPen(QPen(GRID, 1))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(AXIS_TEXT)
