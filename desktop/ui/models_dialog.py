@@ -185,7 +185,7 @@ class ModelsDialog(QDialog):
             now = [getattr(scores.get(m.id), "accuracy", None) for m in ordered]
             series.append(Series("today's photos", NOW_COLOUR, [v if v is not None else float("nan") for v in now],
                                  dashed=True))
-        self.chart.set_series(series if ordered else [], len(ordered))
+        self.chart.set_series(series if ordered else [], len(ordered), [f"#{m.id}" for m in ordered])
 
     # -- actions -----------------------------------------------------------------------------------------
 

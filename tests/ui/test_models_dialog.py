@@ -29,6 +29,7 @@ def test_models_dialog_lists_scores_activates_and_deletes(main_window, trained_p
     column = table.TODAY
     assert table.index(0, column).data() == f"{second.val_accuracy:.1%}"
     assert len(dialog.chart.series) == 2 and len(dialog.chart.series[0].values) == 2
+    assert dialog.chart.x_ticks == [f"#{first.id}", f"#{second.model_id}"]  # oldest to newest, named as the table
 
     dialog.table.selectRow(1)
     with qtbot.waitSignal(dialog.models_changed):
@@ -40,3 +41,16 @@ def test_models_dialog_lists_scores_activates_and_deletes(main_window, trained_p
     dialog.delete(confirm=False)
     assert [m.id for m in list_models(trained_project)] == [first.id]
     assert table.rowCount() == 1
+
+
+def test_version_names_under_the_chart_never_touch():
+    from desktop.ui.widgets.charts import spaced_labels
+
+    few = spaced_labels([50, 150, 250], [20, 20, 20], room=300)
+    assert few == [(0, 40), (1, 140), (2, 240)]  # each centred under its point
+    many = spaced_labels([10 + 5 * i for i in range(40)], [24] * 40, room=220)
+    lefts = [left for _, left in many]
+    assert many[0][0] == 0 and 5 <= len(many) < 40
+    assert all(b - a >= 24 + 6 for a, b in zip(lefts, lefts[1:], strict=False))  # width and gap between names
+    assert all(0 <= left <= 220 - 24 for left in lefts)  # none hangs off the chart
+    assert spaced_labels([0, 300], [30, 30], room=300) == [(0, 0.0), (1, 270.0)]

@@ -82,12 +82,14 @@ class LineChart(QWidget):
         self.percent = percent
         self.series: list[Series] = []
         self.x_count = 0  # epochs planned, so the x axis does not jump while training runs
+        self.x_ticks: list[str] = []  # a name under each point (model versions), or none
         self.setMinimumSize(QSize(130, 150))  # two side by side fit a 360-px pane
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_series(self, series: list[Series], x_count: int = 0) -> None:
+    def set_series(self, series: list[Series], x_count: int = 0, x_ticks: list[str] | None = None) -> None:
         self.series = series
         self.x_count = x_count
+        self.x_ticks = list(x_ticks or [])
         self.update()
 
     def _ticks(self) -> list[float]:
@@ -115,7 +117,8 @@ class LineChart(QWidget):
         ticks = self._ticks()
         y_max, labels = ticks[-1], tick_labels(ticks, self.percent)
         label_width = max(24, max(metrics.horizontalAdvance(text) for text in labels) + 8)
-        plot = QRectF(self.rect()).adjusted(label_width, 38, -10, -22)  # title, then the legend, above the plot
+        below = 36 if self.x_ticks else 22  # the x axis's title, under its ticks' names if it has them
+        plot = QRectF(self.rect()).adjusted(label_width, 38, -10, -below)  # title, then the legend, above the plot
         for i, text in enumerate(labels):
             y = plot.bottom() - plot.height() * i / (len(ticks) - 1)
             painter.setPen(QPen(GRID, 1))
@@ -123,13 +126,15 @@ class LineChart(QWidget):
             painter.setPen(AXIS_TEXT)
             painter.drawText(QRectF(0, y - 8, plot.left() - 4, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
-        painter.setPen(AXIS_TEXT)
-        painter.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), 16),
-                         Qt.AlignmentFlag.AlignHCenter, self.x_label)
 
         def position(i: int, value: float) -> QPointF:
             x = plot.left() + (plot.width() * i / (points - 1) if points > 1 else plot.width() / 2)
             return QPointF(x, plot.bottom() - plot.height() * min(value, y_max) / y_max)
+
+        painter.setPen(AXIS_TEXT)
+        self._draw_x_ticks(painter, metrics, plot, lambda i: position(i, 0).x())
+        painter.drawText(QRectF(plot.left(), plot.bottom() + below - 20, plot.width(), 16),
+                         Qt.AlignmentFlag.AlignHCenter, self.x_label)
 
         # A narrow chart starts its legend further left rather than cutting the last name.
         legend_width = sum(26 + metrics.horizontalAdvance(s.name) for s in self.series)
@@ -156,6 +161,25 @@ class LineChart(QWidget):
             painter.drawText(QPointF(legend_x + 18, plot.top() - 6), series.name)
             legend_x += 26 + metrics.horizontalAdvance(series.name)
         painter.end()
+
+    def _draw_x_ticks(self, painter: QPainter, metrics: QFontMetrics, plot: QRectF, x_of) -> None:
+        widths = [metrics.horizontalAdvance(text) for text in self.x_ticks]
+        for index, left in spaced_labels([x_of(i) for i in range(len(widths))], widths, self.width()):
+            painter.drawText(QRectF(left, plot.bottom() + 2, widths[index], 16), Qt.AlignmentFlag.AlignHCenter,
+                             self.x_ticks[index])
+
+
+def spaced_labels(centres: list[float], widths: list[float], room: float, gap: float = 6) -> list[tuple[int, float]]:
+    """(index, left edge) of the labels to draw, each centred under its point and kept inside ``room``; a label
+    that would come within ``gap`` of the last one drawn is left out (forty versions on a narrow chart)."""
+    shown: list[tuple[int, float]] = []
+    right_of_last = -math.inf
+    for index, (centre, width) in enumerate(zip(centres, widths, strict=True)):
+        left = min(max(centre - width / 2, 0.0), room - width)
+        if left >= right_of_last + gap:
+            shown.append((index, left))
+            right_of_last = left + width
+    return shown
 
 
 @dataclass(frozen=True)
