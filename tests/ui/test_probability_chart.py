@@ -54,3 +54,23 @@ def test_the_predicted_label_keeps_its_whole_name_in_a_narrow_pane(qtbot):
     assert names[0][0] == "✔ coffee"
     assert width - 6 >= QFontMetrics(bold).horizontalAdvance("✔ coffee")
     assert names[0][2].elidedText(names[0][0], Qt.TextElideMode.ElideRight, width - 6) == "✔ coffee"
+
+
+def test_a_chart_title_wraps_in_a_narrow_pane_instead_of_losing_both_ends(qtbot):
+    """The results pane at 1024 px showed "iability (out-of-fold): share right by confiden"."""
+    from PySide6.QtGui import QFontMetrics
+
+    from desktop.ui.widgets.charts import ReliabilityDiagram, title_box
+
+    chart = ReliabilityDiagram()
+    qtbot.addWidget(chart)
+    chart.title = "Reliability (out-of-fold): share right by confidence"
+    chart.set_reliability({"counts": [0, 2, 6], "accuracy": [None, 0.5, 1.0], "confidence": [None, 0.5, 0.9]},
+                          ece=0.05)
+    line = QFontMetrics(chart.font()).height()
+    narrow, wide = title_box(chart.font(), 300, chart.title), title_box(chart.font(), 900, chart.title)
+    assert narrow.width() <= 300 and narrow.height() >= 2 * line - 2  # two lines inside the chart
+    assert wide.height() < 2 * line - 2  # one line where it fits
+    chart.resize(300, chart.sizeHint().height())
+    chart.show()
+    assert not chart.grab().toImage().isNull()

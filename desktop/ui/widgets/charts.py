@@ -23,6 +23,30 @@ def _chart_painter(widget: QWidget) -> tuple[QPainter, QFont]:
     return painter, font
 
 
+def title_box(font: QFont, width: int, title: str) -> QRectF:
+    """Where a chart's bold title goes: centred at the top, wrapped onto more lines when the chart is too narrow
+    for it (the results pane at 1024 px cut "Reliability (out-of-fold): …" at both ends)."""
+    bold = QFont(font)
+    bold.setBold(True)
+    room = QRectF(4, 2, max(1, width - 8), 1000).toRect()
+    used = QFontMetrics(bold).boundingRect(room, _TITLE_FLAGS, title)
+    return QRectF(4, 2, max(1, width - 8), used.height())
+
+
+_TITLE_FLAGS = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+
+
+def _draw_title(painter: QPainter, font: QFont, width: int, title: str) -> float:
+    """The title drawn (``title_box``) in the painter's pen; returns its bottom edge. Leaves ``font`` set."""
+    box = title_box(font, width, title)
+    bold = QFont(font)
+    bold.setBold(True)
+    painter.setFont(bold)
+    painter.drawText(box, _TITLE_FLAGS, title)
+    painter.setFont(font)
+    return box.bottom()
+
+
 @dataclass
 class Series:
     name: str
@@ -102,11 +126,7 @@ class LineChart(QWidget):
         painter, font = _chart_painter(self)
         metrics = painter.fontMetrics()
         painter.setPen(self.palette().color(QPalette.ColorRole.Text))
-        title_font = QFont(font)
-        title_font.setBold(True)
-        painter.setFont(title_font)
-        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter, self.title)
-        painter.setFont(font)
+        title_bottom = _draw_title(painter, font, self.width(), self.title)
         points = max(self.x_count, max((len(s.values) for s in self.series), default=0))
         if points == 0:  # no axes yet: the placeholder gets the whole area, wrapped, over nothing
             painter.setPen(AXIS_TEXT)
@@ -118,7 +138,7 @@ class LineChart(QWidget):
         y_max, labels = ticks[-1], tick_labels(ticks, self.percent)
         label_width = max(24, max(metrics.horizontalAdvance(text) for text in labels) + 8)
         below = 36 if self.x_ticks else 22  # the x axis's title, under its ticks' names if it has them
-        plot = QRectF(self.rect()).adjusted(label_width, 38, -10, -below)  # title, then the legend, above the plot
+        plot = QRectF(self.rect()).adjusted(label_width, title_bottom + 20, -10, -below)  # the legend above it
         for i, text in enumerate(labels):
             y = plot.bottom() - plot.height() * i / (len(ticks) - 1)
             painter.setPen(QPen(GRID, 1))
@@ -301,16 +321,10 @@ class ReliabilityDiagram(QWidget):
 
     def paintEvent(self, event) -> None:
         painter, font = _chart_painter(self)
-        text_colour = self.palette().color(QPalette.ColorRole.Text)
-        title_font = QFont(font)
-        title_font.setBold(True)
-        painter.setFont(title_font)
-        painter.setPen(text_colour)
-        painter.drawText(QRectF(0, 2, self.width(), 18), Qt.AlignmentFlag.AlignHCenter,
-                         self.title)
-        painter.setFont(font)
-        side = min(self.width() - 50, self.height() - 48)
-        plot = QRectF(40 + (self.width() - 50 - side) / 2, 24, side, side)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+        top = _draw_title(painter, font, self.width(), self.title) + 6
+        side = max(10.0, min(self.width() - 50, self.height() - top - 24))
+        plot = QRectF(40 + (self.width() - 50 - side) / 2, top, side, side)
         for i in range(5):
             y = plot.bottom() - plot.height() * i / 4
             painter.setPen(QPen(GRID, 1))
