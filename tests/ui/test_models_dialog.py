@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -51,6 +53,6 @@ def test_version_names_under_the_chart_never_touch():
     many = spaced_labels([10 + 5 * i for i in range(40)], [24] * 40, room=220)
     lefts = [left for _, left in many]
     assert many[0][0] == 0 and 5 <= len(many) < 40
-    assert all(b - a >= 24 + 6 for a, b in zip(lefts, lefts[1:], strict=False))  # width and gap between names
+    assert all(b - a >= 24 + 6 for a, b in pairwise(lefts))  # width and gap between names
     assert all(0 <= left <= 220 - 24 for left in lefts)  # none hangs off the chart
     assert spaced_labels([0, 300], [30, 30], room=300) == [(0, 0.0), (1, 270.0)]
