@@ -6,6 +6,7 @@ from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
 ACCENT = "#2F6FEB"
+DISABLED_TEXT = "#A0A6AF"  # grey enough to read as "not now", dark enough to read
 
 STYLE_SHEET = f"""
 QMainWindow {{ background: #F4F5F7; }}
@@ -27,11 +28,12 @@ QStatusBar {{ background: #FFFFFF; border-top: 1px solid #DADDE3; }}
 QPushButton#primary {{ background: {ACCENT}; color: white; border: none; border-radius: 6px; padding: 7px 16px;
                       font-weight: 600; }}
 QPushButton#primary:hover {{ background: #1F5FD8; }}
+QPushButton#primary:disabled {{ background: #AFC6F7; color: #F4F6FB; }}
 """
 
 
-def apply_style(app: QApplication) -> None:
-    app.setStyle("Fusion")
+def light_palette() -> QPalette:
+    """The theme's colours; disabled text is grey."""
     palette = QPalette()
     palette.setColor(QPalette.ColorRole.Window, QColor("#F4F5F7"))
     palette.setColor(QPalette.ColorRole.Base, QColor("#FFFFFF"))
@@ -44,7 +46,19 @@ def apply_style(app: QApplication) -> None:
     palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#FFFFFF"))
     palette.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8A919C"))
     palette.setColor(QPalette.ColorRole.Mid, QColor("#C9CDD4"))
-    app.setPalette(palette)
+    # setColor(role, …) paints every colour group, the disabled one too: without these a disabled button or menu
+    # item looked exactly like an enabled one.
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        palette.setColor(disabled, role, QColor(DISABLED_TEXT))
+    palette.setColor(disabled, QPalette.ColorRole.Button, QColor("#F4F5F7"))
+    palette.setColor(disabled, QPalette.ColorRole.Highlight, QColor("#C9CDD4"))
+    return palette
+
+
+def apply_style(app: QApplication) -> None:
+    app.setStyle("Fusion")
+    app.setPalette(light_palette())
     font = QFont(app.font())
     font.setPointSizeF(max(font.pointSizeF(), 10.0))
     app.setFont(font)
