@@ -229,6 +229,10 @@ def test_missing_predictions_and_grid_view_choice(main_window, qtbot, tmp_path: 
 
 def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path: Path) -> None:
     project = main_window.context.project
+    empty = main_window.controllers.sorting.show_history()  # before any sort: says so, and offers nothing
+    assert empty.table_model.rowCount() == 0 and "No sorts yet" in empty.hint.text()
+    assert not empty.undo_button.isEnabled() and not empty.resume_button.isEnabled()
+    empty.close()
     photos = make_sortable_project(project, tmp_path / "photos", per_class=2)
     plan = plan_sort(project, SortRequest(tmp_path / "sorted", mode="move"))
     sort_id = sorting.start_sort(project, plan)  # journalled but never run: what a crash leaves
@@ -238,7 +242,7 @@ def test_interrupted_sort_banner_history_and_resume(main_window, qtbot, tmp_path
     assert f"sort #{sort_id} did not finish: 0 of 6 done" in banner.text.text()
 
     history = main_window.controllers.sorting.show_history()
-    assert history.table_model.rowCount() == 1
+    assert history.table_model.rowCount() == 1 and "Resume finishes" in history.hint.text()
     assert history.table_model.index(0, 5).data() == "interrupted"
     assert history.table_model.index(0, 3).data() == "threshold 0.50"  # the rule the plan used
     assert history.resume_button.isEnabled() and history.undo_button.isEnabled()

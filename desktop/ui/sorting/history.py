@@ -10,6 +10,10 @@ from desktop.ui.sorting.models import RESUMABLE, SortHistoryModel
 from desktop.ui.widgets.note import hint
 from desktop.ui.widgets.record_table import record_actions, record_table
 
+HOW_TO = "Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort that was interrupted."
+NO_SORTS = ("No sorts yet in this project. Sort ▸ Sort Photos… sorts photos into class folders; each sort is listed "
+            "here, to undo or to resume.")
+
 
 class SortHistoryDialog(QDialog):
     """Every sort, newest first: undo any of them, resume the ones that did not finish."""
@@ -23,8 +27,7 @@ class SortHistoryDialog(QDialog):
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.hint = hint("Undo puts a sort's moved photos back, or deletes its copies. Resume finishes a sort that "
-                         "was interrupted.")
+        self.hint = hint(HOW_TO)
         actions, (self.undo_button, self.resume_button) = record_actions(
             self, ("Undo…", self.undo_selected), ("Resume", self.resume_selected))
         layout = QVBoxLayout(self)
@@ -40,6 +43,7 @@ class SortHistoryDialog(QDialog):
         self.table_model.set_rows(list_sorts(project) if project is not None else [])
         if self.table_model.rowCount():
             self.table.selectRow(0)
+        self.hint.setText(HOW_TO if self.table_model.rowCount() else NO_SORTS)
         self._update_buttons()
 
     def selected(self) -> SortSummary | None:
