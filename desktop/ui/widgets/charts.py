@@ -23,25 +23,27 @@ def _chart_painter(widget: QWidget) -> tuple[QPainter, QFont]:
     return painter, font
 
 
+_TITLE_FLAGS = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+
+
+def _bold(font: QFont) -> QFont:
+    bold = QFont(font)
+    bold.setBold(True)
+    return bold
+
+
 def title_box(font: QFont, width: int, title: str) -> QRectF:
     """Where a chart's bold title goes: centred at the top, wrapped onto more lines when the chart is too narrow
     for it (the results pane at 1024 px cut "Reliability (out-of-fold): …" at both ends)."""
-    bold = QFont(font)
-    bold.setBold(True)
-    room = QRectF(4, 2, max(1, width - 8), 1000).toRect()
-    used = QFontMetrics(bold).boundingRect(room, _TITLE_FLAGS, title)
-    return QRectF(4, 2, max(1, width - 8), used.height())
-
-
-_TITLE_FLAGS = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+    room = QRectF(4, 2, max(1, width - 8), 1000)
+    used = QFontMetrics(_bold(font)).boundingRect(room.toRect(), _TITLE_FLAGS, title)
+    return QRectF(room.left(), room.top(), room.width(), used.height())
 
 
 def _draw_title(painter: QPainter, font: QFont, width: int, title: str) -> float:
     """The title drawn (``title_box``) in the painter's pen; returns its bottom edge. Leaves ``font`` set."""
     box = title_box(font, width, title)
-    bold = QFont(font)
-    bold.setBold(True)
-    painter.setFont(bold)
+    painter.setFont(_bold(font))
     painter.drawText(box, _TITLE_FLAGS, title)
     painter.setFont(font)
     return box.bottom()
